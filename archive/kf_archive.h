@@ -1,0 +1,81 @@
+/*
+ * archive: the bundle file (format v1, docs/bundle-format.md).
+ *
+ * Writer: lock, lock signature, then every entry sorted by path, as a pax
+ * tar stream compressed with zstd (libarchive), with fixed metadata so the
+ * same inputs give the same bytes.
+ *
+ * Reader: one streaming pass that enforces every rule of the format before
+ * anything leaves staging. Decompression and tar parsing run on one thread,
+ * hashing and writing on another.
+ */
+#ifndef KF_ARCHIVE_H
+#define KF_ARCHIVE_H
+
+#include <stdint.h>
+#include <time.h>
+#include "../keys/kf_keys.h"
+#include "../manifests/kf_manifests.h"
+
+/* One file going into a bundle. sha256/size must equal the lock entry. */
+typedef struct kf_archive_source {
+	const char *entry_path;   /* path inside the bundle */
+	const char *src_path;     /* local file to read */
+} kf_archive_source;
+
+typedef struct kf_archive_write_opts {
+	int level;            /* zstd level, 1..19 (default 3) */
+	int threads;          /* zstd worker threads (0: number of CPUs) */
+	time_t mtime;         /* every entry's mtime (SOURCE_DATE_EPOCH) */
+	/* Progress: called after each entry with bytes written so far. */
+	void (*progress)(void *arg, const char *entry, uint64_t done,
+	                 uint64_t total);
+	void *progress_arg;
+} kf_archive_write_opts;
+
+/* Write a bundle to out_path (temporary name, fsync, rename, fsync dir).
+ * lock must already list every source with its size, mode and sha256; each
+ * source is hashed again while it is written and a difference fails the
+ * write. The BLAKE2b-512 of the finished file is returned in file_digest
+ * (for the detached .minisig) without a second read. Nothing is left at
+ * out_path (nor a temporary file) on failure. */
+int kf_archive_write(const char *out_path, const char *lock_yaml,
+                     size_t lock_len, const char *lock_sig, size_t sig_len,
+                     const kf_lock *lock, const kf_archive_source *src,
+                     size_t nsrc, const kf_archive_write_opts *o,
+                     unsigned char file_digest[KF_BLAKE2B_LEN], kf_err *e);
+
+/* Progress during reading: bytes of entry content processed so far. */
+typedef void (*kf_archive_progress_fn)(void *arg, uint64_t done,
+                                       uint64_t total);
+
+typedef struct kf_archive_read_opts {
+	const kf_pubkey *key;       /* required: the lock must verify */
+	kf_archive_progress_fn progress;
+	void *progress_arg;
+} kf_archive_read_opts;
+
+/* Verify a bundle in one pass without writing anything: lock first and
+ * signed by key, every entry listed, regular, within size, matching sha256,
+ * no duplicates, every listed entry present. path "-" reads stdin.
+ * On success *lock_out (may be NULL) receives the verified lock and tc the
+ * lock signature's trusted comment. */
+int kf_archive_verify(const char *path, const kf_archive_read_opts *o,
+                      kf_lock **lock_out, char *tc, size_t tc_len,
+                      kf_err *e);
+
+/* Verify and unpack into dest: extracts into a staging directory next to
+ * dest ("<dest>.kf-staging-XXXXXX"), fsyncs every file and directory, then
+ * renames it to dest. dest must not exist unless replace is set, in which
+ * case the old tree is swapped out and removed after the rename. On any
+ * failure the staging directory is removed and dest is untouched. */
+int kf_archive_unpack(const char *path, const char *dest, int replace,
+                      const kf_archive_read_opts *o, kf_lock **lock_out,
+                      kf_err *e);
+
+/* Read only the lock and its signature (the first two entries), without
+ * verifying: for inspect. Caller frees *lock_yaml and *sig_text. */
+int kf_archive_read_lock(const char *path, char **lock_yaml, size_t *lock_len,
+                         char **sig_text, size_t *sig_len, kf_err *e);
+
+#endif

@@ -1,0 +1,167 @@
+/*
+ * keys: the bottom of the module stack.
+ *
+ * Holds what every other module needs to be trustworthy: error values that
+ * map to exit codes, digests (SHA-256 for entries, BLAKE2b-512 for minisign),
+ * durable file writes (temporary name, fsync, rename, fsync directory), and
+ * the Ed25519 keys and minisign-format signatures themselves.
+ */
+#ifndef KF_KEYS_H
+#define KF_KEYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---- errors ---------------------------------------------------------- */
+
+/* These values are also the programs' exit codes. */
+enum {
+	KF_OK = 0,
+	KF_EVERIFY = 1, /* signature, checksum or bundle rule failed */
+	KF_EUSAGE = 2,  /* bad command line or spec */
+	KF_EIO = 3      /* I/O, network or resource error */
+};
+
+typedef struct kf_err {
+	int code;
+	char msg[2048];
+} kf_err;
+
+/* Set *e (when e is not NULL) and return code. The message names the file,
+ * entry, URL or line at fault; callers do not add a trailing newline. */
+int kf_err_set(kf_err *e, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* KF_EIO with "<what> <path>: strerror(errno)". */
+int kf_err_errno(kf_err *e, const char *what, const char *path);
+/* Prefix an existing message: "<prefix>: <old message>". Returns e->code. */
+int kf_err_prefix(kf_err *e, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Print "<prog>: error: <msg>" on stderr; returns e->code (KF_EIO when
+ * the code was never set). */
+int kf_err_print(const char *prog, const kf_err *e);
+
+/* ---- process-wide setup ------------------------------------------------ */
+
+/* Initialise OpenSSL without reading the host's openssl.cnf (a FIPS provider
+ * configured there would break a static binary). Call first in main(). */
+void kf_crypto_init(void);
+
+/* ---- hex and digests --------------------------------------------------- */
+
+#define KF_SHA256_HEX 65   /* 64 hex digits and NUL */
+#define KF_BLAKE2B_LEN 64
+
+void kf_hex(const unsigned char *in, size_t n, char *out /* 2n+1 */);
+/* 0 on success; -1 when hex is not exactly 2n lower/upper hex digits. */
+int kf_unhex(const char *hex, unsigned char *out, size_t n);
+/* 1 when s is exactly 64 lowercase hex digits. */
+int kf_is_sha256_hex(const char *s);
+
+typedef enum { KF_DIGEST_SHA256, KF_DIGEST_BLAKE2B512 } kf_digest_alg;
+typedef struct kf_digest kf_digest;
+
+kf_digest *kf_digest_new(kf_digest_alg alg);
+void kf_digest_update(kf_digest *d, const void *data, size_t n);
+/* Writes the raw digest (32 or 64 bytes) and resets d for reuse. */
+void kf_digest_final(kf_digest *d, unsigned char *out);
+/* SHA-256 only: lowercase hex into out[KF_SHA256_HEX], resets d. */
+void kf_digest_final_hex(kf_digest *d, char *out);
+void kf_digest_free(kf_digest *d);
+
+/* SHA-256 of a whole file (hex) and its size. */
+int kf_sha256_file(const char *path, char *hex_out, uint64_t *size_out,
+                   kf_err *e);
+/* SHA-256 of a buffer (hex). */
+void kf_sha256_buf(const void *data, size_t n, char *hex_out);
+
+/* ---- durable files ----------------------------------------------------- */
+
+/* Write data to path via "<path>.tmp-XXXXXX" in the same directory: write,
+ * fchmod(mode), fsync, rename, fsync the directory. With overwrite == 0 an
+ * existing path is refused (KF_EUSAGE) without touching it. */
+int kf_write_file_atomic(const char *path, const void *data, size_t len,
+                         mode_t mode, int overwrite, kf_err *e);
+/* Read a whole file (at most max bytes, else KF_EIO naming the file); the
+ * buffer is NUL-terminated (not counted in *len). Caller frees *out. */
+int kf_read_file(const char *path, size_t max, char **out, size_t *len,
+                 kf_err *e);
+int kf_fsync_path(const char *path, kf_err *e);
+/* fsync the directory that holds path. */
+int kf_fsync_parent(const char *path, kf_err *e);
+/* mkdir -p; existing directories are fine. */
+int kf_mkdir_p(const char *path, mode_t mode, kf_err *e);
+/* rm -rf without following symlinks; 0 when path does not exist. */
+int kf_remove_tree(const char *path, kf_err *e);
+/* Directory part of path into out ("." when there is none). */
+void kf_dirname(const char *path, char *out, size_t n);
+
+/* ---- keys and signatures (minisign formats, Ed25519 via OpenSSL) ------- */
+
+typedef struct kf_pubkey {
+	unsigned char keyid[8];   /* minisign key id, as stored (little-endian) */
+	unsigned char pk[32];
+} kf_pubkey;
+
+typedef struct kf_seckey kf_seckey;
+
+/* Passphrase for an encrypted secret key: the first line of the file named
+ * by $KUBEFERRY_PASSPHRASE_FILE, else read from /dev/tty without echo
+ * (asked twice when confirm). KF_EUSAGE when neither is available. */
+int kf_keys_passphrase(const char *prompt, int confirm, char *buf, size_t n,
+                       kf_err *e);
+
+/* New Ed25519 key pair. The secret key is PKCS#8 PEM, written 0600 and
+ * encrypted with AES-256-CBC/scrypt-or-PBKDF2 when passphrase is not NULL;
+ * the public key is a minisign public key file. Existing files are refused
+ * unless force. PKCS#8 has no room for a key id, so it is derived from the
+ * public key (first 8 bytes of SHA-256("kubeferry-keyid" || pk)): the same
+ * secret key always signs under the same id. */
+int kf_keys_generate(const char *sec_path, const char *pub_path,
+                     const char *passphrase, int force, kf_err *e);
+
+/* Load a secret key: kubeferry PKCS#8 PEM (encrypted: passphrase asked via
+ * kf_keys_passphrase) or an unencrypted minisign secret key. */
+int kf_keys_load_secret(const char *path, kf_seckey **out, kf_err *e);
+void kf_keys_free_secret(kf_seckey *k);
+/* The public half of a secret key. */
+void kf_keys_public_of(const kf_seckey *k, kf_pubkey *out);
+
+/* Public key from a minisign public key file (path) or its base64 line
+ * (string, as minisign -P). Exactly one of the two is non-NULL. */
+int kf_keys_load_public(const char *path, const char *string, kf_pubkey *out,
+                        kf_err *e);
+/* "RWQ..." base64 line of a public key into out (at least 64 bytes). */
+void kf_keys_public_b64(const kf_pubkey *pk, char *out, size_t n);
+/* Key id as minisign prints it: %016llX of the little-endian u64. */
+void kf_keys_keyid_str(const unsigned char keyid[8], char out[17]);
+
+/* Sign a BLAKE2b-512 digest of a file: returns a malloc'ed minisign
+ * signature file text (algorithm "ED"). trusted_comment must not contain
+ * '\n'. */
+int kf_sig_sign(const kf_seckey *k, const unsigned char digest[KF_BLAKE2B_LEN],
+                const char *untrusted_comment, const char *trusted_comment,
+                char **sig_text, kf_err *e);
+/* Sign a buffer / a file: computes the BLAKE2b-512 digest first. */
+int kf_sig_sign_buf(const kf_seckey *k, const void *data, size_t n,
+                    const char *untrusted_comment, const char *trusted_comment,
+                    char **sig_text, kf_err *e);
+
+/* Verify a minisign signature text against a digest: key id, signature,
+ * then the global signature over the trusted comment. Accepts only "ED".
+ * On success the trusted comment is copied into tc (may be NULL).
+ * KF_EVERIFY on any mismatch, naming what failed; origin names the
+ * signature in messages (a file name or bundle entry). */
+int kf_sig_verify(const kf_pubkey *pk, const char *sig_text, size_t sig_len,
+                  const unsigned char digest[KF_BLAKE2B_LEN], char *tc,
+                  size_t tc_len, const char *origin, kf_err *e);
+int kf_sig_verify_buf(const kf_pubkey *pk, const char *sig_text,
+                      size_t sig_len, const void *data, size_t n, char *tc,
+                      size_t tc_len, const char *origin, kf_err *e);
+/* Verify a detached signature file over a whole file (streams the file). */
+int kf_sig_verify_file(const kf_pubkey *pk, const char *sig_path,
+                       const char *file_path, char *tc, size_t tc_len,
+                       kf_err *e);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * mirror: the serving side of images. The content-addressed OCI image
+ * layout store (layout.c), the containerd certs.d hosts.toml writer
+ * (hosts.c), and the read-only registry server (server*.c, linked into the
+ * installer only). No libcurl here.
+ */
+#ifndef KF_MIRROR_H
+#define KF_MIRROR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "../keys/kf_keys.h"
+
+/* Media types, exactly as registries send them. */
+#define KF_MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define KF_MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
+#define KF_MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+#define KF_MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+
+/* ---- OCI image layout store ---------------------------------------------- */
+
+/* Create dir/oci-layout and dir/blobs/sha256 (idempotent). */
+int kf_layout_init(const char *dir, kf_err *e);
+/* "<dir>/blobs/sha256/<hex>" for a "sha256:<hex>" digest; NULL for a
+ * malformed digest. Caller frees. */
+char *kf_layout_blob_path(const char *dir, const char *digest);
+/* 1 when a well-formed digest ("sha256:" + 64 lowercase hex). */
+int kf_digest_valid(const char *digest);
+int kf_layout_has_blob(const char *dir, const char *digest);
+/* Store a blob: src_path is hashed and must match digest; it is hard-linked
+ * when possible (same filesystem), else copied (temporary name, fsync,
+ * rename). Storing a blob that is present is a no-op. */
+int kf_layout_add_blob_file(const char *dir, const char *digest,
+                            const char *src_path, kf_err *e);
+int kf_layout_add_blob_buf(const char *dir, const char *digest,
+                           const void *data, size_t n, kf_err *e);
+
+/* One named image in index.json. */
+typedef struct kf_layout_ref {
+	const char *name;         /* full reference: registry.k8s.io/pause:3.10 */
+	const char *digest;       /* top-level manifest or index digest */
+	const char *media_type;
+	uint64_t size;
+} kf_layout_ref;
+
+/* Write dir/index.json: one descriptor per ref, sorted by name, with the
+ * name in both org.opencontainers.image.ref.name and
+ * io.containerd.image.name (deterministic bytes). */
+int kf_layout_write_index(const char *dir, const kf_layout_ref *refs,
+                          size_t n, kf_err *e);
+
+/* ---- containerd hosts.toml --------------------------------------------- */
+
+/* The hosts.toml text for one upstream registry served by mirror_url
+ * ("https://HOST:PORT"): server = mirror, one [host] table for the mirror
+ * with capabilities ["pull", "resolve"], and ca = ca_path when not NULL.
+ * Caller frees. */
+char *kf_hosts_toml_render(const char *registry, const char *mirror_url,
+                           const char *ca_path);
+/* certs.d directory name for a registry host ("host:port" -> "host:port";
+ * docker.io stays docker.io). */
+int kf_hosts_toml_write(const char *certs_d, const char *registry,
+                        const char *mirror_url, const char *ca_path,
+                        kf_err *e);
+
+#endif
