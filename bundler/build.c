@@ -1,0 +1,300 @@
+/*
+ * kubeferry build: spec -> fetched, verified sources -> signed lock ->
+ * bundle -> detached signature over the whole file.
+ *
+ * Nothing is written at the output path until every source verified and
+ * the bundle is complete; a failure at any step leaves no output behind.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kf_bundler.h"
+
+/* The embedded time. Defaults to the epoch, not "now": a bundle built from
+ * the same spec on another day must be byte-identical. */
+static time_t build_time(void)
+{
+	const char *s = getenv("SOURCE_DATE_EPOCH");
+	char *end = NULL;
+	long long v;
+
+	if (!s || !*s)
+		return 0;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || *end || v < 0)
+		return 0;
+	return (time_t)v;
+}
+
+static char *xstrdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static void say(const kf_build_opts *o, const char *fmt, const char *a,
+                const char *b)
+{
+	if (o->fetch.quiet)
+		return;
+	fprintf(stderr, "build: ");
+	fprintf(stderr, fmt, a ? a : "", b ? b : "");
+	fputc('\n', stderr);
+}
+
+static void write_progress(void *arg, const char *entry, uint64_t done,
+                           uint64_t total)
+{
+	const kf_build_opts *o = arg;
+	(void)entry;
+	if (o->fetch.quiet || !isatty(2))
+		return;
+	fprintf(stderr, "\rbuild: writing %llu/%llu MiB",
+	        (unsigned long long)(done >> 20), (unsigned long long)(total >> 20));
+	if (done == total)
+		fputc('\n', stderr);
+}
+
+static char *default_out_name(const kf_spec *s)
+{
+	char archs[256] = "";
+	char *out = NULL;
+	size_t len = 0;
+
+	for (size_t i = 0; i < s->narch; i++)
+		len += (size_t)snprintf(archs + len, sizeof archs - len, "%s%s",
+		                        i ? "-" : "", s->archs[i]);
+	if (asprintf(&out, "%s-%s-linux-%s.tar.zst", s->name, s->version, archs) < 0)
+		out = NULL;
+	return out;
+}
+
+/* Components of the spec -> fetch items (one per component and arch). */
+static int plan_sources(const kf_spec *s, kf_fetch_item **items_out,
+                        char ***urls_out, size_t *n_out, kf_err *e)
+{
+	int rc = KF_OK;
+	size_t n = s->ncomp * s->narch, k = 0;
+	kf_fetch_item *items = calloc(n ? n : 1, sizeof *items);
+	char **urls = calloc(n ? n : 1, sizeof *urls);
+
+	if (!items || !urls) {
+		rc = kf_err_set(e, KF_EIO, "out of memory");
+		goto out;
+	}
+	for (size_t c = 0; c < s->ncomp; c++) {
+		for (size_t a = 0; a < s->narch; a++, k++) {
+			urls[k] = kf_spec_source_url(&s->components[c], s->archs[a]);
+			if (!urls[k]) {
+				rc = kf_err_set(e, KF_EIO, "out of memory");
+				goto out;
+			}
+			items[k].url = urls[k];
+			items[k].sha256 = s->components[c].sha256[a];
+		}
+	}
+out:
+	*items_out = items;
+	*urls_out = urls;
+	*n_out = k;
+	return rc;
+}
+
+static int fill_lock(kf_lock *l, const kf_spec *s, const kf_fetch_item *items,
+                     const kf_build_set *set, time_t when, kf_err *e)
+{
+	int rc = KF_OK;
+	char created[32];
+	struct tm tm;
+
+	gmtime_r(&when, &tm);
+	strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	l->format = KF_FORMAT_VERSION;
+	l->name = xstrdup(s->name);
+	l->version = xstrdup(s->version);
+	l->kube_version = xstrdup(s->kube_version ? s->kube_version : s->version);
+	l->created = xstrdup(created);
+	l->builder = xstrdup("kubeferry " KF_VERSION);
+	for (size_t a = 0; a < s->narch; a++)
+		l->archs[a] = xstrdup(s->archs[a]);
+	l->narch = s->narch;
+	kf_install_copy(&l->install, &s->install);
+
+	l->components = calloc(s->ncomp * s->narch + 1, sizeof *l->components);
+	l->entries = calloc(set->n + 1, sizeof *l->entries);
+	if (!l->components || !l->entries) {
+		rc = kf_err_set(e, KF_EIO, "out of memory");
+		goto out;
+	}
+	for (size_t c = 0, k = 0; c < s->ncomp; c++) {
+		for (size_t a = 0; a < s->narch; a++, k++) {
+			kf_lock_component *lc = &l->components[k];
+			lc->name = xstrdup(s->components[c].name);
+			lc->version = xstrdup(s->components[c].version);
+			lc->arch = xstrdup(s->archs[a]);
+			lc->url = xstrdup(items[k].url);
+			lc->sha256 = xstrdup(items[k].sha256);
+			lc->path = kf_entry_path_for_url(items[k].url, e);
+			if (!lc->path) {
+				rc = e->code;
+				goto out;
+			}
+			l->ncomp = k + 1;
+		}
+	}
+	for (size_t i = 0; i < set->n; i++) {
+		l->entries[i] = set->entries[i];
+		l->entries[i].path = xstrdup(set->entries[i].path);
+		l->nentries = i + 1;
+	}
+out:
+	return rc;
+}
+
+int kf_build(const kf_build_opts *o, kf_err *e)
+{
+	int rc = KF_OK;
+	kf_spec *spec = NULL;
+	kf_seckey *key = NULL;
+	kf_fetch_item *items = NULL;
+	char **urls = NULL;
+	size_t nitems = 0;
+	kf_build_set set = {0};
+	kf_lock *lock = calloc(1, sizeof *lock);
+	char *lock_yaml = NULL, *lock_sig = NULL, *file_sig = NULL;
+	char *out = NULL, sig_path[PATH_MAX], tmp_out[PATH_MAX];
+	char keyid[17], tc[512], uc[128];
+	size_t lock_len = 0;
+	unsigned char file_digest[KF_BLAKE2B_LEN];
+	kf_pubkey pub;
+	kf_fetch_opts fo = o->fetch;
+	time_t when = build_time();
+	int wrote_tmp = 0;
+
+	if (!lock) {
+		rc = kf_err_set(e, KF_EIO, "out of memory");
+		goto out;
+	}
+	rc = kf_spec_load(o->spec_path, &spec, e);
+	if (rc)
+		goto out;
+	/* Load the key before any download: a wrong passphrase should not
+	 * cost a long fetch. */
+	rc = kf_keys_load_secret(o->secret_key, &key, e);
+	if (rc)
+		goto out;
+	kf_keys_public_of(key, &pub);
+	kf_keys_keyid_str(pub.keyid, keyid);
+
+	out = o->out_path ? strdup(o->out_path) : default_out_name(spec);
+	if (!out) {
+		rc = kf_err_set(e, KF_EIO, "out of memory");
+		goto out;
+	}
+	if (snprintf(sig_path, sizeof sig_path, "%s.minisig", out) >= (int)sizeof sig_path ||
+	    snprintf(tmp_out, sizeof tmp_out, "%s.kf-new", out) >= (int)sizeof tmp_out) {
+		rc = kf_err_set(e, KF_EUSAGE, "output path too long: %s", out);
+		goto out;
+	}
+
+	say(o, "spec %s: %s", o->spec_path, "");
+	rc = plan_sources(spec, &items, &urls, &nitems, e);
+	if (rc)
+		goto out;
+	if (!fo.base_dir)
+		fo.base_dir = spec->dir;
+	rc = kf_fetch_all(items, nitems, &fo, e);
+	if (rc)
+		goto out;
+	for (size_t i = 0; i < nitems; i++) {
+		char *entry = kf_entry_path_for_url(items[i].url, e);
+		if (!entry) {
+			rc = e->code;
+			goto out;
+		}
+		rc = kf_build_set_add(&set, entry, items[i].path, items[i].size,
+		                      items[i].sha256, 0644, e);
+		free(entry);
+		if (rc)
+			goto out;
+	}
+
+	/* images: the registry client pulls into an OCI layout and writes
+	 * certs.d here; it adds its files to set and fills lock->images. */
+
+	rc = fill_lock(lock, spec, items, &set, when, e);
+	if (rc)
+		goto out;
+	rc = kf_lock_emit(lock, &lock_yaml, &lock_len, e);
+	if (rc)
+		goto out;
+	snprintf(uc, sizeof uc, "signature from kubeferry secret key %s", keyid);
+	snprintf(tc, sizeof tc, "kubeferry lock: bundle %s version %s format %d",
+	         spec->name, spec->version, KF_FORMAT_VERSION);
+	rc = kf_sig_sign_buf(key, lock_yaml, lock_len, uc, tc, &lock_sig, e);
+	if (rc)
+		goto out;
+
+	say(o, "writing %s (%s)", out, "zstd");
+	kf_archive_write_opts wo = {
+		.level = o->level ? o->level : 3,
+		.threads = 0,
+		.mtime = when,
+		.progress = write_progress,
+		.progress_arg = (void *)o,
+	};
+	rc = kf_archive_write(tmp_out, lock_yaml, lock_len, lock_sig,
+	                      strlen(lock_sig), lock, set.src, set.n, &wo,
+	                      file_digest, e);
+	if (rc)
+		goto out;
+	wrote_tmp = 1;
+
+	{
+		const char *base = strrchr(out, '/');
+		base = base ? base + 1 : out;
+		snprintf(tc, sizeof tc, "kubeferry bundle %s version %s file:%s",
+		         spec->name, spec->version, base);
+	}
+	rc = kf_sig_sign(key, file_digest, uc, tc, &file_sig, e);
+	if (rc)
+		goto out;
+	rc = kf_write_file_atomic(sig_path, file_sig, strlen(file_sig), 0644, 1, e);
+	if (rc)
+		goto out;
+	if (rename(tmp_out, out) != 0) {
+		rc = kf_err_errno(e, "cannot rename into", out);
+		unlink(sig_path);
+		goto out;
+	}
+	wrote_tmp = 0;
+	rc = kf_fsync_parent(out, e);
+	if (rc)
+		goto out;
+	if (!o->fetch.quiet)
+		printf("%s\n%s\n", out, sig_path);
+out:
+	if (wrote_tmp)
+		unlink(tmp_out);
+	if (lock)
+		kf_lock_free(lock);
+	for (size_t i = 0; i < nitems; i++) {
+		kf_fetch_item_clear(&items[i]);
+		free(urls[i]);
+	}
+	free(items);
+	free(urls);
+	kf_build_set_clear(&set);
+	free(lock_yaml);
+	free(lock_sig);
+	free(file_sig);
+	free(out);
+	kf_keys_free_secret(key);
+	kf_spec_free(spec);
+	return rc;
+}
