@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,14 +38,19 @@ static char *xstrdup(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
-static void say(const kf_build_opts *o, const char *fmt, const char *a,
-                const char *b)
+static void say(const kf_build_opts *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void say(const kf_build_opts *o, const char *fmt, ...)
 {
+	va_list ap;
+
 	if (o->fetch.quiet)
 		return;
+	va_start(ap, fmt);
 	fprintf(stderr, "build: ");
-	fprintf(stderr, fmt, a ? a : "", b ? b : "");
+	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
+	va_end(ap);
 }
 
 static void write_progress(void *arg, const char *entry, uint64_t done,
@@ -175,6 +181,8 @@ int kf_build(const kf_build_opts *o, kf_err *e)
 	kf_fetch_opts fo = o->fetch;
 	time_t when = build_time();
 	int wrote_tmp = 0;
+	char work_dir[PATH_MAX];
+	int have_work = 0;
 
 	if (!lock) {
 		rc = kf_err_set(e, KF_EIO, "out of memory");
@@ -202,7 +210,8 @@ int kf_build(const kf_build_opts *o, kf_err *e)
 		goto out;
 	}
 
-	say(o, "spec %s: %s", o->spec_path, "");
+	say(o, "%s: %s %s, %zu components, %zu architectures", o->spec_path,
+	    spec->name, spec->version, spec->ncomp, spec->narch);
 	rc = plan_sources(spec, &items, &urls, &nitems, e);
 	if (rc)
 		goto out;
@@ -225,7 +234,24 @@ int kf_build(const kf_build_opts *o, kf_err *e)
 	}
 
 	/* images: the registry client pulls into an OCI layout and writes
-	 * certs.d here; it adds its files to set and fills lock->images. */
+	 * certs.d here; it adds its files to set and fills lock->images. The
+	 * work directory sits next to the output and lives until the bundle
+	 * is written. */
+	if (spec->nimg) {
+		if (snprintf(work_dir, sizeof work_dir, "%s.kf-images-XXXXXX", out) >=
+		    (int)sizeof work_dir) {
+			rc = kf_err_set(e, KF_EUSAGE, "output path too long: %s", out);
+			goto out;
+		}
+		if (!mkdtemp(work_dir)) {
+			rc = kf_err_errno(e, "cannot create work directory", work_dir);
+			goto out;
+		}
+		have_work = 1;
+		rc = kf_images_pull(spec, o, work_dir, &set, lock, e);
+		if (rc)
+			goto out;
+	}
 
 	rc = fill_lock(lock, spec, items, &set, when, e);
 	if (rc)
@@ -240,7 +266,15 @@ int kf_build(const kf_build_opts *o, kf_err *e)
 	if (rc)
 		goto out;
 
-	say(o, "writing %s (%s)", out, "zstd");
+	say(o, "writing %s: %zu entries, zstd level %d", out, set.n,
+	    o->level ? o->level : 3);
+	{
+		char dir[PATH_MAX];
+		kf_dirname(out, dir, sizeof dir);
+		rc = kf_mkdir_p(dir, 0755, e);
+		if (rc)
+			goto out;
+	}
 	kf_archive_write_opts wo = {
 		.level = o->level ? o->level : 3,
 		.threads = 0,
@@ -281,6 +315,10 @@ int kf_build(const kf_build_opts *o, kf_err *e)
 out:
 	if (wrote_tmp)
 		unlink(tmp_out);
+	if (have_work) {
+		kf_err ignore;
+		kf_remove_tree(work_dir, &ignore);
+	}
 	if (lock)
 		kf_lock_free(lock);
 	for (size_t i = 0; i < nitems; i++) {

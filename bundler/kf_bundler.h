@@ -120,6 +120,117 @@ void kf_build_set_clear(kf_build_set *set);
  * file. Returns an exit code; prints progress on stderr unless quiet. */
 int kf_build(const kf_build_opts *o, kf_err *e);
 
+/* ---- registry client (registry*.c, auth.c, images.c, push.c) ---------- */
+
+/* An image reference, normalised: "nginx:1.28" is docker.io/library/nginx. */
+typedef struct kf_image_ref {
+	char *registry;    /* as named: "docker.io", "registry.k8s.io", "h:5000" */
+	char *repository;  /* "library/nginx", "pause" */
+	char *tag;         /* NULL when only a digest was given */
+	char *digest;      /* "sha256:..." from NAME@DIGEST, or NULL */
+	char *name;        /* full name: registry/repository[:tag][@digest] */
+} kf_image_ref;
+
+int kf_image_ref_parse(const char *s, kf_image_ref *r, kf_err *e);
+void kf_image_ref_clear(kf_image_ref *r);
+
+/* Where registry/repository is pulled from: base URL ("https://host[:port]")
+ * and the repository path on that host, after the longest matching
+ * --rewrite (registry names as prefixes, matched at a '/' boundary) and the
+ * docker.io -> registry-1.docker.io mapping. Caller frees both. */
+int kf_registry_endpoint(const char *registry, const char *repository,
+                         const kf_rewrite *rw, size_t nrw, char **base_url,
+                         char **repo_out, kf_err *e);
+
+typedef struct kf_creds {
+	char *user, *pass;
+} kf_creds;
+
+/* Credentials for a registry host from $REGISTRY_AUTH_FILE,
+ * $XDG_RUNTIME_DIR/containers/auth.json, then $DOCKER_CONFIG/config.json or
+ * ~/.docker/config.json ("auths": {host: {"auth": base64(user:pass)}}).
+ * KF_OK with c->user NULL when none is found; KF_EUSAGE naming a malformed
+ * file. */
+int kf_creds_lookup(const char *host, kf_creds *c, kf_err *e);
+/* "user:pass" into c; KF_EUSAGE without a colon. */
+int kf_creds_parse(const char *userpass, kf_creds *c, kf_err *e);
+void kf_creds_clear(kf_creds *c);
+/* "Authorization: Basic <base64(user:pass)>", malloc'ed. */
+char *kf_auth_basic_header(const kf_creds *c);
+
+/* A Www-Authenticate challenge: Basic or Bearer with its parameters. */
+typedef struct kf_auth_challenge {
+	char *scheme;      /* "bearer" or "basic" (lowercased) */
+	char *realm, *service, *scope;
+} kf_auth_challenge;
+
+int kf_auth_parse_challenge(const char *hdr, kf_auth_challenge *c,
+                            kf_err *e);
+void kf_auth_challenge_clear(kf_auth_challenge *c);
+/* realm?service=...&scope=... (percent-encoded); scope falls back to
+ * fallback_scope when the challenge names none. Caller frees. */
+char *kf_auth_token_url(const kf_auth_challenge *c, const char *fallback_scope);
+/* The token from a token endpoint's JSON answer ("token" or
+ * "access_token"). origin names the endpoint in messages. */
+int kf_auth_parse_token(const char *body, size_t len, const char *origin,
+                        char **token, kf_err *e);
+
+/* One registry host, with its current Authorization header. */
+typedef struct kf_registry {
+	char *base;              /* "https://host[:port]" */
+	char *host;              /* "host[:port]" */
+	kf_creds creds;          /* may be empty: anonymous */
+	char *auth;              /* "Authorization: ..." or NULL */
+	const kf_fetch_opts *fo;
+	int push;                /* ask tokens for pull,push */
+} kf_registry;
+
+/* creds NULL: looked up in the auth files for the host. */
+int kf_registry_open(kf_registry *r, const char *base_url,
+                     const kf_creds *creds, const kf_fetch_opts *o,
+                     kf_err *e);
+void kf_registry_close(kf_registry *r);
+/* One API request: path ("/v2/...") or an absolute URL on the host. A 401
+ * with a challenge is answered once (Basic, or a Bearer token for repo's
+ * scope) and the request retried. HTTP errors are left in resp->status. */
+int kf_registry_request(kf_registry *r, const char *method, const char *path,
+                        const char *repo, const char *const *headers,
+                        const void *body, size_t body_len, size_t max_body,
+                        kf_http_resp *resp, kf_err *e);
+/* GET a manifest (tag or digest) with the four accepted media types; its
+ * sha256 is checked against ref when ref is a digest, and against the
+ * Docker-Content-Digest header. Schema 1 is refused (KF_EUSAGE naming
+ * what). *media_type and *digest_out ("sha256:...") are malloc'ed. */
+int kf_registry_get_manifest(kf_registry *r, const char *repo,
+                             const char *ref, const char *what, char **body,
+                             size_t *len, char **media_type,
+                             char **digest_out, kf_err *e);
+/* The media type of a manifest body: its mediaType field, else
+ * content_type, else guessed from its keys. NULL for schema 1 or unknown. */
+const char *kf_manifest_media_type(const char *body, size_t len,
+                                   const char *content_type);
+
+/* Pull the spec's images into work_dir/images (one OCI layout), write
+ * work_dir/certs.d/<registry>/hosts.toml for every registry named (mirror:
+ * o->mirror, else spec install.mirror, else KF_DEFAULT_MIRROR), add every
+ * file to set and fill lock->images. No-op without images. */
+#define KF_DEFAULT_MIRROR "https://kubeferry-mirror:5443"
+int kf_images_pull(const kf_spec *spec, const kf_build_opts *o,
+                   const char *work_dir, kf_build_set *set, kf_lock *lock,
+                   kf_err *e);
+
+typedef struct kf_push_opts {
+	const char *to;              /* REGISTRY[/PREFIX], optional http(s):// */
+	const kf_creds *creds;       /* NULL: from the auth files */
+	kf_fetch_opts fetch;
+} kf_push_opts;
+
+/* Push every image of an OCI layout directory (an unpacked bundle's
+ * images/) into a registry: blobs skipped when present, manifests by digest
+ * (children first), then tags. Prints a line per blob and manifest and a
+ * total on stdout. */
+int kf_push_layout(const char *layout_dir, const kf_push_opts *o, kf_err *e);
+
 /* ---- commands (argv[0] is the command name; return an exit code) ------- */
 
 int kf_cmd_keygen(int argc, char **argv);  /* cmd_keys.c */
@@ -128,5 +239,7 @@ int kf_cmd_lint(int argc, char **argv);    /* cmd_lint.c */
 int kf_cmd_build(int argc, char **argv);   /* cmd_build.c */
 int kf_cmd_verify(int argc, char **argv);  /* cmd_verify.c */
 int kf_cmd_inspect(int argc, char **argv); /* cmd_verify.c */
+int kf_cmd_push(int argc, char **argv);    /* cmd_push.c */
+int kf_cmd_fetch(int argc, char **argv);   /* fetch_cmd.c */
 
 #endif

@@ -12,9 +12,11 @@ struct command {
 
 static const struct command commands[] = {
 	{"build", kf_cmd_build, "fetch, verify and pack a spec into a signed bundle"},
+	{"fetch", kf_cmd_fetch, "download pinned files into the cache and check them"},
 	{"lint", kf_cmd_lint, "check a spec without building"},
 	{"verify", kf_cmd_verify, "check a bundle's signatures and every entry"},
 	{"inspect", kf_cmd_inspect, "print what a bundle holds"},
+	{"push", kf_cmd_push, "copy a bundle's images into a registry"},
 	{"keygen", kf_cmd_keygen, "create an Ed25519 signing key pair"},
 	{"sign", kf_cmd_sign, "sign any file with a kubeferry or minisign key"},
 };

@@ -13,5 +13,83 @@
 
 int kfi_cmd_verify(int argc, char **argv);  /* cmd_unpack.c */
 int kfi_cmd_unpack(int argc, char **argv);  /* cmd_unpack.c */
+int kfi_cmd_mirror(int argc, char **argv);  /* cmd_mirror.c */
+
+/* ---- node deployment (engineer "deploy": apply, reset, status, ...) ---- */
+
+int kfi_cmd_apply(int argc, char **argv);     /* cmd_apply.c */
+int kfi_cmd_reset(int argc, char **argv);     /* cmd_reset.c */
+int kfi_cmd_status(int argc, char **argv);    /* cmd_reset.c */
+int kfi_cmd_preflight(int argc, char **argv); /* cmd_preflight.c */
+
+/* The step engine (step.c). Every change to a node goes through it: files
+ * are compared first (equal: "ok"), the previous state is recorded once in
+ * a journal under ROOT/var/lib/kubeferry/state/ (with a backup copy), then
+ * the file is written via a temporary name, fsync, rename, fsync of the
+ * directory. Commands run via fork+execvp only on the live system
+ * (root "" and not dry_run); otherwise they are printed as "plan". */
+typedef struct kfi_ctx {
+	char *root;            /* "" for the live system, else the --root DIR */
+	int dry_run;
+	int live;              /* commands really run */
+	int ok, changed, failed;
+	char *state_dir;       /* ROOT/var/lib/kubeferry/state */
+	char **jpaths;         /* paths already in the journal */
+	size_t njpaths, capj;
+} kfi_ctx;
+
+#define KFI_STATE_DIR "/var/lib/kubeferry/state"
+#define KFI_BUNDLES_DIR "/var/lib/kubeferry/bundles"
+
+int kfi_ctx_init(kfi_ctx *c, const char *root, int dry_run, kf_err *e);
+void kfi_ctx_free(kfi_ctx *c);
+/* ROOT + abs (abs starts with '/'). Caller frees. */
+char *kfi_path(const kfi_ctx *c, const char *abs);
+/* Install content at abs. *changed (may be NULL) is set to 1 when the file
+ * was (or, in a dry run, would be) written. */
+int kfi_put_file(kfi_ctx *c, const char *abs, const void *data, size_t len,
+                 unsigned mode, int *changed, kf_err *e);
+/* Same, content read from a local file (e.g. inside the unpacked bundle). */
+int kfi_put_file_from(kfi_ctx *c, const char *abs, const char *src,
+                      unsigned mode, int *changed, kf_err *e);
+/* A symbolic link abs -> target (unit enablement, masking). */
+int kfi_put_link(kfi_ctx *c, const char *abs, const char *target,
+                 int *changed, kf_err *e);
+/* Record that a systemd unit was enabled, so that reset stops it. */
+int kfi_journal_unit(kfi_ctx *c, const char *unit, kf_err *e);
+/* Run a command that changes the node (live), or print it as planned. */
+int kfi_run(kfi_ctx *c, const char *const argv[], kf_err *e);
+/* Run a probe on the live system; its exit status, or -1 when it could
+ * not run. Output is discarded. */
+int kfi_probe(const char *const argv[]);
+/* Undo everything in the journal (newest first) and remove the state. */
+int kfi_journal_undo(kfi_ctx *c, kf_err *e);
+
+/* Upstream .tar.gz archives (extract.c): every regular file whose path,
+ * after dropping strip leading components (and a leading "./"), is a single
+ * name (and one of names[], when names is not NULL) is installed into
+ * dest_dir with mode. Returns the number installed via *count. */
+int kfi_tar_install(kfi_ctx *c, const char *tgz, int strip,
+                    const char *const *names, const char *dest_dir,
+                    unsigned mode, int *count, kf_err *e);
+
+/* Generated configuration (render.c). Caller frees the strings. */
+char *kfi_render_containerd(const char *containerd_version,
+                            const char *sandbox_image);
+char *kfi_render_etcd_env(const char *host, const char *ip);
+
+/* etcd PKI (pki.c), Kubespray layout under dir (ROOT/etc/ssl/etcd/ssl). */
+int kfi_etcd_pki(kfi_ctx *c, const char *dir_abs, const char *host,
+                 const char *const *ips, size_t nip, kf_err *e);
+/* GET /health over TLS with a client certificate (tlscheck.c). */
+int kfi_etcd_health(const char *host, int port, const char *ca,
+                    const char *cert, const char *key, kf_err *e);
+/* Connect to a mirror over TLS and return (PEM) the certificate of its
+ * chain whose SHA-256 fingerprint is fingerprint ("sha256:HEX", HEX, or
+ * colon-separated HEX): trust on first use made safe by the pin. */
+int kfi_mirror_ca(const char *host, int port, const char *fingerprint,
+                  char **pem, size_t *len, kf_err *e);
+/* Normalise a fingerprint to 64 lowercase hex digits; -1 when malformed. */
+int kfi_fingerprint_norm(const char *in, char out[KF_SHA256_HEX]);
 
 #endif

@@ -13,6 +13,11 @@ struct command {
 static const struct command commands[] = {
 	{"verify", kfi_cmd_verify, "check a bundle's signature and every entry"},
 	{"unpack", kfi_cmd_unpack, "verify while unpacking into a directory"},
+	{"mirror", kfi_cmd_mirror, "serve a bundle's images and files (registry mirror)"},
+	{"preflight", kfi_cmd_preflight, "check this node against a bundle (pass/warn/fail)"},
+	{"apply", kfi_cmd_apply, "verify, unpack and prepare this node (--role)"},
+	{"reset", kfi_cmd_reset, "undo what apply changed (keeps the bundle)"},
+	{"status", kfi_cmd_status, "what apply installed, units, etcd cert expiry"},
 };
 
 static void usage(FILE *f)

@@ -63,4 +63,40 @@ int kf_hosts_toml_write(const char *certs_d, const char *registry,
                         const char *mirror_url, const char *ca_path,
                         kf_err *e);
 
+/* ---- the registry server (server*.c: installer only) ---------------------- */
+
+/* Where the hosts.toml files of a bundle expect the mirror's CA on a node
+ * (`kubeferry-install mirror serve` writes it there, under --root). */
+#define KF_MIRROR_CA_PATH "/etc/kubeferry/mirror-ca.crt"
+
+/* "AB:CD:..." : 32 bytes as colon-separated upper-case hex, and NUL. */
+#define KF_MIRROR_FP_LEN 96
+
+/* SHA-256 fingerprint of the first certificate in a PEM file, in the form
+ * `openssl x509 -fingerprint -sha256` prints. */
+int kf_mirror_cert_fingerprint(const char *pem_path, char fp[KF_MIRROR_FP_LEN],
+                               kf_err *e);
+
+/* Load or create the mirror's TLS material in state_dir (created 0700):
+ * ca.crt, ca.key, server.crt, server.key (keys 0600, ECDSA P-256). An
+ * existing CA is always reused; the server certificate is reused when the
+ * CA signed it, it names exactly the given SANs and is not about to expire,
+ * and is issued anew otherwise. sans are IP addresses or DNS names. */
+int kf_mirror_tls_ensure(const char *state_dir, const char *const *sans,
+                         size_t nsans, kf_err *e);
+
+typedef struct kf_mirror_serve_opts {
+	const char *dir;       /* unpacked bundle: dir/images (OCI layout), dir/files */
+	const char *listen;    /* numeric "ADDR:PORT" or "[V6ADDR]:PORT" */
+	const char *tls_cert;  /* PEM chain and key; both NULL only with plain_http */
+	const char *tls_key;
+	int plain_http;        /* explicit opt-in: serve without TLS */
+	int quiet;             /* no request log */
+} kf_mirror_serve_opts;
+
+/* Serve until SIGTERM or SIGINT: the OCI distribution pull API over the
+ * layout in dir/images and the tree dir/files under /files/, read-only.
+ * Logs one line per request on stdout. */
+int kf_mirror_serve(const kf_mirror_serve_opts *o, kf_err *e);
+
 #endif

@@ -3,9 +3,11 @@
 # Each step says what it does. Scratch files live under build/demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-KF=$PWD/build/kubeferry
-KFI=$PWD/build/kubeferry-install
-DEMO=$PWD/build/demo
+B=${KF_BUILD:-build}
+case $B in /*) ;; *) B=$PWD/$B ;; esac
+KF=$B/kubeferry
+KFI=$B/kubeferry-install
+DEMO=$B/demo
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 rm -rf "$DEMO"

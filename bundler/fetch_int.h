@@ -1,0 +1,79 @@
+/*
+ * Internals of the transfer engine (fetch*.c, cache.c, http.c,
+ * progress.c). Not part of the bundler's contract: only these files
+ * include it.
+ */
+#ifndef KF_FETCH_INT_H
+#define KF_FETCH_INT_H
+
+#include <curl/curl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "kf_bundler.h"
+
+/* ---- curl setup shared by kf_fetch_all and kf_http_request ------------- */
+
+/* curl_global_init once per process; KF_EIO when libcurl cannot start. */
+int kf_fetch_curl_init(kf_err *e);
+/* TLS, proxy (from the environment), timeouts, redirects, HTTP/2 and
+ * protocol limits on an easy handle. */
+void kf_fetch_curl_common(CURL *h, const kf_fetch_opts *o);
+/* Is this curl result worth another attempt (network trouble, timeouts)
+ * rather than a fixed fact (bad certificate, bad URL, local disk)? */
+int kf_fetch_curl_retryable(CURLcode c);
+/* Delay before attempt number `attempt` (1 = first retry): exponential
+ * from base_ms, capped, with jitter. retry_after_s >= 0 overrides. */
+long kf_fetch_backoff_ms(const kf_fetch_opts *o, int attempt,
+                         long retry_after_s);
+/* Seconds from a Retry-After value (delta-seconds or HTTP date); -1 when
+ * absent or unparseable. */
+long kf_fetch_parse_retry_after(const char *v);
+/* Monotonic milliseconds. */
+int64_t kf_fetch_now_ms(void);
+
+/* ---- cache (cache.c) ----------------------------------------------------- */
+
+/* <cache>/sha256 and <cache>/tmp exist afterwards. */
+int kf_cache_prepare(const char *cache_dir, kf_err *e);
+/* Malloc'ed <cache>/sha256/<hex> and <cache>/tmp/<hex>.part. */
+char *kf_cache_entry_path(const char *cache_dir, const char *hex);
+char *kf_cache_tmp_path(const char *cache_dir, const char *hex);
+/* Look up a cache entry: 1 when present and its content hashes to hex
+ * (size stored), 0 when absent (a corrupt entry is removed and 0
+ * returned), <0 with e set on I/O errors. */
+int kf_cache_lookup(const char *path, const char *hex, uint64_t *size,
+                    int quiet, kf_err *e);
+
+/* ---- remote transfers (fetch_http.c) ------------------------------------- */
+
+/* Fetch items idx[0..n) (remote, deduplicated by digest) into the cache.
+ * urls[i] is the effective URL (after rewrites) of items[idx[i]]. */
+int kf_fetch_remote(kf_fetch_item *items, const size_t *idx,
+                    char *const *urls, size_t n, const kf_fetch_opts *o,
+                    kf_err *e);
+
+/* ---- progress (progress.c) ----------------------------------------------- */
+
+typedef struct kf_progress kf_progress;
+
+kf_progress *kf_progress_new(int quiet, size_t nfiles);
+/* Slot for an active transfer; name is copied. */
+int kf_progress_start(kf_progress *p, const char *name);
+void kf_progress_update(kf_progress *p, int slot, uint64_t now_bytes,
+                        uint64_t total_bytes);
+/* The transfer in slot finished: on a terminal its line goes away; else
+ * one log line "fetched URL (SIZE in TIME)". ok == 0 prints nothing. */
+void kf_progress_done(kf_progress *p, int slot, int ok, const char *url,
+                      uint64_t bytes);
+/* A message line (retries, warnings) that must not garble the live
+ * lines; silenced by quiet. */
+void kf_progress_log(kf_progress *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Redraw on a terminal, at most ~5 times a second unless force. */
+void kf_progress_draw(kf_progress *p, int force);
+/* Erase the live lines (terminal) and free. */
+void kf_progress_free(kf_progress *p);
+/* Human size "12.3 MiB" into buf. */
+void kf_progress_size(uint64_t n, char *buf, size_t len);
+
+#endif

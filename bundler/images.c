@@ -1,0 +1,654 @@
+/*
+ * Pull the spec's images into the bundle's OCI layout (work_dir/images) and
+ * write the certs.d hosts.toml files that point nodes at the mirror.
+ *
+ * Manifests are small and fetched one by one (each verified against its
+ * digest before it is parsed); blobs go through the transfer engine in one
+ * batch, so they download in parallel, land in the shared content-addressed
+ * cache and resume. An upstream index is kept byte for byte, so the tag
+ * resolves to the same digest as upstream; only the manifests for the
+ * spec's architectures (and their blobs) are fetched.
+ */
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "kf_bundler.h"
+#include "../mirror/kf_mirror.h"
+
+#define CONFIG_MAX (8u << 20)
+
+struct blob {
+	char *digest;
+	uint64_t size;
+	char *url;
+	char *auth;            /* Authorization header for this repository */
+	const char *hdr[2];
+	char *what;            /* image name, for messages */
+};
+
+struct image {
+	kf_image_ref ref;
+	char *digest, *media_type;
+	uint64_t size;
+	char *config;          /* single-manifest image: its config digest */
+	char *platforms[KF_ARCH_MAX];
+	size_t nplat;
+};
+
+struct pull {
+	const kf_spec *spec;
+	const kf_build_opts *o;
+	char layout[PATH_MAX];
+	struct blob *blobs;
+	size_t nblob, cap;
+	char **stored;         /* every digest in the layout, for the set */
+	size_t nstored, capstored;
+};
+
+static void say(const struct pull *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void say(const struct pull *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (p->o->fetch.quiet)
+		return;
+	va_start(ap, fmt);
+	fputs("images: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static int remember(struct pull *p, const char *digest, kf_err *e)
+{
+	int rc = KF_OK;
+
+	for (size_t i = 0; i < p->nstored; i++)
+		if (!strcmp(p->stored[i], digest))
+			goto out;
+	if (p->nstored == p->capstored) {
+		size_t ncap = p->capstored ? p->capstored * 2 : 64;
+		char **n = realloc(p->stored, ncap * sizeof *n);
+		if (!n) {
+			rc = kf_err_set(e, KF_EIO, "out of memory");
+			goto out;
+		}
+		p->stored = n;
+		p->capstored = ncap;
+	}
+	p->stored[p->nstored] = strdup(digest);
+	if (!p->stored[p->nstored]) {
+		rc = kf_err_set(e, KF_EIO, "out of memory");
+		goto out;
+	}
+	p->nstored++;
+out:
+	return rc;
+}
+
+/* Plan one blob download; a blob shared by several images is fetched
+ * once. */
+static int want_blob(struct pull *p, const kf_registry *r, const char *repo,
+                     json_t *desc, const char *what, const char *manifest,
+                     kf_err *e)
+{
+	int rc = KF_OK;
+	json_t *d = json_object_get(desc, "digest");
+	json_t *s = json_object_get(desc, "size");
+	const char *digest = json_string_value(d);
+	struct blob *b;
+
+	if (!json_is_object(desc) || !kf_digest_valid(digest) ||
+	    !json_is_integer(s) || json_integer_value(s) < 0) {
+		rc = kf_err_set(e, KF_EVERIFY,
+		                "image %s: manifest %s has a descriptor without a valid sha256 digest and size",
+		                what, manifest);
+		goto out;
+	}
+	for (size_t i = 0; i < p->nblob; i++)
+		if (!strcmp(p->blobs[i].digest, digest))
+			goto out;
+	if (p->nblob == p->cap) {
+		size_t ncap = p->cap ? p->cap * 2 : 32;
+		struct blob *n = realloc(p->blobs, ncap * sizeof *n);
+		if (!n) {
+			rc = kf_err_set(e, KF_EIO, "out of memory");
+			goto out;
+		}
+		p->blobs = n;
+		p->cap = ncap;
+	}
+	b = &p->blobs[p->nblob];
+	memset(b, 0, sizeof *b);
+	p->nblob++;
+	b->digest = strdup(digest);
+	b->size = (uint64_t)json_integer_value(s);
+	b->what = strdup(what);
+	b->auth = r->auth ? strdup(r->auth) : NULL;
+	b->hdr[0] = b->auth;
+	if (asprintf(&b->url, "%s/v2/%s/blobs/%s", r->base, repo, digest) < 0)
+		b->url = NULL;
+	if (!b->digest || !b->what || !b->url || (r->auth && !b->auth))
+		rc = kf_err_set(e, KF_EIO, "out of memory");
+out:
+	return rc;
+}
+
+/* Config and layers of one image manifest. */
+static int want_manifest_blobs(struct pull *p, const kf_registry *r,
+                               const char *repo, const char *body, size_t len,
+                               const char *what, const char *digest,
+                               char **config_out, kf_err *e)
+{
+	int rc = KF_OK;
+	json_t *root = json_loadb(body, len, 0, NULL);
+	json_t *config = json_object_get(root, "config");
+	json_t *layers = json_object_get(root, "layers");
+	json_t *l;
+	size_t i;
+
+	if (!json_is_object(root) || !json_is_object(config) ||
+	    !json_is_array(layers)) {
+		rc = kf_err_set(e, KF_EVERIFY,
+		                "image %s: manifest %s has no config or layers", what,
+		                digest);
+		goto out;
+	}
+	rc = want_blob(p, r, repo, config, what, digest, e);
+	if (rc)
+		goto out;
+	json_array_foreach(layers, i, l) {
+		rc = want_blob(p, r, repo, l, what, digest, e);
+		if (rc)
+			goto out;
+	}
+	if (config_out) {
+		*config_out = strdup(json_string_value(json_object_get(config, "digest")));
+		if (!*config_out)
+			rc = kf_err_set(e, KF_EIO, "out of memory");
+	}
+out:
+	json_decref(root);
+	return rc;
+}
+
+static int add_platform(struct image *im, const char *plat, kf_err *e)
+{
+	int rc = KF_OK;
+
+	for (size_t i = 0; i < im->nplat; i++)
+		if (!strcmp(im->platforms[i], plat))
+			goto out;
+	if (im->nplat == KF_ARCH_MAX) {
+		rc = kf_err_set(e, KF_EUSAGE, "image %s: more than %d platforms",
+		                im->ref.name, KF_ARCH_MAX);
+		goto out;
+	}
+	im->platforms[im->nplat] = strdup(plat);
+	if (!im->platforms[im->nplat]) {
+		rc = kf_err_set(e, KF_EIO, "out of memory");
+		goto out;
+	}
+	im->nplat++;
+out:
+	return rc;
+}
+
+static int spec_arch(const kf_spec *s, const char *arch)
+{
+	for (size_t i = 0; i < s->narch; i++)
+		if (!strcmp(s->archs[i], arch))
+			return 1;
+	return 0;
+}
+
+/* An index: the manifests for linux/<spec arch>, every variant. */
+static int pull_index(struct pull *p, kf_registry *r, const char *repo,
+                      struct image *im, const char *body, size_t len,
+                      kf_err *e)
+{
+	int rc = KF_OK;
+	json_t *root = json_loadb(body, len, 0, NULL);
+	json_t *list = json_object_get(root, "manifests"), *m;
+	char *cbody = NULL, *cmt = NULL, *cdigest = NULL;
+	char offered[512] = "";
+	size_t i, clen, olen = 0;
+
+	if (!json_is_array(list)) {
+		rc = kf_err_set(e, KF_EVERIFY, "image %s: index %s has no manifests list",
+		                im->ref.name, im->digest);
+		goto out;
+	}
+	json_array_foreach(list, i, m) {
+		json_t *plat = json_object_get(m, "platform");
+		const char *os = json_string_value(json_object_get(plat, "os"));
+		const char *arch = json_string_value(json_object_get(plat, "architecture"));
+		const char *variant = json_string_value(json_object_get(plat, "variant"));
+		const char *d = json_string_value(json_object_get(m, "digest"));
+		char platform[128];
+
+		if (!os || !arch)
+			continue;
+		snprintf(platform, sizeof platform, "%s/%s%s%s", os, arch,
+		         variant ? "/" : "", variant ? variant : "");
+		if (olen < sizeof offered - 1)
+			olen += (size_t)snprintf(offered + olen, sizeof offered - olen,
+			                         "%s%s", olen ? ", " : "", platform);
+		if (strcmp(os, "linux") || !spec_arch(p->spec, arch))
+			continue;
+		if (!kf_digest_valid(d)) {
+			rc = kf_err_set(e, KF_EVERIFY,
+			                "image %s: index %s lists %s without a valid sha256 digest",
+			                im->ref.name, im->digest, platform);
+			goto out;
+		}
+		free(cbody);
+		free(cmt);
+		free(cdigest);
+		cbody = cmt = cdigest = NULL;
+		rc = kf_registry_get_manifest(r, repo, d, im->ref.name, &cbody, &clen,
+		                              &cmt, &cdigest, e);
+		if (rc)
+			goto out;
+		if (strcmp(cmt, KF_MT_OCI_MANIFEST) && strcmp(cmt, KF_MT_DOCKER_MANIFEST)) {
+			rc = kf_err_set(e, KF_EUSAGE,
+			                "image %s: %s entry %s is a %s, not an image manifest (nested indexes are not supported)",
+			                im->ref.name, platform, d, cmt);
+			goto out;
+		}
+		rc = kf_layout_add_blob_buf(p->layout, cdigest, cbody, clen, e);
+		if (!rc)
+			rc = remember(p, cdigest, e);
+		if (!rc)
+			rc = want_manifest_blobs(p, r, repo, cbody, clen, im->ref.name,
+			                         cdigest, NULL, e);
+		if (!rc)
+			rc = add_platform(im, platform, e);
+		if (rc)
+			goto out;
+	}
+	/* Every architecture the cluster runs must be there: an image missing
+	 * on some nodes would only show up as a failed pod. */
+	for (size_t a = 0; a < p->spec->narch; a++) {
+		char want[64];
+		int found = 0;
+		snprintf(want, sizeof want, "linux/%s", p->spec->archs[a]);
+		for (size_t k = 0; k < im->nplat; k++)
+			if (!strncmp(im->platforms[k], want, strlen(want)) &&
+			    (im->platforms[k][strlen(want)] == '\0' ||
+			     im->platforms[k][strlen(want)] == '/'))
+				found = 1;
+		if (!found) {
+			rc = kf_err_set(e, KF_EUSAGE,
+			                "image %s: no %s manifest upstream (offered: %s)",
+			                im->ref.name, want, olen ? offered : "none");
+			goto out;
+		}
+	}
+out:
+	free(cbody);
+	free(cmt);
+	free(cdigest);
+	json_decref(root);
+	return rc;
+}
+
+static int pull_image(struct pull *p, const kf_spec_image *si, struct image *im,
+                      kf_err *e)
+{
+	int rc = KF_OK;
+	kf_registry r = {0};
+	int opened = 0;
+	char *base = NULL, *repo = NULL, *body = NULL;
+	const char *want;
+	size_t len = 0;
+
+	rc = kf_image_ref_parse(si->ref, &im->ref, e);
+	if (rc) {
+		kf_err_prefix(e, "%s:%d:%d", p->spec->path, si->line, si->col);
+		goto out;
+	}
+	/* Both pins must agree, or the spec says two different things. */
+	if (si->digest && im->ref.digest && strcmp(si->digest, im->ref.digest)) {
+		rc = kf_err_set(e, KF_EUSAGE,
+		                "%s:%d:%d: image %s: digest %s differs from the reference's",
+		                p->spec->path, si->line, si->col, si->ref, si->digest);
+		goto out;
+	}
+	want = si->digest ? si->digest : im->ref.digest;
+	rc = kf_registry_endpoint(im->ref.registry, im->ref.repository,
+	                          p->o->fetch.rewrites, p->o->fetch.nrewrite, &base,
+	                          &repo, e);
+	if (rc)
+		goto out;
+	rc = kf_registry_open(&r, base, NULL, &p->o->fetch, e);
+	if (rc)
+		goto out;
+	opened = 1;
+	/* A pinned image is resolved by its tag when it has one, so a tag
+	 * that moved upstream is reported instead of silently ignored. */
+	rc = kf_registry_get_manifest(&r, repo, im->ref.tag ? im->ref.tag : want,
+	                              im->ref.name, &body, &len, &im->media_type,
+	                              &im->digest, e);
+	if (rc)
+		goto out;
+	if (want && strcmp(want, im->digest)) {
+		rc = kf_err_set(e, KF_EVERIFY,
+		                "image %s: pinned digest %s but upstream (%s/%s) has %s",
+		                im->ref.name, want, base, repo, im->digest);
+		goto out;
+	}
+	im->size = len;
+	rc = kf_layout_add_blob_buf(p->layout, im->digest, body, len, e);
+	if (!rc)
+		rc = remember(p, im->digest, e);
+	if (rc)
+		goto out;
+	if (!strcmp(im->media_type, KF_MT_OCI_INDEX) ||
+	    !strcmp(im->media_type, KF_MT_DOCKER_LIST))
+		rc = pull_index(p, &r, repo, im, body, len, e);
+	else
+		rc = want_manifest_blobs(p, &r, repo, body, len, im->ref.name,
+		                         im->digest, &im->config, e);
+	if (rc)
+		goto out;
+	{
+		const char *host = strstr(base, "://") + 3;
+		int via = strcmp(host, im->ref.registry) != 0;
+		say(p, "%s %s%s%s", im->ref.name, im->digest, via ? " via " : "",
+		    via ? base : "");
+	}
+out:
+	if (opened)
+		kf_registry_close(&r);
+	free(base);
+	free(repo);
+	free(body);
+	return rc;
+}
+
+/* A single-platform image: its platform comes from its config. */
+static int config_platform(struct pull *p, struct image *im, kf_err *e)
+{
+	int rc = KF_OK;
+	char *path = kf_layout_blob_path(p->layout, im->config);
+	char *text = NULL, platform[128];
+	size_t len = 0;
+	json_t *root = NULL;
+	const char *os, *arch, *variant;
+
+	if (!path) {
+		rc = kf_err_set(e, KF_EIO, "out of memory");
+		goto out;
+	}
+	rc = kf_read_file(path, CONFIG_MAX, &text, &len, e);
+	if (rc)
+		goto out;
+	root = json_loadb(text, len, 0, NULL);
+	os = json_string_value(json_object_get(root, "os"));
+	arch = json_string_value(json_object_get(root, "architecture"));
+	variant = json_string_value(json_object_get(root, "variant"));
+	if (!os || !arch) {
+		rc = kf_err_set(e, KF_EVERIFY, "image %s: config %s names no os/architecture",
+		                im->ref.name, im->config);
+		goto out;
+	}
+	snprintf(platform, sizeof platform, "%s/%s%s%s", os, arch,
+	         variant ? "/" : "", variant ? variant : "");
+	if (strcmp(os, "linux") || !spec_arch(p->spec, arch)) {
+		rc = kf_err_set(e, KF_EUSAGE,
+		                "image %s is a single-platform image for %s, not one of the spec's architectures",
+		                im->ref.name, platform);
+		goto out;
+	}
+	/* Upstream offers nothing else, so this is not an error; but nodes
+	 * of the other architectures will not run it. */
+	if (p->spec->narch > 1)
+		say(p, "warning: %s is single-platform (%s) only", im->ref.name,
+		    platform);
+	rc = add_platform(im, platform, e);
+out:
+	json_decref(root);
+	free(text);
+	free(path);
+	return rc;
+}
+
+static int fetch_blobs(struct pull *p, kf_err *e)
+{
+	int rc = KF_OK;
+	kf_fetch_item *items = calloc(p->nblob + 1, sizeof *items);
+
+	if (!items) {
+		rc = kf_err_set(e, KF_EIO, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < p->nblob; i++) {
+		items[i].url = p->blobs[i].url;
+		items[i].sha256 = p->blobs[i].digest + 7;
+		items[i].headers = p->blobs[i].auth ? p->blobs[i].hdr : NULL;
+	}
+	if (p->nblob)
+		say(p, "fetching %zu blobs", p->nblob);
+	rc = kf_fetch_all(items, p->nblob, &p->o->fetch, e);
+	if (rc)
+		goto out;
+	for (size_t i = 0; i < p->nblob; i++) {
+		if (items[i].size != p->blobs[i].size) {
+			rc = kf_err_set(e, KF_EVERIFY,
+			                "image %s: blob %s is %llu bytes, its manifest says %llu",
+			                p->blobs[i].what, p->blobs[i].digest,
+			                (unsigned long long)items[i].size,
+			                (unsigned long long)p->blobs[i].size);
+			goto out;
+		}
+		rc = kf_layout_add_blob_file(p->layout, p->blobs[i].digest,
+		                             items[i].path, e);
+		if (!rc)
+			rc = remember(p, p->blobs[i].digest, e);
+		if (rc)
+			goto out;
+	}
+out:
+	for (size_t i = 0; items && i < p->nblob; i++)
+		kf_fetch_item_clear(&items[i]);
+	free(items);
+	return rc;
+}
+
+/* snprintf into a path buffer; KF_EIO naming the path when it does not
+ * fit. */
+static int pathf(char *buf, size_t n, kf_err *e, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int pathf(char *buf, size_t n, kf_err *e, const char *fmt, ...)
+{
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(buf, n, fmt, ap);
+	va_end(ap);
+	if (len < 0 || (size_t)len >= n)
+		return kf_err_set(e, KF_EIO, "path too long: %s...", buf);
+	return KF_OK;
+}
+
+static int add_file(kf_build_set *set, const char *entry, const char *path,
+                    kf_err *e)
+{
+	char hex[KF_SHA256_HEX];
+	uint64_t size = 0;
+	int rc = kf_sha256_file(path, hex, &size, e);
+
+	if (!rc)
+		rc = kf_build_set_add(set, entry, path, size, hex, 0644, e);
+	return rc;
+}
+
+static int collect(struct pull *p, const char *work_dir, struct image *ims,
+                   size_t n, kf_build_set *set, kf_err *e)
+{
+	int rc = KF_OK;
+	char path[PATH_MAX], entry[PATH_MAX];
+	struct stat st;
+
+	rc = pathf(path, sizeof path, e, "%s/oci-layout", p->layout);
+	if (!rc)
+		rc = add_file(set, "images/oci-layout", path, e);
+	if (rc)
+		goto out;
+	rc = pathf(path, sizeof path, e, "%s/index.json", p->layout);
+	if (!rc)
+		rc = add_file(set, "images/index.json", path, e);
+	if (rc)
+		goto out;
+	/* Blobs were verified on their way into the store: their name is
+	 * their digest, no need to hash them again. */
+	for (size_t i = 0; i < p->nstored; i++) {
+		const char *hex = p->stored[i] + 7;
+		rc = pathf(path, sizeof path, e, "%s/blobs/sha256/%s", p->layout, hex);
+		if (rc)
+			goto out;
+		snprintf(entry, sizeof entry, "images/blobs/sha256/%s", hex);
+		if (stat(path, &st) != 0) {
+			rc = kf_err_errno(e, "cannot stat", path);
+			goto out;
+		}
+		rc = kf_build_set_add(set, entry, path, (uint64_t)st.st_size, hex,
+		                      0644, e);
+		if (rc)
+			goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		rc = pathf(path, sizeof path, e, "%s/certs.d/%s/hosts.toml",
+		           work_dir, ims[i].ref.registry);
+		if (!rc)
+			rc = pathf(entry, sizeof entry, e, "certs.d/%s/hosts.toml",
+			           ims[i].ref.registry);
+		if (!rc)
+			rc = add_file(set, entry, path, e);
+		if (rc)
+			goto out;
+	}
+out:
+	return rc;
+}
+
+int kf_images_pull(const kf_spec *spec, const kf_build_opts *o,
+                   const char *work_dir, kf_build_set *set, kf_lock *lock,
+                   kf_err *e)
+{
+	int rc = KF_OK;
+	struct pull p = {.spec = spec, .o = o};
+	struct image *ims = NULL;
+	kf_layout_ref *refs = NULL;
+	char certs_d[PATH_MAX];
+	const char *mirror = o->mirror ? o->mirror :
+	                     spec->install.mirror ? spec->install.mirror :
+	                     KF_DEFAULT_MIRROR;
+
+	if (!spec->nimg)
+		goto out;
+	ims = calloc(spec->nimg, sizeof *ims);
+	refs = calloc(spec->nimg, sizeof *refs);
+	if (!ims || !refs) {
+		rc = kf_err_set(e, KF_EIO, "out of memory");
+		goto out;
+	}
+	if (snprintf(p.layout, sizeof p.layout, "%s/images", work_dir) >= (int)sizeof p.layout ||
+	    snprintf(certs_d, sizeof certs_d, "%s/certs.d", work_dir) >= (int)sizeof certs_d) {
+		rc = kf_err_set(e, KF_EIO, "path too long: %s", work_dir);
+		goto out;
+	}
+	rc = kf_layout_init(p.layout, e);
+	if (rc)
+		goto out;
+	for (size_t i = 0; i < spec->nimg; i++) {
+		rc = pull_image(&p, &spec->images[i], &ims[i], e);
+		if (rc)
+			goto out;
+		for (size_t k = 0; k < i; k++) {
+			if (!strcmp(ims[k].ref.name, ims[i].ref.name)) {
+				rc = kf_err_set(e, KF_EUSAGE, "%s:%d:%d: image %s is listed twice",
+				                spec->path, spec->images[i].line,
+				                spec->images[i].col, ims[i].ref.name);
+				goto out;
+			}
+		}
+	}
+	rc = fetch_blobs(&p, e);
+	if (rc)
+		goto out;
+	for (size_t i = 0; i < spec->nimg; i++) {
+		if (ims[i].config) {
+			rc = config_platform(&p, &ims[i], e);
+			if (rc)
+				goto out;
+		}
+		refs[i].name = ims[i].ref.name;
+		refs[i].digest = ims[i].digest;
+		refs[i].media_type = ims[i].media_type;
+		refs[i].size = ims[i].size;
+	}
+	rc = kf_layout_write_index(p.layout, refs, spec->nimg, e);
+	if (rc)
+		goto out;
+	/* One hosts.toml per upstream registry; the CA is the installer's to
+	 * add, since only the mirror node knows it. */
+	for (size_t i = 0; i < spec->nimg; i++) {
+		rc = kf_hosts_toml_write(certs_d, ims[i].ref.registry, mirror, NULL, e);
+		if (rc)
+			goto out;
+	}
+	rc = collect(&p, work_dir, ims, spec->nimg, set, e);
+	if (rc)
+		goto out;
+	lock->images = calloc(spec->nimg, sizeof *lock->images);
+	if (!lock->images) {
+		rc = kf_err_set(e, KF_EIO, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < spec->nimg; i++) {
+		kf_lock_image *li = &lock->images[i];
+		li->ref = strdup(ims[i].ref.name);
+		li->digest = strdup(ims[i].digest);
+		for (size_t k = 0; k < ims[i].nplat; k++)
+			li->platforms[k] = strdup(ims[i].platforms[k]);
+		li->nplat = ims[i].nplat;
+		lock->nimg = i + 1;
+		if (!li->ref || !li->digest) {
+			rc = kf_err_set(e, KF_EIO, "out of memory");
+			goto out;
+		}
+	}
+	say(&p, "%zu images, %zu blobs in the layout", spec->nimg, p.nstored);
+out:
+	for (size_t i = 0; ims && i < spec->nimg; i++) {
+		kf_image_ref_clear(&ims[i].ref);
+		free(ims[i].digest);
+		free(ims[i].media_type);
+		free(ims[i].config);
+		for (size_t k = 0; k < ims[i].nplat; k++)
+			free(ims[i].platforms[k]);
+	}
+	for (size_t i = 0; i < p.nblob; i++) {
+		free(p.blobs[i].digest);
+		free(p.blobs[i].url);
+		free(p.blobs[i].auth);
+		free(p.blobs[i].what);
+	}
+	for (size_t i = 0; i < p.nstored; i++)
+		free(p.stored[i]);
+	free(p.blobs);
+	free(p.stored);
+	free(ims);
+	free(refs);
+	return rc;
+}

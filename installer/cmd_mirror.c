@@ -1,0 +1,337 @@
+/* kubeferry-install mirror serve | hosts | tls: the node-side registry
+ * mirror over an unpacked bundle, and the certs.d files that point
+ * containerd at it. */
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kf_installer.h"
+#include "../mirror/kf_mirror.h"
+
+#define PROG "kubeferry-install"
+#define MAX_SANS 64
+
+static const char exit_codes[] =
+	"\n"
+	"Exit codes:\n"
+	"  0  success (serve: stopped by SIGTERM or SIGINT)\n"
+	"  1  the bundle's image layout does not verify\n"
+	"  2  usage error\n"
+	"  3  I/O error (cannot listen, read, or write)\n";
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "Usage: kubeferry-install mirror serve DIR --listen ADDR:PORT [OPTIONS]\n"
+	        "       kubeferry-install mirror tls --state DIR [--san NAME]... [--ca-out FILE]\n"
+	        "       kubeferry-install mirror hosts --mirror URL [--ca FILE] --out CERTS_D\n"
+	        "                                      REGISTRY...\n"
+	        "\n"
+	        "serve: serve an unpacked bundle (DIR/images, an OCI image layout, and\n"
+	        "DIR/files) read-only: the OCI distribution pull API under /v2/ (names\n"
+	        "resolved through containerd's ?ns=REGISTRY or as REGISTRY/NAME) and\n"
+	        "the files under /files/ (a Kubespray files_repo). TLS by default:\n"
+	        "with no --tls-cert, a CA and a server certificate for the --san names\n"
+	        "are created in the state directory (reused on restart), the CA is\n"
+	        "copied to ROOT" KF_MIRROR_CA_PATH " (where the bundle's hosts.toml\n"
+	        "files expect it) and its fingerprint is printed. One log line per\n"
+	        "request on stdout. Stops cleanly on SIGTERM or SIGINT.\n"
+	        "\n"
+	        "tls: create or renew the TLS material only, as serve does.\n"
+	        "hosts: write CERTS_D/REGISTRY/hosts.toml for each REGISTRY, pointing\n"
+	        "containerd at the mirror URL (pull and resolve only, no fallback).\n"
+	        "\n"
+	        "Options:\n"
+	        "  -l, --listen ADDR:PORT   numeric address and port (\"[::]:5443\" for v6)\n"
+	        "      --tls-cert FILE      serve this certificate (PEM chain) ...\n"
+	        "      --tls-key FILE       ... with this key\n"
+	        "      --state DIR          generated TLS material (default DIR/../mirror-tls)\n"
+	        "      --san NAME           IP address or DNS name for the generated\n"
+	        "                           certificate; repeatable (default: the listen\n"
+	        "                           address, 127.0.0.1, ::1, localhost)\n"
+	        "      --ca-out FILE        copy the CA here (default ROOT" KF_MIRROR_CA_PATH ")\n"
+	        "      --root DIR           file system root for --ca-out (default /)\n"
+	        "      --plain-http         no TLS at all (tests, or behind a TLS proxy)\n"
+	        "  -q, --quiet              no request log\n"
+	        "      --mirror URL         (hosts) the mirror, https://HOST:PORT\n"
+	        "      --ca FILE            (hosts) CA path written into hosts.toml\n"
+	        "      --out CERTS_D        (hosts) the certs.d directory to write\n"
+	        "  -h, --help               show this help\n"
+	        "%s", exit_codes);
+}
+
+struct opts {
+	const char *listen, *cert, *key, *state, *ca_out, *root, *mirror, *ca, *out;
+	const char *sans[MAX_SANS];
+	size_t nsans;
+	int plain, quiet, help;
+};
+
+static int parse(int argc, char **argv, struct opts *o)
+{
+	enum { O_CERT = 256, O_KEY, O_STATE, O_SAN, O_CAOUT, O_ROOT, O_PLAIN,
+	       O_MIRROR, O_CA, O_OUT };
+	static const struct option longopts[] = {
+		{"listen", required_argument, NULL, 'l'},
+		{"tls-cert", required_argument, NULL, O_CERT},
+		{"tls-key", required_argument, NULL, O_KEY},
+		{"state", required_argument, NULL, O_STATE},
+		{"san", required_argument, NULL, O_SAN},
+		{"ca-out", required_argument, NULL, O_CAOUT},
+		{"root", required_argument, NULL, O_ROOT},
+		{"plain-http", no_argument, NULL, O_PLAIN},
+		{"mirror", required_argument, NULL, O_MIRROR},
+		{"ca", required_argument, NULL, O_CA},
+		{"out", required_argument, NULL, O_OUT},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "l:qh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'l': o->listen = optarg; break;
+		case O_CERT: o->cert = optarg; break;
+		case O_KEY: o->key = optarg; break;
+		case O_STATE: o->state = optarg; break;
+		case O_SAN:
+			if (o->nsans == MAX_SANS) {
+				fprintf(stderr, PROG ": error: at most %d --san\n", MAX_SANS);
+				return KF_EUSAGE;
+			}
+			o->sans[o->nsans++] = optarg;
+			break;
+		case O_CAOUT: o->ca_out = optarg; break;
+		case O_ROOT: o->root = optarg; break;
+		case O_PLAIN: o->plain = 1; break;
+		case O_MIRROR: o->mirror = optarg; break;
+		case O_CA: o->ca = optarg; break;
+		case O_OUT: o->out = optarg; break;
+		case 'q': o->quiet = 1; break;
+		case 'h': usage(stdout); o->help = 1; return KF_OK;
+		default: usage(stderr); return KF_EUSAGE;
+		}
+	}
+	return KF_OK;
+}
+
+/* The host part of a numeric listen address, when it names one address
+ * (not a wildcard) that clients could use. */
+static void listen_host(const char *listen, char *out, size_t n)
+{
+	const char *colon;
+	size_t len;
+
+	out[0] = '\0';
+	if (!listen)
+		return;
+	if (listen[0] == '[') {
+		colon = strchr(listen, ']');
+		if (!colon)
+			return;
+		len = (size_t)(colon - listen - 1);
+		listen++;
+	} else {
+		colon = strrchr(listen, ':');
+		if (!colon)
+			return;
+		len = (size_t)(colon - listen);
+	}
+	if (len == 0 || len >= n)
+		return;
+	memcpy(out, listen, len);
+	out[len] = '\0';
+	if (!strcmp(out, "0.0.0.0") || !strcmp(out, "::"))
+		out[0] = '\0';
+}
+
+/* Create or reuse the TLS material, copy the CA where nodes expect it, and
+ * say which CA this is. */
+static int prepare_tls(struct opts *o, const char *bundle_dir, char *cert, char *key,
+                       size_t n, kf_err *e)
+{
+	int rc;
+	char state[PATH_MAX], host[INET6_ADDRSTRLEN + 1], ca[PATH_MAX], caout[PATH_MAX];
+	char fp[KF_MIRROR_FP_LEN], parent[PATH_MAX];
+	char *pem = NULL;
+	size_t pemlen;
+
+	if (o->state) {
+		snprintf(state, sizeof state, "%s", o->state);
+	} else {
+		char d[PATH_MAX];
+		size_t l;
+		snprintf(d, sizeof d, "%s", bundle_dir);
+		for (l = strlen(d); l > 1 && d[l - 1] == '/'; l--)
+			d[l - 1] = '\0';
+		kf_dirname(d, parent, sizeof parent);
+		snprintf(state, sizeof state, "%.*s/mirror-tls", PATH_MAX - 16, parent);
+	}
+	if (o->nsans == 0) {
+		listen_host(o->listen, host, sizeof host);
+		if (host[0] && strcmp(host, "127.0.0.1") && strcmp(host, "::1"))
+			o->sans[o->nsans++] = host;
+		o->sans[o->nsans++] = "127.0.0.1";
+		o->sans[o->nsans++] = "::1";
+		o->sans[o->nsans++] = "localhost";
+	}
+	rc = kf_mirror_tls_ensure(state, o->sans, o->nsans, e);
+	if (rc)
+		goto out;
+	snprintf(ca, sizeof ca, "%.*s/ca.crt", PATH_MAX - 16, state);
+	snprintf(cert, n, "%.*s/server.crt", PATH_MAX - 16, state);
+	snprintf(key, n, "%.*s/server.key", PATH_MAX - 16, state);
+	rc = kf_mirror_cert_fingerprint(ca, fp, e);
+	if (rc)
+		goto out;
+	if (o->ca_out)
+		snprintf(caout, sizeof caout, "%s", o->ca_out);
+	else
+		snprintf(caout, sizeof caout, "%s%s",
+		         o->root && strcmp(o->root, "/") ? o->root : "", KF_MIRROR_CA_PATH);
+	rc = kf_read_file(ca, 1 << 20, &pem, &pemlen, e);
+	if (rc)
+		goto out;
+	kf_dirname(caout, parent, sizeof parent);
+	rc = kf_mkdir_p(parent, 0755, e);
+	if (!rc)
+		rc = kf_write_file_atomic(caout, pem, pemlen, 0644, 1, e);
+	if (rc)
+		goto out;
+	printf("mirror CA: %s (copied to %s)\n", ca, caout);
+	printf("mirror CA fingerprint (sha256): %s\n", fp);
+	fflush(stdout);
+out:
+	free(pem);
+	return rc;
+}
+
+static int cmd_serve(struct opts *o, int argc, char **argv)
+{
+	int rc = KF_OK;
+	kf_err e = {0};
+	char cert[PATH_MAX], key[PATH_MAX];
+	kf_mirror_serve_opts so;
+
+	memset(&so, 0, sizeof so);
+	if (optind != argc - 1 || !o->listen || (!o->cert != !o->key) ||
+	    (o->plain && (o->cert || o->nsans || o->state))) {
+		fprintf(stderr, PROG ": error: mirror serve needs one DIR and --listen; --tls-cert and "
+		                "--tls-key go together; --plain-http takes no TLS options\n\n");
+		usage(stderr);
+		rc = KF_EUSAGE;
+		goto out;
+	}
+	so.dir = argv[optind];
+	so.listen = o->listen;
+	so.quiet = o->quiet;
+	so.plain_http = o->plain;
+	if (o->plain) {
+		fprintf(stderr, "\n" PROG ": WARNING: --plain-http: serving WITHOUT TLS. Anyone on the\n"
+		                PROG ": WARNING: network path can alter images in flight. Use it only\n"
+		                PROG ": WARNING: for tests or behind a TLS-terminating proxy.\n\n");
+	} else if (o->cert) {
+		so.tls_cert = o->cert;
+		so.tls_key = o->key;
+	} else {
+		rc = prepare_tls(o, so.dir, cert, key, sizeof cert, &e);
+		if (rc)
+			goto out;
+		so.tls_cert = cert;
+		so.tls_key = key;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	rc = kf_mirror_serve(&so, &e);
+out:
+	if (rc)
+		kf_err_print(PROG, &e);
+	return rc;
+}
+
+static int cmd_tls(struct opts *o, int argc, char **argv)
+{
+	int rc = KF_OK;
+	kf_err e = {0};
+	char cert[PATH_MAX], key[PATH_MAX];
+
+	(void)argv;
+	if (optind != argc || !o->state) {
+		fprintf(stderr, PROG ": error: mirror tls needs --state DIR\n\n");
+		usage(stderr);
+		rc = KF_EUSAGE;
+		goto out;
+	}
+	rc = prepare_tls(o, o->state, cert, key, sizeof cert, &e);
+	if (!rc)
+		printf("server certificate: %s\nserver key: %s\n", cert, key);
+out:
+	if (rc && e.code)
+		kf_err_print(PROG, &e);
+	return rc;
+}
+
+static int cmd_hosts(struct opts *o, int argc, char **argv)
+{
+	int rc = KF_OK;
+	kf_err e = {0};
+
+	if (optind >= argc || !o->mirror || !o->out) {
+		fprintf(stderr, PROG ": error: mirror hosts needs --mirror URL, --out CERTS_D and "
+		                "at least one REGISTRY\n\n");
+		usage(stderr);
+		rc = KF_EUSAGE;
+		goto out;
+	}
+	for (int i = optind; i < argc; i++) {
+		rc = kf_hosts_toml_write(o->out, argv[i], o->mirror, o->ca, &e);
+		if (rc)
+			goto out;
+		printf("wrote %s/%s/hosts.toml\n", o->out, argv[i]);
+	}
+out:
+	if (rc && e.code)
+		kf_err_print(PROG, &e);
+	return rc;
+}
+
+int kfi_cmd_mirror(int argc, char **argv)
+{
+	int rc = KF_EUSAGE;
+	struct opts o;
+	const char *sub;
+
+	memset(&o, 0, sizeof o);
+	if (argc < 2) {
+		usage(stderr);
+		goto out;
+	}
+	sub = argv[1];
+	if (!strcmp(sub, "-h") || !strcmp(sub, "--help") || !strcmp(sub, "help")) {
+		usage(stdout);
+		rc = KF_OK;
+		goto out;
+	}
+	rc = parse(argc - 1, argv + 1, &o);
+	if (rc || o.help)
+		goto out;
+	if (!strcmp(sub, "serve"))
+		rc = cmd_serve(&o, argc - 1, argv + 1);
+	else if (!strcmp(sub, "tls"))
+		rc = cmd_tls(&o, argc - 1, argv + 1);
+	else if (!strcmp(sub, "hosts"))
+		rc = cmd_hosts(&o, argc - 1, argv + 1);
+	else {
+		fprintf(stderr, PROG ": error: unknown mirror command '%s'\n\n", sub);
+		usage(stderr);
+		rc = KF_EUSAGE;
+	}
+out:
+	return rc;
+}

@@ -1,0 +1,361 @@
+/*
+ * kubeferry-install preflight BUNDLE: can this node take the bundle?
+ * A table of checks (pass, warn, fail) with the fix for each. File-based
+ * checks (os-release, hostname, fstab, host tools) read under --root;
+ * the rest (CPUs, memory, ports, cgroups, modules, product_uuid) describe
+ * the running machine. Exit 0 when nothing failed, 1 otherwise.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "kf_installer.h"
+
+typedef struct pf {
+	const char *root;
+	int control_plane;
+	int pass, warn, fail;
+} pf;
+
+static void row(pf *p, const char *check, int level, const char *detail, const char *fix)
+{
+	static const char *const names[] = {"pass", "warn", "fail"};
+	if (level == 0)
+		p->pass++;
+	else if (level == 1)
+		p->warn++;
+	else
+		p->fail++;
+	printf("%-16s %-5s %s%s%s\n", check, names[level], detail,
+	       level && fix ? "\n                       fix: " : "", level && fix ? fix : "");
+}
+
+static char *root_read(const pf *p, const char *abs)
+{
+	char path[4096], *buf = NULL;
+	size_t len;
+	kf_err ign;
+
+	snprintf(path, sizeof path, "%s%s", p->root, abs);
+	if (kf_read_file(path, 1 << 20, &buf, &len, &ign) != KF_OK)
+		return NULL;
+	return buf;
+}
+
+/* Value of KEY= in os-release, unquoted. */
+static void osr_value(const char *osr, const char *key, char *out, size_t n)
+{
+	size_t kl = strlen(key);
+	out[0] = '\0';
+	for (const char *l = osr; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		if (!strncmp(l, key, kl) && l[kl] == '=') {
+			const char *v = l + kl + 1;
+			size_t len = strcspn(v, "\n");
+			if (len && (*v == '"' || *v == '\'')) {
+				v++;
+				len = len >= 2 ? len - 2 : 0;
+			}
+			snprintf(out, n, "%.*s", (int)len, v);
+			return;
+		}
+	}
+}
+
+static void check_os(pf *p)
+{
+	char *osr = root_read(p, "/etc/os-release"), id[64], ver[64], d[200];
+	int major, ok = 0;
+
+	if (!osr) {
+		row(p, "os", 2, "no /etc/os-release", "run on Rocky/RHEL/AlmaLinux/CentOS Stream 9 or 10, Debian 12 or Ubuntu 22.04/24.04");
+		return;
+	}
+	osr_value(osr, "ID", id, sizeof id);
+	osr_value(osr, "VERSION_ID", ver, sizeof ver);
+	major = atoi(ver);
+	if (!strcmp(id, "rocky") || !strcmp(id, "rhel") || !strcmp(id, "almalinux") ||
+	    !strcmp(id, "centos"))
+		ok = major == 9 || major == 10;
+	else if (!strcmp(id, "debian"))
+		ok = major == 12;
+	else if (!strcmp(id, "ubuntu"))
+		ok = !strcmp(ver, "22.04") || !strcmp(ver, "24.04");
+	snprintf(d, sizeof d, "%s %s", id, ver);
+	row(p, "os", ok ? 0 : 2, d, "supported: Rocky/RHEL/AlmaLinux/CentOS Stream 9 and 10, Debian 12, Ubuntu 22.04/24.04");
+	free(osr);
+}
+
+static void check_arch(pf *p, const kf_lock *lk)
+{
+	struct utsname u;
+	const char *a = "amd64";
+	char d[200];
+	int ok = 0;
+
+	if (uname(&u) == 0 && !strcmp(u.machine, "aarch64"))
+		a = "arm64";
+	for (size_t i = 0; i < lk->narch; i++)
+		if (!strcmp(lk->archs[i], a))
+			ok = 1;
+	snprintf(d, sizeof d, "node %s, bundle %s%s%s", a, lk->narch ? lk->archs[0] : "-",
+	         lk->narch > 1 ? " " : "", lk->narch > 1 ? lk->archs[1] : "");
+	row(p, "arch", ok ? 0 : 2, d, "build a bundle for this architecture (spec.architectures)");
+}
+
+static void check_resources(pf *p)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	char *mi = NULL, d[200];
+	long long kb = 0;
+	size_t len;
+	kf_err ign;
+
+	snprintf(d, sizeof d, "%ld CPUs", cpus);
+	row(p, "cpus", cpus >= (p->control_plane ? 2 : 1) ? 0 : 2, d,
+	    "a control plane needs at least 2 CPUs");
+	if (kf_read_file("/proc/meminfo", 1 << 16, &mi, &len, &ign) == KF_OK) {
+		char *m = strstr(mi, "MemTotal:");
+		if (m)
+			kb = atoll(m + 9);
+	}
+	free(mi);
+	snprintf(d, sizeof d, "%lld MiB", kb / 1024);
+	/* kubeadm's own preflight refuses a control plane under 1700 MB. */
+	row(p, "memory", kb / 1024 >= (p->control_plane ? 1700 : 1024) ? 0 :
+	    (p->control_plane ? 2 : 1), d,
+	    p->control_plane ? "a control plane needs 2 GiB" : "a worker should have 1 GiB or more");
+}
+
+static void check_swap(pf *p)
+{
+	char *sw = NULL, *fstab = root_read(p, "/etc/fstab");
+	size_t len;
+	kf_err ign;
+	int active = 0, listed = 0;
+
+	if (!p->root[0] && kf_read_file("/proc/swaps", 1 << 16, &sw, &len, &ign) == KF_OK) {
+		char *nl = strchr(sw, '\n');
+		active = nl && nl[1] != '\0';
+	}
+	for (char *l = fstab; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		char f1[256], f2[256], f3[64];
+		if (*l != '#' && sscanf(l, "%255s %255s %63s", f1, f2, f3) == 3 && !strcmp(f3, "swap"))
+			listed = 1;
+	}
+	row(p, "swap", active || listed ? 1 : 0,
+	    active ? "swap is on" : listed ? "swap listed in /etc/fstab" : "off",
+	    "apply turns it off (swapoff -a, fstab, swap.target masked)");
+	free(sw);
+	free(fstab);
+}
+
+static void check_ports(pf *p)
+{
+	static const int cp[] = {6443, 2379, 2380, 10250, 10257, 10259, 0};
+	static const int wk[] = {10250, 0};
+	const int *ports = p->control_plane ? cp : wk;
+	char busy[200] = "", d[256];
+	size_t off = 0;
+
+	for (size_t i = 0; ports[i]; i++) {
+		struct sockaddr_in sa = {0};
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+		if (fd < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		sa.sin_family = AF_INET;
+		sa.sin_port = htons((uint16_t)ports[i]);
+		sa.sin_addr.s_addr = htonl(INADDR_ANY);
+		if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 && errno == EADDRINUSE)
+			off += (size_t)snprintf(busy + off, sizeof busy - off, "%s%d", off ? "," : "", ports[i]);
+		close(fd);
+	}
+	if (off)
+		snprintf(d, sizeof d, "in use: %s", busy);
+	else
+		snprintf(d, sizeof d, "%s free", p->control_plane ? "6443 2379-2380 10250 10257 10259" : "10250");
+	row(p, "ports", off ? 2 : 0, d, "stop what listens there (ss -ltnp)");
+}
+
+static void check_hostname(pf *p)
+{
+	char h[256] = "", *f = p->root[0] ? root_read(p, "/etc/hostname") : NULL;
+	int ok = 1;
+
+	if (f) {
+		snprintf(h, sizeof h, "%.*s", (int)strcspn(f, " \t\r\n"), f);
+		free(f);
+	} else if (gethostname(h, sizeof h) != 0) {
+		h[0] = '\0';
+	}
+	/* kubelet registers the node under this name: DNS-1123, unique. */
+	if (!h[0] || !strcmp(h, "localhost") || !strcmp(h, "localhost.localdomain"))
+		ok = 0;
+	for (const char *c = h; *c; c++)
+		if (!(islower((unsigned char)*c) || isdigit((unsigned char)*c) || *c == '-' || *c == '.'))
+			ok = 0;
+	row(p, "hostname", ok ? 0 : 2, h[0] ? h : "(none)",
+	    "hostnamectl set-hostname <unique lowercase DNS name>");
+}
+
+static void check_uuid(pf *p)
+{
+	char *u = NULL;
+	size_t len;
+	kf_err ign;
+
+	if (kf_read_file("/sys/class/dmi/id/product_uuid", 256, &u, &len, &ign) == KF_OK) {
+		u[strcspn(u, "\n")] = '\0';
+		row(p, "product_uuid", 0, u, NULL);
+	} else {
+		row(p, "product_uuid", 1, "unreadable",
+		    "make sure every node has a unique product_uuid (cloned VMs often do not)");
+	}
+	free(u);
+}
+
+static void check_cgroup(pf *p)
+{
+	int v2 = access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0;
+	row(p, "cgroups", v2 ? 0 : 1, v2 ? "v2" : "v1",
+	    "boot with systemd.unified_cgroup_hierarchy=1 (cgroup v1 is deprecated)");
+}
+
+static void check_modules(pf *p)
+{
+	static const char *const mods[] = {"overlay", "br_netfilter", NULL};
+	struct utsname u;
+	char *dep = NULL, path[512], missing[128] = "";
+	size_t len, off = 0;
+	kf_err ign;
+
+	uname(&u);
+	snprintf(path, sizeof path, "/lib/modules/%s/modules.dep", u.release);
+	kf_read_file(path, 64u << 20, &dep, &len, &ign);
+	for (size_t i = 0; mods[i]; i++) {
+		char sys[64], ko[64];
+		snprintf(sys, sizeof sys, "/sys/module/%s", mods[i]);
+		snprintf(ko, sizeof ko, "/%s.ko", mods[i]);
+		if (access(sys, F_OK) == 0 || (dep && strstr(dep, ko)))
+			continue;
+		off += (size_t)snprintf(missing + off, sizeof missing - off, "%s%s", off ? "," : "", mods[i]);
+	}
+	free(dep);
+	row(p, "kernel modules", off ? 1 : 0, off ? missing : "overlay br_netfilter",
+	    "install kernel-modules-extra (Rocky 10 cloud images) or build them in");
+}
+
+static int tool_in_root(const pf *p, const char *name)
+{
+	static const char *const dirs[] = {"/usr/sbin", "/usr/bin", "/sbin", "/bin",
+	                                   "/usr/local/sbin", "/usr/local/bin", NULL};
+	char path[4096];
+	for (size_t i = 0; dirs[i]; i++) {
+		snprintf(path, sizeof path, "%s%s/%s", p->root, dirs[i], name);
+		if (access(path, X_OK) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static void check_tools(pf *p)
+{
+	static const char *const tools[] = {"conntrack", "socat", "mount", "modprobe", NULL};
+	char missing[200] = "";
+	size_t off = 0;
+
+	for (size_t i = 0; tools[i]; i++)
+		if (!tool_in_root(p, tools[i]))
+			off += (size_t)snprintf(missing + off, sizeof missing - off, "%s%s", off ? " " : "", tools[i]);
+	if (!tool_in_root(p, "iptables") && !tool_in_root(p, "nft"))
+		off += (size_t)snprintf(missing + off, sizeof missing - off, "%siptables|nft", off ? " " : "");
+	row(p, "host tools", off ? 2 : 0, off ? missing : "conntrack socat iptables|nft mount modprobe",
+	    "dnf install conntrack-tools socat iptables-nft (apt-get install conntrack socat iptables)");
+}
+
+int kfi_cmd_preflight(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"role", required_argument, NULL, 'R'},
+		{"root", required_argument, NULL, 'r'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	pf p = {.root = ""};
+	const char *role = "control-plane", *pub_file = NULL, *pub_str = NULL;
+	char *lock_yaml = NULL, *sig = NULL;
+	size_t lock_len = 0, sig_len = 0;
+	kf_lock *lk = NULL;
+	kf_err e = {0};
+	int rc = KF_OK, opt;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "p:P:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'p': pub_file = optarg; break;
+		case 'P': pub_str = optarg; break;
+		case 'R': role = optarg; break;
+		case 'r': p.root = optarg; break;
+		case 'h':
+			printf("Usage: kubeferry-install preflight BUNDLE [-p PUBKEY | -P KEY] "
+			       "[--role control-plane|worker] [--root DIR]\n");
+			goto out;
+		default:
+			rc = kf_err_set(&e, KF_EUSAGE, "see 'kubeferry-install preflight --help'");
+			goto out;
+		}
+	}
+	if (optind != argc - 1) {
+		rc = kf_err_set(&e, KF_EUSAGE, "preflight needs exactly one BUNDLE");
+		goto out;
+	}
+	if (strcmp(role, "control-plane") && strcmp(role, "worker")) {
+		rc = kf_err_set(&e, KF_EUSAGE, "--role must be control-plane or worker");
+		goto out;
+	}
+	p.control_plane = !strcmp(role, "control-plane");
+	if ((rc = kf_archive_read_lock(argv[optind], &lock_yaml, &lock_len, &sig, &sig_len, &e)) != KF_OK)
+		goto out;
+	/* With a key, the lock's signature is checked too (apply checks every
+	 * entry); without one, preflight only reads what the bundle claims. */
+	if (pub_file || pub_str) {
+		kf_pubkey pk;
+		if ((rc = kf_keys_load_public(pub_file, pub_str, &pk, &e)) != KF_OK ||
+		    (rc = kf_sig_verify_buf(&pk, sig, sig_len, lock_yaml, lock_len, NULL, 0,
+		                            KF_LOCK_SIG_PATH, &e)) != KF_OK)
+			goto out;
+	}
+	if ((rc = kf_lock_parse(lock_yaml, lock_len, KF_LOCK_PATH, &lk, &e)) != KF_OK)
+		goto out;
+	printf("preflight for %s-%s (Kubernetes %s), role %s, root %s\n", lk->name, lk->version,
+	       lk->kube_version ? lk->kube_version : "?", role, p.root[0] ? p.root : "/");
+	printf("%-16s %-5s %s\n", "CHECK", "RESULT", "DETAIL");
+	check_os(&p);
+	check_arch(&p, lk);
+	check_resources(&p);
+	check_swap(&p);
+	check_ports(&p);
+	check_hostname(&p);
+	check_uuid(&p);
+	check_cgroup(&p);
+	check_modules(&p);
+	check_tools(&p);
+	printf("pass=%d warn=%d fail=%d\n", p.pass, p.warn, p.fail);
+	if (p.fail)
+		rc = KF_EVERIFY;
+out:
+	if (rc != KF_OK && e.code)
+		kf_err_print("kubeferry-install preflight", &e);
+	kf_lock_free(lk);
+	free(lock_yaml);
+	free(sig);
+	return rc;
+}

@@ -1,0 +1,127 @@
+/*
+ * Configuration files generated for a node. Pure functions of their inputs
+ * (no time, no randomness), so a re-run renders identical bytes and the
+ * step engine reports "ok".
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kf_installer.h"
+
+static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	return s;
+}
+
+/* containerd 1.x reads config version 2; 2.x renamed the CRI plugins and
+ * reads version 3 (docs/hosts.md and the 2.0 migration notes). */
+char *kfi_render_containerd(const char *containerd_version,
+                            const char *sandbox_image)
+{
+	const char *v = containerd_version ? containerd_version : "1";
+	int major;
+
+	if (*v == 'v')
+		v++;
+	major = atoi(v);
+	if (major >= 2)
+		return xasprintf(
+		    "# Written by kubeferry-install: containerd %s (config version 3).\n"
+		    "version = 3\n"
+		    "root = \"/var/lib/containerd\"\n"
+		    "state = \"/run/containerd\"\n"
+		    "\n"
+		    "[grpc]\n"
+		    "  address = \"/run/containerd/containerd.sock\"\n"
+		    "\n"
+		    "[plugins.\"io.containerd.cri.v1.images\"]\n"
+		    "  [plugins.\"io.containerd.cri.v1.images\".pinned_images]\n"
+		    "    sandbox = \"%s\"\n"
+		    "  [plugins.\"io.containerd.cri.v1.images\".registry]\n"
+		    "    config_path = \"/etc/containerd/certs.d\"\n"
+		    "\n"
+		    "[plugins.\"io.containerd.cri.v1.runtime\"]\n"
+		    "  [plugins.\"io.containerd.cri.v1.runtime\".containerd]\n"
+		    "    default_runtime_name = \"runc\"\n"
+		    "    [plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.runc]\n"
+		    "      runtime_type = \"io.containerd.runc.v2\"\n"
+		    "      [plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.runc.options]\n"
+		    "        BinaryName = \"/usr/local/sbin/runc\"\n"
+		    "        SystemdCgroup = true\n"
+		    "  [plugins.\"io.containerd.cri.v1.runtime\".cni]\n"
+		    "    bin_dir = \"/opt/cni/bin\"\n"
+		    "    conf_dir = \"/etc/cni/net.d\"\n",
+		    containerd_version ? containerd_version : "?", sandbox_image);
+	return xasprintf(
+	    "# Written by kubeferry-install: containerd %s (config version 2).\n"
+	    "version = 2\n"
+	    "root = \"/var/lib/containerd\"\n"
+	    "state = \"/run/containerd\"\n"
+	    "\n"
+	    "[grpc]\n"
+	    "  address = \"/run/containerd/containerd.sock\"\n"
+	    "\n"
+	    "[plugins.\"io.containerd.grpc.v1.cri\"]\n"
+	    "  sandbox_image = \"%s\"\n"
+	    "  [plugins.\"io.containerd.grpc.v1.cri\".containerd]\n"
+	    "    default_runtime_name = \"runc\"\n"
+	    "    [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n"
+	    "      runtime_type = \"io.containerd.runc.v2\"\n"
+	    "      [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]\n"
+	    "        BinaryName = \"/usr/local/sbin/runc\"\n"
+	    "        SystemdCgroup = true\n"
+	    "  [plugins.\"io.containerd.grpc.v1.cri\".cni]\n"
+	    "    bin_dir = \"/opt/cni/bin\"\n"
+	    "    conf_dir = \"/etc/cni/net.d\"\n"
+	    "  [plugins.\"io.containerd.grpc.v1.cri\".registry]\n"
+	    "    config_path = \"/etc/containerd/certs.d\"\n",
+	    containerd_version ? containerd_version : "?", sandbox_image);
+}
+
+/* Kubespray's etcd.env for a single host etcd member, TLS everywhere. */
+char *kfi_render_etcd_env(const char *host, const char *ip)
+{
+	const char *d = "/etc/ssl/etcd/ssl";
+	char loop[64] = "";
+
+	/* Listen on loopback too, so local clients (kube-apiserver, the
+	 * health check) need no routable address. */
+	if (strcmp(ip, "127.0.0.1") != 0)
+		snprintf(loop, sizeof loop, ",https://127.0.0.1:2379");
+	return xasprintf(
+	    "# Written by kubeferry-install.\n"
+	    "ETCD_DATA_DIR=/var/lib/etcd\n"
+	    "ETCD_NAME=%s\n"
+	    "ETCD_ADVERTISE_CLIENT_URLS=https://%s:2379\n"
+	    "ETCD_LISTEN_CLIENT_URLS=https://%s:2379%s\n"
+	    "ETCD_INITIAL_ADVERTISE_PEER_URLS=https://%s:2380\n"
+	    "ETCD_LISTEN_PEER_URLS=https://%s:2380\n"
+	    "ETCD_INITIAL_CLUSTER=%s=https://%s:2380\n"
+	    "ETCD_INITIAL_CLUSTER_STATE=new\n"
+	    "ETCD_INITIAL_CLUSTER_TOKEN=k8s_etcd\n"
+	    "ETCD_ELECTION_TIMEOUT=5000\n"
+	    "ETCD_HEARTBEAT_INTERVAL=250\n"
+	    "ETCD_AUTO_COMPACTION_RETENTION=8\n"
+	    "ETCD_SNAPSHOT_COUNT=10000\n"
+	    "ETCD_METRICS=basic\n"
+	    "ETCD_CLIENT_CERT_AUTH=true\n"
+	    "ETCD_TRUSTED_CA_FILE=%s/ca.pem\n"
+	    "ETCD_CERT_FILE=%s/member-%s.pem\n"
+	    "ETCD_KEY_FILE=%s/member-%s-key.pem\n"
+	    "ETCD_PEER_CLIENT_CERT_AUTH=true\n"
+	    "ETCD_PEER_TRUSTED_CA_FILE=%s/ca.pem\n"
+	    "ETCD_PEER_CERT_FILE=%s/member-%s.pem\n"
+	    "ETCD_PEER_KEY_FILE=%s/member-%s-key.pem\n",
+	    host, ip, ip, loop, ip, ip, host, ip, d, d, host, d, host, d, d,
+	    host, d, host);
+}

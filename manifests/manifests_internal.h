@@ -1,0 +1,50 @@
+/*
+ * Internals shared by the manifests module's files (spec.c, lock.c,
+ * paths.c, yamltree.c). Not part of the public contract: other modules use
+ * kf_manifests.h only.
+ */
+#ifndef KF_MANIFESTS_INTERNAL_H
+#define KF_MANIFESTS_INTERNAL_H
+
+#include <stddef.h>
+#include "kf_manifests.h"
+
+/* A YAML document as a small tree. Built from libyaml events so that we see
+ * every mark, refuse aliases/anchors/tags and catch duplicate keys, which
+ * libyaml's own document API would silently accept. */
+typedef enum { KF_Y_SCALAR, KF_Y_SEQ, KF_Y_MAP } kf_ynode_type;
+
+typedef struct kf_ynode kf_ynode;
+struct kf_ynode {
+	kf_ynode_type type;
+	int line, col;          /* 1-based */
+	char *value;            /* scalar text (NUL-terminated) */
+	size_t len;             /* scalar length (may hold NULs: refused later) */
+	int plain;              /* scalar written without quotes */
+	kf_ynode **items;       /* sequence items, or map keys and values
+	                           interleaved: key0, val0, key1, val1 ... */
+	size_t n;               /* number of items (map: 2 * pairs) */
+};
+
+/* Parse exactly one YAML document. Errors are "origin:LINE:COL: message"
+ * with the given code (KF_EUSAGE for specs, KF_EVERIFY for locks). Keys of
+ * a mapping must be scalars and unique. */
+int kf_ytree_parse(const char *buf, size_t len, const char *origin, int code,
+                   kf_ynode **out, kf_err *e);
+void kf_ytree_free(kf_ynode *n);
+const char *kf_ytree_type_name(kf_ynode_type t);
+/* A plain scalar spelling null: "", "~", "null", "Null", "NULL". */
+int kf_ytree_is_null(const kf_ynode *n);
+
+/* Value checks shared by spec and lock. Each returns 1 when valid. */
+int kf_valid_image_ref(const char *ref, const char **why);
+int kf_valid_image_digest(const char *d);
+int kf_valid_cidr(const char *s);
+int kf_valid_https_url(const char *s);
+int kf_valid_token(const char *s);     /* versions: [A-Za-z0-9._+-]+ */
+int kf_valid_name(const char *s);      /* names: [a-z0-9][a-z0-9._-]* */
+int kf_valid_platform(const char *s);  /* os/arch[/variant] */
+/* Install defaults applied when a spec leaves them out. */
+int kf_install_set_defaults(kf_install *i);
+
+#endif

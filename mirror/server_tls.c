@@ -1,0 +1,447 @@
+/*
+ * The mirror's own TLS material: a CA generated on the mirror node and a
+ * server certificate for the names and addresses the nodes use to reach it.
+ * Nodes pin the CA (by file and by its fingerprint), as `kubeadm join` pins
+ * the cluster CA, so no public PKI is needed inside the closed network.
+ * ECDSA P-256: every TLS client containerd or skopeo links accepts it.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "kf_mirror.h"
+
+#define CA_DAYS 3650
+#define SERVER_DAYS 825
+/* A server certificate this close to expiry is issued anew at start. */
+#define RENEW_BEFORE_DAYS 30
+
+static int ossl_err(kf_err *e, const char *what, const char *path)
+{
+	char buf[256];
+	unsigned long c = ERR_get_error();
+
+	ERR_error_string_n(c, buf, sizeof buf);
+	ERR_clear_error();
+	return kf_err_set(e, KF_EIO, "%s %s: %s", what, path, c ? buf : "OpenSSL error");
+}
+
+int kf_mirror_cert_fingerprint(const char *pem_path, char fp[KF_MIRROR_FP_LEN],
+                               kf_err *e)
+{
+	int rc = KF_OK;
+	BIO *b = NULL;
+	X509 *x = NULL;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+
+	b = BIO_new_file(pem_path, "r");
+	if (!b || !(x = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
+		rc = ossl_err(e, "cannot read certificate", pem_path);
+		goto out;
+	}
+	if (!X509_digest(x, EVP_sha256(), md, &n) || n != 32) {
+		rc = ossl_err(e, "cannot hash certificate", pem_path);
+		goto out;
+	}
+	for (unsigned int i = 0; i < n; i++)
+		snprintf(fp + 3 * i, 4, "%02X%s", md[i], i + 1 < n ? ":" : "");
+out:
+	X509_free(x);
+	BIO_free(b);
+	return rc;
+}
+
+/* SANs go into an OpenSSL extension string ("IP:a,DNS:b"): a comma or any
+ * other punctuation would smuggle in further entries, so only host name and
+ * address characters pass. */
+static int san_valid(const char *s)
+{
+	if (!s || !*s || strlen(s) > 253)
+		return 0;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '-' || c == ':' ||
+		      c == '*'))
+			return 0;
+	}
+	return 1;
+}
+
+static int is_ip(const char *s)
+{
+	unsigned char buf[16];
+	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+static int write_pem_key(const char *path, EVP_PKEY *k, kf_err *e)
+{
+	int rc = KF_OK;
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data;
+	long n;
+
+	if (!b || !PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL)) {
+		rc = ossl_err(e, "cannot encode key", path);
+		goto out;
+	}
+	n = BIO_get_mem_data(b, &data);
+	rc = kf_write_file_atomic(path, data, (size_t)n, 0600, 1, e);
+out:
+	BIO_free(b);
+	return rc;
+}
+
+static int write_pem_cert(const char *path, X509 *x, kf_err *e)
+{
+	int rc = KF_OK;
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data;
+	long n;
+
+	if (!b || !PEM_write_bio_X509(b, x)) {
+		rc = ossl_err(e, "cannot encode certificate", path);
+		goto out;
+	}
+	n = BIO_get_mem_data(b, &data);
+	rc = kf_write_file_atomic(path, data, (size_t)n, 0644, 1, e);
+out:
+	BIO_free(b);
+	return rc;
+}
+
+static EVP_PKEY *read_key(const char *path)
+{
+	BIO *b = BIO_new_file(path, "r");
+	EVP_PKEY *k = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+	BIO_free(b);
+	return k;
+}
+
+static X509 *read_cert(const char *path)
+{
+	BIO *b = BIO_new_file(path, "r");
+	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+	BIO_free(b);
+	return x;
+}
+
+static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
+{
+	X509V3_CTX ctx;
+	X509_EXTENSION *ext;
+	int ok;
+
+	X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
+	ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+	if (!ext)
+		return 0;
+	ok = X509_add_ext(cert, ext, -1);
+	X509_EXTENSION_free(ext);
+	return ok;
+}
+
+/* A new certificate for key, signed by (issuer, issuer_key), or
+ * self-signed when issuer is NULL. */
+static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer,
+                       EVP_PKEY *issuer_key, int days, const char *san)
+{
+	X509 *x = X509_new();
+	X509_NAME *name = NULL;
+	unsigned char serial[16];
+	BIGNUM *bn = NULL;
+	int ok = 0;
+
+	if (!x || RAND_bytes(serial, sizeof serial) != 1)
+		goto out;
+	serial[0] &= 0x7f; /* positive, as RFC 5280 asks */
+	bn = BN_bin2bn(serial, sizeof serial, NULL);
+	if (!bn || !BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)))
+		goto out;
+	if (!X509_set_version(x, 2) ||
+	    /* An hour of slack for nodes whose clocks lag the mirror's. */
+	    !X509_gmtime_adj(X509_getm_notBefore(x), -3600) ||
+	    !X509_time_adj_ex(X509_getm_notAfter(x), days, 0, NULL) ||
+	    !X509_set_pubkey(x, key))
+		goto out;
+	name = X509_NAME_new();
+	if (!name || !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+	                                         (const unsigned char *)cn, -1, -1, 0) ||
+	    !X509_set_subject_name(x, name) ||
+	    !X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name))
+		goto out;
+	if (!issuer) {
+		if (!add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") ||
+		    !add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign") ||
+		    !add_ext(x, x, NID_subject_key_identifier, "hash"))
+			goto out;
+	} else {
+		if (!add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE") ||
+		    !add_ext(x, issuer, NID_key_usage, "critical,digitalSignature") ||
+		    !add_ext(x, issuer, NID_ext_key_usage, "serverAuth") ||
+		    !add_ext(x, issuer, NID_subject_key_identifier, "hash") ||
+		    !add_ext(x, issuer, NID_authority_key_identifier, "keyid:always") ||
+		    !add_ext(x, issuer, NID_subject_alt_name, san))
+			goto out;
+	}
+	if (!X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256()))
+		goto out;
+	ok = 1;
+out:
+	BN_free(bn);
+	X509_NAME_free(name);
+	if (!ok) {
+		X509_free(x);
+		x = NULL;
+	}
+	return x;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The certificate's SANs as sorted "IP:..."/"DNS:..." text, to compare with
+ * the requested set. */
+static char *cert_sans(X509 *x)
+{
+	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	char **items = NULL, *out = NULL;
+	size_t n = 0, len = 1;
+	int count = gens ? sk_GENERAL_NAME_num(gens) : 0;
+
+	items = calloc((size_t)count + 1, sizeof *items);
+	if (!items)
+		goto out;
+	for (int i = 0; i < count; i++) {
+		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		char buf[INET6_ADDRSTRLEN + 8];
+		if (g->type == GEN_DNS) {
+			const unsigned char *d = ASN1_STRING_get0_data(g->d.dNSName);
+			snprintf(buf, sizeof buf, "DNS:%.*s",
+			         ASN1_STRING_length(g->d.dNSName) > 200 ? 200 :
+			         ASN1_STRING_length(g->d.dNSName), (const char *)d);
+		} else if (g->type == GEN_IPADD) {
+			char ip[INET6_ADDRSTRLEN] = "?";
+			int l = ASN1_STRING_length(g->d.iPAddress);
+			const unsigned char *d = ASN1_STRING_get0_data(g->d.iPAddress);
+			if (l == 4)
+				inet_ntop(AF_INET, d, ip, sizeof ip);
+			else if (l == 16)
+				inet_ntop(AF_INET6, d, ip, sizeof ip);
+			snprintf(buf, sizeof buf, "IP:%s", ip);
+		} else {
+			continue;
+		}
+		items[n] = strdup(buf);
+		if (!items[n])
+			goto out;
+		len += strlen(items[n]) + 1;
+		n++;
+	}
+	qsort(items, n, sizeof *items, cmp_str);
+	out = calloc(1, len);
+	for (size_t i = 0; out && i < n; i++) {
+		if (i)
+			strcat(out, ",");
+		strcat(out, items[i]);
+	}
+out:
+	for (size_t i = 0; items && i < n; i++)
+		free(items[i]);
+	free(items);
+	GENERAL_NAMES_free(gens);
+	return out;
+}
+
+/* Requested SANs as the extension value, and as sorted canonical text
+ * (IPs normalised by inet_ntop so "::1" and "0::1" compare equal). */
+static int build_sans(const char *const *sans, size_t nsans, char **ext,
+                      char **canon, kf_err *e)
+{
+	int rc = KF_OK;
+	char **items = calloc(nsans + 1, sizeof *items);
+	size_t len = 1;
+
+	*ext = *canon = NULL;
+	if (!items) {
+		rc = kf_err_set(e, KF_EIO, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < nsans; i++) {
+		char buf[300];
+		if (!san_valid(sans[i])) {
+			rc = kf_err_set(e, KF_EUSAGE, "invalid --san '%s' (want an IP address or DNS name)",
+			                sans[i]);
+			goto out;
+		}
+		if (is_ip(sans[i])) {
+			unsigned char a[16];
+			char ip[INET6_ADDRSTRLEN];
+			int v4 = inet_pton(AF_INET, sans[i], a) == 1;
+			if (!v4)
+				inet_pton(AF_INET6, sans[i], a);
+			inet_ntop(v4 ? AF_INET : AF_INET6, a, ip, sizeof ip);
+			snprintf(buf, sizeof buf, "IP:%s", ip);
+		} else {
+			snprintf(buf, sizeof buf, "DNS:%s", sans[i]);
+		}
+		items[i] = strdup(buf);
+		if (!items[i]) {
+			rc = kf_err_set(e, KF_EIO, "out of memory");
+			goto out;
+		}
+		len += strlen(buf) + 1;
+	}
+	*ext = calloc(1, len);
+	*canon = calloc(1, len);
+	if (!*ext || !*canon) {
+		rc = kf_err_set(e, KF_EIO, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < nsans; i++) {
+		if (i)
+			strcat(*ext, ",");
+		strcat(*ext, items[i]);
+	}
+	qsort(items, nsans, sizeof *items, cmp_str);
+	for (size_t i = 0; i < nsans; i++) {
+		/* Duplicates collapse, as they do in the certificate. */
+		if (i && !strcmp(items[i], items[i - 1]))
+			continue;
+		if (**canon)
+			strcat(*canon, ",");
+		strcat(*canon, items[i]);
+	}
+out:
+	for (size_t i = 0; items && i < nsans; i++)
+		free(items[i]);
+	free(items);
+	if (rc) {
+		free(*ext);
+		free(*canon);
+		*ext = *canon = NULL;
+	}
+	return rc;
+}
+
+/* 1 when the existing server certificate can serve on. */
+static int server_reusable(X509 *srv, EVP_PKEY *srv_key, X509 *ca,
+                           const char *want_sans)
+{
+	EVP_PKEY *ca_pub = X509_get0_pubkey(ca);
+	time_t soon = time(NULL) + (time_t)RENEW_BEFORE_DAYS * 86400;
+	char *have = NULL;
+	int ok = 0;
+
+	if (!srv || !srv_key || !ca_pub || X509_verify(srv, ca_pub) != 1 ||
+	    X509_check_private_key(srv, srv_key) != 1 ||
+	    X509_cmp_time(X509_get0_notAfter(srv), &soon) <= 0)
+		goto out;
+	have = cert_sans(srv);
+	ok = have && !strcmp(have, want_sans);
+out:
+	free(have);
+	ERR_clear_error();
+	return ok;
+}
+
+int kf_mirror_tls_ensure(const char *state_dir, const char *const *sans,
+                         size_t nsans, kf_err *e)
+{
+	int rc = KF_OK;
+	char ca_crt[PATH_MAX], ca_key[PATH_MAX], srv_crt[PATH_MAX], srv_key[PATH_MAX];
+	char *ext = NULL, *canon = NULL;
+	EVP_PKEY *cak = NULL, *sk = NULL;
+	X509 *ca = NULL, *srv = NULL;
+	struct stat st;
+
+	if (nsans == 0) {
+		rc = kf_err_set(e, KF_EUSAGE, "the server certificate needs at least one --san");
+		goto out;
+	}
+	rc = build_sans(sans, nsans, &ext, &canon, e);
+	if (rc)
+		goto out;
+	if (snprintf(ca_crt, sizeof ca_crt, "%s/ca.crt", state_dir) >= (int)sizeof ca_crt) {
+		rc = kf_err_set(e, KF_EUSAGE, "path too long: %s", state_dir);
+		goto out;
+	}
+	snprintf(ca_key, sizeof ca_key, "%s/ca.key", state_dir);
+	snprintf(srv_crt, sizeof srv_crt, "%s/server.crt", state_dir);
+	snprintf(srv_key, sizeof srv_key, "%s/server.key", state_dir);
+	rc = kf_mkdir_p(state_dir, 0700, e);
+	if (rc)
+		goto out;
+
+	/* The CA is what every node pins: once it exists it is never
+	 * replaced behind the operator's back. A half-present CA (one of the
+	 * two files lost) is an error to look at, not something to paper
+	 * over with a new CA. */
+	if (lstat(ca_key, &st) == 0 || lstat(ca_crt, &st) == 0) {
+		cak = read_key(ca_key);
+		ca = read_cert(ca_crt);
+		if (!cak || !ca) {
+			rc = ossl_err(e, "cannot load the mirror CA from", state_dir);
+			goto out;
+		}
+		if (X509_check_private_key(ca, cak) != 1) {
+			rc = kf_err_set(e, KF_EUSAGE, "%s does not match %s", ca_crt, ca_key);
+			goto out;
+		}
+	} else {
+		cak = EVP_EC_gen("P-256");
+		ca = cak ? make_cert(cak, "kubeferry mirror CA", NULL, NULL, CA_DAYS, NULL) : NULL;
+		if (!ca) {
+			rc = ossl_err(e, "cannot create the mirror CA in", state_dir);
+			goto out;
+		}
+		/* Key first: a crash between the two leaves no certificate
+		 * without its key. */
+		rc = write_pem_key(ca_key, cak, e);
+		if (!rc)
+			rc = write_pem_cert(ca_crt, ca, e);
+		if (rc)
+			goto out;
+	}
+
+	sk = read_key(srv_key);
+	srv = read_cert(srv_crt);
+	ERR_clear_error();
+	if (server_reusable(srv, sk, ca, canon))
+		goto out;
+	EVP_PKEY_free(sk);
+	X509_free(srv);
+	sk = EVP_EC_gen("P-256");
+	srv = sk ? make_cert(sk, sans[0], ca, cak, SERVER_DAYS, ext) : NULL;
+	if (!srv) {
+		rc = ossl_err(e, "cannot issue the mirror certificate in", state_dir);
+		goto out;
+	}
+	rc = write_pem_key(srv_key, sk, e);
+	if (!rc)
+		rc = write_pem_cert(srv_crt, srv, e);
+out:
+	free(ext);
+	free(canon);
+	EVP_PKEY_free(cak);
+	EVP_PKEY_free(sk);
+	X509_free(ca);
+	X509_free(srv);
+	return rc;
+}

@@ -1,0 +1,291 @@
+#!/usr/bin/env bash
+# kubeferry-install mirror serve: the OCI pull API over an unpacked bundle,
+# checked with curl (headers, ranges, errors, hostile paths) and skopeo
+# (every image copied out with --all, digests equal to the layout's).
+source "$(dirname "$0")/../lib.sh"
+need curl skopeo jq openssl sha256sum tar gzip
+
+# ---- an unpacked bundle with hand-written multi-arch images (no network) ----
+B=$LAB/bundle
+L=$B/images
+mkdir -p "$L/blobs/sha256" "$B/files/dl.k8s.io/release/v1.33.3/bin/linux/amd64"
+printf '{"imageLayoutVersion":"1.0.0"}' >"$L/oci-layout"
+
+# put FILE: store FILE as a blob, print its digest
+put() {
+	local h
+	h=$(sha256sum "$1" | cut -d' ' -f1)
+	cp "$1" "$L/blobs/sha256/$h"
+	echo "sha256:$h"
+}
+size() { stat -c %s "$1"; }
+
+# image NAME STYLE(oci|docker) EXTRA_BYTES: a two-platform image; prints
+# "mediaType digest size" of its index. Every image shares one base layer.
+mkdir -p "$LAB/base/etc"
+echo "shared base" >"$LAB/base/etc/base"
+tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$LAB/base" -cf "$LAB/base.tar" .
+gzip -n -c "$LAB/base.tar" >"$LAB/base.tgz"
+image() {
+	local name=$1 style=$2 extra=$3 arch w=$LAB/img-$1 mt_m mt_l mt_c mt_i ents=""
+	if [ "$style" = oci ]; then
+		mt_m=application/vnd.oci.image.manifest.v1+json
+		mt_i=application/vnd.oci.image.index.v1+json
+		mt_c=application/vnd.oci.image.config.v1+json
+		mt_l=application/vnd.oci.image.layer.v1.tar+gzip
+	else
+		mt_m=application/vnd.docker.distribution.manifest.v2+json
+		mt_i=application/vnd.docker.distribution.manifest.list.v2+json
+		mt_c=application/vnd.docker.container.image.v1+json
+		mt_l=application/vnd.docker.image.rootfs.diff.tar.gzip
+	fi
+	for arch in amd64 arm64; do
+		mkdir -p "$w/$arch/root"
+		echo "$name for $arch" >"$w/$arch/root/hello"
+		if [ "$extra" -gt 0 ] && [ "$arch" = amd64 ]; then head -c "$extra" /dev/urandom >"$w/$arch/root/big"; fi
+		tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$w/$arch/root" -cf "$w/$arch/layer.tar" .
+		gzip -n -c "$w/$arch/layer.tar" >"$w/$arch/layer.tgz"
+		local dl db dc lsz bsz csz msz
+		dl=$(put "$w/$arch/layer.tgz"); lsz=$(size "$w/$arch/layer.tgz")
+		db=$(put "$LAB/base.tgz"); bsz=$(size "$LAB/base.tgz")
+		jq -cn --arg a "$arch" --arg d1 "sha256:$(sha256sum <"$LAB/base.tar" | cut -d' ' -f1)" \
+			--arg d2 "sha256:$(sha256sum <"$w/$arch/layer.tar" | cut -d' ' -f1)" \
+			'{architecture:$a,os:"linux",config:{Cmd:["/hello"]},rootfs:{type:"layers",diff_ids:[$d1,$d2]}}' >"$w/$arch/config.json"
+		dc=$(put "$w/$arch/config.json"); csz=$(size "$w/$arch/config.json")
+		jq -cn --arg mm "$mt_m" --arg mc "$mt_c" --arg ml "$mt_l" --arg dc "$dc" --argjson cs "$csz" \
+			--arg db "$db" --argjson bs "$bsz" --arg dl "$dl" --argjson ls "$lsz" \
+			'{schemaVersion:2,mediaType:$mm,config:{mediaType:$mc,digest:$dc,size:$cs},
+			  layers:[{mediaType:$ml,digest:$db,size:$bs},{mediaType:$ml,digest:$dl,size:$ls}]}' >"$w/$arch/manifest.json"
+		msz=$(size "$w/$arch/manifest.json")
+		ents="$ents$(jq -cn --arg mm "$mt_m" --arg d "$(put "$w/$arch/manifest.json")" --argjson s "$msz" --arg a "$arch" \
+			'{mediaType:$mm,digest:$d,size:$s,platform:{architecture:$a,os:"linux"}}'),"
+	done
+	jq -cn --arg mi "$mt_i" --argjson m "[${ents%,}]" '{schemaVersion:2,mediaType:$mi,manifests:$m}' >"$w/index.json"
+	echo "$mt_i $(put "$w/index.json") $(size "$w/index.json")"
+}
+entries=""
+for spec in "registry.k8s.io/pause:3.10 oci 0" "docker.io/library/busybox:1.0 docker 0" \
+            "registry.k8s.io/big:1.0 oci 8000000"; do
+	set -- $spec
+	read -r mt dg sz < <(image "$(echo "$1" | tr '/:' '__')" "$2" "$3")
+	echo "$dg" >"$LAB/digest-$(echo "$1" | tr '/:' '__')"
+	entries="$entries$(jq -cn --arg n "$1" --arg mt "$mt" --arg d "$dg" --argjson s "$sz" \
+		'{mediaType:$mt,digest:$d,size:$s,annotations:{"io.containerd.image.name":$n,"org.opencontainers.image.ref.name":$n}}'),"
+done
+jq -n --argjson m "[${entries%,}]" '{schemaVersion:2,mediaType:"application/vnd.oci.image.index.v1+json",manifests:$m}' >"$L/index.json"
+PAUSE=$(cat "$LAB/digest-registry.k8s.io_pause_3.10")
+BUSY=$(cat "$LAB/digest-docker.io_library_busybox_1.0")
+echo "kubeadm binary" >"$B/files/dl.k8s.io/release/v1.33.3/bin/linux/amd64/kubeadm"
+echo "secret" >"$LAB/outside"
+ln -s "$LAB/outside" "$B/files/escape"
+
+# ---- serve with a generated CA ----
+PORT=$(kf_free_port)
+M=https://127.0.0.1:$PORT
+kf_bg "$KFI" mirror serve "$B" --listen "127.0.0.1:$PORT" --san 127.0.0.1 --san localhost \
+	--root "$LAB/root" >"$LAB/mirror.log" 2>&1
+MPID=$!
+kf_wait_port "$PORT" 30
+CA=$LAB/root/etc/kubeferry/mirror-ca.crt
+assert_file "$CA"
+assert_file "$LAB/mirror-tls/ca.key"
+assert_eq "$(stat -c %a "$LAB/mirror-tls/ca.key")" 600 "CA key mode"
+assert_eq "$(stat -c %a "$LAB/mirror-tls/server.key")" 600 "server key mode"
+want_fp=$(openssl x509 -in "$CA" -noout -fingerprint -sha256 | cut -d= -f2)
+grep -q "fingerprint (sha256): $want_fp" "$LAB/mirror.log" || { cat "$LAB/mirror.log"; fail "CA fingerprint not printed"; }
+openssl x509 -in "$LAB/mirror-tls/server.crt" -noout -ext subjectAltName | grep -q 'IP Address:127.0.0.1, DNS:localhost' ||
+	fail "server certificate SANs"
+C=(curl -sS --cacert "$CA")
+
+note "ping"
+"${C[@]}" -D "$LAB/h" -o /dev/null "$M/v2/"
+grep -qi '^HTTP/1.1 200' "$LAB/h" || fail "ping status"
+grep -qi '^Docker-Distribution-Api-Version: registry/2.0' "$LAB/h" || fail "api version header"
+
+# hdr NAME: value of a header in $LAB/h
+hdr() { grep -i "^$1:" "$LAB/h" | head -n1 | cut -d' ' -f2- | tr -d '\r'; }
+
+note "manifests by tag (?ns= and path-prefixed), HEAD and GET"
+"${C[@]}" -I -D "$LAB/h" -o /dev/null "$M/v2/pause/manifests/3.10?ns=registry.k8s.io"
+grep -q '^HTTP/1.1 200' "$LAB/h" || fail "HEAD manifest status"
+assert_eq "$(hdr Content-Type)" application/vnd.oci.image.index.v1+json "HEAD content type"
+assert_eq "$(hdr Docker-Content-Digest)" "$PAUSE" "HEAD digest"
+assert_eq "$(hdr Content-Length)" "$(size "$L/blobs/sha256/${PAUSE#sha256:}")" "HEAD length"
+"${C[@]}" -D "$LAB/h" -o "$LAB/body" "$M/v2/registry.k8s.io/pause/manifests/3.10"
+assert_eq "sha256:$(sha256sum <"$LAB/body" | cut -d' ' -f1)" "$PAUSE" "GET body digest"
+assert_eq "$(hdr Docker-Content-Digest)" "$PAUSE" "GET digest"
+assert_eq "$(hdr Content-Length)" "$(size "$LAB/body")" "GET length"
+child=$(jq -r '.manifests[0].digest' "$LAB/body")
+"${C[@]}" -D "$LAB/h" -o "$LAB/child" "$M/v2/pause/manifests/$child?ns=registry.k8s.io"
+assert_eq "$(hdr Content-Type)" application/vnd.oci.image.manifest.v1+json "child content type"
+assert_eq "$(hdr Docker-Content-Digest)" "$child" "child digest"
+for u in "/v2/library/busybox/manifests/1.0?ns=docker.io" "/v2/busybox/manifests/1.0?ns=docker.io" \
+         "/v2/busybox/manifests/1.0" "/v2/docker.io/library/busybox/manifests/$BUSY"; do
+	"${C[@]}" -I -D "$LAB/h" -o /dev/null "$M$u"
+	assert_eq "$(hdr Content-Type)" application/vnd.docker.distribution.manifest.list.v2+json "busybox type for $u"
+	assert_eq "$(hdr Docker-Content-Digest)" "$BUSY" "busybox digest for $u"
+done
+
+note "blobs: full, Range 206, 416"
+layer=$(jq -r '.layers[1].digest' "$LAB/child")
+lpath=$L/blobs/sha256/${layer#sha256:}
+"${C[@]}" -D "$LAB/h" -o "$LAB/blob" "$M/v2/registry.k8s.io/pause/blobs/$layer"
+cmp "$LAB/blob" "$lpath" || fail "blob body"
+assert_eq "$(hdr Docker-Content-Digest)" "$layer" "blob digest header"
+"${C[@]}" -D "$LAB/h" -o "$LAB/part" -r 10-19 "$M/v2/pause/blobs/$layer?ns=registry.k8s.io"
+grep -q '^HTTP/1.1 206' "$LAB/h" || fail "range status"
+assert_eq "$(hdr Content-Range)" "bytes 10-19/$(size "$lpath")" "Content-Range"
+cmp "$LAB/part" <(tail -c +11 "$lpath" | head -c 10) || fail "range body"
+"${C[@]}" -o "$LAB/part" -r -5 "$M/v2/pause/blobs/$layer?ns=registry.k8s.io"
+cmp "$LAB/part" <(tail -c 5 "$lpath") || fail "suffix range body"
+code=$("${C[@]}" -o /dev/null -w '%{http_code}' -r 999999-1000000 "$M/v2/pause/blobs/$layer?ns=registry.k8s.io")
+assert_eq "$code" 416 "unsatisfiable range"
+
+# err METHOD URL STATUS CODE: status and OCI error code of a request
+err() {
+	local out status
+	out=$("${C[@]}" --path-as-is -X "$1" -o "$LAB/ebody" -w '%{http_code}' "$M$2")
+	status=$out
+	assert_eq "$status" "$3" "status of $1 $2"
+	[ -z "${4:-}" ] || jq -e --arg c "$4" '.errors[0].code == $c and (.errors[0].message | length > 0)' "$LAB/ebody" >/dev/null ||
+		{ cat "$LAB/ebody"; fail "error body of $1 $2 should carry $4"; }
+}
+note "errors"
+err GET "/v2/pause/manifests/9.9?ns=registry.k8s.io" 404 MANIFEST_UNKNOWN
+err GET "/v2/nothere/manifests/1?ns=registry.k8s.io" 404 NAME_UNKNOWN
+err GET "/v2/pause/manifests/sha256:0000000000000000000000000000000000000000000000000000000000000000?ns=registry.k8s.io" 404 MANIFEST_UNKNOWN
+busylayer=$(jq -r '.manifests[0].digest' "$L/blobs/sha256/${BUSY#sha256:}")
+err GET "/v2/pause/blobs/$busylayer?ns=registry.k8s.io" 404 BLOB_UNKNOWN
+err GET "/v2/pause/blobs/sha256:xyz?ns=registry.k8s.io" 400 DIGEST_INVALID
+err GET "/v2/pause/blobs/sha256:$(printf '%064d' 0)/../../../index.json?ns=registry.k8s.io" 404
+err GET "/v2/Pause/manifests/3.10?ns=registry.k8s.io" 400 NAME_INVALID
+err GET "/v2/../images/manifests/3.10" 400 NAME_INVALID
+err GET "/v2/pause/manifests/3.10?ns=evil/../x" 400 NAME_INVALID
+err GET "/v2/pause/manifests/-bad?ns=registry.k8s.io" 400 TAG_INVALID
+for m in PUT DELETE POST PATCH; do
+	err "$m" "/v2/pause/manifests/3.10?ns=registry.k8s.io" 405 UNSUPPORTED
+done
+err POST "/v2/pause/blobs/uploads/" 405 UNSUPPORTED
+err GET "/images/index.json" 404
+"${C[@]}" -X PUT --data-binary @"$lpath" -o /dev/null "$M/v2/pause/manifests/3.11?ns=registry.k8s.io" || true
+err GET "/v2/pause/manifests/3.11?ns=registry.k8s.io" 404 MANIFEST_UNKNOWN
+
+note "files/ and hostile paths"
+assert_eq "$("${C[@]}" "$M/files/dl.k8s.io/release/v1.33.3/bin/linux/amd64/kubeadm")" "kubeadm binary" "files/ content"
+err GET "/files/../images/index.json" 400
+err GET "/files/%2e%2e/images/index.json" 400
+err GET "/files/dl.k8s.io/%2e%2e/%2e%2e/images/index.json" 400
+err GET "/files/escape" 404
+err GET "/files/dl.k8s.io" 404
+err GET "/files/nothere" 404
+err GET "/files/dl.k8s.io%00x" 400
+! grep -rq secret "$LAB/ebody" || fail "a path outside files/ was served"
+
+note "a slow client does not stall the others; a client that leaves mid-body is logged"
+big=$(jq -r '.manifests[0].digest' "$L/blobs/sha256/$(cat "$LAB/digest-registry.k8s.io_big_1.0" | cut -d: -f2)")
+bigm=$(cat "$L/blobs/sha256/${big#sha256:}")
+bigl=$(echo "$bigm" | jq -r '.layers[1].digest')
+# A client that reads nothing, with a tiny receive window: the server
+# cannot finish its 8 MB while it waits.
+cat >"$LAB/slow.py" <<'EOF'
+import socket, ssl, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(("127.0.0.1", int(sys.argv[1])))
+t = ssl.create_default_context(cafile=sys.argv[3]).wrap_socket(s, server_hostname="127.0.0.1")
+t.sendall(("GET %s HTTP/1.1\r\nHost: mirror\r\n\r\n" % sys.argv[2]).encode())
+print(t.recv(64).decode(errors="replace").splitlines()[0], flush=True)
+time.sleep(600)
+EOF
+python3 "$LAB/slow.py" "$PORT" "/v2/registry.k8s.io/big/blobs/$bigl" "$CA" >"$LAB/slow.out" &
+slow=$!
+for i in $(seq 300); do [ -s "$LAB/slow.out" ] && break; sleep 0.1; done
+grep -q "HTTP/1.1 200" "$LAB/slow.out" || fail "slow client got no response"
+for i in 1 2 3 4 5; do
+	"${C[@]}" -o "$LAB/blob" "$M/v2/registry.k8s.io/pause/blobs/$layer"
+	cmp "$LAB/blob" "$lpath" || fail "blob body while a slow client runs"
+done
+kill -0 "$slow" 2>/dev/null || fail "the slow client should still be connected"
+! grep -q "big/blobs/$bigl 200" "$LAB/mirror.log" || fail "the slow client's body cannot be complete"
+kill "$slow"; wait "$slow" 2>/dev/null || true
+"${C[@]}" -o /dev/null "$M/v2/"
+for i in $(seq 50); do grep -q " 499 " "$LAB/mirror.log" && break; sleep 0.1; done
+grep -q "GET /v2/registry.k8s.io/big/blobs/$bigl 499 " "$LAB/mirror.log" || fail "early close not logged"
+
+note "skopeo copies every image out with --all; digests equal the layout's"
+mkdir -p "$LAB/certs"; cp "$CA" "$LAB/certs/ca.crt"
+# dir: keeps every manifest byte for byte (oci: would have to convert the
+# Docker manifest list); blobs land as files named by their hex digest.
+n=0
+for ref in registry.k8s.io/pause:3.10 library/busybox:1.0 registry.k8s.io/big:1.0; do
+	n=$((n + 1))
+	skopeo copy --quiet --all --preserve-digests --src-cert-dir "$LAB/certs" \
+		"docker://127.0.0.1:$PORT/$ref" "dir:$LAB/copy$n" >/dev/null
+	full=$ref; case $ref in library/*) full=docker.io/$ref ;; esac
+	assert_eq "sha256:$(sha256sum <"$LAB/copy$n/manifest.json" | cut -d' ' -f1)" \
+		"$(cat "$LAB/digest-$(echo "$full" | tr '/:' '__')")" "skopeo digest of $ref"
+	nb=0
+	for f in "$LAB/copy$n/"*; do
+		h=$(basename "$f" .manifest.json)
+		kf_is_hex=$(echo "$h" | grep -Ec '^[0-9a-f]{64}$' || true)
+		[ "$kf_is_hex" = 1 ] || continue
+		cmp "$f" "$L/blobs/sha256/$h" || fail "copied blob or manifest differs: $f"
+		nb=$((nb + 1))
+	done
+	# 2 x (manifest, config, own layer) and the shared base layer once
+	assert_eq "$nb" 7 "blobs and manifests copied for $ref"
+done
+raw=$(skopeo inspect --raw --cert-dir "$LAB/certs" "docker://127.0.0.1:$PORT/registry.k8s.io/pause:3.10" | sha256sum | cut -d' ' -f1)
+assert_eq "sha256:$raw" "$PAUSE" "skopeo inspect --raw digest"
+
+note "request log"
+grep -Eq '^127\.0\.0\.1 HEAD /v2/pause/manifests/3\.10\?ns=registry\.k8s\.io 200 0 [0-9.]+ms$' "$LAB/mirror.log" ||
+	{ cat "$LAB/mirror.log"; fail "request log line"; }
+grep -Eq ' PUT /v2/pause/manifests/3\.10\?ns=registry\.k8s\.io 405 ' "$LAB/mirror.log" || fail "405 logged"
+
+note "SIGTERM stops cleanly; a restart reuses the CA"
+pid=$MPID
+kill -TERM "$pid"
+for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+! kill -0 "$pid" 2>/dev/null || fail "mirror did not stop on SIGTERM"
+grep -q "mirror: stopped" "$LAB/mirror.log" || fail "no clean shutdown message"
+cp "$LAB/mirror-tls/ca.crt" "$LAB/ca-before.crt"
+PORT2=$(kf_free_port)
+kf_bg "$KFI" mirror serve "$B" --listen "127.0.0.1:$PORT2" --san 127.0.0.1 --san localhost \
+	--root "$LAB/root" >"$LAB/mirror2.log" 2>&1
+kf_wait_port "$PORT2" 30
+cmp "$LAB/ca-before.crt" "$LAB/mirror-tls/ca.crt" || fail "CA replaced on restart"
+grep -q "fingerprint (sha256): $want_fp" "$LAB/mirror2.log" || fail "fingerprint changed"
+"${C[@]}" -o /dev/null "https://127.0.0.1:$PORT2/v2/"
+
+note "given certificate; plain HTTP only when asked, loudly"
+kf_ca "$LAB/pki"
+PORT3=$(kf_free_port)
+kf_bg "$KFI" mirror serve "$B" --listen "127.0.0.1:$PORT3" --tls-cert "$LAB/pki/server.crt" \
+	--tls-key "$LAB/pki/server.key" -q >"$LAB/mirror3.log" 2>&1
+kf_wait_port "$PORT3" 30
+curl -sS --cacert "$LAB/pki/ca.crt" -o /dev/null "https://127.0.0.1:$PORT3/v2/"
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT3/v2/" || true)
+[ "$code" != 200 ] || fail "a TLS mirror answered plain HTTP"
+PORT4=$(kf_free_port)
+kf_bg "$KFI" mirror serve "$B" --listen "127.0.0.1:$PORT4" --plain-http >"$LAB/mirror4.log" 2>&1
+kf_wait_port "$PORT4" 30
+grep -q "WARNING: --plain-http" "$LAB/mirror4.log" || fail "plain HTTP not announced"
+assert_eq "$(curl -s "http://127.0.0.1:$PORT4/v2/registry.k8s.io/pause/manifests/3.10" | sha256sum | cut -d' ' -f1)" "${PAUSE#sha256:}" "plain manifest"
+
+note "usage errors and a bundle that does not verify"
+expect_exit 2 "$KFI" mirror serve "$B" --listen localhost:5000 --plain-http
+expect_output "numeric"
+expect_exit 2 "$KFI" mirror serve "$B" --plain-http
+expect_exit 2 "$KFI" mirror serve "$B" --listen 127.0.0.1:1 --tls-cert "$LAB/pki/server.crt"
+expect_exit 2 "$KFI" mirror tls --state "$LAB/t2" --san 'a,DNS:evil'
+expect_output "invalid --san"
+assert_absent "$LAB/t2/server.crt"
+cp -a "$B" "$LAB/bad"
+echo tampered >>"$LAB/bad/images/blobs/sha256/${PAUSE#sha256:}"
+expect_exit 1 "$KFI" mirror serve "$LAB/bad" --listen "127.0.0.1:$(kf_free_port)" --plain-http
+expect_output "${PAUSE#sha256:}: content does not match its digest"
+rm "$LAB/bad/images/blobs/sha256/${PAUSE#sha256:}"
+expect_exit 3 "$KFI" mirror serve "$LAB/bad" --listen "127.0.0.1:$(kf_free_port)" --plain-http
+expect_output "cannot read manifest .*${PAUSE#sha256:}"
+echo "all mirror serve checks passed"

@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# kubeferry build with images: pulled through --rewrite from real registries
+# (distribution with TLS + htpasswd, and one with Bearer tokens from a token
+# server), into one OCI layout in the bundle, plus certs.d hosts.toml.
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/../registry/lib.sh"
+need zstd tar
+images_lab
+
+kf_keypair "$LAB/k"
+echo "notes" >"$LAB/notes.txt"
+NOTES_SHA=$(sha256sum "$LAB/notes.txt" | cut -d' ' -f1)
+write_spec() { # FILE ARCHS [EXTRA-IMAGE-LINES]
+	cat >"$1" <<YAML
+apiVersion: kubeferry.io/v1
+kind: Bundle
+metadata: {name: img, version: "1.0"}
+spec:
+  architectures: [$2]
+  components:
+    - name: notes
+      version: "1.0"
+      url: file://$LAB/notes.txt
+      sha256: {$(for a in ${2//,/ }; do printf '%s: %s, ' "$a" "$NOTES_SHA"; done | sed 's/, $//')}
+  images:
+    - ref: registry.k8s.io/pause:3.10
+    - ref: docker.io/nginx:1.28.0-alpine
+    - ref: quay.io/kf/single:1.0
+${3:-}
+YAML
+}
+build() { # OUT SPEC [ARGS...]
+	local out=$1 spec=$2; shift 2
+	HOME=$LAB/home REGISTRY_AUTH_FILE=$LAB/auth.json \
+		"$KF" build "$spec" -s "$LAB/k/kf.key" -o "$out" --cache "$LAB/cache" \
+		--cacert "$LAB/ca/ca.crt" \
+		--rewrite "registry.k8s.io=127.0.0.1:$UP_PORT" \
+		--rewrite "docker.io=127.0.0.1:$UP_PORT" \
+		--rewrite "quay.io=127.0.0.1:$TOK_PORT" "$@"
+}
+layer() { awk -v n="$1" -v a="$2" '$1 == n && $2 == a { print $3 }' "$LAB/layouts.txt"; }
+manifest() { awk -v n="$1" -v a="$2" '$1 == n && $2 == a { print $4 }' "$LAB/layouts.txt"; }
+
+write_spec "$LAB/spec.yaml" "amd64, arm64"
+
+note "build pulls three images through --rewrite (htpasswd and Bearer auth)"
+expect_exit 0 build "$LAB/b1.tar.zst" "$LAB/spec.yaml" --mirror https://mirror.example:5443
+expect_exit 0 "$KF" verify "$LAB/b1.tar.zst" -p "$LAB/k/kf.pub"
+mkdir -p "$LAB/x1"
+zstd -dc "$LAB/b1.tar.zst" | tar -x -C "$LAB/x1"
+zstd -dc "$LAB/b1.tar.zst" | tar -t >"$LAB/list1"
+
+note "the Bearer flow went through the token server with Basic credentials"
+grep -q '^GET /token?service=kf-test-registry&scope=repository%3Akf%2Fsingle%3Apull basic$' "$LAB/token.log" ||
+	{ cat "$LAB/token.log"; fail "no authenticated token request for kf/single"; }
+
+note "index.json names each image by full reference, digests equal upstream"
+IDX=$LAB/x1/images/index.json
+for pair in "registry.k8s.io/pause:3.10 127.0.0.1:$UP_PORT/pause:3.10" \
+	"docker.io/library/nginx:1.28.0-alpine 127.0.0.1:$UP_PORT/library/nginx:1.28.0-alpine" \
+	"quay.io/kf/single:1.0 127.0.0.1:$TOK_PORT/kf/single:1.0"; do
+	set -- $pair
+	got=$(jq -r --arg n "$1" '.manifests[] | select(.annotations["io.containerd.image.name"] == $n
+		and .annotations["org.opencontainers.image.ref.name"] == $n) | .digest' "$IDX")
+	assert_eq "$got" "$(upstream_digest "$2")" "index digest of $1"
+	grep -q "ref: $1" "$LAB/x1/kubeferry/bundle.yaml" || grep -q "$1" "$LAB/x1/kubeferry/bundle.yaml" ||
+		fail "lock does not list $1"
+	grep -q "$got" "$LAB/x1/kubeferry/bundle.yaml" || fail "lock lacks digest of $1"
+done
+assert_eq "$(jq -r '.manifests[] | select(.annotations["io.containerd.image.name"] == "docker.io/library/nginx:1.28.0-alpine") | .mediaType' "$IDX")" \
+	"application/vnd.docker.distribution.manifest.list.v2+json" "nginx media type"
+grep -q "linux/arm64/v8" "$LAB/x1/kubeferry/bundle.yaml" || fail "lock lacks platform linux/arm64/v8"
+
+note "a blob shared by the three images is stored once"
+BASE=$(awk '$1 == "base" { print $3 }' "$LAB/layouts.txt")
+assert_file "$LAB/x1/images/blobs/sha256/${BASE#sha256:}"
+assert_eq "$(grep -c "images/blobs/sha256/${BASE#sha256:}" "$LAB/list1")" 1 "shared blob entries"
+assert_eq "$(grep -c "images/blobs/sha256/${BASE#sha256:}" "$LAB/x1/kubeferry/bundle.yaml")" 1 "shared blob in lock"
+
+note "only the spec's architectures: s390x manifest and layer absent, index kept whole"
+for a in amd64 arm64; do
+	assert_file "$LAB/x1/images/blobs/sha256/$(layer pause $a | cut -d: -f2)"
+	assert_file "$LAB/x1/images/blobs/sha256/$(manifest pause $a | cut -d: -f2)"
+done
+assert_absent "$LAB/x1/images/blobs/sha256/$(layer pause s390x | cut -d: -f2)"
+assert_absent "$LAB/x1/images/blobs/sha256/$(manifest pause s390x | cut -d: -f2)"
+PAUSE=$(jq -r '.manifests[] | select(.annotations["io.containerd.image.name"] == "registry.k8s.io/pause:3.10") | .digest' "$IDX")
+jq -e '.manifests | length == 3' "$LAB/x1/images/blobs/sha256/${PAUSE#sha256:}" >/dev/null ||
+	fail "upstream index not kept byte for byte"
+# every blob file is named by its content
+for f in "$LAB"/x1/images/blobs/sha256/*; do
+	assert_eq "$(sha256sum "$f" | cut -d' ' -f1)" "$(basename "$f")" "blob $f"
+done
+
+note "certs.d/<registry>/hosts.toml per registry, pointing at --mirror, no fallback"
+for r in registry.k8s.io docker.io quay.io; do
+	t=$LAB/x1/certs.d/$r/hosts.toml
+	assert_file "$t"
+	grep -q '^server = "https://mirror.example:5443"' "$t" || { cat "$t"; fail "server of $r is not the mirror"; }
+	grep -q '^\[host."https://mirror.example:5443"\]' "$t" || fail "no [host] table in $t"
+	grep -q 'capabilities = \["pull", "resolve"\]' "$t" || fail "capabilities in $t"
+done
+assert_eq "$(ls "$LAB/x1/certs.d" | wc -l)" 3 "certs.d directories"
+
+note "reproducible: a second build (from the cache) gives the same bytes"
+expect_exit 0 build "$LAB/b2.tar.zst" "$LAB/spec.yaml" --mirror https://mirror.example:5443 -q
+cmp "$LAB/b1.tar.zst" "$LAB/b2.tar.zst" || fail "image bundles differ between builds"
+
+note "an amd64-only bundle holds no arm64 manifests; default mirror in hosts.toml"
+write_spec "$LAB/spec-amd64.yaml" "amd64"
+expect_exit 0 build "$LAB/b3.tar.zst" "$LAB/spec-amd64.yaml" -q
+zstd -dc "$LAB/b3.tar.zst" | tar -t >"$LAB/list3"
+grep -q "$(manifest pause amd64 | cut -d: -f2)" "$LAB/list3" || fail "amd64 manifest missing"
+if grep -q -e "$(manifest pause arm64 | cut -d: -f2)" -e "$(manifest nginx arm64 | cut -d: -f2)" "$LAB/list3"; then
+	fail "arm64 manifests in an amd64 bundle"
+fi
+zstd -dc "$LAB/b3.tar.zst" | tar -xO certs.d/registry.k8s.io/hosts.toml | grep -q 'https://kubeferry-mirror:5443' ||
+	fail "default mirror not in hosts.toml"
+
+note "a pinned digest that differs from upstream fails the build, naming both"
+write_spec "$LAB/spec-pin.yaml" "amd64" "    - ref: registry.k8s.io/pause:3.9
+      digest: sha256:$(printf 0%.0s {1..64})"
+# pause:3.9 is the same image under another tag
+skopeo copy -q --all --dest-tls-verify=false --dest-creds kfuser:kfpass \
+	"oci:$LAB/layouts/pause:pause" "docker://127.0.0.1:$UP_PORT/pause:3.9"
+expect_exit 1 build "$LAB/pin.tar.zst" "$LAB/spec-pin.yaml" -q
+expect_output "registry.k8s.io/pause:3.9: pinned digest sha256:0{64} but upstream .* has $PAUSE"
+assert_absent "$LAB/pin.tar.zst"
+assert_absent "$LAB/pin.tar.zst.minisig"
+assert_no_match "$LAB" 'pin.tar.zst.kf-*'
+
+note "the right pin builds"
+write_spec "$LAB/spec-pin2.yaml" "amd64" "    - ref: registry.k8s.io/pause:3.9
+      digest: $PAUSE"
+expect_exit 0 build "$LAB/pin2.tar.zst" "$LAB/spec-pin2.yaml" -q
+
+note "no credentials for a registry that wants them: exit 3 naming the host"
+expect_exit 3 env HOME=$LAB/nohome REGISTRY_AUTH_FILE=$LAB/auth.json \
+	"$KF" build "$LAB/spec.yaml" -s "$LAB/k/kf.key" -o "$LAB/nocreds.tar.zst" \
+	--cache "$LAB/cache2" --cacert "$LAB/ca/ca.crt" -q \
+	--rewrite "registry.k8s.io=127.0.0.1:$UP_PORT" --rewrite "docker.io=127.0.0.1:$UP_PORT" \
+	--rewrite "quay.io=127.0.0.1:$TOK_PORT"
+expect_output "registry 127.0.0.1:$UP_PORT asks for a password"
+assert_absent "$LAB/nocreds.tar.zst"
+
+note "wrong credentials at the token endpoint: exit 3"
+printf '{"auths":{"127.0.0.1:%s":{"auth":"%s"}}}\n' "$TOK_PORT" "$(printf kftok:wrong | base64 -w0)" >"$LAB/bad-auth.json"
+expect_exit 3 env HOME=$LAB/home REGISTRY_AUTH_FILE=$LAB/bad-auth.json \
+	"$KF" build "$LAB/spec.yaml" -s "$LAB/k/kf.key" -o "$LAB/badtok.tar.zst" \
+	--cache "$LAB/cache2" --cacert "$LAB/ca/ca.crt" -q \
+	--rewrite "registry.k8s.io=127.0.0.1:$UP_PORT" --rewrite "docker.io=127.0.0.1:$UP_PORT" \
+	--rewrite "quay.io=127.0.0.1:$TOK_PORT"
+expect_output "token endpoint https://127.0.0.1:$TOKEN_PORT/token answered HTTP 401"
+
+note "an image missing upstream, and an architecture no image offers"
+write_spec "$LAB/spec-missing.yaml" "amd64" "    - ref: registry.k8s.io/nope:1.0"
+expect_exit 3 build "$LAB/missing.tar.zst" "$LAB/spec-missing.yaml" -q
+expect_output "registry.k8s.io/nope:1.0: .*HTTP 404"
+write_spec "$LAB/spec-ppc.yaml" "amd64, ppc64le"
+expect_exit 2 build "$LAB/ppc.tar.zst" "$LAB/spec-ppc.yaml" -q
+expect_output "registry.k8s.io/pause:3.10: no linux/ppc64le manifest upstream"
+assert_absent "$LAB/ppc.tar.zst"
+
+note "no work directories left next to the outputs"
+assert_no_match "$LAB" '*.kf-images-*'
+echo OK

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# apply --mirror HOST:PORT --mirror-ca-fingerprint: the mirror's CA is taken
+# from its TLS chain only when its SHA-256 fingerprint matches the pin, and
+# installed for containerd; a wrong pin stops apply before the node changes.
+# The mirror here is openssl s_server sending its CA in the chain.
+source "$(dirname "$0")/../lib.sh"
+need openssl gzip tar /usr/bin/containerd /usr/sbin/runc /usr/bin/etcd /usr/lib/cni/bridge
+
+KF=$KF bash "$ROOT/tests/node/make-bundle.sh" "$LAB/b"
+kf_ca "$LAB/tls"
+port=$(kf_free_port)
+kf_bg openssl s_server -quiet -accept "127.0.0.1:$port" -cert "$LAB/tls/server.crt" \
+	-key "$LAB/tls/server.key" -cert_chain "$LAB/tls/ca.crt" -www >"$LAB/s_server.log" 2>&1
+kf_wait_port "$port"
+fp=$(openssl x509 -in "$LAB/tls/ca.crt" -noout -fingerprint -sha256 | cut -d= -f2)
+leaf=$(openssl x509 -in "$LAB/tls/server.crt" -noout -fingerprint -sha256 | cut -d= -f2)
+
+R=$LAB/root
+mkdir -p "$R/etc" "$R/var/lib"
+listing() { (cd "$1" && find . -printf '%p %y %m\n' | sort); }
+
+note "wrong pin: nothing changes"
+listing "$R" >"$LAB/before"
+bad=sha256:$(printf '%064d' 0)
+expect_exit 1 "$KFI" apply "$LAB/b/bundle.tar.zst" -p "$LAB/b/keys/kf.pub" --role worker \
+	--root "$R" --mirror "127.0.0.1:$port" --mirror-ca-fingerprint "$bad"
+expect_output "mirror 127.0.0.1:$port: no certificate in its chain has the pinned fingerprint"
+listing "$R" >"$LAB/after"
+cmp "$LAB/before" "$LAB/after" || fail "a wrong pin changed the root"
+
+note "pinning the leaf is refused: containerd needs the CA"
+expect_exit 1 "$KFI" apply "$LAB/b/bundle.tar.zst" -p "$LAB/b/keys/kf.pub" --role worker \
+	--root "$R" --mirror "127.0.0.1:$port" --mirror-ca-fingerprint "$leaf"
+expect_output 'is not a CA'
+
+note "right pin (openssl's colon form): the CA is installed"
+expect_exit 0 "$KFI" apply "$LAB/b/bundle.tar.zst" -p "$LAB/b/keys/kf.pub" --role worker \
+	--root "$R" --mirror "127.0.0.1:$port" --mirror-ca-fingerprint "$fp"
+expect_output 'changed +file /etc/kubeferry/mirror-ca.pem'
+cmp <(openssl x509 -in "$R/etc/kubeferry/mirror-ca.pem" -outform DER) \
+	<(openssl x509 -in "$LAB/tls/ca.crt" -outform DER) || fail "installed CA differs"
+expect_exit 0 "$KFI" apply "$LAB/b/bundle.tar.zst" -p "$LAB/b/keys/kf.pub" --role worker \
+	--root "$R" --mirror "127.0.0.1:$port" --mirror-ca-fingerprint "sha256:$(tr -d : <<<"$fp" | tr A-F a-f)"
+expect_output ' changed=0 failed=0$'
+
+note "--mirror and --no-mirror exclude each other"
+expect_exit 2 "$KFI" apply "$LAB/b/bundle.tar.zst" -p "$LAB/b/keys/kf.pub" --role worker \
+	--root "$R" --mirror "127.0.0.1:$port" --mirror-ca-fingerprint "$fp" --no-mirror
+echo "mirror pin checks passed"

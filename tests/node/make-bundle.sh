@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# make-bundle.sh OUT: a signed test bundle OUT/bundle.tar.zst (key OUT/keys/kf.pub)
+# whose artifacts are packed the way upstream publishes them, from Debian's
+# real binaries where Debian has them (containerd, runc, CNI plugins, etcd)
+# and from stand-ins where it has none (kubeadm/kubelet/kubectl: mock-kubeadm;
+# crictl and helm: one-line scripts).
+#   ETCD_MODE=kubeadm  writes install.etcd: kubeadm instead of host.
+#   KF, SOURCE_DATE_EPOCH as in tests/lib.sh.
+set -euo pipefail
+out=$1
+here=$(cd "$(dirname "$0")" && pwd)
+src=$out/src
+mkdir -p "$src/stage" "$out/keys"
+kv=1.33.3 cv=1.6.20 rv=1.1.5 ev=3.4.23 nv=1.1.1 crv=1.33.0 hv=3.18.4
+arch=amd64
+
+# Upstream layouts (../shared/notes/specs.md): fixed owner and mtime so the
+# archives, hence the bundle, are reproducible.
+tgz() { # OUT DIR PATHS...
+	local o=$1 d=$2; shift 2
+	tar -C "$d" --owner=0 --group=0 --numeric-owner --mtime=@1700000000 --sort=name \
+		-cf - "$@" | gzip -n -1 >"$o"
+}
+s=$src/stage
+mkdir -p "$s/containerd/bin" "$s/etcd/etcd-v$ev-linux-$arch" "$s/cni" "$s/crictl" "$s/helm/linux-$arch"
+cp /usr/bin/containerd /usr/bin/containerd-shim-runc-v2 /usr/bin/ctr "$s/containerd/bin/"
+tgz "$src/containerd-$cv-linux-$arch.tar.gz" "$s/containerd" bin
+cp /usr/bin/etcd /usr/bin/etcdctl "$s/etcd/etcd-v$ev-linux-$arch/"
+printf '#!/bin/sh\necho "etcdutl stand-in (not packaged in Debian 12)"\n' >"$s/etcd/etcd-v$ev-linux-$arch/etcdutl"
+printf 'etcd test archive\n' >"$s/etcd/etcd-v$ev-linux-$arch/README.md"
+chmod 0755 "$s/etcd/etcd-v$ev-linux-$arch/etcdutl"
+tgz "$src/etcd-v$ev-linux-$arch.tar.gz" "$s/etcd" "etcd-v$ev-linux-$arch"
+for p in bridge host-local loopback portmap; do cp "/usr/lib/cni/$p" "$s/cni/"; done
+tgz "$src/cni-plugins-linux-$arch-v$nv.tgz" "$s/cni" ./bridge ./host-local ./loopback ./portmap
+printf '#!/bin/sh\necho "crictl stand-in"\n' >"$s/crictl/crictl"
+chmod 0755 "$s/crictl/crictl"
+tgz "$src/crictl-v$crv-linux-$arch.tar.gz" "$s/crictl" crictl
+printf '#!/bin/sh\necho "helm stand-in"\n' >"$s/helm/linux-$arch/helm"
+chmod 0755 "$s/helm/linux-$arch/helm"
+tgz "$src/helm-v$hv-linux-$arch.tar.gz" "$s/helm" "linux-$arch"
+cp /usr/sbin/runc "$src/runc.$arch"
+for b in kubeadm kubelet kubectl; do cp "$here/mock-kubeadm" "$src/$b"; done
+rm -rf "$s"
+
+sum() { sha256sum "$src/$1" | cut -d' ' -f1; }
+comp() { # name version file
+	printf '    - name: %s\n      version: "%s"\n      url: src/%s\n      sha256: {%s: %s}\n' \
+		"$1" "$2" "$3" "$arch" "$(sum "$3")"
+}
+{
+	printf 'apiVersion: kubeferry.io/v1\nkind: Bundle\n'
+	printf 'metadata: {name: k8s-test, version: "%s"}\n' "$kv"
+	printf 'spec:\n  kubernetesVersion: "%s"\n  architectures: [%s]\n' "$kv" "$arch"
+	printf '  install: {etcd: %s, podSubnet: 10.244.0.0/16, serviceSubnet: 10.96.0.0/12}\n' "${ETCD_MODE:-host}"
+	printf '  components:\n'
+	comp containerd "$cv" "containerd-$cv-linux-$arch.tar.gz"
+	comp runc "$rv" "runc.$arch"
+	comp cni-plugins "$nv" "cni-plugins-linux-$arch-v$nv.tgz"
+	comp crictl "$crv" "crictl-v$crv-linux-$arch.tar.gz"
+	comp etcd "$ev" "etcd-v$ev-linux-$arch.tar.gz"
+	comp helm "$hv" "helm-v$hv-linux-$arch.tar.gz"
+	comp kubeadm "$kv" kubeadm
+	comp kubelet "$kv" kubelet
+	comp kubectl "$kv" kubectl
+} >"$out/spec.yaml"
+[ -f "$out/keys/kf.key" ] || "$KF" keygen -W -s "$out/keys/kf.key" -p "$out/keys/kf.pub" >/dev/null
+"$KF" build "$out/spec.yaml" -s "$out/keys/kf.key" -o "$out/bundle.tar.zst" --level 1 >/dev/null 2>"$out/build.log" ||
+	{ cat "$out/build.log" >&2; exit 1; }

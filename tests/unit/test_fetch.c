@@ -1,0 +1,236 @@
+/* Transfer engine: rewrites, local sources, the cache's trust rules. The
+ * HTTP paths are tested against real servers in tests/integration/40-*. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../bundler/kf_bundler.h"
+#include "../../bundler/fetch_int.h"
+#include "kf_test.h"
+
+static char lab[256];
+
+static void put(const char *rel, const char *data)
+{
+	char p[512];
+	FILE *f;
+	snprintf(p, sizeof p, "%s/%s", lab, rel);
+	f = fopen(p, "wb");
+	if (!f)
+		abort();
+	fputs(data, f);
+	fclose(f);
+}
+
+static void setup(void)
+{
+	kf_err e = {0};
+	snprintf(lab, sizeof lab, "%s/kf-fetch-unit-%d", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
+	kf_remove_tree(lab, &e);
+	kf_mkdir_p(lab, 0755, &e);
+}
+
+static void t_rewrite(void)
+{
+	kf_rewrite rw[3];
+	kf_err e = {0};
+	char *u;
+
+	CHECK_INT(kf_rewrite_parse("https://dl.k8s.io=https://m.example/dl", &rw[0], &e), KF_OK);
+	CHECK_STR(rw[0].prefix, "https://dl.k8s.io");
+	CHECK_STR(rw[0].replacement, "https://m.example/dl");
+	CHECK_INT(kf_rewrite_parse("https://dl.k8s.io/release/v1.33.3=file:///srv/k8s?a=b", &rw[1], &e), KF_OK);
+	CHECK_STR(rw[1].replacement, "file:///srv/k8s?a=b");
+	CHECK_INT(kf_rewrite_parse("https://github.com=http://gh", &rw[2], &e), KF_OK);
+
+	/* Longest prefix wins, regardless of order. */
+	u = kf_rewrite_url("https://dl.k8s.io/release/v1.33.3/bin/linux/amd64/kubeadm", rw, 3);
+	CHECK_STR(u, "file:///srv/k8s?a=b/bin/linux/amd64/kubeadm");
+	free(u);
+	u = kf_rewrite_url("https://dl.k8s.io/release/v1.32.0/x", rw, 3);
+	CHECK_STR(u, "https://m.example/dl/release/v1.32.0/x");
+	free(u);
+	u = kf_rewrite_url("https://example.org/x", rw, 3);
+	CHECK_STR(u, "https://example.org/x");
+	free(u);
+	u = kf_rewrite_url("https://github.com/a", rw, 3);
+	CHECK_STR(u, "http://gh/a");
+	free(u);
+	for (int i = 0; i < 3; i++)
+		kf_rewrite_clear(&rw[i]);
+
+	CHECK_INT(kf_rewrite_parse("no-equals", &rw[0], &e), KF_EUSAGE);
+	CHECK_CONTAINS(e.msg, "no-equals");
+	CHECK_INT(kf_rewrite_parse("=x", &rw[0], &e), KF_EUSAGE);
+	CHECK_INT(kf_rewrite_parse("x=", &rw[0], &e), KF_EUSAGE);
+	CHECK(rw[0].prefix == NULL);
+}
+
+static void t_default_cache(void)
+{
+	char *c;
+	setenv("XDG_CACHE_HOME", "/x/cache", 1);
+	c = kf_fetch_default_cache();
+	CHECK_STR(c, "/x/cache/kubeferry");
+	free(c);
+	setenv("XDG_CACHE_HOME", "relative", 1);
+	setenv("HOME", "/home/u", 1);
+	c = kf_fetch_default_cache();
+	CHECK_STR(c, "/home/u/.cache/kubeferry");
+	free(c);
+	unsetenv("XDG_CACHE_HOME");
+}
+
+static void t_opts(void)
+{
+	kf_fetch_opts o;
+	setenv("KUBEFERRY_RETRIES", "2", 1);
+	kf_fetch_opts_default(&o);
+	CHECK_INT(o.jobs, 8);
+	CHECK_INT(o.max_retries, 2);
+	CHECK(o.connect_timeout_s > 0);
+	CHECK(o.low_speed_time_s > 0);
+	unsetenv("KUBEFERRY_RETRIES");
+	kf_fetch_opts_default(&o);
+	CHECK_INT(o.max_retries, 5);
+}
+
+static void t_local(void)
+{
+	kf_fetch_opts o;
+	kf_err e = {0};
+	kf_fetch_item it[3];
+	char hex[KF_SHA256_HEX], url[600], want[600];
+
+	kf_fetch_opts_default(&o);
+	o.base_dir = lab;
+	put("a.bin", "hello");
+	put("b c.bin", "world");
+	kf_sha256_buf("hello", 5, hex);
+	char hex2[KF_SHA256_HEX];
+	kf_sha256_buf("world", 5, hex2);
+
+	memset(it, 0, sizeof it);
+	it[0].url = "a.bin";
+	it[0].sha256 = hex;
+	snprintf(url, sizeof url, "file://%s/b%%20c.bin", lab);
+	it[1].url = url;
+	it[1].sha256 = hex2;
+	CHECK_INT(kf_fetch_all(it, 2, &o, &e), KF_OK);
+	snprintf(want, sizeof want, "%s/a.bin", lab);
+	CHECK_STR(it[0].path, want);
+	CHECK_INT(it[0].size, 5);
+	CHECK_INT(it[0].from_cache, 1);
+	snprintf(want, sizeof want, "%s/b c.bin", lab);
+	CHECK_STR(it[1].path, want);
+	kf_fetch_item_clear(&it[0]);
+	kf_fetch_item_clear(&it[1]);
+	CHECK(it[0].path == NULL);
+
+	/* A rewrite to a local tree: upstream URL kept by the caller. */
+	kf_rewrite rw;
+	char arg[600];
+	snprintf(arg, sizeof arg, "https://dl.k8s.io/release=file://%s", lab);
+	CHECK_INT(kf_rewrite_parse(arg, &rw, &e), KF_OK);
+	o.rewrites = &rw;
+	o.nrewrite = 1;
+	memset(it, 0, sizeof it);
+	it[0].url = "https://dl.k8s.io/release/a.bin";
+	it[0].sha256 = hex;
+	CHECK_INT(kf_fetch_all(it, 1, &o, &e), KF_OK);
+	snprintf(want, sizeof want, "%s/a.bin", lab);
+	CHECK_STR(it[0].path, want);
+	kf_fetch_item_clear(&it[0]);
+
+	/* Mismatch: names the source, expected and actual digest. */
+	it[0].sha256 = hex2;
+	CHECK_INT(kf_fetch_all(it, 1, &o, &e), KF_EVERIFY);
+	CHECK_CONTAINS(e.msg, "https://dl.k8s.io/release/a.bin");
+	CHECK_CONTAINS(e.msg, hex2);
+	CHECK_CONTAINS(e.msg, hex);
+	CHECK(it[0].path == NULL);
+	o.rewrites = NULL;
+	o.nrewrite = 0;
+	kf_rewrite_clear(&rw);
+
+	/* Missing file: I/O error naming it. */
+	memset(it, 0, sizeof it);
+	it[0].url = "missing.bin";
+	it[0].sha256 = hex;
+	CHECK_INT(kf_fetch_all(it, 1, &o, &e), KF_EIO);
+	CHECK_CONTAINS(e.msg, "missing.bin");
+
+	/* Bad digest syntax and unknown schemes are usage errors. */
+	it[0].url = "a.bin";
+	it[0].sha256 = "ABC";
+	CHECK_INT(kf_fetch_all(it, 1, &o, &e), KF_EUSAGE);
+	it[0].url = "ftp://x/a";
+	it[0].sha256 = hex;
+	CHECK_INT(kf_fetch_all(it, 1, &o, &e), KF_EUSAGE);
+	CHECK_CONTAINS(e.msg, "ftp://x/a");
+	it[0].url = "file://relative/x";
+	CHECK_INT(kf_fetch_all(it, 1, &o, &e), KF_EUSAGE);
+}
+
+static void t_cache_lookup(void)
+{
+	kf_err e = {0};
+	char cache[512], hex[KF_SHA256_HEX], *p;
+	uint64_t sz = 0;
+
+	snprintf(cache, sizeof cache, "%s/cache", lab);
+	CHECK_INT(kf_cache_prepare(cache, &e), KF_OK);
+	kf_sha256_buf("hello", 5, hex);
+	p = kf_cache_entry_path(cache, hex);
+	CHECK_INT(kf_cache_lookup(p, hex, &sz, 1, &e), 0);
+	put("cache/sha256/x", "");
+	FILE *f = fopen(p, "wb");
+	fputs("hello", f);
+	fclose(f);
+	CHECK_INT(kf_cache_lookup(p, hex, &sz, 1, &e), 1);
+	CHECK_INT(sz, 5);
+	/* Corrupt entry: removed, reported absent. */
+	f = fopen(p, "wb");
+	fputs("hellO", f);
+	fclose(f);
+	CHECK_INT(kf_cache_lookup(p, hex, &sz, 1, &e), 0);
+	CHECK(access(p, F_OK) != 0);
+	free(p);
+}
+
+static void t_backoff(void)
+{
+	kf_fetch_opts o;
+	kf_fetch_opts_default(&o);
+	o.backoff_base_ms = 100;
+	for (int a = 1; a <= 4; a++) {
+		long d = kf_fetch_backoff_ms(&o, a, -1);
+		long full = 100L << (a - 1);
+		CHECK(d >= full / 2 && d <= full);
+	}
+	CHECK(kf_fetch_backoff_ms(&o, 30, -1) <= 30000);
+	CHECK_INT(kf_fetch_backoff_ms(&o, 1, 3), 3000);
+	CHECK_INT(kf_fetch_parse_retry_after("7"), 7);
+	CHECK_INT(kf_fetch_parse_retry_after(" 2 "), 2);
+	CHECK_INT(kf_fetch_parse_retry_after(NULL), -1);
+	CHECK_INT(kf_fetch_parse_retry_after("soon"), -1);
+	CHECK(kf_fetch_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0);
+	CHECK(kf_fetch_curl_retryable(CURLE_COULDNT_CONNECT));
+	CHECK(kf_fetch_curl_retryable(CURLE_OPERATION_TIMEDOUT));
+	CHECK(kf_fetch_curl_retryable(CURLE_PARTIAL_FILE));
+	CHECK(!kf_fetch_curl_retryable(CURLE_PEER_FAILED_VERIFICATION));
+	CHECK(!kf_fetch_curl_retryable(CURLE_WRITE_ERROR));
+}
+
+static void t_cleanup(void)
+{
+	kf_err e = {0};
+	CHECK_INT(kf_remove_tree(lab, &e), KF_OK);
+}
+
+KF_TEST_MAIN(setup, t_rewrite, t_default_cache, t_opts, t_local, t_cache_lookup,
+             t_backoff, t_cleanup)
