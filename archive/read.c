@@ -188,14 +188,15 @@ static int open_entry(struct pass *p, const char *path, unsigned mode)
 
 	while ((slash = strchr(s, '/')) != NULL) {
 		size_t n = (size_t)(slash - s);
-		int nfd;
+		int nfd, created;
 		if (n == 0 || n > NAME_MAX) {
 			kf_err_set(&p->werr, KF_EVERIFY, "%s: bad path component", path);
 			goto out;
 		}
 		memcpy(comp, s, n);
 		comp[n] = '\0';
-		if (mkdirat(dfd, comp, 0755) == 0) {
+		created = mkdirat(dfd, comp, 0755) == 0;
+		if (created) {
 			if (remember_dir(p, path, (size_t)(slash - path)) != 0) {
 				kf_err_set(&p->werr, KF_EIO, "out of memory");
 				goto out;
@@ -207,6 +208,12 @@ static int open_entry(struct pass *p, const char *path, unsigned mode)
 		nfd = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (nfd < 0) {
 			kf_err_errno(&p->werr, "cannot open directory for", path);
+			goto out;
+		}
+		/* 0755 whatever the umask: the tree is read by services. */
+		if (created && fchmod(nfd, 0755) != 0) {
+			kf_err_errno(&p->werr, "cannot chmod directory for", path);
+			close(nfd);
 			goto out;
 		}
 		if (dfd != p->dirfd)
@@ -458,6 +465,17 @@ static const char *entry_name(struct archive_entry *ae)
 	return n ? n : "(unnamed entry)";
 }
 
+/* A hostile name as it may appear in a message: control and non-ASCII
+ * bytes (terminal escapes) become '?', and it is cut short. */
+static const char *shown(const char *name, char *buf, size_t n)
+{
+	size_t i = 0;
+	for (; name[i] && i + 1 < n; i++)
+		buf[i] = (name[i] >= 0x20 && name[i] < 0x7f) ? name[i] : '?';
+	buf[i] = '\0';
+	return buf;
+}
+
 /* Next header; ARCHIVE_EOF is returned as 1. */
 static int next_header(struct archive *a, struct archive_entry **ae,
                        const char *origin, kf_err *e)
@@ -476,7 +494,8 @@ static int next_header(struct archive *a, struct archive_entry **ae,
 static int check_type(struct archive_entry *ae, const char *origin,
                       kf_err *e)
 {
-	const char *name = entry_name(ae);
+	char nbuf[1100];
+	const char *name = shown(entry_name(ae), nbuf, sizeof nbuf);
 	const char *what = NULL;
 
 	if (archive_entry_hardlink(ae))
@@ -526,12 +545,13 @@ static int read_small(struct archive *a, struct archive_entry *ae,
                       char **out, size_t *len, kf_err *e)
 {
 	int rc;
-	const char *name = entry_name(ae);
+	char nbuf[1100];
+	const char *name = shown(entry_name(ae), nbuf, sizeof nbuf);
 	la_int64_t size;
 	char *buf = NULL;
 	size_t got = 0;
 
-	if (strcmp(name, want) != 0)
+	if (strcmp(entry_name(ae), want) != 0)
 		return kf_err_set(e, KF_EVERIFY,
 		                  "%s: entry %s where %s must be (the signed lock comes first)",
 		                  origin, name, want);
@@ -596,10 +616,13 @@ static int read_lock_entries(struct archive *a, const char *origin,
 		return kf_err_set(e, KF_EVERIFY,
 		                  "%s: unsigned bundle: no %s after the lock",
 		                  origin, KF_LOCK_SIG_PATH);
-	if (strcmp(entry_name(ae), KF_LOCK_SIG_PATH) != 0)
+	if (strcmp(entry_name(ae), KF_LOCK_SIG_PATH) != 0) {
+		char nbuf[1100];
 		return kf_err_set(e, KF_EVERIFY,
 		                  "%s: unsigned bundle: entry %s where %s must be",
-		                  origin, entry_name(ae), KF_LOCK_SIG_PATH);
+		                  origin, shown(entry_name(ae), nbuf, sizeof nbuf),
+		                  KF_LOCK_SIG_PATH);
+	}
 	return read_small(a, ae, KF_LOCK_SIG_PATH, SIG_MAX, origin, sig,
 	                  sig_len, e);
 }
@@ -633,9 +656,10 @@ static int read_entries(struct pass *p, struct archive *a, kf_err *e)
 		if (rc)
 			goto out;
 		if (!kf_path_safe(name)) {
+			char nbuf[1100];
 			rc = kf_err_set(e, KF_EVERIFY,
 			                "%s: entry %s: unsafe path (absolute, '..', '.', empty segment or control character)",
-			                p->origin, name);
+			                p->origin, shown(name, nbuf, sizeof nbuf));
 			goto out;
 		}
 		le = kf_lock_find(lock, name);
@@ -653,8 +677,8 @@ static int read_entries(struct pass *p, struct archive *a, kf_err *e)
 		seen[idx] = 1;
 		if ((uint64_t)archive_entry_size(ae) != le->size) {
 			rc = kf_err_set(e, KF_EVERIFY,
-			                "%s: size mismatch: lock says %llu bytes, header says %lld",
-			                name, (unsigned long long)le->size,
+			                "%s: %s: size mismatch: lock says %llu bytes, header says %lld",
+			                p->origin, name, (unsigned long long)le->size,
 			                (long long)archive_entry_size(ae));
 			goto out;
 		}
@@ -887,19 +911,38 @@ int kf_archive_verify(const char *path, const kf_archive_read_opts *o,
 
 /* ---- unpack --------------------------------------------------------------- */
 
-int kf_archive_unpack(const char *path, const char *dest, int replace,
+int kf_archive_unpack(const char *path, const char *dest_arg, int replace,
                       const kf_archive_read_opts *o, kf_lock **lock_out,
                       kf_err *e)
 {
 	int rc = KF_OK, dirfd = -1, have_staging = 0;
-	char staging[PATH_MAX], parent[PATH_MAX];
+	char staging[PATH_MAX], parent[PATH_MAX], dest[PATH_MAX];
+	size_t n;
 	struct stat st;
 	kf_err ignore;
 
 	if (lock_out)
 		*lock_out = NULL;
-	if (!dest || !*dest) {
+	if (!dest_arg || !*dest_arg) {
 		rc = kf_err_set(e, KF_EUSAGE, "no destination directory given");
+		goto out;
+	}
+	/* "dir/" names dir: without this the staging directory would be
+	 * made inside it rather than next to it. */
+	n = strlen(dest_arg);
+	while (n > 1 && dest_arg[n - 1] == '/')
+		n--;
+	if (n >= sizeof dest) {
+		rc = kf_err_set(e, KF_EUSAGE, "path too long: %s", dest_arg);
+		goto out;
+	}
+	memcpy(dest, dest_arg, n);
+	dest[n] = '\0';
+	if (!strcmp(dest, "/") || !strcmp(dest, ".") || !strcmp(dest, "..") ||
+	    (n >= 2 && !strcmp(dest + n - 2, "/.")) ||
+	    (n >= 3 && !strcmp(dest + n - 3, "/.."))) {
+		rc = kf_err_set(e, KF_EUSAGE, "%s: cannot unpack onto this directory; name a new one",
+		                dest_arg);
 		goto out;
 	}
 	if (lstat(dest, &st) == 0 && !replace) {

@@ -45,7 +45,8 @@ kf_times=() curl_times=()
 for r in $(seq 1 "$ROUNDS"); do
 	rm -rf "$LAB/cache" "$LAB/curl"; mkdir -p "$LAB/curl"; sync
 	t0=$(now)
-	curl -sS --fail --parallel --parallel-max 8 --cacert "$LAB/ca/ca.crt" -K "$LAB/curl.cfg"
+	curl -sS --fail --parallel --parallel-max 8 --cacert "$LAB/ca/ca.crt" -K "$LAB/curl.cfg" \
+		2>"$LAB/curl.err" || { cat "$LAB/curl.err"; fail "curl"; }
 	sha256sum --quiet -c "$LAB/curl.sums"
 	t1=$(now)
 	curl_times+=("$(secs "$t0" "$t1")")
@@ -54,7 +55,8 @@ for r in $(seq 1 "$ROUNDS"); do
 	"$KF" fetch -q -j 8 --cache "$LAB/cache" --cacert "$LAB/ca/ca.crt" -i "$LAB/list" >/dev/null
 	t1=$(now)
 	kf_times+=("$(secs "$t0" "$t1")")
-	echo "round $r: curl+sha256sum ${curl_times[-1]} s, kubeferry fetch ${kf_times[-1]} s"
+	echo "round $r: curl+sha256sum ${curl_times[-1]} s, kubeferry fetch ${kf_times[-1]} s" \
+		"(ratio $(ratio "${kf_times[-1]}" "${curl_times[-1]}")x)"
 done
 kf=$(best "${kf_times[@]}")
 cu=$(best "${curl_times[@]}")

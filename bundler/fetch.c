@@ -6,9 +6,11 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fetch_int.h"
 
@@ -50,6 +52,56 @@ void kf_fetch_item_clear(kf_fetch_item *it)
 	it->path = NULL;
 	it->size = 0;
 	it->from_cache = 0;
+}
+
+struct pool {
+	size_t n, next;
+	pthread_mutex_t mu;
+	void (*fn)(size_t i, void *ctx);
+	void *ctx;
+};
+
+static void *pool_main(void *arg)
+{
+	struct pool *p = arg;
+
+	for (;;) {
+		size_t i;
+		pthread_mutex_lock(&p->mu);
+		i = p->next++;
+		pthread_mutex_unlock(&p->mu);
+		if (i >= p->n)
+			break;
+		p->fn(i, p->ctx);
+	}
+	return NULL;
+}
+
+void kf_fetch_parallel(size_t n, int threads, void (*fn)(size_t i, void *ctx),
+                       void *ctx)
+{
+	struct pool p = {n, 0, PTHREAD_MUTEX_INITIALIZER, fn, ctx};
+	pthread_t tid[16];
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int extra = 0, i;
+
+	/* Hashing is CPU-bound: more threads than cores only adds seeks. */
+	if (cpus > 0 && threads > cpus)
+		threads = (int)cpus;
+	if ((size_t)threads > n)
+		threads = (int)n;
+	if (threads > 16)
+		threads = 16;
+	for (i = 1; i < threads; i++) {
+		/* Fewer threads than asked is fine: the caller's runs too. */
+		if (pthread_create(&tid[extra], NULL, pool_main, &p) != 0)
+			break;
+		extra++;
+	}
+	pool_main(&p);
+	for (i = 0; i < extra; i++)
+		pthread_join(tid[i], NULL);
+	pthread_mutex_destroy(&p.mu);
 }
 
 /* Length of "scheme" in "scheme://...", 0 when url has no scheme. */
@@ -162,13 +214,30 @@ out:
 	return rc;
 }
 
+struct local_job {
+	kf_fetch_item *items;
+	char **urls;
+	const size_t *idx;
+	const kf_fetch_opts *o;
+	kf_err *errs;
+	int *rcs;
+};
+
+static void local_one(size_t i, void *ctx)
+{
+	struct local_job *j = ctx;
+	size_t k = j->idx[i];
+	j->rcs[i] = fetch_local(&j->items[k], j->urls[k], j->o, &j->errs[i]);
+}
+
 int kf_fetch_all(kf_fetch_item *items, size_t n, const kf_fetch_opts *o,
                  kf_err *e)
 {
 	int rc = KF_OK;
 	char **urls = NULL;
-	size_t *ridx = NULL, nremote = 0, i, j;
+	size_t *ridx = NULL, *lidx = NULL, nremote = 0, nlocal = 0, i, j;
 	kf_fetch_opts def;
+	struct local_job lj = {0};
 
 	if (!o) {
 		kf_fetch_opts_default(&def);
@@ -176,7 +245,8 @@ int kf_fetch_all(kf_fetch_item *items, size_t n, const kf_fetch_opts *o,
 	}
 	urls = calloc(n ? n : 1, sizeof *urls);
 	ridx = calloc(n ? n : 1, sizeof *ridx);
-	if (!urls || !ridx) {
+	lidx = calloc(n ? n : 1, sizeof *lidx);
+	if (!urls || !ridx || !lidx) {
 		rc = kf_err_set(e, KF_EIO, "out of memory");
 		goto out;
 	}
@@ -203,8 +273,7 @@ int kf_fetch_all(kf_fetch_item *items, size_t n, const kf_fetch_opts *o,
 		}
 		sl = scheme_len(urls[i]);
 		if (sl == 0 || (sl == 4 && !strncmp(urls[i], "file", 4))) {
-			if ((rc = fetch_local(&items[i], urls[i], o, e)) != KF_OK)
-				goto out;
+			lidx[nlocal++] = i;
 		} else if ((sl == 4 && !strncasecmp(urls[i], "http", 4)) ||
 		           (sl == 5 && !strncasecmp(urls[i], "https", 5))) {
 			/* The same content twice (one file listed under two
@@ -220,6 +289,28 @@ int kf_fetch_all(kf_fetch_item *items, size_t n, const kf_fetch_opts *o,
 			                " in rewritten URL " : "",
 			                strcmp(urls[i], items[i].url) ? urls[i] : "");
 			goto out;
+		}
+	}
+	if (nlocal) {
+		/* Local sources are hashed in place, on every core. */
+		lj.items = items;
+		lj.urls = urls;
+		lj.idx = lidx;
+		lj.o = o;
+		lj.errs = calloc(nlocal, sizeof *lj.errs);
+		lj.rcs = calloc(nlocal, sizeof *lj.rcs);
+		if (!lj.errs || !lj.rcs) {
+			rc = kf_err_set(e, KF_EIO, "out of memory");
+			goto out;
+		}
+		kf_fetch_parallel(nlocal, o->jobs > 0 ? o->jobs : 8, local_one, &lj);
+		for (j = 0; j < nlocal; j++) {
+			if (lj.rcs[j] != KF_OK) {
+				rc = lj.rcs[j];
+				if (e)
+					*e = lj.errs[j];
+				goto out;
+			}
 		}
 	}
 	if (nremote) {
@@ -263,5 +354,8 @@ out:
 			free(urls[i]);
 	free(urls);
 	free(ridx);
+	free(lidx);
+	free(lj.errs);
+	free(lj.rcs);
 	return rc;
 }

@@ -379,6 +379,22 @@ out:
 	return res;
 }
 
+struct lookup_job {
+	struct xfer *xs;
+	int quiet;
+	int *hits;
+	kf_err *errs;
+};
+
+/* A cache entry is trusted only after hashing it again. */
+static void lookup_one(size_t i, void *ctx)
+{
+	struct lookup_job *j = ctx;
+	struct xfer *x = &j->xs[i];
+	j->hits[i] = kf_cache_lookup(x->final_path, x->it->sha256, &x->it->size,
+	                             j->quiet, &j->errs[i]);
+}
+
 int kf_fetch_remote(kf_fetch_item *items, const size_t *idx,
                     char *const *urls, size_t n, const kf_fetch_opts *o,
                     kf_err *e)
@@ -388,17 +404,19 @@ int kf_fetch_remote(kf_fetch_item *items, const size_t *idx,
 	struct xfer *xs = NULL;
 	CURLM *m = NULL;
 	kf_progress *pg = NULL;
+	struct lookup_job lj = {0};
 
 	if ((rc = kf_cache_prepare(o->cache_dir, e)) != KF_OK)
 		goto out;
 	xs = calloc(n, sizeof *xs);
-	if (!xs) {
+	lj.hits = calloc(n, sizeof *lj.hits);
+	lj.errs = calloc(n, sizeof *lj.errs);
+	if (!xs || !lj.hits || !lj.errs) {
 		rc = kf_err_set(e, KF_EIO, "out of memory");
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
 		struct xfer *x = &xs[i];
-		int hit;
 		x->fd = -1;
 		x->slot = -1;
 		x->it = &items[idx[i]];
@@ -409,15 +427,22 @@ int kf_fetch_remote(kf_fetch_item *items, const size_t *idx,
 			rc = kf_err_set(e, KF_EIO, "out of memory");
 			goto out;
 		}
-		/* A cache entry is trusted only after hashing it again. */
-		hit = kf_cache_lookup(x->final_path, x->it->sha256, &x->it->size,
-		                      o->quiet, e);
-		if (hit < 0) {
-			rc = e ? e->code : KF_EIO;
+	}
+	/* A warm cache costs one hash of every file: spread it over the
+	 * cores. */
+	lj.xs = xs;
+	lj.quiet = o->quiet;
+	kf_fetch_parallel(n, jobs, lookup_one, &lj);
+	for (i = 0; i < n; i++) {
+		struct xfer *x = &xs[i];
+		if (lj.hits[i] < 0) {
+			rc = lj.errs[i].code ? lj.errs[i].code : KF_EIO;
+			if (e)
+				*e = lj.errs[i];
 			kf_err_prefix(e, "%s", x->it->url);
 			goto out;
 		}
-		if (hit) {
+		if (lj.hits[i]) {
 			x->it->path = strdup(x->final_path);
 			if (!x->it->path) {
 				rc = kf_err_set(e, KF_EIO, "out of memory");
@@ -526,6 +551,8 @@ out:
 		}
 	}
 	free(xs);
+	free(lj.hits);
+	free(lj.errs);
 	if (m)
 		curl_multi_cleanup(m);
 	return rc;

@@ -31,6 +31,11 @@ long kf_fetch_parse_retry_after(const char *v);
 /* Monotonic milliseconds. */
 int64_t kf_fetch_now_ms(void);
 
+/* Run fn(i, ctx) for i in [0, n) on up to `threads` threads (hashing
+ * many files uses both cores); returns when all are done. */
+void kf_fetch_parallel(size_t n, int threads, void (*fn)(size_t i, void *ctx),
+                       void *ctx);
+
 /* ---- cache (cache.c) ----------------------------------------------------- */
 
 /* <cache>/sha256 and <cache>/tmp exist afterwards. */

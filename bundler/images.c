@@ -600,10 +600,12 @@ int kf_images_pull(const kf_spec *spec, const kf_build_opts *o,
 	rc = kf_layout_write_index(p.layout, refs, spec->nimg, e);
 	if (rc)
 		goto out;
-	/* One hosts.toml per upstream registry; the CA is the installer's to
-	 * add, since only the mirror node knows it. */
+	/* One hosts.toml per upstream registry. The mirror's CA is made on the
+	 * mirror node, so the file names the fixed path where the installer
+	 * puts it (pinned by fingerprint) rather than its content. */
 	for (size_t i = 0; i < spec->nimg; i++) {
-		rc = kf_hosts_toml_write(certs_d, ims[i].ref.registry, mirror, NULL, e);
+		rc = kf_hosts_toml_write(certs_d, ims[i].ref.registry, mirror,
+		                         KF_MIRROR_CA_PATH, e);
 		if (rc)
 			goto out;
 	}

@@ -192,7 +192,8 @@ int kf_registry_open(kf_registry *r, const char *base_url,
 void kf_registry_close(kf_registry *r);
 /* One API request: path ("/v2/...") or an absolute URL on the host. A 401
  * with a challenge is answered once (Basic, or a Bearer token for repo's
- * scope) and the request retried. HTTP errors are left in resp->status. */
+ * scope) and the request retried. HTTP errors are left in resp->status.
+ * resp must be zeroed or hold an earlier answer, which is released. */
 int kf_registry_request(kf_registry *r, const char *method, const char *path,
                         const char *repo, const char *const *headers,
                         const void *body, size_t body_len, size_t max_body,

@@ -132,7 +132,6 @@ static int push_blob(struct push *p, const char *repo, const char *digest,
 	void *data = NULL;
 	size_t len = 0, from;
 	char why[512];
-	const char *verb = "pushed ";
 
 	if (!kf_digest_valid(digest)) {
 		rc = kf_err_set(e, KF_EVERIFY, "%s: malformed blob digest '%s'",
@@ -216,7 +215,7 @@ static int push_blob(struct push *p, const char *repo, const char *digest,
 	}
 	p->blobs_pushed++;
 	p->bytes += len;
-	printf("%sblob     %s/%s@%s (%zu bytes)\n", verb, p->host, repo, digest, len);
+	printf("pushed blob      %s/%s@%s (%zu bytes)\n", p->host, repo, digest, len);
 done:
 	if (seen_add(p, digest, repo))
 		rc = kf_err_set(e, KF_EIO, "out of memory");

@@ -134,7 +134,10 @@ static int answer_challenge(kf_registry *r, const char *hdr, const char *repo,
 	if (tr.status != 200) {
 		rc = kf_err_set(e, KF_EIO, "token endpoint %s answered HTTP %ld%s",
 		                ch.realm, tr.status,
-		                tr.status == 401 ? " (credentials refused)" : "");
+		                tr.status != 401 ? "" :
+		                basic && !th[0] ? " (credentials are sent to https realms only)" :
+		                basic ? " (credentials refused)" :
+		                " (no credentials found for this registry)");
 		goto out;
 	}
 	rc = kf_auth_parse_token(tr.body, tr.len, ch.realm, &token, e);
@@ -171,7 +174,8 @@ int kf_registry_request(kf_registry *r, const char *method, const char *path,
 	size_t nh = 0;
 	int answered = 0, hops = 0;
 
-	memset(resp, 0, sizeof *resp);
+	/* resp may hold an earlier answer (callers reuse one struct). */
+	kf_http_resp_clear(resp);
 	while (headers && headers[nh])
 		nh++;
 	h = calloc(nh + 2, sizeof *h);

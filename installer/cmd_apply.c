@@ -30,12 +30,12 @@
 #include "../mirror/kf_mirror.h"
 #include "kf_installer.h"
 
-#define MIRROR_CA "/etc/kubeferry/mirror-ca.pem"
+#define MIRROR_CA KF_MIRROR_CA_PATH
 
 typedef struct apply {
 	kfi_ctx c;
 	const char *bundle, *pub_file, *pub_str, *role, *root;
-	const char *mirror, *mirror_fp, *hostname_opt, *node_ip_opt, *arch_opt;
+	const char *mirror, *mirror_fp, *mirror_ca_file, *hostname_opt, *node_ip_opt, *arch_opt;
 	int dry_run, no_mirror, control_plane;
 	char arch[32], host[256], ip[64];
 	kf_lock *lock;
@@ -151,6 +151,10 @@ static void usage(FILE *f)
 	        "control planes when the bundle says etcd: host. Each step prints ok or\n"
 	        "changed; the run ends with ok=N changed=N failed=N.\n"
 	        "\n"
+	        "  --mirror HOST:PORT --mirror-ca-fingerprint SHA256\n"
+	        "                point containerd at this mirror; its CA is taken from the\n"
+	        "                TLS chain (or --mirror-ca FILE) only when it matches the pin\n"
+	        "  --no-mirror   no registry mirror configuration\n"
 	        "  --root DIR    install into DIR; commands are printed as 'plan', not run\n"
 	        "  --dry-run     print what would change; change nothing\n"
 	        "Exit codes: 0 success, 1 verification failed, 2 usage, 3 I/O or step failed.\n");
@@ -401,6 +405,23 @@ out:
 	return rc;
 }
 
+/* --mirror-ca FILE: the CA carried over by hand; still checked against
+ * the pin, so a wrong file is refused just like a wrong server. */
+static int ca_from_file(apply *a, kf_err *e)
+{
+	int rc;
+	char want[KF_SHA256_HEX], got[KF_SHA256_HEX], fp[KF_MIRROR_FP_LEN];
+
+	if ((rc = kf_mirror_cert_fingerprint(a->mirror_ca_file, fp, e)) != KF_OK)
+		return rc;
+	if (kfi_fingerprint_norm(a->mirror_fp, want) != 0 || kfi_fingerprint_norm(fp, got) != 0)
+		return kf_err_set(e, KF_EUSAGE, "malformed fingerprint");
+	if (strcmp(want, got) != 0)
+		return kf_err_set(e, KF_EVERIFY, "--mirror-ca %s: fingerprint sha256:%s, pinned sha256:%s",
+		                  a->mirror_ca_file, got, want);
+	return kf_read_file(a->mirror_ca_file, 1 << 20, &a->mirror_ca, &a->mirror_ca_len, e);
+}
+
 /* The mirror's CA is fetched and checked against the pin before anything
  * on the node changes: a wrong fingerprint must not leave a half-prepared
  * node behind. */
@@ -418,6 +439,8 @@ static int fetch_mirror_ca(apply *a, kf_err *e)
 		memmove(host, host + 1, strlen(host));
 		host[strcspn(host, "]")] = '\0';
 	}
+	if (a->mirror_ca_file)
+		return ca_from_file(a, e);
 	return kfi_mirror_ca(host, port, a->mirror_fp, &a->mirror_ca, &a->mirror_ca_len, e);
 }
 
@@ -555,8 +578,9 @@ static int step_modules_sysctl(apply *a, kf_err *e)
 		snprintf(sys, sizeof sys, "/sys/module/%s", mods[i]);
 		if (!a->c.live || access(sys, F_OK) != 0) {
 			const char *argv[] = {"modprobe", mods[i], NULL};
-			if ((rc = kfi_run(&a->c, argv, e)) != KF_OK)
-				goto out;
+			/* kubeadm's preflight stops on a missing module; here a
+			 * kernel without it (or a container) only gets a warning. */
+			kfi_run_soft(&a->c, argv, "load it on the host or install kernel-modules-extra");
 		}
 	}
 	if ((rc = kfi_put_file(&a->c, "/etc/sysctl.d/99-kubeferry.conf", SYSCTL_CONF,
@@ -568,13 +592,15 @@ static int step_modules_sysctl(apply *a, kf_err *e)
 		size_t vl;
 		kf_err ign;
 		snprintf(p, sizeof p, "/proc/sys/%s", sysctls[i]);
-		if (kf_read_file(p, 64, &v, &vl, &ign) != KF_OK || v[0] != '1')
+		/* A key that does not exist (br_netfilter not loaded) cannot be
+		 * set by sysctl either: only existing, wrong values count. */
+		if (kf_read_file(p, 64, &v, &vl, &ign) == KF_OK && v[0] != '1')
 			need = 1;
 		free(v);
 	}
 	if (need) {
 		const char *argv[] = {"sysctl", "--system", NULL};
-		rc = kfi_run(&a->c, argv, e);
+		kfi_run_soft(&a->c, argv, "the bridge sysctls need br_netfilter loaded");
 	}
 out:
 	return rc;
@@ -758,6 +784,74 @@ out:
 	return rc;
 }
 
+/* --no-mirror: the bundle's images go straight into containerd's k8s.io
+ * namespace (what kubelet uses). The layout is tarred once next to the
+ * unpacked bundle; a stamp per lock records a finished import. */
+static int step_import(apply *a, kf_err *e)
+{
+	int rc = KF_OK;
+	char *layout = xasprintf("%s/images/index.json", a->bundle_dir), *tar = NULL, *stamp = NULL;
+	char *tar_abs = NULL;
+	char key[KF_SHA256_HEX];
+
+	if (access(layout, F_OK) != 0) {
+		printf("%-8s images (the bundle holds none)\n", "ok");
+		a->c.ok++;
+		goto out;
+	}
+	free(layout);
+	layout = xasprintf("%s/images", a->bundle_dir);
+	tar = xasprintf("%s.images.tar", a->bundle_dir);
+	/* The path containerd sees: without the --root prefix. */
+	tar_abs = xasprintf("%s/%s-%s.images.tar", KFI_BUNDLES_DIR, a->lock->name, a->lock->version);
+	kf_sha256_buf(a->lock->name, strlen(a->lock->name), key);
+	{
+		char *lk = xasprintf("%s.bundle.yaml", a->bundle_dir), *buf = NULL;
+		size_t len;
+		kf_err ign;
+		if (kf_read_file(lk, KF_LOCK_MAX, &buf, &len, &ign) == KF_OK)
+			kf_sha256_buf(buf, len, key);
+		free(buf);
+		free(lk);
+	}
+	stamp = xasprintf("%s/imported-%s", a->c.state_dir, key);
+	if (access(stamp, F_OK) == 0) {
+		printf("%-8s images imported into containerd (k8s.io)\n", "ok");
+		a->c.ok++;
+		goto out;
+	}
+	if (!a->dry_run && access(tar, F_OK) != 0) {
+		if ((rc = kfi_oci_tar(layout, tar, e)) != KF_OK)
+			goto out;
+		printf("%-8s file %s\n", "changed", tar_abs);
+		a->c.changed++;
+	}
+	{
+		/* The bundle holds only its own architectures' manifests, so
+		 * the import is for this node's platform (ctr's default), not
+		 * --all-platforms. */
+		const char *argv[] = {"/usr/local/bin/ctr", "-n", "k8s.io", "images", "import",
+		                      tar_abs, NULL};
+		if (a->c.live && !a->systemd) {
+			printf("%-8s images not imported: containerd is not running under systemd\n", "warn");
+			goto out;
+		}
+		if ((rc = kfi_run(&a->c, argv, e)) != KF_OK)
+			goto out;
+	}
+	if (a->c.live) {
+		kf_err ign;
+		kf_mkdir_p(a->c.state_dir, 0700, &ign);
+		kf_write_file_atomic(stamp, "", 0, 0600, 1, &ign);
+	}
+out:
+	free(layout);
+	free(tar);
+	free(tar_abs);
+	free(stamp);
+	return rc;
+}
+
 static int step_runtime(apply *a, kf_err *e)
 {
 	static const char *const n_containerd[] = {"containerd", NULL};
@@ -775,7 +869,7 @@ static int step_runtime(apply *a, kf_err *e)
 	f = bundle_file(a, k);
 	/* bin/containerd, bin/ctr, ... with the first component stripped,
 	 * as Kubespray unpacks it. */
-	if ((rc = kfi_tar_install(&a->c, f, 1, NULL, "/usr/local/bin", 0755, NULL, e)) != KF_OK)
+	if ((rc = kfi_tar_install(&a->c, f, k->sha256, 1, NULL, "/usr/local/bin", 0755, NULL, e)) != KF_OK)
 		goto out;
 	pause = sandbox_image(a);
 	if (!pause) {
@@ -793,7 +887,7 @@ static int step_runtime(apply *a, kf_err *e)
 		goto out;
 	free(f);
 	f = bundle_file(a, k);
-	if ((rc = kfi_put_file_from(&a->c, "/usr/local/sbin/runc", f, 0755, &ch, e)) != KF_OK)
+	if ((rc = kfi_put_file_from_sum(&a->c, "/usr/local/sbin/runc", f, k->sha256, 0755, &ch, e)) != KF_OK)
 		goto out;
 	/* containerd binaries, its config or runc changed: restart it. */
 	any |= a->c.changed != before;
@@ -802,13 +896,13 @@ static int step_runtime(apply *a, kf_err *e)
 		goto out;
 	free(f);
 	f = bundle_file(a, k);
-	if ((rc = kfi_tar_install(&a->c, f, 0, NULL, "/opt/cni/bin", 0755, NULL, e)) != KF_OK)
+	if ((rc = kfi_tar_install(&a->c, f, k->sha256, 0, NULL, "/opt/cni/bin", 0755, NULL, e)) != KF_OK)
 		goto out;
 
 	if ((k = component(a, n_crictl))) {
 		free(f);
 		f = bundle_file(a, k);
-		if ((rc = kfi_tar_install(&a->c, f, 0, crictl_names, "/usr/local/bin", 0755,
+		if ((rc = kfi_tar_install(&a->c, f, k->sha256, 0, crictl_names, "/usr/local/bin", 0755,
 		                          NULL, e)) != KF_OK)
 			goto out;
 	} else {
@@ -826,7 +920,12 @@ static int step_runtime(apply *a, kf_err *e)
 	section("containerd service");
 	if ((rc = install_unit(a, "containerd.service", CONTAINERD_UNIT, NULL, e)) != KF_OK)
 		goto out;
-	rc = start_service(a, "containerd.service", any, e);
+	if ((rc = start_service(a, "containerd.service", any, e)) != KF_OK)
+		goto out;
+	if (a->no_mirror) {
+		section("images (--no-mirror)");
+		rc = step_import(a, e);
+	}
 out:
 	free(f);
 	free(cfg);
@@ -851,13 +950,13 @@ static int step_kubernetes(apply *a, kf_err *e)
 		free(f);
 		f = bundle_file(a, k);
 		snprintf(abs, sizeof abs, "/usr/local/bin/%s", bins[i]);
-		if ((rc = kfi_put_file_from(&a->c, abs, f, 0755, NULL, e)) != KF_OK)
+		if ((rc = kfi_put_file_from_sum(&a->c, abs, f, k->sha256, 0755, NULL, e)) != KF_OK)
 			goto out;
 	}
 	if ((k = component(a, n_helm))) {
 		free(f);
 		f = bundle_file(a, k);
-		if ((rc = kfi_tar_install(&a->c, f, 1, helm_names, "/usr/local/bin", 0755,
+		if ((rc = kfi_tar_install(&a->c, f, k->sha256, 1, helm_names, "/usr/local/bin", 0755,
 		                          NULL, e)) != KF_OK)
 			goto out;
 	} else {
@@ -901,7 +1000,7 @@ static int step_etcd(apply *a, kf_err *e)
 	f = bundle_file(a, k);
 	before = a->c.changed;
 	/* etcd-v<v>-linux-<arch>/{etcd,etcdctl,etcdutl}. */
-	if ((rc = kfi_tar_install(&a->c, f, 1, etcd_bins, "/usr/local/bin", 0755, NULL, e)) != KF_OK)
+	if ((rc = kfi_tar_install(&a->c, f, k->sha256, 1, etcd_bins, "/usr/local/bin", 0755, NULL, e)) != KF_OK)
 		goto out;
 	if ((rc = kfi_etcd_pki(&a->c, "/etc/ssl/etcd/ssl", a->host, ips, 1, e)) != KF_OK)
 		goto out;
@@ -958,11 +1057,13 @@ static int write_applied(apply *a, kf_err *e)
 		return rc;
 	p = xasprintf("%s/applied", a->c.state_dir);
 	text = xasprintf("bundle: %s-%s\nkubernetes: %s\nrole: %s\nhostname: %s\n"
-	                 "node_ip: %s\narch: %s\nbundle_dir: %s%s/%s-%s\n",
+	                 "node_ip: %s\narch: %s\nbundle_dir: %s/%s-%s\nmirror: %s\n"
+	                 "mirror_fp: %s\n",
 	                 a->lock->name, a->lock->version,
 	                 a->lock->kube_version ? a->lock->kube_version : "?", a->role,
-	                 a->host, a->ip, a->arch, "", KFI_BUNDLES_DIR, a->lock->name,
-	                 a->lock->version);
+	                 a->host, a->ip, a->arch, KFI_BUNDLES_DIR, a->lock->name,
+	                 a->lock->version, a->mirror ? a->mirror : "-",
+	                 a->mirror_fp ? a->mirror_fp : "-");
 	rc = kf_write_file_atomic(p, text, strlen(text), 0644, 1, e);
 	free(p);
 	free(text);
@@ -971,7 +1072,8 @@ static int write_applied(apply *a, kf_err *e)
 
 int kfi_cmd_apply(int argc, char **argv)
 {
-	enum { O_ROLE = 256, O_ROOT, O_DRY, O_MIRROR, O_FP, O_NOMIRROR, O_HOST, O_IP, O_ARCH };
+	enum { O_ROLE = 256, O_ROOT, O_DRY, O_MIRROR, O_FP, O_NOMIRROR, O_HOST, O_IP, O_ARCH,
+	       O_CAFILE };
 	static const struct option opts[] = {
 		{"role", required_argument, NULL, O_ROLE},
 		{"root", required_argument, NULL, O_ROOT},
@@ -979,6 +1081,7 @@ int kfi_cmd_apply(int argc, char **argv)
 		{"mirror", required_argument, NULL, O_MIRROR},
 		{"mirror-ca-fingerprint", required_argument, NULL, O_FP},
 		{"no-mirror", no_argument, NULL, O_NOMIRROR},
+		{"mirror-ca", required_argument, NULL, O_CAFILE},
 		{"hostname", required_argument, NULL, O_HOST},
 		{"node-ip", required_argument, NULL, O_IP},
 		{"arch", required_argument, NULL, O_ARCH},
@@ -1001,6 +1104,7 @@ int kfi_cmd_apply(int argc, char **argv)
 		case O_MIRROR: a.mirror = optarg; break;
 		case O_FP: a.mirror_fp = optarg; break;
 		case O_NOMIRROR: a.no_mirror = 1; break;
+		case O_CAFILE: a.mirror_ca_file = optarg; break;
 		case O_HOST: a.hostname_opt = optarg; break;
 		case O_IP: a.node_ip_opt = optarg; break;
 		case O_ARCH: a.arch_opt = optarg; break;

@@ -11,6 +11,9 @@
  */
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,15 +51,25 @@ static int wanted(const char *name, const char *const *names)
 	return 0;
 }
 
-int kfi_tar_install(kfi_ctx *c, const char *tgz, int strip,
+int kfi_tar_install(kfi_ctx *c, const char *tgz, const char *tgz_sha256, int strip,
                     const char *const *names, const char *dest_dir,
                     unsigned mode, int *count, kf_err *e)
 {
 	int rc = KF_OK, r, n = 0;
-	struct archive *a = archive_read_new();
+	struct archive *a = NULL;
 	struct archive_entry *ent;
-	char *buf = NULL;
+	char *buf = NULL, key[8192], *done[256];
+	size_t off, ndone = 0;
 
+	/* The stamp names the archive by its locked digest and what is taken
+	 * from it: a matching stamp means nothing needs decompressing. */
+	off = (size_t)snprintf(key, sizeof key, "tar|%s|%s|%d|%o", tgz_sha256 ? tgz_sha256 : "-",
+	                       dest_dir, strip, mode);
+	for (size_t i = 0; names && names[i] && off < sizeof key; i++)
+		off += (size_t)snprintf(key + off, sizeof key - off, "|%s", names[i]);
+	if (tgz_sha256 && kfi_stamp_match(c, key))
+		goto out;
+	a = archive_read_new();
 	if (!a)
 		abort();
 	archive_read_support_format_tar(a);
@@ -94,6 +107,8 @@ int kfi_tar_install(kfi_ctx *c, const char *tgz, int strip,
 		snprintf(dest, sizeof dest, "%s/%s", dest_dir, name);
 		if ((rc = kfi_put_file(c, dest, buf, (size_t)size, mode, NULL, e)) != KF_OK)
 			goto out;
+		if (ndone < sizeof done / sizeof done[0])
+			done[ndone++] = strdup(dest);
 		n++;
 	}
 	if (r != ARCHIVE_EOF) {
@@ -105,10 +120,104 @@ int kfi_tar_install(kfi_ctx *c, const char *tgz, int strip,
 		rc = kf_err_set(e, KF_EIO, "archive %s holds none of the expected files", tgz);
 		goto out;
 	}
+	if (tgz_sha256)
+		kfi_stamp_write(c, key, done, ndone);
 out:
 	if (count)
 		*count = n;
+	for (size_t i = 0; i < ndone; i++)
+		free(done[i]);
 	free(buf);
-	archive_read_free(a);
+	if (a)
+		archive_read_free(a);
+	return rc;
+}
+
+/* ---- OCI layout -> tar, for `ctr images import` (--no-mirror) ---------- */
+
+static int tar_add_file(struct archive *w, const char *path, const char *name, kf_err *e)
+{
+	int rc = KF_OK;
+	FILE *f = fopen(path, "rbe");
+	struct archive_entry *ent = archive_entry_new();
+	char buf[1 << 16];
+	size_t n;
+	struct stat st;
+
+	if (!f || fstat(fileno(f), &st) != 0) {
+		rc = kf_err_errno(e, "cannot open", path);
+		goto out;
+	}
+	archive_entry_set_pathname(ent, name);
+	archive_entry_set_filetype(ent, AE_IFREG);
+	archive_entry_set_perm(ent, 0644);
+	archive_entry_set_size(ent, st.st_size);
+	archive_entry_set_mtime(ent, 0, 0);
+	if (archive_write_header(w, ent) != ARCHIVE_OK) {
+		rc = kf_err_set(e, KF_EIO, "cannot write tar header for %s: %s", name, archive_error_string(w));
+		goto out;
+	}
+	while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+		if (archive_write_data(w, buf, n) < 0) {
+			rc = kf_err_set(e, KF_EIO, "cannot write %s: %s", name, archive_error_string(w));
+			goto out;
+		}
+out:
+	if (f)
+		fclose(f);
+	archive_entry_free(ent);
+	return rc;
+}
+
+int kfi_oci_tar(const char *layout, const char *out_path, kf_err *e)
+{
+	int rc = KF_OK;
+	struct archive *w = archive_write_new();
+	char tmp[4096], p[4096], name[512];
+	struct dirent **ents = NULL;
+	int n = -1;
+
+	snprintf(tmp, sizeof tmp, "%s.kf-tmp", out_path);
+	archive_write_set_format_pax_restricted(w);
+	archive_write_add_filter_none(w);
+	if (archive_write_open_filename(w, tmp) != ARCHIVE_OK) {
+		rc = kf_err_set(e, KF_EIO, "cannot create %s: %s", tmp, archive_error_string(w));
+		goto out;
+	}
+	snprintf(p, sizeof p, "%s/oci-layout", layout);
+	if ((rc = tar_add_file(w, p, "oci-layout", e)) != KF_OK)
+		goto out;
+	snprintf(p, sizeof p, "%s/index.json", layout);
+	if ((rc = tar_add_file(w, p, "index.json", e)) != KF_OK)
+		goto out;
+	snprintf(p, sizeof p, "%s/blobs/sha256", layout);
+	n = scandir(p, &ents, NULL, alphasort);
+	for (int i = 0; i < n && rc == KF_OK; i++) {
+		if (ents[i]->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof p, "%s/blobs/sha256/%s", layout, ents[i]->d_name);
+		snprintf(name, sizeof name, "blobs/sha256/%s", ents[i]->d_name);
+		rc = tar_add_file(w, p, name, e);
+	}
+	if (rc != KF_OK)
+		goto out;
+	if (archive_write_close(w) != ARCHIVE_OK) {
+		rc = kf_err_set(e, KF_EIO, "cannot finish %s: %s", tmp, archive_error_string(w));
+		goto out;
+	}
+	if ((rc = kf_fsync_path(tmp, e)) != KF_OK)
+		goto out;
+	if (rename(tmp, out_path) != 0) {
+		rc = kf_err_errno(e, "cannot rename into", out_path);
+		goto out;
+	}
+	rc = kf_fsync_parent(out_path, e);
+out:
+	for (int i = 0; i < n; i++)
+		free(ents[i]);
+	free(ents);
+	archive_write_free(w);
+	if (rc != KF_OK)
+		unlink(tmp);
 	return rc;
 }

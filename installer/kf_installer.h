@@ -21,6 +21,9 @@ int kfi_cmd_apply(int argc, char **argv);     /* cmd_apply.c */
 int kfi_cmd_reset(int argc, char **argv);     /* cmd_reset.c */
 int kfi_cmd_status(int argc, char **argv);    /* cmd_reset.c */
 int kfi_cmd_preflight(int argc, char **argv); /* cmd_preflight.c */
+int kfi_cmd_cluster(int argc, char **argv);   /* cmd_cluster.c: init, join */
+/* `mirror install` (routed here from cmd_mirror.c; also "mirror-install"). */
+int kfi_cmd_mirror_install(int argc, char **argv); /* cmd_cluster.c */
 
 /* The step engine (step.c). Every change to a node goes through it: files
  * are compared first (equal: "ok"), the previous state is recorded once in
@@ -59,6 +62,9 @@ int kfi_put_link(kfi_ctx *c, const char *abs, const char *target,
 int kfi_journal_unit(kfi_ctx *c, const char *unit, kf_err *e);
 /* Run a command that changes the node (live), or print it as planned. */
 int kfi_run(kfi_ctx *c, const char *const argv[], kf_err *e);
+/* Same, but a failure is only a warning naming hint (what to do): for
+ * kernel tunables that a container or an unusual kernel may refuse. */
+int kfi_run_soft(kfi_ctx *c, const char *const argv[], const char *hint);
 /* Run a probe on the live system; its exit status, or -1 when it could
  * not run. Output is discarded. */
 int kfi_probe(const char *const argv[]);
@@ -69,18 +75,51 @@ int kfi_journal_undo(kfi_ctx *c, kf_err *e);
  * after dropping strip leading components (and a leading "./"), is a single
  * name (and one of names[], when names is not NULL) is installed into
  * dest_dir with mode. Returns the number installed via *count. */
-int kfi_tar_install(kfi_ctx *c, const char *tgz, int strip,
+int kfi_tar_install(kfi_ctx *c, const char *tgz, const char *tgz_sha256, int strip,
                     const char *const *names, const char *dest_dir,
                     unsigned mode, int *count, kf_err *e);
+/* Write an OCI image layout directory as one uncompressed tar (what
+ * `ctr images import` reads), via a temporary name. */
+int kfi_oci_tar(const char *layout, const char *out_path, kf_err *e);
+/* Same as kfi_put_file_from for a source whose sha256 is known (from the
+ * lock): a re-run finds the file as it left it (stamp) and skips reading. */
+int kfi_put_file_from_sum(kfi_ctx *c, const char *abs, const char *src,
+                          const char *sha256, unsigned mode, int *changed,
+                          kf_err *e);
+/* Stamps (step.c): what apply installed from a source with a known digest,
+ * with each file's size, inode, mode and ctime. When every file still
+ * matches, the re-run reports them "ok" without decompressing or reading
+ * anything; any difference falls back to the full comparison. */
+int kfi_stamp_match(kfi_ctx *c, const char *key);
+void kfi_stamp_write(kfi_ctx *c, const char *key, char *const *abs, size_t n);
 
 /* Generated configuration (render.c). Caller frees the strings. */
 char *kfi_render_containerd(const char *containerd_version,
                             const char *sandbox_image);
 char *kfi_render_etcd_env(const char *host, const char *ip);
 
+/* kubeadm configuration (kubeadm.k8s.io/v1beta4) for `cluster init`. */
+typedef struct kfi_kubeadm_opts {
+	const char *kube_version;        /* "1.33.3" or "v1.33.3" */
+	const char *node_name, *advertise_ip;
+	const char *control_plane_endpoint; /* HOST:PORT */
+	const char *pod_subnet, *service_subnet;
+	const char *token;               /* [a-z0-9]{6}.[a-z0-9]{16} */
+	const char *certificate_key;     /* 64 hex: --upload-certs key */
+	int external_etcd;               /* etcd: host */
+	const char *etcd_endpoint;       /* https://IP:2379 */
+	const char *etcd_ca, *etcd_cert, *etcd_key;
+} kfi_kubeadm_opts;
+char *kfi_render_kubeadm(const kfi_kubeadm_opts *o);
+
 /* etcd PKI (pki.c), Kubespray layout under dir (ROOT/etc/ssl/etcd/ssl). */
 int kfi_etcd_pki(kfi_ctx *c, const char *dir_abs, const char *host,
                  const char *const *ips, size_t nip, kf_err *e);
+/* A CA (cert_abs/key_abs, RSA 2048, 10 years) unless both exist. */
+int kfi_ensure_ca(kfi_ctx *c, const char *cert_abs, const char *key_abs,
+                  const char *cn, kf_err *e);
+/* kubeadm's discovery hash: SHA-256 of the CA's SubjectPublicKeyInfo. */
+int kfi_ca_cert_hash(const char *cert_path, char out[KF_SHA256_HEX], kf_err *e);
 /* GET /health over TLS with a client certificate (tlscheck.c). */
 int kfi_etcd_health(const char *host, int port, const char *ca,
                     const char *cert, const char *key, kf_err *e);

@@ -252,3 +252,58 @@ out:
 	EVP_PKEY_free(ca_key);
 	return rc;
 }
+
+int kfi_ensure_ca(kfi_ctx *c, const char *cert_abs, const char *key_abs,
+                  const char *cn, kf_err *e)
+{
+	int rc = KF_OK;
+	EVP_PKEY *k = NULL;
+	X509 *x = NULL;
+	char *pem = NULL;
+	size_t len;
+
+	if (exists(c, cert_abs) && exists(c, key_abs)) {
+		if ((rc = keep(c, key_abs, 0600, e)) == KF_OK)
+			rc = keep(c, cert_abs, 0644, e);
+		goto out;
+	}
+	/* RSA: what kubeadm itself generates, so every client of the
+	 * cluster accepts it. */
+	k = EVP_RSA_gen(2048);
+	if (!k || !(x = issue(cn, k, NULL, NULL, NULL))) {
+		rc = kf_err_set(e, KF_EIO, "cannot create the CA %s", cert_abs);
+		goto out;
+	}
+	pem = key_pem(k, &len);
+	if ((rc = kfi_put_file(c, key_abs, pem, len, 0600, NULL, e)) != KF_OK)
+		goto out;
+	free(pem);
+	pem = cert_pem(x, &len);
+	rc = kfi_put_file(c, cert_abs, pem, len, 0644, NULL, e);
+out:
+	free(pem);
+	X509_free(x);
+	EVP_PKEY_free(k);
+	return rc;
+}
+
+int kfi_ca_cert_hash(const char *cert_path, char out[KF_SHA256_HEX], kf_err *e)
+{
+	FILE *f = fopen(cert_path, "re");
+	X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+	unsigned char *der = NULL;
+	int n, rc = KF_OK;
+
+	if (f)
+		fclose(f);
+	if (!x)
+		return kf_err_set(e, KF_EIO, "cannot read certificate %s", cert_path);
+	n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
+	if (n <= 0)
+		rc = kf_err_set(e, KF_EIO, "cannot encode the public key of %s", cert_path);
+	else
+		kf_sha256_buf(der, (size_t)n, out);
+	OPENSSL_free(der);
+	X509_free(x);
+	return rc;
+}

@@ -125,3 +125,80 @@ char *kfi_render_etcd_env(const char *host, const char *ip)
 	    host, ip, ip, loop, ip, ip, host, ip, d, d, host, d, host, d, d,
 	    host, d, host);
 }
+
+/* One multi-document file: InitConfiguration, ClusterConfiguration
+ * (kubeadm.k8s.io/v1beta4), KubeletConfiguration (kubelet.config.k8s.io/
+ * v1beta1), KubeProxyConfiguration (kubeproxy.config.k8s.io/v1alpha1). */
+char *kfi_render_kubeadm(const kfi_kubeadm_opts *o)
+{
+	const char *v = o->kube_version;
+	char *etcd, *s;
+
+	if (o->external_etcd)
+		etcd = xasprintf(
+		    "etcd:\n"
+		    "  external:\n"
+		    "    endpoints:\n"
+		    "    - %s\n"
+		    "    caFile: %s\n"
+		    "    certFile: %s\n"
+		    "    keyFile: %s\n",
+		    o->etcd_endpoint, o->etcd_ca, o->etcd_cert, o->etcd_key);
+	else
+		etcd = xasprintf("etcd:\n  local:\n    dataDir: /var/lib/etcd\n");
+	s = xasprintf(
+	    "# Written by kubeferry-install cluster init.\n"
+	    "apiVersion: kubeadm.k8s.io/v1beta4\n"
+	    "kind: InitConfiguration\n"
+	    "bootstrapTokens:\n"
+	    "- token: \"%s\"\n"
+	    "  description: kubeferry join token\n"
+	    "  ttl: 24h0m0s\n"
+	    "  usages:\n"
+	    "  - signing\n"
+	    "  - authentication\n"
+	    "  groups:\n"
+	    "  - system:bootstrappers:kubeadm:default-node-token\n"
+	    "certificateKey: \"%s\"\n"
+	    "localAPIEndpoint:\n"
+	    "  advertiseAddress: %s\n"
+	    "  bindPort: 6443\n"
+	    "nodeRegistration:\n"
+	    "  name: %s\n"
+	    "  criSocket: unix:///run/containerd/containerd.sock\n"
+	    "  imagePullPolicy: IfNotPresent\n"
+	    "  kubeletExtraArgs:\n"
+	    "  - name: node-ip\n"
+	    "    value: %s\n"
+	    "---\n"
+	    "apiVersion: kubeadm.k8s.io/v1beta4\n"
+	    "kind: ClusterConfiguration\n"
+	    "clusterName: kubernetes\n"
+	    "kubernetesVersion: %s%s\n"
+	    "controlPlaneEndpoint: %s\n"
+	    "imageRepository: registry.k8s.io\n"
+	    "certificatesDir: /etc/kubernetes/pki\n"
+	    "networking:\n"
+	    "  dnsDomain: cluster.local\n"
+	    "  podSubnet: %s\n"
+	    "  serviceSubnet: %s\n"
+	    "%s"
+	    "---\n"
+	    "apiVersion: kubelet.config.k8s.io/v1beta1\n"
+	    "kind: KubeletConfiguration\n"
+	    "cgroupDriver: systemd\n"
+	    "containerRuntimeEndpoint: unix:///run/containerd/containerd.sock\n"
+	    "failSwapOn: true\n"
+	    "rotateCertificates: true\n"
+	    "serverTLSBootstrap: false\n"
+	    "---\n"
+	    "apiVersion: kubeproxy.config.k8s.io/v1alpha1\n"
+	    "kind: KubeProxyConfiguration\n"
+	    "mode: iptables\n"
+	    "clusterCIDR: %s\n",
+	    o->token, o->certificate_key, o->advertise_ip, o->node_name, o->advertise_ip,
+	    v[0] == 'v' ? "" : "v", v, o->control_plane_endpoint, o->pod_subnet,
+	    o->service_subnet, etcd, o->pod_subnet);
+	free(etcd);
+	return s;
+}

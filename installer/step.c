@@ -436,9 +436,134 @@ out:
 	return rc;
 }
 
+int kfi_run_soft(kfi_ctx *c, const char *const argv[], const char *hint)
+{
+	kf_err e = {0};
+
+	if (kfi_run(c, argv, &e) != KF_OK) {
+		printf("%-8s %s (%s)\n", "warn", e.msg, hint);
+		fflush(stdout);
+	}
+	return KF_OK;
+}
+
 int kfi_probe(const char *const argv[])
 {
 	return spawn(argv, 1);
+}
+
+/* ---- stamps ------------------------------------------------------------ */
+
+static char *stamp_path(const kfi_ctx *c, const char *key)
+{
+	char hex[KF_SHA256_HEX], *p;
+
+	kf_sha256_buf(key, strlen(key), hex);
+	p = malloc(strlen(c->state_dir) + 100);
+	if (!p)
+		abort();
+	sprintf(p, "%s/stamps/%s", c->state_dir, hex);
+	return p;
+}
+
+int kfi_stamp_match(kfi_ctx *c, const char *key)
+{
+	char *p = stamp_path(c, key), *buf = NULL, *save = NULL;
+	size_t len, n = 0;
+	int ok = 0;
+	kf_err ign;
+
+	if (kf_read_file(p, 1 << 20, &buf, &len, &ign) != KF_OK)
+		goto out;
+	/* First pass: everything must match before anything is reported. */
+	ok = 1;
+	for (char *l = strtok_r(buf, "\n", &save); l && ok; l = strtok_r(NULL, "\n", &save)) {
+		char abs[PATH_MAX];
+		unsigned long long size, ino, cs, cns;
+		unsigned mode;
+		struct stat st;
+		char *full;
+		if (sscanf(l, "%4095[^\t]\t%llu\t%llu\t%llu\t%llu\t%o", abs, &size, &ino, &cs,
+		           &cns, &mode) != 6) {
+			ok = 0;
+			break;
+		}
+		full = kfi_path(c, abs);
+		if (lstat(full, &st) != 0 || !S_ISREG(st.st_mode) ||
+		    (unsigned long long)st.st_size != size || (unsigned long long)st.st_ino != ino ||
+		    (unsigned long long)st.st_ctim.tv_sec != cs ||
+		    (unsigned long long)st.st_ctim.tv_nsec != cns || (st.st_mode & 07777) != mode)
+			ok = 0;
+		free(full);
+		n++;
+	}
+	if (!ok || n == 0) {
+		ok = 0;
+		goto out;
+	}
+	free(buf);
+	buf = NULL;
+	kf_read_file(p, 1 << 20, &buf, &len, &ign);
+	for (char *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		l[strcspn(l, "\t")] = '\0';
+		report(c, 0, "file", l);
+	}
+out:
+	free(p);
+	free(buf);
+	return ok;
+}
+
+void kfi_stamp_write(kfi_ctx *c, const char *key, char *const *abs, size_t n)
+{
+	char *p, *text = NULL, dir[PATH_MAX];
+	size_t len = 0;
+	FILE *m;
+	kf_err ign;
+
+	if (c->dry_run || n == 0)
+		return;
+	p = stamp_path(c, key);
+	m = open_memstream(&text, &len);
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+		char *full = kfi_path(c, abs[i]);
+		if (lstat(full, &st) == 0)
+			fprintf(m, "%s\t%llu\t%llu\t%llu\t%llu\t%o\n", abs[i],
+			        (unsigned long long)st.st_size, (unsigned long long)st.st_ino,
+			        (unsigned long long)st.st_ctim.tv_sec,
+			        (unsigned long long)st.st_ctim.tv_nsec, (unsigned)(st.st_mode & 07777));
+		free(full);
+	}
+	fclose(m);
+	kf_dirname(p, dir, sizeof dir);
+	/* A stamp is only an accelerator: failing to write one is harmless. */
+	if (kf_mkdir_p(dir, 0700, &ign) == KF_OK)
+		kf_write_file_atomic(p, text, len, 0600, 1, &ign);
+	free(text);
+	free(p);
+}
+
+int kfi_put_file_from_sum(kfi_ctx *c, const char *abs, const char *src,
+                          const char *sha256, unsigned mode, int *changed,
+                          kf_err *e)
+{
+	char key[PATH_MAX + 100];
+	char *one[1];
+	int rc;
+
+	snprintf(key, sizeof key, "file|%s|%s|%o", sha256 ? sha256 : "-", abs, mode);
+	if (sha256 && kfi_stamp_match(c, key)) {
+		if (changed)
+			*changed = 0;
+		return KF_OK;
+	}
+	rc = kfi_put_file_from(c, abs, src, mode, changed, e);
+	if (rc == KF_OK && sha256) {
+		one[0] = (char *)abs;
+		kfi_stamp_write(c, key, one, 1);
+	}
+	return rc;
 }
 
 /* ---- undo -------------------------------------------------------------- */

@@ -352,14 +352,17 @@ static void oci_error(reqctx *c, int code, const char *reason, const char *ecode
 
 static void stream_next(struct evhttp_connection *evcon, void *arg);
 
-/* The client went away mid-body: the request is already detached from its
- * connection; ending it frees it. */
+/* The connection closes mid-body. When the client went away, libevent has
+ * detached the request from the connection and ending it frees it; when the
+ * server shuts down (evhttp_free), the request is still attached and the
+ * connection frees it right after this callback. */
 static void stream_closed(struct evhttp_connection *evcon, void *arg)
 {
 	reqctx *c = arg;
 	(void)evcon;
 	c->status = 499; /* as nginx logs a client that closed early */
-	evhttp_send_reply_end(c->req);
+	if (evhttp_request_get_connection(c->req) == NULL)
+		evhttp_send_reply_end(c->req);
 	ctx_done(c);
 }
 
@@ -623,6 +626,61 @@ static int tag_valid(const char *t)
 	return 1;
 }
 
+static int cmp_json_str(const void *a, const void *b)
+{
+	return strcmp(json_string_value(*(json_t *const *)a),
+	              json_string_value(*(json_t *const *)b));
+}
+
+/* GET /v2/<name>/tags/list: the tags the bundle holds for one repository,
+ * sorted (skopeo list-tags, operators checking a mirror). */
+static void send_tags(reqctx *c, const char *name, const char *repo)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+	struct evbuffer *b = evbuffer_new();
+	json_t *tags = json_array(), *v, *out = NULL;
+	const char *key;
+	char prefix[MAX_NAME * 2 + 40], *text = NULL, len[32];
+	size_t plen, n;
+	json_t **sorted = NULL;
+
+	snprintf(prefix, sizeof prefix, "T %s:", repo);
+	plen = strlen(prefix);
+	json_object_foreach(c->srv->map, key, v) {
+		if (!strncmp(key, prefix, plen) && !strpbrk(key + plen, "/:"))
+			json_array_append_new(tags, json_string(key + plen));
+	}
+	n = json_array_size(tags);
+	sorted = calloc(n ? n : 1, sizeof *sorted);
+	for (size_t i = 0; sorted && i < n; i++)
+		sorted[i] = json_array_get(tags, i);
+	if (sorted)
+		qsort(sorted, n, sizeof *sorted, cmp_json_str);
+	out = json_pack("{s:s,s:[]}", "name", name, "tags");
+	for (size_t i = 0; out && sorted && i < n; i++)
+		json_array_append(json_object_get(out, "tags"), sorted[i]);
+	text = out ? json_dumps(out, JSON_COMPACT) : NULL;
+	if (!b || !text) {
+		oci_error(c, 500, "Internal Server Error", "UNKNOWN", "out of memory");
+		goto out;
+	}
+	evhttp_add_header(h, "Content-Type", "application/json");
+	if (evhttp_request_get_command(c->req) == EVHTTP_REQ_HEAD) {
+		snprintf(len, sizeof len, "%zu", strlen(text));
+		evhttp_add_header(h, "Content-Length", len);
+	} else {
+		evbuffer_add(b, text, strlen(text));
+	}
+	reply(c, 200, "OK", b);
+out:
+	if (b)
+		evbuffer_free(b);
+	free(text);
+	free(sorted);
+	json_decref(out);
+	json_decref(tags);
+}
+
 static int open_blob(server *s, const char *digest)
 {
 	char *p = kf_layout_blob_path(s->images, digest);
@@ -664,7 +722,8 @@ static void handle_v2(reqctx *c, const char *path, const char *query)
 	while (kind > rest && kind[-1] != '/')
 		kind--;
 	if (kind == rest || (size_t)(kind - 1 - rest) > MAX_NAME ||
-	    (strncmp(kind, "manifests/", 10) && strncmp(kind, "blobs/", 6))) {
+	    (strncmp(kind, "manifests/", 10) && strncmp(kind, "blobs/", 6) &&
+	     strcmp(kind, "tags/list"))) {
 		oci_error(c, 404, "Not Found", "NAME_UNKNOWN", "no such endpoint");
 		return;
 	}
@@ -691,6 +750,10 @@ static void handle_v2(reqctx *c, const char *path, const char *query)
 		return;
 	}
 
+	if (kind[0] == 't') {
+		send_tags(c, name, repo);
+		return;
+	}
 	if (kind[0] == 'm') {
 		const char *digest = ref, *mt;
 		if (!strncmp(ref, "sha256:", 7) || strchr(ref, ':')) {

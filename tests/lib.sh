@@ -3,6 +3,10 @@
 #   KF, KFI   the two programs under test
 # Background servers started with kf_bg are killed on exit.
 set -euo pipefail
+# Debian's own tools first: the python3 modules the tests use (yaml,
+# cryptography) come from Debian packages (.ci/packages), not from whatever
+# interpreter a user environment puts first.
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 KF_BUILD=${KF_BUILD:-build}
 case $KF_BUILD in /*) ;; *) KF_BUILD=$ROOT/$KF_BUILD ;; esac

@@ -227,6 +227,14 @@ note "directory entry"
 pack "$LAB/dir.tar.zst" $LOCK $SIG files/dl.example $A $T
 refused "$LAB/dir.tar.zst" "entry files/dl.example/?: a directory"
 
+note "control characters in a name (terminal escapes) are refused, not echoed"
+esc=$(printf 'files/dl.example/\033[31mred')
+printf 'x' >"$SRC/$esc"
+pack "$LAB/ctrl.tar.zst" $LOCK $SIG "$esc"
+rm "$SRC/$esc"
+refused "$LAB/ctrl.tar.zst" "entry files/dl.example/\?\[31mred: unsafe path"
+if grep -q $'\033' "$LAB/out"; then fail "escape sequence echoed"; fi
+
 note "entry larger than the lock says"
 real=$(stat -c %s "$SRC/$T")
 write_lock "$(lock_entry $A)

@@ -85,8 +85,10 @@ assert_eq "$(jq -r '.components[] | select(.name=="tool") | .size' "$LAB/out")" 
 note "unpack from a file"
 D=$LAB/dest/bundle
 mkdir -p "$LAB/dest"
-expect_exit 0 "$KFI" unpack "$B" -p "$PUB" -d "$D"
+# Under a strict umask the tree still comes out 0755/0644 (services read it).
+(umask 077 && expect_exit 0 "$KFI" unpack "$B" -p "$PUB" -d "$D")
 expect_output "OK: verified and unpacked into $D"
+[ -z "$(find "$D" -type d ! -perm 0755)" ] || fail "directory modes: $(find "$D" -type d -printf '%m %p\n')"
 tool=$(jq -r '.components[] | select(.name=="tool") | .path' < <("$KF" inspect --json "$B"))
 notes=$(jq -r '.components[] | select(.name=="notes") | .path' < <("$KF" inspect --json "$B"))
 cmp "$D/$tool" "$LAB/spec/src/tool"
@@ -113,6 +115,14 @@ cmp "$LAB/dest/stdin/$notes" "$LAB/spec/src/NOTES.txt"
 zstd -dc "$B" | zstd -q -c | "$KFI" unpack - -p "$PUB" -d "$LAB/dest/pipe" -q ||
 	fail "unpack from a pipe failed"
 cmp "$LAB/dest/pipe/$tool" "$LAB/spec/src/tool"
+
+note "a trailing slash names the directory itself"
+expect_exit 0 "$KFI" unpack "$B" -p "$PUB" -d "$LAB/dest/slash/" -q
+cmp "$LAB/dest/slash/$tool" "$LAB/spec/src/tool"
+assert_no_match "$LAB/dest/slash" '*kf-staging*'
+assert_no_match "$LAB/dest" '*kf-staging*'
+expect_exit 2 "$KFI" unpack "$B" -p "$PUB" -d "$LAB/dest/." --force
+expect_output "name a new one"
 
 note "usage and I/O errors"
 expect_exit 0 "$KFI" unpack --help

@@ -126,6 +126,18 @@ for u in "/v2/library/busybox/manifests/1.0?ns=docker.io" "/v2/busybox/manifests
 	assert_eq "$(hdr Docker-Content-Digest)" "$BUSY" "busybox digest for $u"
 done
 
+note "tags/list, and the same API on IPv6 loopback"
+assert_eq "$("${C[@]}" "$M/v2/pause/tags/list?ns=registry.k8s.io")" '{"name":"pause","tags":["3.10"]}' "tags/list"
+mkdir -p "$LAB/pki0"; cp "$CA" "$LAB/pki0/ca.crt"
+assert_eq "$(skopeo list-tags --cert-dir "$LAB/pki0" "docker://127.0.0.1:$PORT/library/busybox" | jq -c .Tags)" '["1.0"]' "skopeo list-tags"
+if [ -e /proc/net/if_inet6 ] && ip -6 addr show dev lo 2>/dev/null | grep -q '::1'; then
+	P6=$(kf_free_port)
+	kf_bg "$KFI" mirror serve "$B" --listen "[::1]:$P6" --state "$LAB/tls6" --ca-out "$LAB/ca6.crt" -q >"$LAB/mirror6.log" 2>&1
+	for i in $(seq 300); do curl -s -o /dev/null -g --cacert "$LAB/ca6.crt" "https://[::1]:$P6/v2/" && break; sleep 0.1; done
+	assert_eq "$(curl -sS -g --cacert "$LAB/ca6.crt" "https://[::1]:$P6/v2/registry.k8s.io/pause/manifests/3.10" | sha256sum | cut -d' ' -f1)" \
+		"${PAUSE#sha256:}" "manifest over IPv6 (default SANs include ::1)"
+fi
+
 note "blobs: full, Range 206, 416"
 layer=$(jq -r '.layers[1].digest' "$LAB/child")
 lpath=$L/blobs/sha256/${layer#sha256:}
@@ -153,6 +165,7 @@ err() {
 note "errors"
 err GET "/v2/pause/manifests/9.9?ns=registry.k8s.io" 404 MANIFEST_UNKNOWN
 err GET "/v2/nothere/manifests/1?ns=registry.k8s.io" 404 NAME_UNKNOWN
+err GET "/v2/nothere/tags/list?ns=registry.k8s.io" 404 NAME_UNKNOWN
 err GET "/v2/pause/manifests/sha256:0000000000000000000000000000000000000000000000000000000000000000?ns=registry.k8s.io" 404 MANIFEST_UNKNOWN
 busylayer=$(jq -r '.manifests[0].digest' "$L/blobs/sha256/${BUSY#sha256:}")
 err GET "/v2/pause/blobs/$busylayer?ns=registry.k8s.io" 404 BLOB_UNKNOWN
@@ -243,11 +256,17 @@ grep -Eq '^127\.0\.0\.1 HEAD /v2/pause/manifests/3\.10\?ns=registry\.k8s\.io 200
 	{ cat "$LAB/mirror.log"; fail "request log line"; }
 grep -Eq ' PUT /v2/pause/manifests/3\.10\?ns=registry\.k8s\.io 405 ' "$LAB/mirror.log" || fail "405 logged"
 
-note "SIGTERM stops cleanly; a restart reuses the CA"
-pid=$MPID
-kill -TERM "$pid"
-for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-! kill -0 "$pid" 2>/dev/null || fail "mirror did not stop on SIGTERM"
+note "SIGTERM stops cleanly, also in the middle of a body; a restart reuses the CA"
+: >"$LAB/slow.out"
+python3 "$LAB/slow.py" "$PORT" "/v2/registry.k8s.io/big/blobs/$bigl" "$CA" >"$LAB/slow.out" &
+slow=$!
+kf_on_exit "kill $slow 2>/dev/null"
+for i in $(seq 300); do [ -s "$LAB/slow.out" ] && break; sleep 0.1; done
+grep -q "HTTP/1.1 200" "$LAB/slow.out" || fail "second slow client got no response"
+kill -TERM "$MPID"
+rc=0; wait "$MPID" || rc=$?
+assert_eq "$rc" 0 "exit status after SIGTERM"
+kill "$slow"; wait "$slow" 2>/dev/null || true
 grep -q "mirror: stopped" "$LAB/mirror.log" || fail "no clean shutdown message"
 cp "$LAB/mirror-tls/ca.crt" "$LAB/ca-before.crt"
 PORT2=$(kf_free_port)

@@ -99,6 +99,7 @@ for r in registry.k8s.io docker.io quay.io; do
 	grep -q '^server = "https://mirror.example:5443"' "$t" || { cat "$t"; fail "server of $r is not the mirror"; }
 	grep -q '^\[host."https://mirror.example:5443"\]' "$t" || fail "no [host] table in $t"
 	grep -q 'capabilities = \["pull", "resolve"\]' "$t" || fail "capabilities in $t"
+	grep -q 'ca = "/etc/kubeferry/mirror-ca.crt"' "$t" || fail "mirror CA path not in $t"
 done
 assert_eq "$(ls "$LAB/x1/certs.d" | wc -l)" 3 "certs.d directories"
 
@@ -160,6 +161,33 @@ write_spec "$LAB/spec-ppc.yaml" "amd64, ppc64le"
 expect_exit 2 build "$LAB/ppc.tar.zst" "$LAB/spec-ppc.yaml" -q
 expect_output "registry.k8s.io/pause:3.10: no linux/ppc64le manifest upstream"
 assert_absent "$LAB/ppc.tar.zst"
+
+note "schema 1 refused naming the image; blob redirects carry no credentials"
+FAKE=$(kf_free_port)
+STORE=$(kf_free_port)
+kf_bg python3 "$REG_DIR/fake-registry.py" "$FAKE" "$STORE" fk:fp "$LAB/fake.log"
+kf_wait_port "$FAKE" 20
+kf_wait_port "$STORE" 20
+printf '{"auths":{"127.0.0.1:%s":{"auth":"%s"}}}\n' "$FAKE" "$(printf fk:fp | base64 -w0)" >"$LAB/fake-auth.json"
+fake_build() { # OUT SPEC
+	REGISTRY_AUTH_FILE=$LAB/fake-auth.json HOME=$LAB/nohome \
+		"$KF" build "$2" -s "$LAB/k/kf.key" -o "$1" --cache "$LAB/cache3" -q \
+		--rewrite "old.example=http://127.0.0.1:$FAKE"
+}
+write_spec "$LAB/spec-old.yaml" "amd64" "    - ref: old.example/old:1.0"
+sed -i '/registry.k8s.io\/pause:3.10\|docker.io\/nginx\|quay.io/d' "$LAB/spec-old.yaml"
+expect_exit 2 fake_build "$LAB/old.tar.zst" "$LAB/spec-old.yaml"
+expect_output "image old.example/old:1.0: Docker schema 1 manifests are not supported"
+assert_absent "$LAB/old.tar.zst"
+write_spec "$LAB/spec-redir.yaml" "amd64" "    - ref: old.example/redir:1.0"
+sed -i '/registry.k8s.io\/pause:3.10\|docker.io\/nginx\|quay.io/d' "$LAB/spec-redir.yaml"
+expect_exit 0 fake_build "$LAB/redir.tar.zst" "$LAB/spec-redir.yaml"
+grep -q '^reg GET /v2/redir/blobs/sha256:[0-9a-f]* Basic$' "$LAB/fake.log" || { cat "$LAB/fake.log"; fail "blob requests without credentials at the registry"; }
+grep -q '^store GET /store/sha256:' "$LAB/fake.log" || fail "storage host never asked"
+if grep '^store ' "$LAB/fake.log" | grep -qv ' -$'; then
+	cat "$LAB/fake.log"; fail "credentials forwarded to the storage host"
+fi
+zstd -dc "$LAB/redir.tar.zst" | tar -t | grep -q "images/blobs/sha256/" || fail "redirected blobs not in the bundle"
 
 note "no work directories left next to the outputs"
 assert_no_match "$LAB" '*.kf-images-*'

@@ -135,6 +135,15 @@ expect_output ' changed=0 failed=0$'
 ! grep -q '^changed' "$LAB/out" || fail "second apply changed something"
 assert_eq "$(sha256sum "$P/ca.pem")" "$cert_before" "CA regenerated"
 
+note "a binary changed behind apply's back is detected and put back"
+printf 'tampered' >>"$R/usr/local/bin/etcd"
+touch "$R/usr/local/bin/ctr"
+expect_exit 0 "${APPLY[@]}"
+expect_output '^changed +file /usr/local/bin/etcd$'
+expect_output '^ok +file /usr/local/bin/ctr$'
+expect_output ' changed=1 failed=0$'
+cmp "$R/usr/local/bin/etcd" /usr/bin/etcd || fail "etcd not restored"
+
 note "status"
 expect_exit 0 "$KFI" status --root "$R"
 expect_output 'bundle: k8s-test-1.33.3'

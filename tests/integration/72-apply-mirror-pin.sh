@@ -36,8 +36,8 @@ expect_output 'is not a CA'
 note "right pin (openssl's colon form): the CA is installed"
 expect_exit 0 "$KFI" apply "$LAB/b/bundle.tar.zst" -p "$LAB/b/keys/kf.pub" --role worker \
 	--root "$R" --mirror "127.0.0.1:$port" --mirror-ca-fingerprint "$fp"
-expect_output 'changed +file /etc/kubeferry/mirror-ca.pem'
-cmp <(openssl x509 -in "$R/etc/kubeferry/mirror-ca.pem" -outform DER) \
+expect_output 'changed +file /etc/kubeferry/mirror-ca.crt'
+cmp <(openssl x509 -in "$R/etc/kubeferry/mirror-ca.crt" -outform DER) \
 	<(openssl x509 -in "$LAB/tls/ca.crt" -outform DER) || fail "installed CA differs"
 expect_exit 0 "$KFI" apply "$LAB/b/bundle.tar.zst" -p "$LAB/b/keys/kf.pub" --role worker \
 	--root "$R" --mirror "127.0.0.1:$port" --mirror-ca-fingerprint "sha256:$(tr -d : <<<"$fp" | tr A-F a-f)"
@@ -46,4 +46,14 @@ expect_output ' changed=0 failed=0$'
 note "--mirror and --no-mirror exclude each other"
 expect_exit 2 "$KFI" apply "$LAB/b/bundle.tar.zst" -p "$LAB/b/keys/kf.pub" --role worker \
 	--root "$R" --mirror "127.0.0.1:$port" --mirror-ca-fingerprint "$fp" --no-mirror
+note "--mirror-ca FILE carried by hand is checked against the pin too"
+R2=$LAB/root2
+mkdir -p "$R2/etc" "$R2/var/lib"
+expect_exit 1 "$KFI" apply "$LAB/b/bundle.tar.zst" -p "$LAB/b/keys/kf.pub" --role worker \
+	--root "$R2" --mirror "127.0.0.1:$port" --mirror-ca-fingerprint "$bad" --mirror-ca "$LAB/tls/ca.crt"
+expect_output 'pinned sha256:0000'
+assert_absent "$R2/etc/kubeferry"
+expect_exit 0 "$KFI" apply "$LAB/b/bundle.tar.zst" -p "$LAB/b/keys/kf.pub" --role worker \
+	--root "$R2" --mirror "127.0.0.1:$port" --mirror-ca-fingerprint "$fp" --mirror-ca "$LAB/tls/ca.crt"
+cmp "$R2/etc/kubeferry/mirror-ca.crt" "$LAB/tls/ca.crt" || fail "--mirror-ca not installed"
 echo "mirror pin checks passed"

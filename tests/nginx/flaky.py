@@ -8,7 +8,10 @@ tests. Serves files under ROOT; the first path segment picks the fault:
   /503twice/F  503 for the first two requests, then the file
   /always503/F 503 every time
   /429/F       429 with Retry-After: 1 first, then the file
-  /plain/F     the file (Range honoured)
+  /plain/F     the file (Range honoured); HEAD answers its headers
+  /auth        401 with a Bearer challenge (Www-Authenticate)
+  PUT|POST /echo  201 echoing the body, its Content-Type, a
+               Docker-Content-Digest of it and a Location header
 
 A query string (?2) gives a path its own request counter.
 Every request is appended to LOG as: <monotonic> <method> <path> range=<v>
@@ -45,7 +48,34 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
+    def do_PUT(self):
+        import hashlib
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.note(201)
+        self.send_response(201)
+        self.send_header("Content-Type", self.headers.get("Content-Type", "-"))
+        self.send_header("Docker-Content-Digest", "sha256:" + hashlib.sha256(body).hexdigest())
+        self.send_header("Location", "/v2/x/blobs/uploads/1")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_PUT
+
+    def do_HEAD(self):
+        path = os.path.join(ROOT, self.path.split("/", 2)[-1].split("?", 1)[0])
+        if not os.path.isfile(path):
+            return self.simple(404)
+        self.note(200)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(os.path.getsize(path)))
+        self.end_headers()
+
     def do_GET(self):
+        if self.path == "/auth":
+            return self.simple(401, {"Www-Authenticate":
+                                     'Bearer realm="http://127.0.0.1/token",service="t"'})
         parts = self.path.split("/", 2)
         if len(parts) < 3:
             return self.simple(404)

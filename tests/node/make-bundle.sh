@@ -5,9 +5,12 @@
 # and from stand-ins where it has none (kubeadm/kubelet/kubectl: mock-kubeadm;
 # crictl and helm: one-line scripts).
 #   ETCD_MODE=kubeadm  writes install.etcd: kubeadm instead of host.
+#   KF_TEST_IMAGES="REF..."  adds spec.images (pulled by kubeferry build:
+#                  pass --rewrite/--cacert/--mirror as further arguments).
 #   KF, SOURCE_DATE_EPOCH as in tests/lib.sh.
 set -euo pipefail
 out=$1
+shift
 here=$(cd "$(dirname "$0")" && pwd)
 src=$out/src
 mkdir -p "$src/stage" "$out/keys"
@@ -62,7 +65,11 @@ comp() { # name version file
 	comp kubeadm "$kv" kubeadm
 	comp kubelet "$kv" kubelet
 	comp kubectl "$kv" kubectl
+	if [ -n "${KF_TEST_IMAGES:-}" ]; then
+		printf '  images:\n'
+		for i in $KF_TEST_IMAGES; do printf '    - ref: %s\n' "$i"; done
+	fi
 } >"$out/spec.yaml"
 [ -f "$out/keys/kf.key" ] || "$KF" keygen -W -s "$out/keys/kf.key" -p "$out/keys/kf.pub" >/dev/null
-"$KF" build "$out/spec.yaml" -s "$out/keys/kf.key" -o "$out/bundle.tar.zst" --level 1 >/dev/null 2>"$out/build.log" ||
+"$KF" build "$out/spec.yaml" -s "$out/keys/kf.key" -o "$out/bundle.tar.zst" --level 1 "$@" >/dev/null 2>"$out/build.log" ||
 	{ cat "$out/build.log" >&2; exit 1; }

@@ -295,6 +295,109 @@ static void t_corrupt(void)
 	free(buf);
 }
 
+/* Write a bundle of n small files named by fmt (n > the syncer's queue, so
+ * the worker waits for fsyncs), or of the given paths; then unpack it. */
+static int many_roundtrip(const char **paths, size_t n, const char *out,
+                          kf_err *e)
+{
+	kf_lock l = lock;
+	kf_lock_entry *ents = calloc(n, sizeof *ents);
+	kf_archive_source *s = calloc(n, sizeof *s);
+	kf_archive_write_opts o = {.level = 1, .threads = 1, .mtime = 1};
+	kf_archive_read_opts ro = {.key = &pub};
+	char *y = NULL, *sig = NULL, name[64];
+	size_t yl = 0;
+	unsigned char dg[KF_BLAKE2B_LEN];
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(name, sizeof name, "m%zu", i);
+		put_file(name, name, strlen(name));
+		ents[i].path = (char *)paths[i];
+		ents[i].mode = 0644;
+		CHECK_INT(kf_sha256_file(path_in(name), ents[i].sha256, &ents[i].size, e), 0);
+		s[i].entry_path = paths[i];
+		s[i].src_path = strdup(path_in(name));
+	}
+	l.entries = ents;
+	l.nentries = n;
+	rc = kf_lock_emit(&l, &y, &yl, e);
+	if (rc == KF_OK)
+		rc = kf_sig_sign_buf(sec, y, yl, "u", "many", &sig, e);
+	/* emit sorted the entries: sources follow their own order. */
+	if (rc == KF_OK)
+		rc = kf_archive_write(path_in("many.tar.zst"), y, yl, sig,
+		                      strlen(sig), &l, s, n, &o, dg, e);
+	if (rc == KF_OK)
+		rc = kf_archive_unpack(path_in("many.tar.zst"), out, 0, &ro, NULL, e);
+	for (size_t i = 0; i < n; i++)
+		free((char *)s[i].src_path);
+	free(s);
+	free(ents);
+	free(y);
+	free(sig);
+	return rc;
+}
+
+static void t_many_files(void)
+{
+	enum { N = 300 };
+	static char names[N][48];
+	const char *paths[N];
+	char out[1024], f[PATH_MAX];
+	kf_err e = {0};
+
+	for (int i = 0; i < N; i++) {
+		snprintf(names[i], sizeof names[i], "files/many/d%02d/f%03d", i % 7, i);
+		paths[i] = names[i];
+	}
+	snprintf(out, sizeof out, "%s", path_in("many"));
+	CHECK_INT(many_roundtrip(paths, N, out, &e), 0);
+	if (e.code)
+		fprintf(stderr, "many: %s\n", e.msg);
+	snprintf(f, sizeof f, "%s/files/many/d05/f299", out);
+	CHECK(access(f, F_OK) == 0);
+	CHECK_INT(count_prefix(dir, "many.kf-staging-"), 0);
+}
+
+/* The worker fails (a file where a directory must go): the error comes
+ * back through the pipeline, and staging is removed. */
+static void t_worker_error(void)
+{
+	const char *paths[2] = {"files/x", "files/x/y"};
+	kf_err e = {0};
+	char out[1024];
+	int rc;
+
+	snprintf(out, sizeof out, "%s", path_in("clash"));
+	rc = many_roundtrip(paths, 2, out, &e);
+
+	CHECK(rc != KF_OK);
+	CHECK_CONTAINS(e.msg, "files/x/y");
+	CHECK(access(path_in("clash"), F_OK) != 0);
+	CHECK_INT(count_prefix(dir, "clash.kf-staging-"), 0);
+}
+
+/* A path longer than ustar holds goes through a pax header and back. */
+static void t_long_path(void)
+{
+	char longp[400], out[1024], f[PATH_MAX + 512];
+	const char *paths[1] = {longp};
+	kf_err e = {0};
+	size_t n = 0;
+
+	n += (size_t)snprintf(longp + n, sizeof longp - n, "files");
+	while (n < 300)
+		n += (size_t)snprintf(longp + n, sizeof longp - n, "/segment-%zu", n);
+	snprintf(longp + n, sizeof longp - n, "/file");
+	snprintf(out, sizeof out, "%s", path_in("long"));
+	CHECK_INT(many_roundtrip(paths, 1, out, &e), 0);
+	if (e.code)
+		fprintf(stderr, "long: %s\n", e.msg);
+	snprintf(f, sizeof f, "%s/%s", out, longp);
+	CHECK(access(f, F_OK) == 0);
+}
+
 static void teardown(void)
 {
 	kf_err e = {0};
@@ -307,4 +410,4 @@ static void teardown(void)
 }
 
 KF_TEST_MAIN(setup, t_roundtrip, t_wrong_key, t_write_mismatch, t_read_lock,
-             t_corrupt, teardown)
+             t_corrupt, t_many_files, t_worker_error, t_long_path, teardown)

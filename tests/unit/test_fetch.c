@@ -5,7 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../../bundler/kf_bundler.h"
@@ -226,6 +232,147 @@ static void t_backoff(void)
 	CHECK(!kf_fetch_curl_retryable(CURLE_WRITE_ERROR));
 }
 
+/* kf_http_request against tests/nginx/flaky.py (a real HTTP server in a
+ * child process); skipped with a note when python3 is not there. */
+static int free_port(void)
+{
+	struct sockaddr_in a = {0};
+	socklen_t l = sizeof a;
+	int s = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (s >= 0 && bind(s, (struct sockaddr *)&a, sizeof a) == 0 &&
+	    getsockname(s, (struct sockaddr *)&a, &l) == 0)
+		port = ntohs(a.sin_port);
+	if (s >= 0)
+		close(s);
+	return port;
+}
+
+static int wait_port(int port)
+{
+	for (int i = 0; i < 200; i++) {
+		struct sockaddr_in a = {0};
+		int s = socket(AF_INET, SOCK_STREAM, 0), ok;
+		a.sin_family = AF_INET;
+		a.sin_port = htons((uint16_t)port);
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		ok = connect(s, (struct sockaddr *)&a, sizeof a) == 0;
+		close(s);
+		if (ok)
+			return 0;
+		struct timespec ts = {0, 50000000};
+		nanosleep(&ts, NULL);
+	}
+	return -1;
+}
+
+static void t_http_request(void)
+{
+	char port_s[16], www[600], log[600], url[700], hex[KF_SHA256_HEX], want[80];
+	int port = free_port();
+	pid_t pid;
+	kf_fetch_opts o;
+	kf_http_resp r;
+	kf_err e = {0};
+
+	if (access("tests/nginx/flaky.py", R_OK) != 0 || access("/usr/bin/python3", X_OK) != 0) {
+		fprintf(stderr, "t_http_request: skipped (needs python3 and tests/nginx/flaky.py)\n");
+		return;
+	}
+	snprintf(port_s, sizeof port_s, "%d", port);
+	snprintf(www, sizeof www, "%s/www", lab);
+	snprintf(log, sizeof log, "%s/flaky.log", lab);
+	kf_mkdir_p(www, 0755, &e);
+	put("www/f.bin", "0123456789");
+	pid = fork();
+	if (pid == 0) {
+		char *argv[] = {"python3", "tests/nginx/flaky.py", port_s, www, log, NULL};
+		execv("/usr/bin/python3", argv);
+		_exit(127);
+	}
+	CHECK(pid > 0);
+	CHECK_INT(wait_port(port), 0);
+	kf_fetch_opts_default(&o);
+	o.backoff_base_ms = 10;
+	o.max_retries = 3;
+
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/plain/f.bin", port);
+	CHECK_INT(kf_http_request("GET", url, NULL, NULL, 0, 1024, &o, &r, &e), KF_OK);
+	CHECK_INT(r.status, 200);
+	CHECK_INT(r.len, 10);
+	CHECK_STR(r.body, "0123456789");
+	kf_http_resp_clear(&r);
+
+	/* The body limit is enforced. */
+	CHECK_INT(kf_http_request("GET", url, NULL, NULL, 0, 5, &o, &r, &e), KF_EIO);
+	CHECK_CONTAINS(e.msg, url);
+	CHECK_CONTAINS(e.msg, "larger than 5 bytes");
+	CHECK(r.body == NULL);
+
+	CHECK_INT(kf_http_request("HEAD", url, NULL, NULL, 0, 1024, &o, &r, &e), KF_OK);
+	CHECK_INT(r.status, 200);
+	CHECK_INT(r.len, 0);
+	CHECK_STR(r.content_type, "application/octet-stream");
+	kf_http_resp_clear(&r);
+
+	/* 503 twice, then 200: GET is retried. */
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/503twice/f.bin", port);
+	CHECK_INT(kf_http_request("GET", url, NULL, NULL, 0, 1024, &o, &r, &e), KF_OK);
+	CHECK_INT(r.status, 200);
+	CHECK_STR(r.body, "0123456789");
+	kf_http_resp_clear(&r);
+
+	/* 503 forever: the last status is the caller's to act on. */
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/always503/f.bin", port);
+	o.max_retries = 1;
+	CHECK_INT(kf_http_request("GET", url, NULL, NULL, 0, 1024, &o, &r, &e), KF_OK);
+	CHECK_INT(r.status, 503);
+	kf_http_resp_clear(&r);
+	o.max_retries = 3;
+
+	/* 429 then 200, after Retry-After. */
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/429/f.bin", port);
+	CHECK_INT(kf_http_request("GET", url, NULL, NULL, 0, 1024, &o, &r, &e), KF_OK);
+	CHECK_INT(r.status, 200);
+	kf_http_resp_clear(&r);
+
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/auth", port);
+	CHECK_INT(kf_http_request("GET", url, NULL, NULL, 0, 1024, &o, &r, &e), KF_OK);
+	CHECK_INT(r.status, 401);
+	CHECK_STR(r.www_authenticate, "Bearer realm=\"http://127.0.0.1/token\",service=\"t\"");
+	kf_http_resp_clear(&r);
+
+	/* Uploads: body, headers and the response headers a registry sets. */
+	const char *hdrs[] = {"Content-Type: application/vnd.test+json", NULL};
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/echo", port);
+	CHECK_INT(kf_http_request("PUT", url, hdrs, "hello", 5, 1024, &o, &r, &e), KF_OK);
+	CHECK_INT(r.status, 201);
+	CHECK_STR(r.body, "hello");
+	CHECK_STR(r.content_type, "application/vnd.test+json");
+	kf_sha256_buf("hello", 5, hex);
+	snprintf(want, sizeof want, "sha256:%s", hex);
+	CHECK_STR(r.docker_content_digest, want);
+	CHECK_STR(r.location, "/v2/x/blobs/uploads/1");
+	kf_http_resp_clear(&r);
+	CHECK_INT(kf_http_request("POST", url, NULL, NULL, 0, 1024, &o, &r, &e), KF_OK);
+	CHECK_INT(r.status, 201);
+	CHECK_INT(r.len, 0);
+	CHECK_STR(r.content_type, "application/octet-stream");
+	kf_http_resp_clear(&r);
+
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+
+	/* Nothing listens any more: a network error naming the URL. */
+	o.max_retries = 1;
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/plain/f.bin", port);
+	CHECK_INT(kf_http_request("GET", url, NULL, NULL, 0, 1024, &o, &r, &e), KF_EIO);
+	CHECK_CONTAINS(e.msg, url);
+	CHECK_CONTAINS(e.msg, "after 2 attempts");
+}
+
 static void t_cleanup(void)
 {
 	kf_err e = {0};
@@ -233,4 +380,4 @@ static void t_cleanup(void)
 }
 
 KF_TEST_MAIN(setup, t_rewrite, t_default_cache, t_opts, t_local, t_cache_lookup,
-             t_backoff, t_cleanup)
+             t_backoff, t_http_request, t_cleanup)

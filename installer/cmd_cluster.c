@@ -1,0 +1,658 @@
+/*
+ * kubeferry-install cluster init | join | restart-control-plane, and
+ * mirror install. They build on what apply recorded in
+ * /var/lib/kubeferry/state/applied (bundle, role, host name, address).
+ *
+ * cluster init knows the join secrets before kubeadm runs: it creates the
+ * cluster CA itself (kubeadm uses an existing /etc/kubernetes/pki/ca.*)
+ * and chooses the bootstrap token and the certificate key, so the join
+ * command can be printed even under --root, where kubeadm is only planned.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <openssl/rand.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../mirror/kf_mirror.h"
+#include "kf_installer.h"
+
+#define KUBEADM_CONFIG "/etc/kubernetes/kubeadm-config.yaml"
+#define ADMIN_CONF "/etc/kubernetes/admin.conf"
+#define SELF "/usr/local/bin/kubeferry-install"
+
+static const char RENEW_SERVICE[] =
+	"# Written by kubeferry-install cluster init.\n"
+	"[Unit]\n"
+	"Description=Renew the Kubernetes certificates (kubeadm certs renew all)\n"
+	"After=kubelet.service\n"
+	"\n"
+	"[Service]\n"
+	"Type=oneshot\n"
+	"ExecStart=/usr/local/bin/kubeadm certs renew all\n"
+	"ExecStartPost=" SELF " cluster restart-control-plane\n";
+
+static const char RENEW_TIMER[] =
+	"# Written by kubeferry-install cluster init.\n"
+	"[Unit]\n"
+	"Description=Monthly renewal of the Kubernetes certificates\n"
+	"\n"
+	"[Timer]\n"
+	"OnCalendar=monthly\n"
+	"RandomizedDelaySec=1h\n"
+	"Persistent=true\n"
+	"\n"
+	"[Install]\n"
+	"WantedBy=timers.target\n";
+
+typedef struct state {
+	char *text;
+	char *bundle_dir, *role, *host, *ip, *mirror, *mirror_fp;
+} state;
+
+static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	return s;
+}
+
+static char *field(char *text, const char *key)
+{
+	size_t kl = strlen(key);
+	for (char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+		if (!strncmp(l, key, kl) && l[kl] == ':' && l[kl + 1] == ' ') {
+			char *v = l + kl + 2, *nl = strchr(v, '\n');
+			return nl ? strndup(v, (size_t)(nl - v)) : strdup(v);
+		}
+	return NULL;
+}
+
+static void state_free(state *s)
+{
+	free(s->text);
+	free(s->bundle_dir);
+	free(s->role);
+	free(s->host);
+	free(s->ip);
+	free(s->mirror);
+	free(s->mirror_fp);
+	memset(s, 0, sizeof *s);
+}
+
+static int state_load(const kfi_ctx *c, state *s, kf_err *e)
+{
+	char *p = xasprintf("%s/applied", c->state_dir);
+	size_t len;
+	int rc = kf_read_file(p, 1 << 16, &s->text, &len, e);
+
+	if (rc != KF_OK) {
+		rc = kf_err_set(e, KF_EUSAGE, "%s: run 'kubeferry-install apply' on this node first", p);
+		goto out;
+	}
+	s->bundle_dir = field(s->text, "bundle_dir");
+	s->role = field(s->text, "role");
+	s->host = field(s->text, "hostname");
+	s->ip = field(s->text, "node_ip");
+	s->mirror = field(s->text, "mirror");
+	s->mirror_fp = field(s->text, "mirror_fp");
+	if (!s->bundle_dir || !s->role || !s->host || !s->ip)
+		rc = kf_err_set(e, KF_EIO, "%s: incomplete; re-run apply", p);
+out:
+	free(p);
+	return rc;
+}
+
+static int load_lock(const kfi_ctx *c, const state *s, kf_lock **lk, kf_err *e)
+{
+	char *p = xasprintf("%s%s.bundle.yaml", c->root, s->bundle_dir), *buf = NULL;
+	size_t len;
+	int rc = kf_read_file(p, KF_LOCK_MAX, &buf, &len, e);
+
+	if (rc == KF_OK)
+		rc = kf_lock_parse(buf, len, p, lk, e);
+	free(p);
+	free(buf);
+	return rc;
+}
+
+/* Copy of this very binary where units can run it. */
+static int install_self(kfi_ctx *c, kf_err *e)
+{
+	return kfi_put_file_from(c, SELF, "/proc/self/exe", 0755, NULL, e);
+}
+
+static int enable_unit(kfi_ctx *c, const char *name, const char *text, const char *target,
+                       int *changed, kf_err *e)
+{
+	char unit[256], wants[300];
+	int rc, c1 = 0, c2 = 0;
+
+	snprintf(unit, sizeof unit, "/etc/systemd/system/%s", name);
+	if ((rc = kfi_put_file(c, unit, text, strlen(text), 0644, &c1, e)) != KF_OK)
+		return rc;
+	if (target) {
+		snprintf(wants, sizeof wants, "/etc/systemd/system/%s.wants/%s", target, name);
+		if ((rc = kfi_put_link(c, wants, unit, &c2, e)) != KF_OK)
+			return rc;
+		if ((rc = kfi_journal_unit(c, name, e)) != KF_OK)
+			return rc;
+	}
+	*changed |= c1 | c2;
+	return KF_OK;
+}
+
+/* systemd runs on the live node: reload and (re)start; elsewhere plan. */
+static int systemd_start(kfi_ctx *c, const char *name, int changed, kf_err *e)
+{
+	int rc = KF_OK;
+	const char *reload[] = {"systemctl", "daemon-reload", NULL};
+	const char *restart[] = {"systemctl", "restart", name, NULL};
+
+	if (c->live && access("/run/systemd/system", F_OK) != 0) {
+		printf("%-8s %s not started: systemd is not running\n", "warn", name);
+		return KF_OK;
+	}
+	if (!c->live || changed) {
+		if ((rc = kfi_run(c, reload, e)) == KF_OK)
+			rc = kfi_run(c, restart, e);
+	} else {
+		const char *probe[] = {"systemctl", "is-active", "--quiet", name, NULL};
+		if (kfi_probe(probe) != 0)
+			rc = kfi_run(c, restart, e);
+	}
+	return rc;
+}
+
+static void random_token(char *out /* 24 */)
+{
+	static const char alnum[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+	unsigned char r[22];
+
+	RAND_bytes(r, sizeof r);
+	for (int i = 0; i < 22; i++)
+		out[i < 6 ? i : i + 1] = alnum[r[i] % 36];
+	out[6] = '.';
+	out[23] = '\0';
+}
+
+/* A token and certificate key already in the written config are reused:
+ * a re-run must render the same file and print the same join command. */
+static void reuse_secret(const kfi_ctx *c, const char *key, char *out, size_t n)
+{
+	char *p = kfi_path(c, KUBEADM_CONFIG), *buf = NULL, *v;
+	size_t len;
+	kf_err ign;
+
+	if (kf_read_file(p, 1 << 20, &buf, &len, &ign) == KF_OK && (v = strstr(buf, key))) {
+		v += strlen(key);
+		if (*v == '"')
+			v++;
+		snprintf(out, n, "%.*s", (int)strcspn(v, "\"\n"), v);
+	}
+	free(p);
+	free(buf);
+}
+
+static int valid_token(const char *t)
+{
+	if (strlen(t) != 23 || t[6] != '.')
+		return 0;
+	for (int i = 0; i < 23; i++)
+		if (i != 6 && !strchr("abcdefghijklmnopqrstuvwxyz0123456789", t[i]))
+			return 0;
+	return 1;
+}
+
+static int apply_addons(kfi_ctx *c, const state *s, kf_err *e)
+{
+	char *dir = xasprintf("%s%s/addons", c->root, s->bundle_dir);
+	struct dirent **ents = NULL;
+	int n = scandir(dir, &ents, NULL, alphasort), rc = KF_OK, applied = 0;
+
+	for (int i = 0; i < n; i++) {
+		const char *nm = ents[i]->d_name;
+		size_t l = strlen(nm);
+		if (rc == KF_OK && nm[0] != '.' &&
+		    ((l > 5 && !strcmp(nm + l - 5, ".yaml")) || (l > 4 && !strcmp(nm + l - 4, ".yml")))) {
+			char *f = xasprintf("%s/addons/%s", s->bundle_dir, nm);
+			const char *argv[] = {"/usr/local/bin/kubectl", "--kubeconfig", ADMIN_CONF,
+			                      "apply", "-f", f, NULL};
+			rc = kfi_run(c, argv, e);
+			applied++;
+			free(f);
+		}
+		free(ents[i]);
+	}
+	free(ents);
+	if (rc == KF_OK && !applied)
+		printf("%-8s the bundle has no addons/*.yaml: install a CNI before nodes get Ready\n", "warn");
+	free(dir);
+	return rc;
+}
+
+static int cluster_init(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"root", required_argument, NULL, 'r'},
+		{"control-plane-endpoint", required_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *root = "", *endpoint = NULL;
+	kfi_ctx c;
+	state s = {0};
+	kf_lock *lk = NULL;
+	kf_err e = {0};
+	int rc = KF_OK, opt, ctx_ok = 0, ch = 0;
+	char token[64] = "", certkey[80] = "", hash[KF_SHA256_HEX], ep[300], etcd_ep[128];
+	char ecert[300], ekey[300];
+	char *cfg = NULL, *ca = NULL;
+	kfi_kubeadm_opts ko = {0};
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'r': root = optarg; break;
+		case 'c': endpoint = optarg; break;
+		case 'h':
+			printf("Usage: kubeferry-install cluster init [--root DIR] "
+			       "[--control-plane-endpoint HOST:PORT]\n");
+			goto out;
+		default:
+			rc = kf_err_set(&e, KF_EUSAGE, "see 'kubeferry-install cluster init --help'");
+			goto out;
+		}
+	}
+	if ((rc = kfi_ctx_init(&c, root, 0, &e)) != KF_OK)
+		goto out;
+	ctx_ok = 1;
+	if ((rc = state_load(&c, &s, &e)) != KF_OK || (rc = load_lock(&c, &s, &lk, &e)) != KF_OK)
+		goto out;
+	if (strcmp(s.role, "control-plane") != 0) {
+		rc = kf_err_set(&e, KF_EUSAGE, "this node was applied as %s; cluster init needs a control plane", s.role);
+		goto out;
+	}
+	if (!lk->kube_version) {
+		rc = kf_err_set(&e, KF_EUSAGE, "the bundle's lock has no kubernetesVersion");
+		goto out;
+	}
+	snprintf(ep, sizeof ep, "%s", endpoint ? endpoint : "");
+	if (!ep[0])
+		snprintf(ep, sizeof ep, "%s:6443", s.ip);
+
+	printf("== cluster CA\n");
+	if ((rc = kfi_ensure_ca(&c, "/etc/kubernetes/pki/ca.crt", "/etc/kubernetes/pki/ca.key",
+	                        "kubernetes", &e)) != KF_OK)
+		goto out;
+	ca = kfi_path(&c, "/etc/kubernetes/pki/ca.crt");
+	if ((rc = kfi_ca_cert_hash(ca, hash, &e)) != KF_OK)
+		goto out;
+
+	printf("== kubeadm configuration\n");
+	reuse_secret(&c, "- token: ", token, sizeof token);
+	reuse_secret(&c, "certificateKey: ", certkey, sizeof certkey);
+	if (!valid_token(token))
+		random_token(token);
+	if (strlen(certkey) != 64) {
+		unsigned char k[32];
+		RAND_bytes(k, sizeof k);
+		kf_hex(k, sizeof k, certkey);
+	}
+	ko.kube_version = lk->kube_version;
+	ko.node_name = s.host;
+	ko.advertise_ip = s.ip;
+	ko.control_plane_endpoint = ep;
+	ko.pod_subnet = lk->install.pod_subnet ? lk->install.pod_subnet : "10.244.0.0/16";
+	ko.service_subnet = lk->install.service_subnet ? lk->install.service_subnet : "10.96.0.0/12";
+	ko.token = token;
+	ko.certificate_key = certkey;
+	ko.external_etcd = !lk->install.etcd || !strcmp(lk->install.etcd, "host");
+	snprintf(etcd_ep, sizeof etcd_ep, "https://%s:2379", s.ip);
+	snprintf(ecert, sizeof ecert, "/etc/ssl/etcd/ssl/node-%s.pem", s.host);
+	snprintf(ekey, sizeof ekey, "/etc/ssl/etcd/ssl/node-%s-key.pem", s.host);
+	ko.etcd_endpoint = etcd_ep;
+	ko.etcd_ca = "/etc/ssl/etcd/ssl/ca.pem";
+	ko.etcd_cert = ecert;
+	ko.etcd_key = ekey;
+	cfg = kfi_render_kubeadm(&ko);
+	/* 0600: it holds the bootstrap token and the certificate key. */
+	if ((rc = kfi_put_file(&c, KUBEADM_CONFIG, cfg, strlen(cfg), 0600, NULL, &e)) != KF_OK)
+		goto out;
+
+	printf("== certificate renewal timer\n");
+	if ((rc = install_self(&c, &e)) != KF_OK ||
+	    (rc = enable_unit(&c, "kubeferry-certs-renew.service", RENEW_SERVICE, NULL, &ch, &e)) != KF_OK ||
+	    (rc = enable_unit(&c, "kubeferry-certs-renew.timer", RENEW_TIMER, "timers.target", &ch, &e)) != KF_OK ||
+	    (rc = systemd_start(&c, "kubeferry-certs-renew.timer", ch, &e)) != KF_OK)
+		goto out;
+
+	printf("== kubeadm init\n");
+	{
+		char *admin = kfi_path(&c, ADMIN_CONF);
+		int done = access(admin, F_OK) == 0;
+		free(admin);
+		if (done) {
+			printf("%-8s kubeadm init (%s exists)\n", "ok", ADMIN_CONF);
+			c.ok++;
+		} else {
+			const char *argv2[] = {"/usr/local/bin/kubeadm", "init", "--config", KUBEADM_CONFIG,
+			                       "--upload-certs", NULL};
+			if ((rc = kfi_run(&c, argv2, &e)) != KF_OK)
+				goto out;
+		}
+	}
+	printf("== addons (CNI: %s)\n", lk->install.cni ? lk->install.cni : "flannel");
+	if ((rc = apply_addons(&c, &s, &e)) != KF_OK)
+		goto out;
+
+	printf("\nJoin a worker:\n  kubeferry-install cluster join --api-server %s --token %s "
+	       "--discovery-token-ca-cert-hash sha256:%s\n", ep, token, hash);
+	printf("Join a control plane (applied with --role control-plane):\n"
+	       "  kubeferry-install cluster join --api-server %s --token %s "
+	       "--discovery-token-ca-cert-hash sha256:%s --certificate-key %s\n", ep, token, hash, certkey);
+	if (s.mirror && strcmp(s.mirror, "-") && s.mirror_fp && strcmp(s.mirror_fp, "-"))
+		printf("Prepare each node first with:\n  kubeferry-install apply BUNDLE -p KEY --role ROLE "
+		       "--mirror %s --mirror-ca-fingerprint %s\n", s.mirror, s.mirror_fp);
+	fflush(stdout);
+out:
+	if (rc != KF_OK && e.code)
+		kf_err_print("kubeferry-install cluster init", &e);
+	if (ctx_ok)
+		printf("ok=%d changed=%d failed=%d\n", c.ok, c.changed, rc != KF_OK);
+	free(cfg);
+	free(ca);
+	kf_lock_free(lk);
+	state_free(&s);
+	if (ctx_ok)
+		kfi_ctx_free(&c);
+	return rc;
+}
+
+static int cluster_join(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"root", required_argument, NULL, 'r'},
+		{"api-server", required_argument, NULL, 'a'},
+		{"token", required_argument, NULL, 't'},
+		{"discovery-token-ca-cert-hash", required_argument, NULL, 'H'},
+		{"certificate-key", required_argument, NULL, 'k'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *root = "", *api = NULL, *token = NULL, *hash = NULL, *certkey = NULL;
+	kfi_ctx c;
+	state s = {0};
+	kf_err e = {0};
+	int rc = KF_OK, opt, ctx_ok = 0, cp;
+	char hx[KF_SHA256_HEX];
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'r': root = optarg; break;
+		case 'a': api = optarg; break;
+		case 't': token = optarg; break;
+		case 'H': hash = optarg; break;
+		case 'k': certkey = optarg; break;
+		case 'h':
+			printf("Usage: kubeferry-install cluster join --api-server HOST:PORT --token TOKEN\n"
+			       "           --discovery-token-ca-cert-hash sha256:HEX [--certificate-key KEY] [--root DIR]\n");
+			goto out;
+		default:
+			rc = kf_err_set(&e, KF_EUSAGE, "see 'kubeferry-install cluster join --help'");
+			goto out;
+		}
+	}
+	if (!api || !strchr(api, ':') || !token || !valid_token(token) || !hash ||
+	    strncmp(hash, "sha256:", 7) || kfi_fingerprint_norm(hash, hx) != 0) {
+		rc = kf_err_set(&e, KF_EUSAGE, "cluster join needs --api-server HOST:PORT, --token "
+		                "[a-z0-9]{6}.[a-z0-9]{16} and --discovery-token-ca-cert-hash sha256:<64 hex>");
+		goto out;
+	}
+	if ((rc = kfi_ctx_init(&c, root, 0, &e)) != KF_OK)
+		goto out;
+	ctx_ok = 1;
+	if ((rc = state_load(&c, &s, &e)) != KF_OK)
+		goto out;
+	cp = !strcmp(s.role, "control-plane");
+	if (cp && (!certkey || strlen(certkey) != 64)) {
+		rc = kf_err_set(&e, KF_EUSAGE, "this node is a control plane: --certificate-key (64 hex) is needed");
+		goto out;
+	}
+	{
+		char *kc = kfi_path(&c, "/etc/kubernetes/kubelet.conf");
+		int done = access(kc, F_OK) == 0;
+		free(kc);
+		if (done) {
+			printf("%-8s kubeadm join (/etc/kubernetes/kubelet.conf exists)\n", "ok");
+			goto out;
+		}
+	}
+	{
+		const char *argv2[16];
+		size_t n = 0;
+		argv2[n++] = "/usr/local/bin/kubeadm";
+		argv2[n++] = "join";
+		argv2[n++] = api;
+		argv2[n++] = "--token";
+		argv2[n++] = token;
+		argv2[n++] = "--discovery-token-ca-cert-hash";
+		argv2[n++] = hash;
+		argv2[n++] = "--node-name";
+		argv2[n++] = s.host;
+		argv2[n++] = "--cri-socket";
+		argv2[n++] = "unix:///run/containerd/containerd.sock";
+		if (cp) {
+			argv2[n++] = "--control-plane";
+			argv2[n++] = "--certificate-key";
+			argv2[n++] = certkey;
+		}
+		argv2[n] = NULL;
+		rc = kfi_run(&c, argv2, &e);
+	}
+out:
+	if (rc != KF_OK && e.code)
+		kf_err_print("kubeferry-install cluster join", &e);
+	state_free(&s);
+	if (ctx_ok)
+		kfi_ctx_free(&c);
+	return rc;
+}
+
+/* Run by kubeferry-certs-renew.service after `kubeadm certs renew all`:
+ * static pods only pick up new certificates when restarted, and kubelet
+ * restarts a static pod when its manifest goes away and comes back. */
+static int restart_control_plane(void)
+{
+	static const char *const pods[] = {"kube-apiserver", "kube-controller-manager",
+	                                   "kube-scheduler", "etcd", NULL};
+	const char *dir = "/etc/kubernetes/manifests", *park = "/etc/kubernetes/kubeferry-parked";
+	char from[256], to[256];
+	int rc = KF_OK, moved[8] = {0};
+	kf_err e = {0};
+
+	if ((rc = kf_mkdir_p(park, 0700, &e)) != KF_OK)
+		goto out;
+	for (size_t i = 0; pods[i]; i++) {
+		snprintf(from, sizeof from, "%s/%s.yaml", dir, pods[i]);
+		snprintf(to, sizeof to, "%s/%s.yaml", park, pods[i]);
+		moved[i] = rename(from, to) == 0;
+	}
+	/* kubelet looks at the manifest directory every 20 s. */
+	sleep(30);
+	for (size_t i = 0; pods[i]; i++) {
+		if (!moved[i])
+			continue;
+		snprintf(from, sizeof from, "%s/%s.yaml", park, pods[i]);
+		snprintf(to, sizeof to, "%s/%s.yaml", dir, pods[i]);
+		if (rename(from, to) != 0)
+			rc = kf_err_errno(&e, "cannot restore", to);
+		else
+			printf("restarted %s\n", pods[i]);
+	}
+out:
+	if (rc)
+		kf_err_print("kubeferry-install cluster restart-control-plane", &e);
+	return rc;
+}
+
+int kfi_cmd_cluster(int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		printf("Usage: kubeferry-install cluster init|join|restart-control-plane [OPTIONS]\n");
+		return argc < 2 ? KF_EUSAGE : KF_OK;
+	}
+	if (!strcmp(argv[1], "init"))
+		return cluster_init(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "join"))
+		return cluster_join(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "restart-control-plane"))
+		return restart_control_plane();
+	fprintf(stderr, "kubeferry-install cluster: error: unknown subcommand '%s'\n", argv[1]);
+	return KF_EUSAGE;
+}
+
+/* ---- mirror install --------------------------------------------------- */
+
+int kfi_cmd_mirror_install(int argc, char **argv)
+{
+	enum { O_ROOT = 256, O_SAN };
+	static const struct option opts[] = {
+		{"root", required_argument, NULL, O_ROOT},
+		{"listen", required_argument, NULL, 'l'},
+		{"san", required_argument, NULL, O_SAN},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *root = "", *listen = NULL, *sans[16];
+	size_t nsans = 0;
+	kfi_ctx c;
+	state s = {0};
+	kf_err e = {0};
+	int rc = KF_OK, opt, ctx_ok = 0, ch = 0;
+	char *tls = NULL, *chain = NULL, *ca = NULL, *srv = NULL, *unit = NULL, *buf = NULL;
+	char fp[KF_MIRROR_FP_LEN], host[128];
+	size_t off;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "l:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case O_ROOT: root = optarg; break;
+		case 'l': listen = optarg; break;
+		case O_SAN:
+			if (nsans < 12)
+				sans[nsans++] = optarg;
+			break;
+		case 'h':
+			printf("Usage: kubeferry-install mirror install --listen ADDR:PORT [--san NAME]... [--root DIR]\n");
+			goto out;
+		default:
+			rc = kf_err_set(&e, KF_EUSAGE, "see 'kubeferry-install mirror install --help'");
+			goto out;
+		}
+	}
+	if (!listen || !strrchr(listen, ':')) {
+		rc = kf_err_set(&e, KF_EUSAGE, "mirror install needs --listen ADDR:PORT");
+		goto out;
+	}
+	if ((rc = kfi_ctx_init(&c, root, 0, &e)) != KF_OK)
+		goto out;
+	ctx_ok = 1;
+	if ((rc = state_load(&c, &s, &e)) != KF_OK)
+		goto out;
+	snprintf(host, sizeof host, "%.*s", (int)(strrchr(listen, ':') - listen), listen);
+	if (!nsans) {
+		if (host[0] && strcmp(host, "0.0.0.0") && strcmp(host, "[::]"))
+			sans[nsans++] = host;
+		else
+			sans[nsans++] = s.ip;
+		sans[nsans++] = "127.0.0.1";
+		sans[nsans++] = "localhost";
+	}
+	/* The mirror's CA and server certificate live beside the bundles
+	 * (kept by reset, like them); the CA is re-used on every run. */
+	tls = xasprintf("%s/var/lib/kubeferry/mirror-tls", c.root);
+	if ((rc = kf_mirror_tls_ensure(tls, sans, nsans, &e)) != KF_OK)
+		goto out;
+	ca = xasprintf("%s/ca.crt", tls);
+	srv = xasprintf("%s/server.crt", tls);
+	if ((rc = kf_mirror_cert_fingerprint(ca, fp, &e)) != KF_OK)
+		goto out;
+	/* Serve the chain (server + CA) so that nodes can take the CA from
+	 * the handshake and check it against the pinned fingerprint. */
+	{
+		char *a = NULL, *b = NULL;
+		size_t la, lb;
+		if ((rc = kf_read_file(srv, 1 << 20, &a, &la, &e)) == KF_OK &&
+		    (rc = kf_read_file(ca, 1 << 20, &b, &lb, &e)) == KF_OK) {
+			buf = malloc(la + lb + 1);
+			if (!buf)
+				abort();
+			memcpy(buf, a, la);
+			memcpy(buf + la, b, lb);
+			chain = xasprintf("%s/chain.crt", tls);
+			rc = kf_write_file_atomic(chain, buf, la + lb, 0644, 1, &e);
+		}
+		free(a);
+		free(b);
+		if (rc != KF_OK)
+			goto out;
+	}
+	if ((rc = kfi_put_file_from(&c, KF_MIRROR_CA_PATH, ca, 0644, NULL, &e)) != KF_OK ||
+	    (rc = install_self(&c, &e)) != KF_OK)
+		goto out;
+	off = 0;
+	unit = xasprintf("# Written by kubeferry-install mirror install.\n"
+	                 "[Unit]\n"
+	                 "Description=kubeferry registry mirror (bundle %s)\n"
+	                 "After=network-online.target\n"
+	                 "Wants=network-online.target\n"
+	                 "\n"
+	                 "[Service]\n"
+	                 "ExecStart=" SELF " mirror serve %s --listen %s "
+	                 "--tls-cert /var/lib/kubeferry/mirror-tls/chain.crt "
+	                 "--tls-key /var/lib/kubeferry/mirror-tls/server.key\n"
+	                 "Restart=always\n"
+	                 "RestartSec=2\n"
+	                 "DynamicUser=no\n"
+	                 "NoNewPrivileges=yes\n"
+	                 "ProtectSystem=strict\n"
+	                 "ProtectHome=yes\n"
+	                 "PrivateTmp=yes\n"
+	                 "\n"
+	                 "[Install]\n"
+	                 "WantedBy=multi-user.target\n",
+	                 s.bundle_dir, s.bundle_dir, listen);
+	(void)off;
+	if ((rc = enable_unit(&c, "kubeferry-mirror.service", unit, "multi-user.target", &ch, &e)) != KF_OK ||
+	    (rc = systemd_start(&c, "kubeferry-mirror.service", ch, &e)) != KF_OK)
+		goto out;
+	printf("mirror https://%s serving %s\n", listen, s.bundle_dir);
+	printf("mirror CA fingerprint (sha256): %s\n", fp);
+	printf("on other nodes: kubeferry-install apply BUNDLE -p KEY --role ROLE --mirror %s "
+	       "--mirror-ca-fingerprint %s\n", listen, fp);
+out:
+	if (rc != KF_OK && e.code)
+		kf_err_print("kubeferry-install mirror install", &e);
+	free(tls);
+	free(chain);
+	free(ca);
+	free(srv);
+	free(unit);
+	free(buf);
+	state_free(&s);
+	if (ctx_ok)
+		kfi_ctx_free(&c);
+	return rc;
+}

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# cluster init / join and mirror install under --root: the kubeadm
+# configuration (checked by the stand-in kubeadm, tests/node/mock-kubeadm),
+# the commands planned, the join secrets (CA hash as kubeadm computes it),
+# the renewal timer, kubeferry-mirror.service whose CA fingerprint another
+# node pins; reset restores the root.
+source "$(dirname "$0")/../lib.sh"
+need openssl gzip tar /usr/bin/containerd /usr/sbin/runc /usr/bin/etcd /usr/lib/cni/bridge
+
+KF=$KF bash "$ROOT/tests/node/make-bundle.sh" "$LAB/b"
+B=$LAB/b/bundle.tar.zst PUB=$LAB/b/keys/kf.pub
+R=$LAB/cp
+mkdir -p "$R/etc/selinux" "$R/var/lib"
+printf 'SELINUX=enforcing\n' >"$R/etc/selinux/config"
+echo cp1 >"$R/etc/hostname"
+cp -a "$R" "$LAB/cp.orig"
+
+note "cluster init before apply is refused"
+expect_exit 2 "$KFI" cluster init --root "$R"
+expect_output 'run .kubeferry-install apply. on this node first'
+
+expect_exit 0 "$KFI" apply "$B" -p "$PUB" --role control-plane --root "$R" --node-ip 10.0.0.5
+
+note "cluster init"
+expect_exit 0 "$KFI" cluster init --root "$R"
+cp "$LAB/out" "$LAB/init1"
+expect_output '^plan +run /usr/local/bin/kubeadm init --config /etc/kubernetes/kubeadm-config.yaml --upload-certs$'
+expect_output '^plan +run systemctl restart kubeferry-certs-renew.timer$'
+C=$R/etc/kubernetes/kubeadm-config.yaml
+assert_eq "$(stat -c %a "$C")" 600 "kubeadm config mode"
+grep -qx 'kubernetesVersion: v1.33.3' "$C" || fail "kubernetesVersion"
+grep -qx '  podSubnet: 10.244.0.0/16' "$C" || fail podSubnet
+grep -qx '  serviceSubnet: 10.96.0.0/12' "$C" || fail serviceSubnet
+grep -qx '    - https://10.0.0.5:2379' "$C" || fail "external etcd endpoint"
+grep -qx '    certFile: /etc/ssl/etcd/ssl/node-cp1.pem' "$C" || fail "etcd client cert"
+grep -qx 'cgroupDriver: systemd' "$C" || fail cgroupDriver
+note "the stand-in kubeadm accepts the configuration and records the call"
+KF_MOCK_LOG=$LAB/mock.log "$R/usr/local/bin/kubeadm" init --config "$C" --upload-certs >/dev/null ||
+	fail "mock-kubeadm rejected the configuration"
+grep -qx "kubeadm init --config $C --upload-certs" "$LAB/mock.log" || fail "mock log: $(cat "$LAB/mock.log")"
+sed 's/^cgroupDriver: systemd$/cgroupDriver: cgroupfs/' "$C" >"$LAB/bad.yaml"
+! KF_MOCK_LOG=$LAB/mock.log "$R/usr/local/bin/kubeadm" init --config "$LAB/bad.yaml" 2>/dev/null ||
+	fail "mock-kubeadm accepts anything"
+
+note "join command: token from the config, CA hash as kubeadm computes it"
+token=$(sed -n 's/^- token: "\(.*\)"$/\1/p' "$C")
+hash=$(openssl x509 -in "$R/etc/kubernetes/pki/ca.crt" -noout -pubkey | openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1)
+grep -q "cluster join --api-server 10.0.0.5:6443 --token $token --discovery-token-ca-cert-hash sha256:$hash\$" "$LAB/init1" ||
+	fail "join command wrong: $(grep 'cluster join' "$LAB/init1")"
+grep -qx 'OnCalendar=monthly' "$R/etc/systemd/system/kubeferry-certs-renew.timer" || fail timer
+grep -qx 'ExecStart=/usr/local/bin/kubeadm certs renew all' "$R/etc/systemd/system/kubeferry-certs-renew.service" || fail renew
+assert_eq "$(readlink "$R/etc/systemd/system/timers.target.wants/kubeferry-certs-renew.timer")" \
+	/etc/systemd/system/kubeferry-certs-renew.timer "timer enabled"
+"$R/usr/local/bin/kubeferry-install" --version >/dev/null || fail "installer not copied to /usr/local/bin"
+
+note "second init: same secrets, nothing changed"
+expect_exit 0 "$KFI" cluster init --root "$R"
+expect_output ' changed=0 failed=0$'
+grep -q -- "--token $token " "$LAB/out" || fail "token changed on re-run"
+
+note "mirror install"
+port=$(kf_free_port)
+expect_exit 0 "$KFI" mirror-install --root "$R" --listen "127.0.0.1:$port"
+fp=$(sed -n 's/^mirror CA fingerprint (sha256): //p' "$LAB/out")
+assert_eq "$fp" "$(openssl x509 -in "$R/etc/kubeferry/mirror-ca.crt" -noout -fingerprint -sha256 | cut -d= -f2)" "printed fingerprint"
+U=$R/etc/systemd/system/kubeferry-mirror.service
+grep -qx "ExecStart=/usr/local/bin/kubeferry-install mirror serve /var/lib/kubeferry/bundles/k8s-test-1.33.3 --listen 127.0.0.1:$port --tls-cert /var/lib/kubeferry/mirror-tls/chain.crt --tls-key /var/lib/kubeferry/mirror-tls/server.key" "$U" ||
+	fail "mirror unit: $(grep ExecStart "$U")"
+assert_eq "$(readlink "$R/etc/systemd/system/multi-user.target.wants/kubeferry-mirror.service")" \
+	/etc/systemd/system/kubeferry-mirror.service "mirror enabled"
+
+note "the unit's TLS material (chain.crt: server + CA) lets a second node pin the printed fingerprint"
+# The test bundle holds no images, which 'mirror serve' needs; openssl
+# s_server presents the very certificate files the unit serves.
+T=$R/var/lib/kubeferry/mirror-tls
+kf_bg openssl s_server -quiet -accept "127.0.0.1:$port" -cert "$T/server.crt" -key "$T/server.key" \
+	-cert_chain "$T/chain.crt" -www
+kf_wait_port "$port" 20
+W=$LAB/worker
+mkdir -p "$W/etc" "$W/var/lib"
+echo w1 >"$W/etc/hostname"
+expect_exit 0 "$KFI" apply "$B" -p "$PUB" --role worker --root "$W" --node-ip 10.0.0.6 \
+	--mirror "127.0.0.1:$port" --mirror-ca-fingerprint "$fp"
+cmp "$W/etc/kubeferry/mirror-ca.crt" "$R/etc/kubeferry/mirror-ca.crt" || fail "worker got another CA"
+
+note "cluster join on the worker"
+expect_exit 0 "$KFI" cluster join --root "$W" --api-server 10.0.0.5:6443 --token "$token" \
+	--discovery-token-ca-cert-hash "sha256:$hash"
+expect_output "^plan +run /usr/local/bin/kubeadm join 10.0.0.5:6443 --token $token --discovery-token-ca-cert-hash sha256:$hash --node-name w1 --cri-socket unix:///run/containerd/containerd.sock\$"
+expect_exit 2 "$KFI" cluster join --root "$W" --api-server 10.0.0.5:6443 --token BAD \
+	--discovery-token-ca-cert-hash "sha256:$hash"
+note "a control plane needs the certificate key"
+expect_exit 2 "$KFI" cluster join --root "$R" --api-server 10.0.0.5:6443 --token "$token" \
+	--discovery-token-ca-cert-hash "sha256:$hash"
+expect_output 'certificate-key'
+
+note "reset undoes apply, cluster init and mirror install"
+expect_exit 0 "$KFI" reset --root "$R"
+rm -rf "$R/var/lib/kubeferry"
+diff -r --no-dereference "$LAB/cp.orig" "$R" || fail "reset left differences"
+echo "cluster checks passed"
