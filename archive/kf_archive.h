@@ -13,6 +13,7 @@
 #define KF_ARCHIVE_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 #include "../keys/kf_keys.h"
 #include "../manifests/kf_manifests.h"
@@ -63,6 +64,23 @@ typedef struct kf_archive_read_opts {
 int kf_archive_verify(const char *path, const kf_archive_read_opts *o,
                       kf_lock **lock_out, char *tc, size_t tc_len,
                       kf_err *e);
+
+/* The full check both programs' `verify` commands run: the detached
+ * BUNDLE.minisig over the whole file when one sits next to the bundle (a
+ * bad one fails), then kf_archive_verify. */
+typedef struct kf_verify_report {
+	kf_lock *lock;          /* the verified lock */
+	char tc[1024];          /* the lock signature's trusted comment */
+	char *sigpath;          /* BUNDLE.minisig; NULL for standard input */
+	int detached;           /* the detached signature was checked */
+} kf_verify_report;
+
+int kf_archive_verify_all(const char *path, const kf_archive_read_opts *o,
+                          kf_verify_report *r, kf_err *e);
+/* Human-readable summary of a verified bundle on f. */
+void kf_verify_report_print(FILE *f, const char *bundle,
+                            const kf_pubkey *key, const kf_verify_report *r);
+void kf_verify_report_clear(kf_verify_report *r);
 
 /* Verify and unpack into dest: extracts into a staging directory next to
  * dest ("<dest>.kf-staging-XXXXXX"), fsyncs every file and directory, then

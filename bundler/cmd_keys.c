@@ -131,47 +131,6 @@ out:
 	return rc;
 }
 
-/* BLAKE2b-512 of a file, streamed: minisign's ED prehash. */
-static int blake2b_file(const char *path, unsigned char out[KF_BLAKE2B_LEN],
-                        kf_err *e)
-{
-	int rc = KF_OK, fd = -1;
-	kf_digest *d = NULL;
-	unsigned char *buf = NULL;
-	const size_t bufsz = 1 << 20;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		rc = kf_err_errno(e, "cannot open", path);
-		goto out;
-	}
-	d = kf_digest_new(KF_DIGEST_BLAKE2B512);
-	buf = malloc(bufsz);
-	if (!d || !buf) {
-		rc = kf_err_set(e, KF_EIO, "out of memory hashing %s", path);
-		goto out;
-	}
-	for (;;) {
-		ssize_t n = read(fd, buf, bufsz);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = kf_err_errno(e, "cannot read", path);
-			goto out;
-		}
-		if (n == 0)
-			break;
-		kf_digest_update(d, buf, (size_t)n);
-	}
-	kf_digest_final(d, out);
-out:
-	if (fd >= 0)
-		close(fd);
-	kf_digest_free(d);
-	free(buf);
-	return rc;
-}
-
 /* SOURCE_DATE_EPOCH when set (reproducible builds), else now. */
 static int timestamp(char *out, size_t n, kf_err *e)
 {
@@ -254,7 +213,7 @@ int kf_cmd_sign(int argc, char **argv)
 	rc = kf_keys_load_secret(sec, &k, &e);
 	if (rc != KF_OK)
 		goto fail;
-	rc = blake2b_file(file, digest, &e);
+	rc = kf_digest_file(file, KF_DIGEST_BLAKE2B512, digest, NULL, &e);
 	if (rc != KF_OK)
 		goto fail;
 	kf_keys_public_of(k, &pk);

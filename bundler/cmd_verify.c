@@ -62,14 +62,12 @@ int kf_cmd_verify(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	int rc = KF_OK, c, quiet = 0, detached = 0;
+	int rc = KF_OK, c, quiet = 0;
 	const char *pubfile = NULL, *pubstr = NULL, *bundle;
-	char tc[1024] = "", dtc[1024] = "", id[17], *sigpath = NULL;
 	kf_err e = {0};
 	kf_pubkey key;
 	kf_archive_read_opts ro = {0};
-	kf_lock *lock = NULL;
-	struct stat st;
+	kf_verify_report r = {0};
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "p:P:qh", longopts, NULL)) != -1) {
@@ -92,49 +90,17 @@ int kf_cmd_verify(int argc, char **argv)
 	if (rc)
 		goto fail;
 
-	/* The detached signature covers the whole file as carried; a bad one
-	 * fails the check even though the content may verify. */
-	if (strcmp(bundle, "-") != 0) {
-		if (asprintf(&sigpath, "%s.minisig", bundle) < 0) {
-			rc = kf_err_set(&e, KF_EIO, "out of memory");
-			goto fail;
-		}
-		if (stat(sigpath, &st) == 0) {
-			rc = kf_sig_verify_file(&key, sigpath, bundle, dtc, sizeof dtc, &e);
-			if (rc)
-				goto fail;
-			detached = 1;
-		}
-	}
 	ro.key = &key;
-	rc = kf_archive_verify(bundle, &ro, &lock, tc, sizeof tc, &e);
+	rc = kf_archive_verify_all(bundle, &ro, &r, &e);
 	if (rc)
 		goto fail;
-	if (!quiet) {
-		kf_keys_keyid_str(key.keyid, id);
-		printf("bundle:              %s\n", bundle);
-		printf("name:                %s\n", lock->name);
-		printf("version:             %s\n", lock->version);
-		printf("kubernetes version:  %s\n", lock->kube_version ? lock->kube_version : "-");
-		printf("entries:             %zu\n", lock->nentries);
-		printf("bytes:               %llu\n",
-		       (unsigned long long)kf_lock_total_size(lock));
-		printf("signer key id:       %s\n", id);
-		printf("trusted comment:     %s\n", tc);
-		if (detached)
-			printf("detached signature:  %s verified\n", sigpath);
-		else if (sigpath)
-			printf("detached signature:  %s not found, not checked\n", sigpath);
-		else
-			printf("detached signature:  not checked (standard input)\n");
-		printf("OK: lock signature and every entry verified\n");
-	}
+	if (!quiet)
+		kf_verify_report_print(stdout, bundle, &key, &r);
 	goto out;
 fail:
 	kf_err_print(PROG, &e);
 out:
-	kf_lock_free(lock);
-	free(sigpath);
+	kf_verify_report_clear(&r);
 	return rc;
 }
 

@@ -118,80 +118,31 @@ static int parse_common(int argc, char **argv, int unpack, const char **bundle,
 	return KF_OK;
 }
 
-/* The detached signature over the whole file, when it sits next to the
- * bundle: a bad one fails. *checked tells whether there was one. */
-static int check_detached(const kf_pubkey *key, const char *bundle,
-                          char **sigpath, int *checked, kf_err *e)
-{
-	struct stat st;
-
-	*checked = 0;
-	if (!strcmp(bundle, "-"))
-		return KF_OK;
-	if (asprintf(sigpath, "%s.minisig", bundle) < 0) {
-		*sigpath = NULL;
-		return kf_err_set(e, KF_EIO, "out of memory");
-	}
-	if (stat(*sigpath, &st) != 0)
-		return KF_OK;
-	*checked = 1;
-	return kf_sig_verify_file(key, *sigpath, bundle, NULL, 0, e);
-}
-
-static void summary(const char *bundle, const kf_lock *lock,
-                    const kf_pubkey *key, const char *tc,
-                    const char *sigpath, int detached)
-{
-	char id[17];
-	kf_keys_keyid_str(key->keyid, id);
-	printf("bundle:              %s\n", bundle);
-	printf("name:                %s\n", lock->name);
-	printf("version:             %s\n", lock->version);
-	printf("kubernetes version:  %s\n", lock->kube_version ? lock->kube_version : "-");
-	printf("entries:             %zu\n", lock->nentries);
-	printf("bytes:               %llu\n", (unsigned long long)kf_lock_total_size(lock));
-	printf("signer key id:       %s\n", id);
-	if (tc)
-		printf("trusted comment:     %s\n", tc);
-	if (detached)
-		printf("detached signature:  %s verified\n", sigpath);
-	else if (sigpath)
-		printf("detached signature:  %s not found, not checked\n", sigpath);
-	else if (tc)
-		printf("detached signature:  not checked (standard input)\n");
-}
-
 int kfi_cmd_verify(int argc, char **argv)
 {
-	int rc, quiet = 0, force = 0, help = 0, detached = 0;
+	int rc, quiet = 0, force = 0, help = 0;
 	const char *bundle = NULL, *pubfile = NULL, *pubstr = NULL, *dir = NULL;
-	char tc[1024] = "", *sigpath = NULL;
 	kf_err e = {0};
 	kf_pubkey key;
 	kf_archive_read_opts ro = {0};
-	kf_lock *lock = NULL;
+	kf_verify_report r = {0};
 
 	rc = parse_common(argc, argv, 0, &bundle, &pubfile, &pubstr, &dir, &force,
 	                  &quiet, &help);
 	if (rc || help)
 		goto out;
 	rc = kf_keys_load_public(pubfile, pubstr, &key, &e);
-	if (rc == KF_OK)
-		rc = check_detached(&key, bundle, &sigpath, &detached, &e);
 	ro.key = &key;
 	if (rc == KF_OK)
-		rc = kf_archive_verify(bundle, &ro, &lock, tc, sizeof tc, &e);
+		rc = kf_archive_verify_all(bundle, &ro, &r, &e);
 	if (rc) {
 		kf_err_print(PROG, &e);
 		goto out;
 	}
-	if (!quiet) {
-		summary(bundle, lock, &key, tc, sigpath, detached);
-		printf("OK: lock signature and every entry verified\n");
-	}
+	if (!quiet)
+		kf_verify_report_print(stdout, bundle, &key, &r);
 out:
-	kf_lock_free(lock);
-	free(sigpath);
+	kf_verify_report_clear(&r);
 	return rc;
 }
 
@@ -227,8 +178,12 @@ int kfi_cmd_unpack(int argc, char **argv)
 		goto out;
 	}
 	if (!quiet) {
-		summary(bundle, lock, &key, NULL, NULL, 0);
-		printf("OK: verified and unpacked into %s\n", dir);
+		char id[17];
+		kf_keys_keyid_str(key.keyid, id);
+		printf("OK: %s %s (%zu entries, %llu bytes, signed by key %s) "
+		       "verified and unpacked into %s\n", lock->name, lock->version,
+		       lock->nentries, (unsigned long long)kf_lock_total_size(lock),
+		       id, dir);
 	}
 out:
 	kf_lock_free(lock);

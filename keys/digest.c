@@ -117,8 +117,8 @@ void kf_sha256_buf(const void *data, size_t n, char *hex_out)
 	kf_hex(raw, sizeof raw, hex_out);
 }
 
-int kf_sha256_file(const char *path, char *hex_out, uint64_t *size_out,
-                   kf_err *e)
+int kf_digest_file(const char *path, kf_digest_alg alg, unsigned char *out,
+                   uint64_t *size_out, kf_err *e)
 {
 	int rc = KF_OK, fd = -1;
 	uint64_t total = 0;
@@ -131,7 +131,7 @@ int kf_sha256_file(const char *path, char *hex_out, uint64_t *size_out,
 		rc = kf_err_errno(e, "cannot open", path);
 		goto out;
 	}
-	d = kf_digest_new(KF_DIGEST_SHA256);
+	d = kf_digest_new(alg);
 	buf = malloc(bufsz);
 	if (!d || !buf) {
 		rc = kf_err_set(e, KF_EIO, "out of memory hashing %s", path);
@@ -150,7 +150,7 @@ int kf_sha256_file(const char *path, char *hex_out, uint64_t *size_out,
 		kf_digest_update(d, buf, (size_t)n);
 		total += (uint64_t)n;
 	}
-	kf_digest_final_hex(d, hex_out);
+	kf_digest_final(d, out);
 	if (size_out)
 		*size_out = total;
 out:
@@ -158,5 +158,16 @@ out:
 		close(fd);
 	kf_digest_free(d);
 	free(buf);
+	return rc;
+}
+
+int kf_sha256_file(const char *path, char *hex_out, uint64_t *size_out,
+                   kf_err *e)
+{
+	unsigned char raw[32];
+	int rc = kf_digest_file(path, KF_DIGEST_SHA256, raw, size_out, e);
+
+	if (rc == KF_OK)
+		kf_hex(raw, sizeof raw, hex_out);
 	return rc;
 }

@@ -50,8 +50,5 @@ int kf_keys_ed25519_sign(EVP_PKEY *pkey, const unsigned char *msg, size_t n,
 int kf_keys_ed25519_verify(const unsigned char pk[32], const unsigned char *msg,
                            size_t n, const unsigned char sig[64]);
 
-/* BLAKE2b-512 of a whole file, streamed. */
-int kf_keys_blake2b_file(const char *path, unsigned char out[KF_BLAKE2B_LEN],
-                         kf_err *e);
 
 #endif

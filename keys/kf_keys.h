@@ -70,6 +70,10 @@ void kf_digest_final(kf_digest *d, unsigned char *out);
 void kf_digest_final_hex(kf_digest *d, char *out);
 void kf_digest_free(kf_digest *d);
 
+/* Raw digest (32 or 64 bytes) of a whole file, streamed, and its size
+ * (size_out may be NULL). */
+int kf_digest_file(const char *path, kf_digest_alg alg, unsigned char *out,
+                   uint64_t *size_out, kf_err *e);
 /* SHA-256 of a whole file (hex) and its size. */
 int kf_sha256_file(const char *path, char *hex_out, uint64_t *size_out,
                    kf_err *e);

@@ -73,46 +73,6 @@ out:
 	return ok;
 }
 
-int kf_keys_blake2b_file(const char *path, unsigned char out[KF_BLAKE2B_LEN],
-                         kf_err *e)
-{
-	int rc = KF_OK, fd = -1;
-	kf_digest *d = NULL;
-	unsigned char *buf = NULL;
-	const size_t bufsz = 1 << 20;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		rc = kf_err_errno(e, "cannot open", path);
-		goto out;
-	}
-	d = kf_digest_new(KF_DIGEST_BLAKE2B512);
-	buf = malloc(bufsz);
-	if (!d || !buf) {
-		rc = kf_err_set(e, KF_EIO, "out of memory hashing %s", path);
-		goto out;
-	}
-	for (;;) {
-		ssize_t n = read(fd, buf, bufsz);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = kf_err_errno(e, "cannot read", path);
-			goto out;
-		}
-		if (n == 0)
-			break;
-		kf_digest_update(d, buf, (size_t)n);
-	}
-	kf_digest_final(d, out);
-out:
-	if (fd >= 0)
-		close(fd);
-	kf_digest_free(d);
-	free(buf);
-	return rc;
-}
-
 /* A comment is one line of printable text: a newline would let a signer
  * smuggle extra lines into the file. */
 static int check_comment(const char *c, size_t max, const char *what, kf_err *e)
@@ -334,7 +294,7 @@ int kf_sig_verify_file(const kf_pubkey *pk, const char *sig_path,
 	rc = kf_read_file(sig_path, SIG_FILE_MAX, &text, &n, e);
 	if (rc != KF_OK)
 		goto out;
-	rc = kf_keys_blake2b_file(file_path, digest, e);
+	rc = kf_digest_file(file_path, KF_DIGEST_BLAKE2B512, digest, NULL, e);
 	if (rc != KF_OK)
 		goto out;
 	rc = kf_sig_verify(pk, text, n, digest, tc, tc_len, sig_path, e);

@@ -208,37 +208,12 @@ out:
 
 /* ---- parser --------------------------------------------------------------- */
 
-typedef struct {
-	const char *origin;
-	kf_err *e;
-} ctx;
-
-static int fail(ctx *c, const kf_ynode *n, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int fail(ctx *c, const kf_ynode *n, const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	return kf_err_set(c->e, KF_EVERIFY, "%s:%d:%d: %s", c->origin, n->line, n->col, msg);
-}
-
-static int want(ctx *c, const kf_ynode *n, kf_ynode_type t, const char *what)
-{
-	if (n->type != t)
-		return fail(c, n, "%s must be %s, not %s", what, kf_ytree_type_name(t),
-		            kf_ytree_type_name(n->type));
-	return KF_OK;
-}
-
 /* Every key of the schema is required and no other is allowed. */
-static int exact_keys(ctx *c, const kf_ynode *map, const char *what,
+static int exact_keys(kf_yctx *c, const kf_ynode *map, const char *what,
                       const char *const *keys, const kf_ynode **vals)
 {
 	size_t nk = 0;
-	int rc = want(c, map, KF_Y_MAP, what);
+	int rc = kf_ytree_want(c, map, KF_Y_MAP, what);
 	if (rc)
 		return rc;
 	for (; keys[nk]; nk++)
@@ -250,83 +225,83 @@ static int exact_keys(ctx *c, const kf_ynode *map, const char *what,
 			if (strlen(k->value) == k->len && !strcmp(k->value, keys[j]))
 				break;
 		if (j == nk)
-			return fail(c, k, "unknown key \"%s\" in %s", k->value, what);
+			return kf_ytree_fail(c, k, "unknown key \"%s\" in %s", k->value, what);
 		vals[j] = map->items[i + 1];
 	}
 	for (size_t j = 0; j < nk; j++)
 		if (!vals[j])
-			return fail(c, map, "missing key \"%s\" in %s", keys[j], what);
+			return kf_ytree_fail(c, map, "missing key \"%s\" in %s", keys[j], what);
 	return KF_OK;
 }
 
-static int str(ctx *c, const kf_ynode *n, const char *what, char **out)
+static int str(kf_yctx *c, const kf_ynode *n, const char *what, char **out)
 {
-	int rc = want(c, n, KF_Y_SCALAR, what);
+	int rc = kf_ytree_want(c, n, KF_Y_SCALAR, what);
 	if (rc)
 		return rc;
 	if (kf_ytree_is_null(n))
-		return fail(c, n, "%s must not be empty", what);
+		return kf_ytree_fail(c, n, "%s must not be empty", what);
 	if (strlen(n->value) != n->len)
-		return fail(c, n, "%s contains a NUL byte", what);
+		return kf_ytree_fail(c, n, "%s contains a NUL byte", what);
 	for (const unsigned char *p = (const unsigned char *)n->value; *p; p++)
 		if (*p < 0x20 || *p >= 0x7f)
-			return fail(c, n, "%s contains a control or non-ASCII character", what);
+			return kf_ytree_fail(c, n, "%s contains a control or non-ASCII character", what);
 	*out = strdup(n->value);
 	if (!*out)
 		return kf_err_set(c->e, KF_EIO, "out of memory");
 	return KF_OK;
 }
 
-static int hex(ctx *c, const kf_ynode *n, const char *what, char *dst, size_t cap)
+static int hex(kf_yctx *c, const kf_ynode *n, const char *what, char *dst, size_t cap)
 {
 	char *v = NULL;
 	int rc = str(c, n, what, &v);
 	if (!rc && (!kf_is_sha256_hex(v) || cap < KF_SHA256_HEX))
-		rc = fail(c, n, "%s is not 64 lowercase hex digits", what);
+		rc = kf_ytree_fail(c, n, "%s is not 64 lowercase hex digits", what);
 	if (!rc)
 		memcpy(dst, v, KF_SHA256_HEX);
 	free(v);
 	return rc;
 }
 
-static int u64(ctx *c, const kf_ynode *n, const char *what, uint64_t *out)
+static int u64(kf_yctx *c, const kf_ynode *n, const char *what, uint64_t *out)
 {
 	uint64_t v = 0;
-	int rc = want(c, n, KF_Y_SCALAR, what);
+	int rc = kf_ytree_want(c, n, KF_Y_SCALAR, what);
 	if (rc)
 		return rc;
 	/* Canonical decimal only: no sign, no leading zeros, no 0x, no 1e3. */
 	if (!n->plain || n->len == 0 || n->len > 20 || strlen(n->value) != n->len ||
 	    (n->value[0] == '0' && n->len > 1))
-		return fail(c, n, "%s must be a decimal integer", what);
+		return kf_ytree_fail(c, n, "%s must be a decimal integer", what);
 	for (const char *p = n->value; *p; p++) {
 		if (*p < '0' || *p > '9')
-			return fail(c, n, "%s must be a decimal integer", what);
+			return kf_ytree_fail(c, n, "%s must be a decimal integer", what);
 		if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
-			return fail(c, n, "%s is too large", what);
+			return kf_ytree_fail(c, n, "%s is too large", what);
 		v = v * 10 + (uint64_t)(*p - '0');
 	}
 	*out = v;
 	return KF_OK;
 }
 
-static int str_list(ctx *c, const kf_ynode *n, const char *what, char **dst,
+static int str_list(kf_yctx *c, const kf_ynode *n, const char *what, char **dst,
                     size_t *count, int (*valid)(const char *))
 {
-	int rc = want(c, n, KF_Y_SEQ, what);
+	int rc = kf_ytree_want(c, n, KF_Y_SEQ, what);
 	if (rc)
 		return rc;
 	if (n->n == 0 || n->n > KF_ARCH_MAX)
-		return fail(c, n, "%s must hold 1 to %d items", what, KF_ARCH_MAX);
+		return kf_ytree_fail(c, n, "%s must hold 1 to %d items", what, KF_ARCH_MAX);
 	for (size_t i = 0; i < n->n; i++) {
 		if ((rc = str(c, n->items[i], what, &dst[*count])))
 			return rc;
 		(*count)++;
 		if (!valid(dst[i]))
-			return fail(c, n->items[i], "bad value \"%s\" in %s", dst[i], what);
+			return kf_ytree_fail(c, n->items[i], "bad value \"%s\" in %s", dst[i], what);
 		for (size_t j = 0; j < i; j++)
 			if (!strcmp(dst[j], dst[i]))
-				return fail(c, n->items[i], "duplicate \"%s\" in %s", dst[i], what);
+				return kf_ytree_fail(c, n->items[i], "duplicate \"%s\" in %s", dst[i], what);
 	}
 	return KF_OK;
 }
@@ -343,7 +318,7 @@ static int valid_rfc3339_utc(const char *s)
 	return 1;
 }
 
-static int parse_component(ctx *c, const kf_ynode *n, kf_lock *l, kf_lock_component *k)
+static int parse_component(kf_yctx *c, const kf_ynode *n, kf_lock *l, kf_lock_component *k)
 {
 	static const char *const keys[] = {"name", "version", "arch", "url", "sha256", "path", NULL};
 	const kf_ynode *v[6];
@@ -364,31 +339,31 @@ static int parse_component(ctx *c, const kf_ynode *n, kf_lock *l, kf_lock_compon
 	if (!(k->sha256 = strdup(sum)))
 		return kf_err_set(c->e, KF_EIO, "out of memory");
 	if (!kf_valid_name(k->name))
-		return fail(c, v[0], "bad component name \"%s\"", k->name);
+		return kf_ytree_fail(c, v[0], "bad component name \"%s\"", k->name);
 	if (!kf_valid_token(k->version))
-		return fail(c, v[1], "bad component version \"%s\"", k->version);
+		return kf_ytree_fail(c, v[1], "bad component version \"%s\"", k->version);
 	for (a = 0; a < l->narch; a++)
 		if (!strcmp(l->archs[a], k->arch))
 			break;
 	if (a == l->narch)
-		return fail(c, v[2], "component %s: arch \"%s\" is not in architectures",
+		return kf_ytree_fail(c, v[2], "component %s: arch \"%s\" is not in architectures",
 		            k->name, k->arch);
 	for (kf_lock_component *o = l->components; o < k; o++)
 		if (!strcmp(o->name, k->name) && !strcmp(o->arch, k->arch))
-			return fail(c, n, "duplicate component %s for %s", k->name, k->arch);
+			return kf_ytree_fail(c, n, "duplicate component %s for %s", k->name, k->arch);
 	/* The path is a function of the URL: a lock cannot point a component
 	 * at some other entry than the one its URL names. */
 	want_path = kf_entry_path_for_url(k->url, &pe);
 	if (!want_path)
-		rc = fail(c, v[3], "component %s: %s", k->name, pe.msg);
+		rc = kf_ytree_fail(c, v[3], "component %s: %s", k->name, pe.msg);
 	else if (strcmp(want_path, k->path))
-		rc = fail(c, v[5], "component %s: path \"%s\" does not match its url (expected \"%s\")",
+		rc = kf_ytree_fail(c, v[5], "component %s: path \"%s\" does not match its url (expected \"%s\")",
 		          k->name, k->path, want_path);
 	free(want_path);
 	return rc;
 }
 
-static int parse_image(ctx *c, const kf_ynode *n, kf_lock *l, kf_lock_image *im)
+static int parse_image(kf_yctx *c, const kf_ynode *n, kf_lock *l, kf_lock_image *im)
 {
 	static const char *const keys[] = {"ref", "digest", "platforms", NULL};
 	const kf_ynode *v[3];
@@ -399,18 +374,18 @@ static int parse_image(ctx *c, const kf_ynode *n, kf_lock *l, kf_lock_image *im)
 	    (rc = str(c, v[0], "image ref", &im->ref)))
 		return rc;
 	if (!kf_valid_image_ref(im->ref, &why))
-		return fail(c, v[0], "bad image reference \"%s\": %s", im->ref, why);
+		return kf_ytree_fail(c, v[0], "bad image reference \"%s\": %s", im->ref, why);
 	for (kf_lock_image *o = l->images; o < im; o++)
 		if (!strcmp(o->ref, im->ref))
-			return fail(c, v[0], "duplicate image \"%s\"", im->ref);
+			return kf_ytree_fail(c, v[0], "duplicate image \"%s\"", im->ref);
 	if ((rc = str(c, v[1], "image digest", &im->digest)))
 		return rc;
 	if (!kf_valid_image_digest(im->digest))
-		return fail(c, v[1], "bad digest \"%s\" (sha256:<64 lowercase hex>)", im->digest);
+		return kf_ytree_fail(c, v[1], "bad digest \"%s\" (sha256:<64 lowercase hex>)", im->digest);
 	return str_list(c, v[2], "platforms", im->platforms, &im->nplat, kf_valid_platform);
 }
 
-static int parse_install(ctx *c, const kf_ynode *n, kf_install *in)
+static int parse_install(kf_yctx *c, const kf_ynode *n, kf_install *in)
 {
 	static const char *const keys[] = {"etcd", "cni", "podSubnet", "serviceSubnet", "mirror", NULL};
 	const kf_ynode *v[5];
@@ -423,23 +398,23 @@ static int parse_install(ctx *c, const kf_ynode *n, kf_install *in)
 	    (rc = str(c, v[3], "install.serviceSubnet", &in->service_subnet)))
 		return rc;
 	if (strcmp(in->etcd, "host") && strcmp(in->etcd, "kubeadm"))
-		return fail(c, v[0], "install.etcd must be \"host\" or \"kubeadm\"");
+		return kf_ytree_fail(c, v[0], "install.etcd must be \"host\" or \"kubeadm\"");
 	if (strcmp(in->cni, "flannel"))
-		return fail(c, v[1], "install.cni must be \"flannel\"");
+		return kf_ytree_fail(c, v[1], "install.cni must be \"flannel\"");
 	if (!kf_valid_cidr(in->pod_subnet))
-		return fail(c, v[2], "install.podSubnet is not a CIDR");
+		return kf_ytree_fail(c, v[2], "install.podSubnet is not a CIDR");
 	if (!kf_valid_cidr(in->service_subnet))
-		return fail(c, v[3], "install.serviceSubnet is not a CIDR");
+		return kf_ytree_fail(c, v[3], "install.serviceSubnet is not a CIDR");
 	if (!kf_ytree_is_null(v[4])) {
 		if ((rc = str(c, v[4], "install.mirror", &in->mirror)))
 			return rc;
 		if (!kf_valid_https_url(in->mirror))
-			return fail(c, v[4], "install.mirror is not an https:// URL");
+			return kf_ytree_fail(c, v[4], "install.mirror is not an https:// URL");
 	}
 	return KF_OK;
 }
 
-static int parse_entry(ctx *c, const kf_ynode *n, kf_lock_entry *en, const kf_lock_entry *prev,
+static int parse_entry(kf_yctx *c, const kf_ynode *n, kf_lock_entry *en, const kf_lock_entry *prev,
                        uint64_t *total)
 {
 	static const char *const keys[] = {"path", "size", "mode", "sha256", NULL};
@@ -453,21 +428,21 @@ static int parse_entry(ctx *c, const kf_ynode *n, kf_lock_entry *en, const kf_lo
 	/* The reader extracts these paths: nothing may climb out of the
 	 * destination or overwrite the lock and its signature. */
 	if (!kf_path_safe(en->path)) {
-		rc = fail(c, v[0], "unsafe entry path \"%s\"", en->path);
+		rc = kf_ytree_fail(c, v[0], "unsafe entry path \"%s\"", en->path);
 		goto out;
 	}
 	if (!strcmp(en->path, KF_LOCK_PATH) || !strcmp(en->path, KF_LOCK_SIG_PATH)) {
-		rc = fail(c, v[0], "entry \"%s\" names the lock itself", en->path);
+		rc = kf_ytree_fail(c, v[0], "entry \"%s\" names the lock itself", en->path);
 		goto out;
 	}
 	if (prev) {
 		int cmp = strcmp(prev->path, en->path);
 		if (cmp == 0) {
-			rc = fail(c, v[0], "duplicate entry \"%s\"", en->path);
+			rc = kf_ytree_fail(c, v[0], "duplicate entry \"%s\"", en->path);
 			goto out;
 		}
 		if (cmp > 0) {
-			rc = fail(c, v[0], "entries are not sorted: \"%s\" after \"%s\"", en->path,
+			rc = kf_ytree_fail(c, v[0], "entries are not sorted: \"%s\" after \"%s\"", en->path,
 			          prev->path);
 			goto out;
 		}
@@ -475,7 +450,7 @@ static int parse_entry(ctx *c, const kf_ynode *n, kf_lock_entry *en, const kf_lo
 	if ((rc = u64(c, v[1], "entry size", &en->size)))
 		goto out;
 	if (en->size > UINT64_MAX - *total) {
-		rc = fail(c, v[1], "entry sizes overflow");
+		rc = kf_ytree_fail(c, v[1], "entry sizes overflow");
 		goto out;
 	}
 	*total += en->size;
@@ -483,7 +458,7 @@ static int parse_entry(ctx *c, const kf_ynode *n, kf_lock_entry *en, const kf_lo
 		goto out;
 	/* "0644": permission bits only, never setuid, setgid or sticky. */
 	if (strlen(mode) != 4 || mode[0] != '0' || strspn(mode + 1, "01234567") != 3) {
-		rc = fail(c, v[2], "entry mode \"%s\" is not a quoted octal \"0NNN\"", mode);
+		rc = kf_ytree_fail(c, v[2], "entry mode \"%s\" is not a quoted octal \"0NNN\"", mode);
 		goto out;
 	}
 	en->mode = (unsigned)strtoul(mode, NULL, 8);
@@ -528,7 +503,7 @@ void kf_lock_free(kf_lock *l)
 	free(l);
 }
 
-static int parse_lock(ctx *c, const kf_ynode *root, kf_lock *l)
+static int parse_lock(kf_yctx *c, const kf_ynode *root, kf_lock *l)
 {
 	static const char *const keys[] = {"format", "name", "version", "kubernetesVersion",
 	                                   "architectures", "created", "builder", "components",
@@ -537,7 +512,7 @@ static int parse_lock(ctx *c, const kf_ynode *root, kf_lock *l)
 	uint64_t format = 0, total = 0;
 	int rc;
 
-	if ((rc = want(c, root, KF_Y_MAP, "the lock")))
+	if ((rc = kf_ytree_want(c, root, KF_Y_MAP, "the lock")))
 		return rc;
 	/* The format first: a newer format must say so, not "unknown key". */
 	fmt = NULL;
@@ -545,11 +520,11 @@ static int parse_lock(ctx *c, const kf_ynode *root, kf_lock *l)
 		if (!strcmp(root->items[i]->value, "format"))
 			fmt = root->items[i + 1];
 	if (!fmt)
-		return fail(c, root, "missing key \"format\" in the lock");
+		return kf_ytree_fail(c, root, "missing key \"format\" in the lock");
 	if ((rc = u64(c, fmt, "format", &format)))
 		return rc;
 	if (format != KF_FORMAT_VERSION)
-		return fail(c, fmt, "unsupported lock format %llu (this kubeferry reads %d)",
+		return kf_ytree_fail(c, fmt, "unsupported lock format %llu (this kubeferry reads %d)",
 		            (unsigned long long)format, KF_FORMAT_VERSION);
 	l->format = KF_FORMAT_VERSION;
 	if ((rc = exact_keys(c, root, "the lock", keys, v)) ||
@@ -558,18 +533,18 @@ static int parse_lock(ctx *c, const kf_ynode *root, kf_lock *l)
 	    (rc = str(c, v[3], "kubernetesVersion", &l->kube_version)))
 		return rc;
 	if (!kf_valid_name(l->name))
-		return fail(c, v[1], "bad name \"%s\"", l->name);
+		return kf_ytree_fail(c, v[1], "bad name \"%s\"", l->name);
 	if (!kf_valid_token(l->version))
-		return fail(c, v[2], "bad version \"%s\"", l->version);
+		return kf_ytree_fail(c, v[2], "bad version \"%s\"", l->version);
 	if (!kf_valid_token(l->kube_version))
-		return fail(c, v[3], "bad kubernetesVersion \"%s\"", l->kube_version);
+		return kf_ytree_fail(c, v[3], "bad kubernetesVersion \"%s\"", l->kube_version);
 	if ((rc = str_list(c, v[4], "architectures", l->archs, &l->narch, kf_arch_known)) ||
 	    (rc = str(c, v[5], "created", &l->created)))
 		return rc;
 	if (!valid_rfc3339_utc(l->created))
-		return fail(c, v[5], "created \"%s\" is not YYYY-MM-DDTHH:MM:SSZ", l->created);
+		return kf_ytree_fail(c, v[5], "created \"%s\" is not YYYY-MM-DDTHH:MM:SSZ", l->created);
 	if ((rc = str(c, v[6], "builder", &l->builder)) ||
-	    (rc = want(c, v[7], KF_Y_SEQ, "components")))
+	    (rc = kf_ytree_want(c, v[7], KF_Y_SEQ, "components")))
 		return rc;
 	l->components = calloc(v[7]->n ? v[7]->n : 1, sizeof *l->components);
 	if (!l->components)
@@ -579,7 +554,7 @@ static int parse_lock(ctx *c, const kf_ynode *root, kf_lock *l)
 		if ((rc = parse_component(c, v[7]->items[i], l, &l->components[i])))
 			return rc;
 	}
-	if ((rc = want(c, v[8], KF_Y_SEQ, "images")))
+	if ((rc = kf_ytree_want(c, v[8], KF_Y_SEQ, "images")))
 		return rc;
 	l->images = calloc(v[8]->n ? v[8]->n : 1, sizeof *l->images);
 	if (!l->images)
@@ -590,7 +565,7 @@ static int parse_lock(ctx *c, const kf_ynode *root, kf_lock *l)
 			return rc;
 	}
 	if ((rc = parse_install(c, v[9], &l->install)) ||
-	    (rc = want(c, v[10], KF_Y_SEQ, "entries")))
+	    (rc = kf_ytree_want(c, v[10], KF_Y_SEQ, "entries")))
 		return rc;
 	l->entries = calloc(v[10]->n ? v[10]->n : 1, sizeof *l->entries);
 	if (!l->entries)
@@ -609,7 +584,7 @@ int kf_lock_parse(const char *buf, size_t len, const char *origin,
 {
 	kf_ynode *root = NULL;
 	kf_lock *l = NULL;
-	ctx c = {origin, e};
+	kf_yctx c = {origin, KF_EVERIFY, e};
 	int rc;
 
 	*out = NULL;

@@ -33,6 +33,18 @@ int kf_ytree_parse(const char *buf, size_t len, const char *origin, int code,
                    kf_ynode **out, kf_err *e);
 void kf_ytree_free(kf_ynode *n);
 const char *kf_ytree_type_name(kf_ynode_type t);
+/* Where a tree came from, for messages: every error is
+ * "origin:LINE:COL: message" with the code of the document kind. */
+typedef struct kf_yctx {
+	const char *origin;
+	int code;               /* KF_EUSAGE for specs, KF_EVERIFY for locks */
+	kf_err *e;
+} kf_yctx;
+int kf_ytree_fail(kf_yctx *c, const kf_ynode *n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* KF_OK when n has type t, else an error naming what was expected. */
+int kf_ytree_want(kf_yctx *c, const kf_ynode *n, kf_ynode_type t,
+                  const char *what);
 /* A plain scalar spelling null: "", "~", "null", "Null", "NULL". */
 int kf_ytree_is_null(const kf_ynode *n);
 

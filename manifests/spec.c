@@ -14,34 +14,8 @@
 /* A spec is a few KB; anything this large is not one. */
 #define KF_SPEC_MAX (4u << 20)
 
-typedef struct {
-	const char *origin;
-	kf_err *e;
-} ctx;
-
-static int fail(ctx *c, const kf_ynode *n, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(ctx *c, const kf_ynode *n, const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	return kf_err_set(c->e, KF_EUSAGE, "%s:%d:%d: %s", c->origin, n->line, n->col, msg);
-}
-
-static int want_type(ctx *c, const kf_ynode *n, kf_ynode_type t, const char *what)
-{
-	if (n->type != t)
-		return fail(c, n, "%s must be %s, not %s", what, kf_ytree_type_name(t),
-		            kf_ytree_type_name(n->type));
-	return KF_OK;
-}
-
 /* Refuse keys outside the schema: a misspelt "sha265" must not be ignored. */
-static int check_keys(ctx *c, const kf_ynode *map, const char *what,
+static int check_keys(kf_yctx *c, const kf_ynode *map, const char *what,
                       const char *const *allowed)
 {
 	for (size_t i = 0; i < map->n; i += 2) {
@@ -56,7 +30,7 @@ static int check_keys(ctx *c, const kf_ynode *map, const char *what,
 				strncat(list, j ? ", " : "", sizeof list - strlen(list) - 1);
 				strncat(list, allowed[j], sizeof list - strlen(list) - 1);
 			}
-			return fail(c, k, "unknown key \"%s\" in %s (known: %s)", k->value, what, list);
+			return kf_ytree_fail(c, k, "unknown key \"%s\" in %s (known: %s)", k->value, what, list);
 		}
 	}
 	return KF_OK;
@@ -71,32 +45,32 @@ static const kf_ynode *find(const kf_ynode *map, const char *key)
 	return NULL;
 }
 
-static int need(ctx *c, const kf_ynode *map, const char *key, const char *what,
+static int need(kf_yctx *c, const kf_ynode *map, const char *key, const char *what,
                 const kf_ynode **out)
 {
 	*out = find(map, key);
 	if (!*out)
-		return fail(c, map, "missing required key \"%s\" in %s", key, what);
+		return kf_ytree_fail(c, map, "missing required key \"%s\" in %s", key, what);
 	return KF_OK;
 }
 
 /* A string value: a scalar that is not null and holds no NUL byte. */
-static int str_of(ctx *c, const kf_ynode *n, const char *what, char **out)
+static int str_of(kf_yctx *c, const kf_ynode *n, const char *what, char **out)
 {
-	int rc = want_type(c, n, KF_Y_SCALAR, what);
+	int rc = kf_ytree_want(c, n, KF_Y_SCALAR, what);
 	if (rc)
 		return rc;
 	if (kf_ytree_is_null(n))
-		return fail(c, n, "%s must not be empty", what);
+		return kf_ytree_fail(c, n, "%s must not be empty", what);
 	if (strlen(n->value) != n->len)
-		return fail(c, n, "%s contains a NUL byte", what);
+		return kf_ytree_fail(c, n, "%s contains a NUL byte", what);
 	*out = strdup(n->value);
 	if (!*out)
 		return kf_err_set(c->e, KF_EIO, "out of memory");
 	return KF_OK;
 }
 
-static int req_str(ctx *c, const kf_ynode *map, const char *key, const char *what,
+static int req_str(kf_yctx *c, const kf_ynode *map, const char *key, const char *what,
                    char **out, const kf_ynode **node)
 {
 	const kf_ynode *v;
@@ -178,7 +152,7 @@ char *kf_spec_source_url(const kf_spec_component *c, const char *arch)
 
 /* Only {version} and {arch}: anything else in braces is a typo that would
  * otherwise end up verbatim in a download URL. */
-static int check_placeholders(ctx *c, const kf_ynode *n, const char *url, const char *what)
+static int check_placeholders(kf_yctx *c, const kf_ynode *n, const char *url, const char *what)
 {
 	for (const char *p = url; *p; p++) {
 		if (*p == '{') {
@@ -188,16 +162,16 @@ static int check_placeholders(ctx *c, const kf_ynode *n, const char *url, const 
 				p = end;
 				continue;
 			}
-			return fail(c, n, "bad placeholder \"%.*s\" in %s (only {version} and {arch})",
+			return kf_ytree_fail(c, n, "bad placeholder \"%.*s\" in %s (only {version} and {arch})",
 			            end ? (int)(end - p + 1) : (int)strlen(p), p, what);
 		}
 		if (*p == '}')
-			return fail(c, n, "bad placeholder: unmatched '}' in %s", what);
+			return kf_ytree_fail(c, n, "bad placeholder: unmatched '}' in %s", what);
 	}
 	return KF_OK;
 }
 
-static int check_hex(ctx *c, const kf_ynode *n, const char *hex, const char *what)
+static int check_hex(kf_yctx *c, const kf_ynode *n, const char *hex, const char *what)
 {
 	if (kf_is_sha256_hex(hex))
 		return KF_OK;
@@ -210,32 +184,32 @@ static int check_hex(ctx *c, const kf_ynode *n, const char *hex, const char *wha
 				other = 1;
 		}
 		if (upper && !other)
-			return fail(c, n, "%s has uppercase hex digits (write lowercase)", what);
+			return kf_ytree_fail(c, n, "%s has uppercase hex digits (write lowercase)", what);
 	}
-	return fail(c, n, "%s is not 64 lowercase hex digits", what);
+	return kf_ytree_fail(c, n, "%s is not 64 lowercase hex digits", what);
 }
 
-static int parse_archs(ctx *c, const kf_ynode *seq, kf_spec *s)
+static int parse_archs(kf_yctx *c, const kf_ynode *seq, kf_spec *s)
 {
-	int rc = want_type(c, seq, KF_Y_SEQ, "spec.architectures");
+	int rc = kf_ytree_want(c, seq, KF_Y_SEQ, "spec.architectures");
 	if (rc)
 		return rc;
 	if (seq->n == 0)
-		return fail(c, seq, "spec.architectures is empty");
+		return kf_ytree_fail(c, seq, "spec.architectures is empty");
 	for (size_t i = 0; i < seq->n; i++) {
 		const kf_ynode *a = seq->items[i];
 		char *v = NULL;
 		if ((rc = str_of(c, a, "an architecture", &v)))
 			return rc;
 		if (!kf_arch_known(v)) {
-			rc = fail(c, a, "unknown architecture \"%s\" (known: amd64, arm64, arm, "
+			rc = kf_ytree_fail(c, a, "unknown architecture \"%s\" (known: amd64, arm64, arm, "
 			          "ppc64le, s390x, riscv64)", v);
 			free(v);
 			return rc;
 		}
 		for (size_t j = 0; j < s->narch; j++)
 			if (!strcmp(s->archs[j], v)) {
-				rc = fail(c, a, "duplicate architecture \"%s\"", v);
+				rc = kf_ytree_fail(c, a, "duplicate architecture \"%s\"", v);
 				free(v);
 				return rc;
 			}
@@ -253,7 +227,7 @@ static int arch_index(const kf_spec *s, const char *a)
 	return -1;
 }
 
-static int parse_component(ctx *c, const kf_ynode *m, kf_spec *s, kf_spec_component *k)
+static int parse_component(kf_yctx *c, const kf_ynode *m, kf_spec *s, kf_spec_component *k)
 {
 	static const char *const keys[] = {"name", "version", "url", "sha256", NULL};
 	const kf_ynode *vn, *urln, *sums;
@@ -262,37 +236,37 @@ static int parse_component(ctx *c, const kf_ynode *m, kf_spec *s, kf_spec_compon
 
 	k->line = m->line;
 	k->col = m->col;
-	if ((rc = want_type(c, m, KF_Y_MAP, "a component")) ||
+	if ((rc = kf_ytree_want(c, m, KF_Y_MAP, "a component")) ||
 	    (rc = check_keys(c, m, "a component", keys)) ||
 	    (rc = req_str(c, m, "name", "component", &k->name, &vn)))
 		return rc;
 	if (!kf_valid_name(k->name))
-		return fail(c, vn, "bad component name \"%s\" (lowercase letters, digits, '.', '_', '-')",
+		return kf_ytree_fail(c, vn, "bad component name \"%s\" (lowercase letters, digits, '.', '_', '-')",
 		            k->name);
 	snprintf(what, sizeof what, "component %s", k->name);
 	for (size_t i = 0; s->components + i < k; i++)
 		if (!strcmp(s->components[i].name, k->name))
-			return fail(c, vn, "duplicate component \"%s\" (first at line %d)", k->name,
+			return kf_ytree_fail(c, vn, "duplicate component \"%s\" (first at line %d)", k->name,
 			            s->components[i].line);
 	if ((rc = req_str(c, m, "version", what, &k->version, &vn)))
 		return rc;
 	if (!kf_valid_token(k->version))
-		return fail(c, vn, "bad version \"%s\" in %s (letters, digits, '.', '_', '+', '-')",
+		return kf_ytree_fail(c, vn, "bad version \"%s\" in %s (letters, digits, '.', '_', '+', '-')",
 		            k->version, what);
 	if ((rc = req_str(c, m, "url", what, &k->url, &urln)) ||
 	    (rc = check_placeholders(c, urln, k->url, what)) ||
 	    (rc = need(c, m, "sha256", what, &sums)) ||
-	    (rc = want_type(c, sums, KF_Y_MAP, "sha256")))
+	    (rc = kf_ytree_want(c, sums, KF_Y_MAP, "sha256")))
 		return rc;
 	for (size_t i = 0; i < sums->n; i += 2) {
 		const kf_ynode *key = sums->items[i], *val = sums->items[i + 1];
 		char label[200];
 		int ai;
 		if (!kf_arch_known(key->value))
-			return fail(c, key, "unknown architecture \"%s\" in sha256 of %s", key->value, what);
+			return kf_ytree_fail(c, key, "unknown architecture \"%s\" in sha256 of %s", key->value, what);
 		ai = arch_index(s, key->value);
 		if (ai < 0)
-			return fail(c, key, "sha256 of %s names architecture \"%s\", which is not in "
+			return kf_ytree_fail(c, key, "sha256 of %s names architecture \"%s\", which is not in "
 			            "spec.architectures", what, key->value);
 		snprintf(label, sizeof label, "sha256 of %s for %s", what, key->value);
 		if ((rc = str_of(c, val, label, &k->sha256[ai])) ||
@@ -301,7 +275,7 @@ static int parse_component(ctx *c, const kf_ynode *m, kf_spec *s, kf_spec_compon
 	}
 	for (size_t a = 0; a < s->narch; a++)
 		if (!k->sha256[a])
-			return fail(c, sums, "missing sha256 for architecture %s in %s", s->archs[a], what);
+			return kf_ytree_fail(c, sums, "missing sha256 for architecture %s in %s", s->archs[a], what);
 	/* Check every expanded source now, so that lint catches a URL that
 	 * could never be placed in a bundle. */
 	for (size_t a = 0; a < s->narch; a++) {
@@ -320,7 +294,7 @@ static int parse_component(ctx *c, const kf_ynode *m, kf_spec *s, kf_spec_compon
 
 /* Two sources landing on one bundle path must be the same bytes (a file
  * shared by all architectures); anything else could never be built. */
-static int check_paths_unique(ctx *c, kf_spec *s)
+static int check_paths_unique(kf_yctx *c, kf_spec *s)
 {
 	int rc = KF_OK;
 	size_t n = s->ncomp * s->narch, i, j;
@@ -343,7 +317,7 @@ static int check_paths_unique(ctx *c, kf_spec *s)
 				continue;
 			{
 				kf_ynode at = {.line = k->line, .col = k->col};
-				rc = fail(c, &at, "component %s (%s) and component %s (%s) have the same "
+				rc = kf_ytree_fail(c, &at, "component %s (%s) and component %s (%s) have the same "
 				          "source path %s but different sha256", k->name, s->archs[a],
 				          o->name, s->archs[j % s->narch], paths[i]);
 			}
@@ -356,7 +330,7 @@ static int check_paths_unique(ctx *c, kf_spec *s)
 	return rc;
 }
 
-static int parse_image(ctx *c, const kf_ynode *m, kf_spec *s, kf_spec_image *im)
+static int parse_image(kf_yctx *c, const kf_ynode *m, kf_spec *s, kf_spec_image *im)
 {
 	static const char *const keys[] = {"ref", "digest", NULL};
 	const kf_ynode *rn, *dn;
@@ -365,71 +339,71 @@ static int parse_image(ctx *c, const kf_ynode *m, kf_spec *s, kf_spec_image *im)
 
 	im->line = m->line;
 	im->col = m->col;
-	if ((rc = want_type(c, m, KF_Y_MAP, "an image")) ||
+	if ((rc = kf_ytree_want(c, m, KF_Y_MAP, "an image")) ||
 	    (rc = check_keys(c, m, "an image", keys)) ||
 	    (rc = req_str(c, m, "ref", "image", &im->ref, &rn)))
 		return rc;
 	if (!kf_valid_image_ref(im->ref, &why))
-		return fail(c, rn, "bad image reference \"%s\": %s", im->ref, why);
+		return kf_ytree_fail(c, rn, "bad image reference \"%s\": %s", im->ref, why);
 	for (size_t i = 0; s->images + i < im; i++)
 		if (!strcmp(s->images[i].ref, im->ref))
-			return fail(c, rn, "duplicate image \"%s\" (first at line %d)", im->ref,
+			return kf_ytree_fail(c, rn, "duplicate image \"%s\" (first at line %d)", im->ref,
 			            s->images[i].line);
 	dn = find(m, "digest");
 	if (dn && !kf_ytree_is_null(dn)) {
 		if ((rc = str_of(c, dn, "image digest", &im->digest)))
 			return rc;
 		if (!kf_valid_image_digest(im->digest))
-			return fail(c, dn, "bad digest \"%s\" for image %s (sha256:<64 lowercase hex>)",
+			return kf_ytree_fail(c, dn, "bad digest \"%s\" for image %s (sha256:<64 lowercase hex>)",
 			            im->digest, im->ref);
 	}
 	return KF_OK;
 }
 
-static int parse_install(ctx *c, const kf_ynode *m, kf_install *in)
+static int parse_install(kf_yctx *c, const kf_ynode *m, kf_install *in)
 {
 	static const char *const keys[] = {"etcd", "cni", "podSubnet", "serviceSubnet",
 	                                   "mirror", NULL};
 	const kf_ynode *v;
 	int rc;
 
-	if ((rc = want_type(c, m, KF_Y_MAP, "spec.install")) ||
+	if ((rc = kf_ytree_want(c, m, KF_Y_MAP, "spec.install")) ||
 	    (rc = check_keys(c, m, "spec.install", keys)))
 		return rc;
 	if ((v = find(m, "etcd"))) {
 		if ((rc = str_of(c, v, "install.etcd", &in->etcd)))
 			return rc;
 		if (strcmp(in->etcd, "host") && strcmp(in->etcd, "kubeadm"))
-			return fail(c, v, "install.etcd must be \"host\" or \"kubeadm\", not \"%s\"", in->etcd);
+			return kf_ytree_fail(c, v, "install.etcd must be \"host\" or \"kubeadm\", not \"%s\"", in->etcd);
 	}
 	if ((v = find(m, "cni"))) {
 		if ((rc = str_of(c, v, "install.cni", &in->cni)))
 			return rc;
 		if (strcmp(in->cni, "flannel"))
-			return fail(c, v, "install.cni must be \"flannel\", not \"%s\"", in->cni);
+			return kf_ytree_fail(c, v, "install.cni must be \"flannel\", not \"%s\"", in->cni);
 	}
 	if ((v = find(m, "podSubnet"))) {
 		if ((rc = str_of(c, v, "install.podSubnet", &in->pod_subnet)))
 			return rc;
 		if (!kf_valid_cidr(in->pod_subnet))
-			return fail(c, v, "install.podSubnet \"%s\" is not a CIDR", in->pod_subnet);
+			return kf_ytree_fail(c, v, "install.podSubnet \"%s\" is not a CIDR", in->pod_subnet);
 	}
 	if ((v = find(m, "serviceSubnet"))) {
 		if ((rc = str_of(c, v, "install.serviceSubnet", &in->service_subnet)))
 			return rc;
 		if (!kf_valid_cidr(in->service_subnet))
-			return fail(c, v, "install.serviceSubnet \"%s\" is not a CIDR", in->service_subnet);
+			return kf_ytree_fail(c, v, "install.serviceSubnet \"%s\" is not a CIDR", in->service_subnet);
 	}
 	if ((v = find(m, "mirror")) && !kf_ytree_is_null(v)) {
 		if ((rc = str_of(c, v, "install.mirror", &in->mirror)))
 			return rc;
 		if (!kf_valid_https_url(in->mirror))
-			return fail(c, v, "install.mirror \"%s\" is not an https:// URL", in->mirror);
+			return kf_ytree_fail(c, v, "install.mirror \"%s\" is not an https:// URL", in->mirror);
 	}
 	return KF_OK;
 }
 
-static int parse_spec(ctx *c, const kf_ynode *root, kf_spec *s)
+static int parse_spec(kf_yctx *c, const kf_ynode *root, kf_spec *s)
 {
 	static const char *const top_keys[] = {"apiVersion", "kind", "metadata", "spec", NULL};
 	static const char *const meta_keys[] = {"name", "version", NULL};
@@ -439,12 +413,12 @@ static int parse_spec(ctx *c, const kf_ynode *root, kf_spec *s)
 	char *tmp = NULL;
 	int rc;
 
-	if ((rc = want_type(c, root, KF_Y_MAP, "a spec")) ||
+	if ((rc = kf_ytree_want(c, root, KF_Y_MAP, "a spec")) ||
 	    (rc = check_keys(c, root, "the spec", top_keys)) ||
 	    (rc = req_str(c, root, "apiVersion", "the spec", &tmp, &v)))
 		goto out;
 	if (strcmp(tmp, "kubeferry.io/v1")) {
-		rc = fail(c, v, "apiVersion must be \"kubeferry.io/v1\", not \"%s\"", tmp);
+		rc = kf_ytree_fail(c, v, "apiVersion must be \"kubeferry.io/v1\", not \"%s\"", tmp);
 		goto out;
 	}
 	free(tmp);
@@ -452,34 +426,34 @@ static int parse_spec(ctx *c, const kf_ynode *root, kf_spec *s)
 	if ((rc = req_str(c, root, "kind", "the spec", &tmp, &v)))
 		goto out;
 	if (strcmp(tmp, "Bundle")) {
-		rc = fail(c, v, "kind must be \"Bundle\", not \"%s\"", tmp);
+		rc = kf_ytree_fail(c, v, "kind must be \"Bundle\", not \"%s\"", tmp);
 		goto out;
 	}
 	if ((rc = need(c, root, "metadata", "the spec", &meta)) ||
-	    (rc = want_type(c, meta, KF_Y_MAP, "metadata")) ||
+	    (rc = kf_ytree_want(c, meta, KF_Y_MAP, "metadata")) ||
 	    (rc = check_keys(c, meta, "metadata", meta_keys)) ||
 	    (rc = req_str(c, meta, "name", "metadata", &s->name, &v)))
 		goto out;
 	if (!kf_valid_name(s->name)) {
-		rc = fail(c, v, "bad metadata.name \"%s\" (lowercase letters, digits, '.', '_', '-')",
+		rc = kf_ytree_fail(c, v, "bad metadata.name \"%s\" (lowercase letters, digits, '.', '_', '-')",
 		          s->name);
 		goto out;
 	}
 	if ((rc = req_str(c, meta, "version", "metadata", &s->version, &v)))
 		goto out;
 	if (!kf_valid_token(s->version)) {
-		rc = fail(c, v, "bad metadata.version \"%s\"", s->version);
+		rc = kf_ytree_fail(c, v, "bad metadata.version \"%s\"", s->version);
 		goto out;
 	}
 	if ((rc = need(c, root, "spec", "the spec", &sp)) ||
-	    (rc = want_type(c, sp, KF_Y_MAP, "spec")) ||
+	    (rc = kf_ytree_want(c, sp, KF_Y_MAP, "spec")) ||
 	    (rc = check_keys(c, sp, "spec", spec_keys)))
 		goto out;
 	if ((v = find(sp, "kubernetesVersion"))) {
 		if ((rc = str_of(c, v, "spec.kubernetesVersion", &s->kube_version)))
 			goto out;
 		if (!kf_valid_token(s->kube_version)) {
-			rc = fail(c, v, "bad spec.kubernetesVersion \"%s\"", s->kube_version);
+			rc = kf_ytree_fail(c, v, "bad spec.kubernetesVersion \"%s\"", s->kube_version);
 			goto out;
 		}
 	} else if (!(s->kube_version = strdup(s->version))) {
@@ -489,7 +463,7 @@ static int parse_spec(ctx *c, const kf_ynode *root, kf_spec *s)
 	if ((rc = need(c, sp, "architectures", "spec", &seq)) ||
 	    (rc = parse_archs(c, seq, s)) ||
 	    (rc = need(c, sp, "components", "spec", &seq)) ||
-	    (rc = want_type(c, seq, KF_Y_SEQ, "spec.components")))
+	    (rc = kf_ytree_want(c, seq, KF_Y_SEQ, "spec.components")))
 		goto out;
 	s->components = calloc(seq->n ? seq->n : 1, sizeof *s->components);
 	if (!s->components) {
@@ -504,7 +478,7 @@ static int parse_spec(ctx *c, const kf_ynode *root, kf_spec *s)
 	if ((rc = check_paths_unique(c, s)))
 		goto out;
 	if ((seq = find(sp, "images")) && !kf_ytree_is_null(seq)) {
-		if ((rc = want_type(c, seq, KF_Y_SEQ, "spec.images")))
+		if ((rc = kf_ytree_want(c, seq, KF_Y_SEQ, "spec.images")))
 			goto out;
 		s->images = calloc(seq->n ? seq->n : 1, sizeof *s->images);
 		if (!s->images) {
@@ -533,7 +507,7 @@ int kf_spec_load(const char *path, kf_spec **out, kf_err *e)
 	kf_ynode *root = NULL;
 	kf_spec *s = NULL;
 	char dir[PATH_MAX];
-	ctx c = {path, e};
+	kf_yctx c = {path, KF_EUSAGE, e};
 	int rc;
 
 	*out = NULL;

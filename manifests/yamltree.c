@@ -4,6 +4,7 @@
  * 1-based LINE:COL on every node so that errors can point at the fault.
  */
 #include <stdlib.h>
+#include <stdarg.h>
 #include <string.h>
 #include <yaml.h>
 
@@ -227,4 +228,25 @@ out:
 	yaml_parser_delete(&p);
 	kf_ytree_free(root);
 	return rc;
+}
+
+int kf_ytree_fail(kf_yctx *c, const kf_ynode *n, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	return kf_err_set(c->e, c->code, "%s:%d:%d: %s", c->origin, n->line,
+	                  n->col, msg);
+}
+
+int kf_ytree_want(kf_yctx *c, const kf_ynode *n, kf_ynode_type t,
+                  const char *what)
+{
+	if (n->type != t)
+		return kf_ytree_fail(c, n, "%s must be %s, not %s", what,
+		                     kf_ytree_type_name(t), kf_ytree_type_name(n->type));
+	return KF_OK;
 }

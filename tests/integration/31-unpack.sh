@@ -87,7 +87,7 @@ D=$LAB/dest/bundle
 mkdir -p "$LAB/dest"
 # Under a strict umask the tree still comes out 0755/0644 (services read it).
 (umask 077 && expect_exit 0 "$KFI" unpack "$B" -p "$PUB" -d "$D")
-expect_output "OK: verified and unpacked into $D"
+expect_output "OK: unpacktest 1.2.3 \(2 entries, [0-9]+ bytes, signed by key [0-9A-F]{16}\) verified and unpacked into $D"
 [ -z "$(find "$D" -type d ! -perm 0755)" ] || fail "directory modes: $(find "$D" -type d -printf '%m %p\n')"
 tool=$(jq -r '.components[] | select(.name=="tool") | .path' < <("$KF" inspect --json "$B"))
 notes=$(jq -r '.components[] | select(.name=="notes") | .path' < <("$KF" inspect --json "$B"))

@@ -556,7 +556,7 @@ static void t_minisign_interop(void)
 	CHECK_INT(kf_keys_load_secret(mkey, &k, &e), KF_OK);
 	if (k) {
 		unsigned char d[KF_BLAKE2B_LEN];
-		CHECK_INT(kf_keys_blake2b_file(file, d, &e), KF_OK);
+		CHECK_INT(kf_digest_file(file, KF_DIGEST_BLAKE2B512, d, NULL, &e), KF_OK);
 		CHECK_INT(kf_sig_sign(k, d, "u", "signed by kubeferry", &sig, &e), KF_OK);
 		write_text(path_in("kf.minisig"), sig);
 		char *v[] = {"minisign", "-V", "-H", "-p", (char *)mpub, "-m", (char *)file,
