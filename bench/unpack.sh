@@ -34,7 +34,7 @@ build_bundle() {
 	mkdir -p "$SRC/kubeferry" "$CACHE"
 	[ -f "$CACHE/k.key" ] || minisign -G -W -p "$CACHE/k.pub" -s "$CACHE/k.key" >/dev/null 2>&1
 	# Copies of system binaries, in rounds, until the target size; the
-	# lock (format of docs/lock-schema.md) and a sha256sum list for (b).
+	# lock (format of docs/bundle-format.md, appendix) and a sha256sum list for (b).
 	python3 - "$SRC" "$BYTES" "$CACHE/sums-$BYTES" <<'EOF'
 import glob, hashlib, os, shutil, sys
 src, target, sums = sys.argv[1], int(sys.argv[2]), sys.argv[3]

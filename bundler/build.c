@@ -252,6 +252,11 @@ int kf_build(const kf_build_opts *o, kf_err *e)
 		if (rc)
 			goto out;
 	}
+	/* addons/: the CNI manifest, rendered with the images just pulled;
+	 * its file lives in the same work directory. */
+	rc = kf_addons_render(spec, have_work ? work_dir : NULL, &set, e);
+	if (rc)
+		goto out;
 
 	rc = fill_lock(lock, spec, items, &set, when, e);
 	if (rc)

@@ -244,6 +244,36 @@ static size_t req_write(char *buf, size_t size, size_t nitems, void *ud)
 	return len;
 }
 
+/* Length of the "scheme://host[:port]" part of a URL, 0 when none. */
+static size_t url_origin_len(const char *url)
+{
+	const char *p = url ? strstr(url, "://") : NULL;
+
+	if (!p)
+		return 0;
+	p += 3;
+	return (size_t)(p - url) + strcspn(p, "/?#");
+}
+
+/* A challenge binds only the origin the request was sent to. After libcurl
+ * followed a redirect to another host (blob storage, a CDN), answering that
+ * host's Www-Authenticate would hand the registry's credentials to a realm
+ * the registry never named, and replace its token with a foreign one. */
+static void drop_foreign_challenge(CURL *h, const char *url, kf_http_resp *r)
+{
+	char *eff = NULL;
+	size_t la = url_origin_len(url), lb;
+
+	if (!r->www_authenticate ||
+	    curl_easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &eff) != CURLE_OK || !eff)
+		return;
+	lb = url_origin_len(eff);
+	if (la && la == lb && !strncasecmp(url, eff, la))
+		return;
+	free(r->www_authenticate);
+	r->www_authenticate = NULL;
+}
+
 static void sleep_ms(long ms)
 {
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -337,6 +367,7 @@ int kf_http_request(const char *method, const char *url,
 		}
 		cc = curl_easy_perform(h);
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+		drop_foreign_challenge(h, url, r);
 		if (cc == CURLE_OK) {
 			if (r->status == 429 || r->status >= 500) {
 				again = 1;

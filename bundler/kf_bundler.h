@@ -220,6 +220,24 @@ int kf_images_pull(const kf_spec *spec, const kf_build_opts *o,
                    const char *work_dir, kf_build_set *set, kf_lock *lock,
                    kf_err *e);
 
+/* ---- addons (addons.c) ------------------------------------------------- */
+
+/* Manifests applied after kubeadm init. With install.cni "flannel" (the
+ * default) and spec images whose repositories end in "flannel/flannel" and
+ * "flannel/flannel-cni-plugin", writes work_dir/addons/flannel.yaml (0644)
+ * rendered from kubeferry's own template with those references and the
+ * spec's podSubnet, and adds it to set as "addons/flannel.yaml". Without
+ * the images: a warning on stderr, nothing added. cni "none": nothing.
+ * work_dir may be NULL when the spec has no images. */
+int kf_addons_render(const kf_spec *spec, const char *work_dir,
+                     kf_build_set *set, kf_err *e);
+/* The flannel manifest itself (deterministic bytes), malloc'ed. KF_EUSAGE
+ * when a value holds characters that do not belong in an image reference
+ * or CIDR. */
+int kf_addons_flannel_yaml(const char *flannel_image, const char *cni_image,
+                           const char *pod_subnet, char **out, size_t *len,
+                           kf_err *e);
+
 typedef struct kf_push_opts {
 	const char *to;              /* REGISTRY[/PREFIX], optional http(s):// */
 	const kf_creds *creds;       /* NULL: from the auth files */

@@ -543,7 +543,6 @@ int kfi_cmd_mirror_install(int argc, char **argv)
 	int rc = KF_OK, opt, ctx_ok = 0, ch = 0;
 	char *tls = NULL, *chain = NULL, *ca = NULL, *srv = NULL, *unit = NULL, *buf = NULL;
 	char fp[KF_MIRROR_FP_LEN], host[128];
-	size_t off;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "l:h", opts, NULL)) != -1) {
@@ -612,7 +611,6 @@ int kfi_cmd_mirror_install(int argc, char **argv)
 	if ((rc = kfi_put_file_from(&c, KF_MIRROR_CA_PATH, ca, 0644, NULL, &e)) != KF_OK ||
 	    (rc = install_self(&c, &e)) != KF_OK)
 		goto out;
-	off = 0;
 	unit = xasprintf("# Written by kubeferry-install mirror install.\n"
 	                 "[Unit]\n"
 	                 "Description=kubeferry registry mirror (bundle %s)\n"
@@ -634,7 +632,6 @@ int kfi_cmd_mirror_install(int argc, char **argv)
 	                 "[Install]\n"
 	                 "WantedBy=multi-user.target\n",
 	                 s.bundle_dir, s.bundle_dir, listen);
-	(void)off;
 	if ((rc = enable_unit(&c, "kubeferry-mirror.service", unit, "multi-user.target", &ch, &e)) != KF_OK ||
 	    (rc = systemd_start(&c, "kubeferry-mirror.service", ch, &e)) != KF_OK)
 		goto out;

@@ -31,6 +31,8 @@ static void usage(FILE *f)
 	        "       kubeferry-install mirror tls --state DIR [--san NAME]... [--ca-out FILE]\n"
 	        "       kubeferry-install mirror hosts --mirror URL [--ca FILE] --out CERTS_D\n"
 	        "                                      REGISTRY...\n"
+	        "       kubeferry-install mirror install --listen ADDR:PORT [--san NAME]...\n"
+	        "                                        [--root DIR]\n"
 	        "\n"
 	        "serve: serve an unpacked bundle (DIR/images, an OCI image layout, and\n"
 	        "DIR/files) read-only: the OCI distribution pull API under /v2/ (names\n"
@@ -45,6 +47,9 @@ static void usage(FILE *f)
 	        "tls: create or renew the TLS material only, as serve does.\n"
 	        "hosts: write CERTS_D/REGISTRY/hosts.toml for each REGISTRY, pointing\n"
 	        "containerd at the mirror URL (pull and resolve only, no fallback).\n"
+	        "install: run this node's applied bundle as kubeferry-mirror.service\n"
+	        "(see 'mirror install --help'); prints the CA fingerprint that other\n"
+	        "nodes pass to 'apply --mirror-ca-fingerprint'.\n"
 	        "\n"
 	        "Options:\n"
 	        "  -l, --listen ADDR:PORT   numeric address and port (\"[::]:5443\" for v6)\n"
@@ -316,6 +321,12 @@ int kfi_cmd_mirror(int argc, char **argv)
 	if (!strcmp(sub, "-h") || !strcmp(sub, "--help") || !strcmp(sub, "help")) {
 		usage(stdout);
 		rc = KF_OK;
+		goto out;
+	}
+	/* `mirror install` sets up the service that runs `mirror serve`; it
+	 * lives with the other deploy steps and parses its own options. */
+	if (!strcmp(sub, "install")) {
+		rc = kfi_cmd_mirror_install(argc - 1, argv + 1);
 		goto out;
 	}
 	rc = parse(argc - 1, argv + 1, &o);

@@ -22,7 +22,7 @@ int kfi_cmd_reset(int argc, char **argv);     /* cmd_reset.c */
 int kfi_cmd_status(int argc, char **argv);    /* cmd_reset.c */
 int kfi_cmd_preflight(int argc, char **argv); /* cmd_preflight.c */
 int kfi_cmd_cluster(int argc, char **argv);   /* cmd_cluster.c: init, join */
-/* `mirror install` (routed here from cmd_mirror.c; also "mirror-install"). */
+/* `mirror install` (routed here from cmd_mirror.c). */
 int kfi_cmd_mirror_install(int argc, char **argv); /* cmd_cluster.c */
 
 /* The step engine (step.c). Every change to a node goes through it: files

@@ -18,7 +18,6 @@ static const struct command commands[] = {
 	{"apply", kfi_cmd_apply, "verify, unpack and prepare this node (--role)"},
 	{"reset", kfi_cmd_reset, "undo what apply changed (keeps the bundle)"},
 	{"cluster", kfi_cmd_cluster, "kubeadm init/join from the applied bundle"},
-	{"mirror-install", kfi_cmd_mirror_install, "run this node's bundle as kubeferry-mirror.service"},
 	{"status", kfi_cmd_status, "what apply installed, units, etcd cert expiry"},
 };
 

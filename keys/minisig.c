@@ -102,10 +102,16 @@ int kf_sig_sign(const kf_seckey *k, const unsigned char digest[KF_BLAKE2B_LEN],
 		untrusted_comment = "signature from kubeferry secret key";
 	if (!trusted_comment)
 		trusted_comment = "";
-	rc = check_comment(untrusted_comment, KF_COMMENT_MAX - strlen(KF_UNTRUSTED_PREFIX),
+	/* minisign reads each comment line, prefix and '\n' included, into a
+	 * buffer of KF_COMMENT_MAX / KF_TRUSTED_COMMENT_MAX bytes (fgets, so
+	 * one byte goes to the NUL): a longer line is refused by minisign -V,
+	 * so it is refused here before it is signed. */
+	rc = check_comment(untrusted_comment, KF_COMMENT_MAX - strlen(KF_UNTRUSTED_PREFIX) - 1,
 	                   "untrusted comment", e);
 	if (rc == KF_OK)
-		rc = check_comment(trusted_comment, KF_TRUSTED_COMMENT_MAX, "trusted comment", e);
+		rc = check_comment(trusted_comment,
+		                   KF_TRUSTED_COMMENT_MAX - strlen(KF_TRUSTED_PREFIX) - 1,
+		                   "trusted comment", e);
 	if (rc != KF_OK)
 		goto out;
 	sigblock[0] = 'E';

@@ -1,6 +1,6 @@
 /*
  * The lock: what a bundle holds, signed. The emitter writes one canonical
- * form (docs/lock-schema.md) so that the same content always gives the same
+ * form (docs/bundle-format.md, appendix) so that the same content always gives the same
  * bytes and signature. The parser reads input that is signed but may still
  * have been shaped by an attacker who holds a key, or fed to us before the
  * signature is checked, so it is strict: every key, type and value is
@@ -399,8 +399,8 @@ static int parse_install(kf_yctx *c, const kf_ynode *n, kf_install *in)
 		return rc;
 	if (strcmp(in->etcd, "host") && strcmp(in->etcd, "kubeadm"))
 		return kf_ytree_fail(c, v[0], "install.etcd must be \"host\" or \"kubeadm\"");
-	if (strcmp(in->cni, "flannel"))
-		return kf_ytree_fail(c, v[1], "install.cni must be \"flannel\"");
+	if (strcmp(in->cni, "flannel") && strcmp(in->cni, "none"))
+		return kf_ytree_fail(c, v[1], "install.cni must be \"flannel\" or \"none\"");
 	if (!kf_valid_cidr(in->pod_subnet))
 		return kf_ytree_fail(c, v[2], "install.podSubnet is not a CIDR");
 	if (!kf_valid_cidr(in->service_subnet))

@@ -379,8 +379,9 @@ static int parse_install(kf_yctx *c, const kf_ynode *m, kf_install *in)
 	if ((v = find(m, "cni"))) {
 		if ((rc = str_of(c, v, "install.cni", &in->cni)))
 			return rc;
-		if (strcmp(in->cni, "flannel"))
-			return kf_ytree_fail(c, v, "install.cni must be \"flannel\", not \"%s\"", in->cni);
+		/* "none": the bundle carries no CNI addon; the site brings its own. */
+		if (strcmp(in->cni, "flannel") && strcmp(in->cni, "none"))
+			return kf_ytree_fail(c, v, "install.cni must be \"flannel\" or \"none\", not \"%s\"", in->cni);
 	}
 	if ((v = find(m, "podSubnet"))) {
 		if ((rc = str_of(c, v, "install.podSubnet", &in->pod_subnet)))

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -373,7 +374,7 @@ static struct evbuffer *next_chunk(reqctx *c)
 {
 	struct evbuffer *b = evbuffer_new();
 	uint64_t n = c->end - c->off;
-	int fd = b ? dup(c->fd) : -1;
+	int fd = b ? fcntl(c->fd, F_DUPFD_CLOEXEC, 0) : -1;
 
 	if (n > CHUNK)
 		n = CHUNK;
@@ -816,7 +817,7 @@ static void handle_files(reqctx *c, const char *raw)
 		          "NOT_FOUND", "no such file");
 		goto out;
 	}
-	dirfd = dup(s->files_fd);
+	dirfd = fcntl(s->files_fd, F_DUPFD_CLOEXEC, 0);
 	p = path;
 	tok = strtok_r(p, "/", &save);
 	while (tok) {
@@ -939,6 +940,43 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(s->base, NULL);
 }
 
+static void resume_accepting(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	evconnlistener_enable(arg);
+}
+
+/* accept() failed for a reason that does not go away by itself (out of
+ * descriptors or memory). libevent would retry at once, forever: a busy loop
+ * with one warning per turn. Stop accepting for a moment instead, so the
+ * connections being served can finish and free their descriptors. */
+static void on_accept_error(struct evconnlistener *lev, void *arg)
+{
+	int err = EVUTIL_SOCKET_ERROR();
+	struct timeval tv = {0, 250 * 1000};
+	(void)arg;
+	fprintf(stderr, "kubeferry-install: mirror: cannot accept a connection: %s; "
+	        "pausing new connections for 250 ms\n", evutil_socket_error_to_string(err));
+	evconnlistener_disable(lev);
+	if (event_base_once(evconnlistener_get_base(lev), -1, EV_TIMEOUT,
+	                    resume_accepting, lev, &tv) != 0)
+		evconnlistener_enable(lev);
+}
+
+/* Every blob in flight holds two descriptors: let many nodes pull at once
+ * up to what the administrator allows (the hard limit), not the soft
+ * default of 1024. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static int setup_tls(server *s, const char *cert, const char *key, kf_err *e)
 {
 	int rc = KF_OK;
@@ -1025,6 +1063,7 @@ int kf_mirror_serve(const kf_mirror_serve_opts *o, kf_err *e)
 	}
 	/* A client that vanishes must not take the server with it. */
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
 	s.base = event_base_new();
 	s.http = s.base ? evhttp_new(s.base) : NULL;
 	if (!s.http) {
@@ -1053,6 +1092,7 @@ int kf_mirror_serve(const kf_mirror_serve_opts *o, kf_err *e)
 		rc = kf_err_set(e, KF_EIO, "cannot listen on %s", o->listen);
 		goto out;
 	}
+	evconnlistener_set_error_cb(lev, on_accept_error);
 	sigterm = evsignal_new(s.base, SIGTERM, on_signal, &s);
 	sigint = evsignal_new(s.base, SIGINT, on_signal, &s);
 	if (!sigterm || !sigint || evsignal_add(sigterm, NULL) || evsignal_add(sigint, NULL)) {

@@ -92,8 +92,11 @@ kf_keypair() {
 
 # kf_ca DIR [NAME...]: a CA (DIR/ca.crt) and a server certificate
 # (DIR/server.crt, DIR/server.key) for 127.0.0.1, ::1, localhost and NAMEs.
+# An existing DIR/server.crt is kept, so that several labs (nginx, registry)
+# can share one CA.
 kf_ca() {
 	local d=$1; shift
+	[ -f "$d/server.crt" ] && return 0
 	local san="IP:127.0.0.1,IP:::1,DNS:localhost" n
 	for n in "$@"; do san="$san,DNS:$n"; done
 	mkdir -p "$d"

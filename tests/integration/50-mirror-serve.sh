@@ -219,6 +219,18 @@ for i in 1 2 3 4 5; do
 	cmp "$LAB/blob" "$lpath" || fail "blob body while a slow client runs"
 done
 kill -0 "$slow" 2>/dev/null || fail "the slow client should still be connected"
+# The server holds descriptors of the blob for the stalled body: none of
+# them may leak into a child process.
+nblobfd=0
+for f in /proc/$MPID/fdinfo/*; do
+	n=${f##*/}
+	case $(readlink "/proc/$MPID/fd/$n" 2>/dev/null) in "$L"/blobs/*) ;; *) continue ;; esac
+	fl=$(awk '/^flags:/ {print $2}' "$f" 2>/dev/null) || continue
+	[ -n "$fl" ] || continue
+	nblobfd=$((nblobfd + 1))
+	[ $((8#$fl & 8#2000000)) -ne 0 ] || fail "blob descriptor $n is not close-on-exec"
+done
+[ "$nblobfd" -ge 2 ] || fail "expected the stalled body's blob descriptors, found $nblobfd"
 ! grep -q "big/blobs/$bigl 200" "$LAB/mirror.log" || fail "the slow client's body cannot be complete"
 kill "$slow"; wait "$slow" 2>/dev/null || true
 "${C[@]}" -o /dev/null "$M/v2/"
@@ -291,6 +303,24 @@ kf_bg "$KFI" mirror serve "$B" --listen "127.0.0.1:$PORT4" --plain-http >"$LAB/m
 kf_wait_port "$PORT4" 30
 grep -q "WARNING: --plain-http" "$LAB/mirror4.log" || fail "plain HTTP not announced"
 assert_eq "$(curl -s "http://127.0.0.1:$PORT4/v2/registry.k8s.io/pause/manifests/3.10" | sha256sum | cut -d' ' -f1)" "${PAUSE#sha256:}" "plain manifest"
+
+note "out of descriptors: the server pauses accepting instead of spinning, then serves again"
+PORT5=$(kf_free_port)
+kf_bg prlimit --nofile=32 "$KFI" mirror serve "$B" --listen "127.0.0.1:$PORT5" --plain-http -q \
+	>"$LAB/mirror5.log" 2>"$LAB/mirror5.err"
+kf_wait_port "$PORT5" 30
+# 60 idle connections exceed the 32 descriptors; the kernel queues them.
+python3 - "$PORT5" <<'EOF'
+import socket, sys, time
+conns = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(60)]
+time.sleep(2)
+EOF
+n=$(grep -c "cannot accept a connection: Too many open files" "$LAB/mirror5.err" || true)
+[ "$n" -ge 1 ] || { head "$LAB/mirror5.err"; fail "accept failure not reported"; }
+# libevent alone retries accept() in a busy loop: hundreds of thousands of
+# lines in two seconds.
+[ "$n" -lt 200 ] || fail "accept retried in a busy loop ($n lines)"
+assert_eq "$(curl -sS -m 30 "http://127.0.0.1:$PORT5/v2/")" "{}" "served again after the idle clients left"
 
 note "usage errors and a bundle that does not verify"
 expect_exit 2 "$KFI" mirror serve "$B" --listen localhost:5000 --plain-http

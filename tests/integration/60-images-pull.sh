@@ -189,6 +189,17 @@ if grep '^store ' "$LAB/fake.log" | grep -qv ' -$'; then
 fi
 zstd -dc "$LAB/redir.tar.zst" | tar -t | grep -q "images/blobs/sha256/" || fail "redirected blobs not in the bundle"
 
+note "a challenge from a host the registry redirected to is not answered"
+write_spec "$LAB/spec-chal.yaml" "amd64" "    - ref: old.example/chal:1.0"
+sed -i '/registry.k8s.io\/pause:3.10\|docker.io\/nginx\|quay.io/d' "$LAB/spec-chal.yaml"
+expect_exit 3 fake_build "$LAB/chal.tar.zst" "$LAB/spec-chal.yaml"
+expect_output "image old.example/chal:1.0: .*/v2/chal/manifests/sha256:[0-9a-f]* answered HTTP 401"
+grep -q '^store GET /challenge' "$LAB/fake.log" || fail "the redirect to the storage host was not followed"
+if grep -q '^store GET /token' "$LAB/fake.log"; then
+	cat "$LAB/fake.log"; fail "answered the storage host's challenge"
+fi
+assert_absent "$LAB/chal.tar.zst"
+
 note "no work directories left next to the outputs"
 assert_no_match "$LAB" '*.kf-images-*'
 echo OK

@@ -60,7 +60,7 @@ grep -q -- "--token $token " "$LAB/out" || fail "token changed on re-run"
 
 note "mirror install"
 port=$(kf_free_port)
-expect_exit 0 "$KFI" mirror-install --root "$R" --listen "127.0.0.1:$port"
+expect_exit 0 "$KFI" mirror install --root "$R" --listen "127.0.0.1:$port"
 fp=$(sed -n 's/^mirror CA fingerprint (sha256): //p' "$LAB/out")
 assert_eq "$fp" "$(openssl x509 -in "$R/etc/kubeferry/mirror-ca.crt" -noout -fingerprint -sha256 | cut -d= -f2)" "printed fingerprint"
 U=$R/etc/systemd/system/kubeferry-mirror.service

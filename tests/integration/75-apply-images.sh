@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A bundle with images (pulled by kubeferry build from a lab registry):
 # apply pins its pause image as sandbox and installs its hosts.toml; the
-# control plane runs the mirror (mirror-install's certificate chain), a
+# control plane runs the mirror (mirror install's certificate chain), a
 # worker applied with --mirror + the printed fingerprint gets hosts.toml and
 # CA pointing there, and containerd pulls the pause image through exactly
 # those files from `kubeferry-install mirror serve`. --no-mirror imports
@@ -31,7 +31,7 @@ grep -q 'mirror.invalid:5443' "$R/etc/containerd/certs.d/registry.k8s.io/hosts.t
 
 note "mirror install on the control plane, serving its bundle"
 port=$(kf_free_port)
-expect_exit 0 "$KFI" mirror-install --root "$R" --listen "127.0.0.1:$port"
+expect_exit 0 "$KFI" mirror install --root "$R" --listen "127.0.0.1:$port"
 fp=$(sed -n 's/^mirror CA fingerprint (sha256): //p' "$LAB/out")
 T=$R/var/lib/kubeferry/mirror-tls
 kf_bg "$KFI" mirror serve "$BD" --listen "127.0.0.1:$port" --tls-cert "$T/chain.crt" \

@@ -31,54 +31,10 @@ mkdir -p "$N/root/kf"
 cp "$KFI" "$N/root/kf/kubeferry-install"
 cp "$LAB/b/bundle.tar.zst" "$LAB/b/keys/kf.pub" "$N/root/kf/"
 
-# This machine's PID 1 is not systemd: give the test its own cgroups for
-# nspawn (--keep-unit) and put the shell back before removing them.
-CG=kf-node-$$
-LEADER= NSPAWN=
-# At exit: power the node off (so that every process in it ends), wait for
-# nspawn, move the shell back and remove the cgroups.
-node_cleanup() {
-	local h i
-	if [ -n "$LEADER" ]; then
-		nsenter -t "$LEADER" -m -u -i -n -p -- systemctl poweroff >/dev/null 2>&1 || true
-	fi
-	if [ -n "$NSPAWN" ]; then
-		for i in $(seq 100); do kill -0 "$NSPAWN" 2>/dev/null || break; sleep 0.2; done
-		kill "$NSPAWN" 2>/dev/null || true
-		wait "$NSPAWN" 2>/dev/null || true
-	fi
-	for h in systemd unified; do echo $$ >"/sys/fs/cgroup/$h/cgroup.procs"; done
-	for i in $(seq 20); do
-		for h in systemd unified; do
-			[ -d "/sys/fs/cgroup/$h/$CG" ] && find "/sys/fs/cgroup/$h/$CG" -depth -type d -exec rmdir {} + 2>/dev/null
-		done
-		[ -d "/sys/fs/cgroup/systemd/$CG" ] || [ -d "/sys/fs/cgroup/unified/$CG" ] || break
-		sleep 0.5
-	done
-}
-kf_on_exit node_cleanup
-for h in systemd unified; do
-	mkdir -p "/sys/fs/cgroup/$h/$CG"
-	echo $$ >"/sys/fs/cgroup/$h/$CG/cgroup.procs"
-done
-
-systemd-nspawn -D "$N" --boot --private-network --register=no --keep-unit \
-	--console=read-only -M "kfnode$$" >"$LAB/nspawn.log" 2>&1 &
-NSPAWN=$!
-for _ in $(seq 100); do
-	LEADER=$(pgrep -P "$NSPAWN" | head -n 1 || true)
-	[ -n "$LEADER" ] && break
-	sleep 0.1
-done
-[ -n "$LEADER" ] || { cat "$LAB/nspawn.log"; fail "nspawn did not start"; }
-IN=(nsenter -t "$LEADER" -m -u -i -n -p --)
-for _ in $(seq 150); do
-	s=$("${IN[@]}" systemctl is-system-running 2>/dev/null || true)
-	case $s in running|degraded) break ;; esac
-	sleep 0.2
-done
-case $s in running|degraded) ;; *) cat "$LAB/nspawn.log"; fail "node not up: $s" ;; esac
-"${IN[@]}" ip -o link | grep -qv ' lo:' && note "node has only: $("${IN[@]}" ip -o link | cut -d: -f2 | tr '\n' ' ')"
+source "$ROOT/tests/node/nspawn.sh"
+node_boot "$N"
+# No network at all: only the loopback interface exists in the node.
+assert_eq "$("${IN[@]}" ip -o link | awk -F': ' '{print $2}' | tr '\n' ' ')" "lo " "node interfaces"
 
 KFIN=("${IN[@]}" /root/kf/kubeferry-install)
 APPLY_ARGS=(/root/kf/kubeferry-install apply /root/kf/bundle.tar.zst -p /root/kf/kf.pub --role control-plane --node-ip 127.0.0.1)
@@ -115,7 +71,7 @@ expect_output 'etcd\.service +active'
 expect_output '^etcd https://127.0.0.1:2379 healthy$'
 
 note "kubeferry-mirror.service, and ctr pulls through hosts.toml with no network"
-expect_exit 0 "${KFIN[@]}" mirror-install --listen 127.0.0.1:5443
+expect_exit 0 "${KFIN[@]}" mirror install --listen 127.0.0.1:5443
 fp=$(sed -n 's/^mirror CA fingerprint (sha256): //p' "$LAB/out")
 for _ in $(seq 100); do "${IN[@]}" systemctl is-active --quiet kubeferry-mirror && break; sleep 0.1; done
 "${IN[@]}" systemctl is-active --quiet kubeferry-mirror || { "${IN[@]}" journalctl -u kubeferry-mirror --no-pager | tail; fail "mirror not active"; }

@@ -7,6 +7,11 @@
 #   ETCD_MODE=kubeadm  writes install.etcd: kubeadm instead of host.
 #   KF_TEST_IMAGES="REF..."  adds spec.images (pulled by kubeferry build:
 #                  pass --rewrite/--cacert/--mirror as further arguments).
+#   KF_UPSTREAM_WWW=DIR  lays the artifacts out in DIR/<host>/<path> as
+#                  the upstream hosts publish them (dl.k8s.io, github.com,
+#                  get.helm.sh) and writes the upstream https URLs into the
+#                  spec: serve DIR over TLS and pass --rewrite per host.
+#   KF_SPEC_ONLY=1 stops after writing OUT/spec.yaml (the caller builds).
 #   KF, SOURCE_DATE_EPOCH as in tests/lib.sh.
 set -euo pipefail
 out=$1
@@ -46,30 +51,42 @@ for b in kubeadm kubelet kubectl; do cp "$here/mock-kubeadm" "$src/$b"; done
 rm -rf "$s"
 
 sum() { sha256sum "$src/$1" | cut -d' ' -f1; }
-comp() { # name version file
-	printf '    - name: %s\n      version: "%s"\n      url: src/%s\n      sha256: {%s: %s}\n' \
-		"$1" "$2" "$3" "$arch" "$(sum "$3")"
+comp() { # name version file upstream-url
+	local url=src/$3
+	if [ -n "${KF_UPSTREAM_WWW:-}" ]; then
+		url=$4
+		mkdir -p "$(dirname "$KF_UPSTREAM_WWW/${4#https://}")"
+		cp "$src/$3" "$KF_UPSTREAM_WWW/${4#https://}"
+	fi
+	printf '    - name: %s\n      version: "%s"\n      url: %s\n      sha256: {%s: %s}\n' \
+		"$1" "$2" "$url" "$arch" "$(sum "$3")"
 }
+gh=https://github.com
 {
 	printf 'apiVersion: kubeferry.io/v1\nkind: Bundle\n'
 	printf 'metadata: {name: k8s-test, version: "%s"}\n' "$kv"
 	printf 'spec:\n  kubernetesVersion: "%s"\n  architectures: [%s]\n' "$kv" "$arch"
 	printf '  install: {etcd: %s, podSubnet: 10.244.0.0/16, serviceSubnet: 10.96.0.0/12}\n' "${ETCD_MODE:-host}"
 	printf '  components:\n'
-	comp containerd "$cv" "containerd-$cv-linux-$arch.tar.gz"
-	comp runc "$rv" "runc.$arch"
-	comp cni-plugins "$nv" "cni-plugins-linux-$arch-v$nv.tgz"
-	comp crictl "$crv" "crictl-v$crv-linux-$arch.tar.gz"
-	comp etcd "$ev" "etcd-v$ev-linux-$arch.tar.gz"
-	comp helm "$hv" "helm-v$hv-linux-$arch.tar.gz"
-	comp kubeadm "$kv" kubeadm
-	comp kubelet "$kv" kubelet
-	comp kubectl "$kv" kubectl
+	comp containerd "$cv" "containerd-$cv-linux-$arch.tar.gz" \
+		"$gh/containerd/containerd/releases/download/v$cv/containerd-$cv-linux-$arch.tar.gz"
+	comp runc "$rv" "runc.$arch" "$gh/opencontainers/runc/releases/download/v$rv/runc.$arch"
+	comp cni-plugins "$nv" "cni-plugins-linux-$arch-v$nv.tgz" \
+		"$gh/containernetworking/plugins/releases/download/v$nv/cni-plugins-linux-$arch-v$nv.tgz"
+	comp crictl "$crv" "crictl-v$crv-linux-$arch.tar.gz" \
+		"$gh/kubernetes-sigs/cri-tools/releases/download/v$crv/crictl-v$crv-linux-$arch.tar.gz"
+	comp etcd "$ev" "etcd-v$ev-linux-$arch.tar.gz" \
+		"$gh/etcd-io/etcd/releases/download/v$ev/etcd-v$ev-linux-$arch.tar.gz"
+	comp helm "$hv" "helm-v$hv-linux-$arch.tar.gz" "https://get.helm.sh/helm-v$hv-linux-$arch.tar.gz"
+	for b in kubeadm kubelet kubectl; do
+		comp "$b" "$kv" "$b" "https://dl.k8s.io/release/v$kv/bin/linux/$arch/$b"
+	done
 	if [ -n "${KF_TEST_IMAGES:-}" ]; then
 		printf '  images:\n'
 		for i in $KF_TEST_IMAGES; do printf '    - ref: %s\n' "$i"; done
 	fi
 } >"$out/spec.yaml"
+[ -z "${KF_SPEC_ONLY:-}" ] || exit 0
 [ -f "$out/keys/kf.key" ] || "$KF" keygen -W -s "$out/keys/kf.key" -p "$out/keys/kf.pub" >/dev/null
 "$KF" build "$out/spec.yaml" -s "$out/keys/kf.key" -o "$out/bundle.tar.zst" --level 1 "$@" >/dev/null 2>"$out/build.log" ||
 	{ cat "$out/build.log" >&2; exit 1; }

@@ -9,6 +9,12 @@ On 127.0.0.1:REG_PORT (plain HTTP, Basic auth USER:PASS on every /v2/ path):
   /v2/redir/manifests/1.0  an OCI image manifest (linux/amd64) whose blobs
                            answer 307 to a storage host, as registry.k8s.io
                            and docker.io do
+  /v2/chal/manifests/1.0   an OCI index whose linux/amd64 manifest answers
+                           307 to the storage host, which answers with a
+                           Bearer challenge of its own (realm on itself): a
+                           client, already holding credentials, must not
+                           answer a challenge from a host the registry
+                           redirected it to
 On localhost:STORE_PORT (another host name, so a client must not carry the
 registry's credentials there): the blobs, with no auth.
 Every request is appended to LOG as "NAME METHOD PATH AUTH", AUTH being the
@@ -56,6 +62,12 @@ MANIFEST = json.dumps({
                "digest": sha(CONFIG), "size": len(CONFIG)},
     "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
                 "digest": sha(LAYER), "size": len(LAYER)}]}, sort_keys=True).encode()
+INDEX = json.dumps({
+    "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+    "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                   "digest": sha(MANIFEST), "size": len(MANIFEST),
+                   "platform": {"architecture": "amd64", "os": "linux"}}]},
+    sort_keys=True).encode()
 SCHEMA1 = json.dumps({
     "schemaVersion": 1, "name": "old", "tag": "1.0", "architecture": "amd64",
     "fsLayers": [{"blobSum": sha(LAYER)}],
@@ -96,6 +108,10 @@ class Reg(BaseHTTPRequestHandler):
         elif self.path == "/v2/redir/manifests/1.0":
             self.reply(200, MANIFEST, "application/vnd.oci.image.manifest.v1+json",
                        {"Docker-Content-Digest": sha(MANIFEST)})
+        elif self.path == "/v2/chal/manifests/1.0":
+            self.reply(200, INDEX, "application/vnd.oci.image.index.v1+json")
+        elif self.path == "/v2/chal/manifests/" + sha(MANIFEST):
+            self.reply(307, extra={"Location": "http://localhost:%d/challenge" % STORE_PORT})
         elif self.path.startswith("/v2/redir/blobs/") and self.path[16:] in BLOBS:
             self.reply(307, extra={"Location": "http://localhost:%d/store/%s" %
                                    (STORE_PORT, self.path[16:])})
@@ -111,6 +127,11 @@ class Store(Reg):
         d = self.path[len("/store/"):]
         if self.path.startswith("/store/") and d in BLOBS:
             self.reply(200, BLOBS[d], "application/octet-stream")
+        elif self.path == "/challenge":
+            self.reply(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}',
+                       extra={"Www-Authenticate": 'Bearer realm="http://localhost:%d/token",service="store"' % STORE_PORT})
+        elif self.path.startswith("/token"):
+            self.reply(200, b'{"token":"from-the-storage-host"}')
         else:
             self.reply(404)
 

@@ -563,6 +563,42 @@ static void t_minisign_interop(void)
 		             "-x", (char *)path_in("kf.minisig"), NULL};
 		CHECK_INT(run(NULL, v), 0);
 		free(sig);
+		sig = NULL;
+
+		/* The longest comments kubeferry signs are the longest minisign
+		 * reads (its line buffers hold prefix, text, '\n' and NUL);
+		 * one byte more is refused rather than signed unreadably. */
+		{
+			static char lt[8192], lu[1024];
+			memset(lt, 't', 8173);
+			lt[8173] = '\0';
+			memset(lu, 'u', 1003);
+			lu[1003] = '\0';
+			CHECK_INT(kf_sig_sign(k, d, lu, lt, &sig, &e), KF_OK);
+			if (sig) {
+				/* path_in() recycles its buffers: copy every path. */
+				char lp[512], lpub[512], lfile[512];
+				snprintf(lp, sizeof lp, "%s/long.minisig", dir);
+				snprintf(lpub, sizeof lpub, "%s/m.pub", dir);
+				snprintf(lfile, sizeof lfile, "%s/data.bin", dir);
+				write_text(lp, sig);
+				char *vl[] = {"minisign", "-V", "-H", "-p", lpub, "-m", lfile,
+				              "-x", lp, NULL};
+				CHECK_INT(run(NULL, vl), 0);
+				free(sig);
+				sig = NULL;
+			}
+			lt[8173] = 't';
+			lt[8174] = '\0';
+			CHECK_INT(kf_sig_sign(k, d, "u", lt, &sig, &e), KF_EUSAGE);
+			CHECK_CONTAINS(e.msg, "trusted comment is too long");
+			CHECK(sig == NULL);
+			lu[1003] = 'u';
+			lu[1004] = '\0';
+			CHECK_INT(kf_sig_sign(k, d, lu, "x", &sig, &e), KF_EUSAGE);
+			CHECK_CONTAINS(e.msg, "untrusted comment is too long");
+			CHECK(sig == NULL);
+		}
 		kf_keys_free_secret(k);
 	}
 }
