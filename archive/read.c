@@ -410,9 +410,32 @@ static void stop_syncer(struct pass *p, pthread_t th)
 
 /* ---- the reader ---------------------------------------------------------- */
 
+/* An errno that libarchive passed on from read(2): the file could not be
+ * read (a directory, a failing disk), which is an I/O error (exit 3) and
+ * says nothing about the bundle's integrity. Format and decompression
+ * errors carry libarchive's own codes and stay verification failures. */
+static int read_errno_is_io(struct archive *a)
+{
+	switch (archive_errno(a)) {
+	case EIO:
+	case EISDIR:
+	case EBADF:
+	case ENXIO:
+	case ENODEV:
+	case ESTALE:
+	case ENOMEM:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 static int corrupt(kf_err *e, const char *origin, struct archive *a)
 {
 	const char *why = archive_error_string(a);
+	if (read_errno_is_io(a))
+		return kf_err_set(e, KF_EIO, "%s: cannot read (%s)", origin,
+		                  why ? why : strerror(archive_errno(a)));
 	return kf_err_set(e, KF_EVERIFY, "%s: truncated or corrupt bundle (%s)",
 	                  origin, why ? why : "read error");
 }
@@ -444,9 +467,13 @@ static int open_bundle(const char *path, struct archive **out, int *fd_out,
 	archive_read_support_format_tar(a);
 	archive_read_support_filter_zstd(a);
 	if (archive_read_open_fd(a, fd, BUF_SIZE) != ARCHIVE_OK) {
-		rc = kf_err_set(e, KF_EVERIFY, "%s: not a kubeferry bundle (%s)",
-		                origin, archive_error_string(a)
-		                        ? archive_error_string(a) : "unreadable");
+		if (read_errno_is_io(a))
+			rc = kf_err_set(e, KF_EIO, "%s: cannot read: %s", origin,
+			                strerror(archive_errno(a)));
+		else
+			rc = kf_err_set(e, KF_EVERIFY, "%s: not a kubeferry bundle (%s)",
+			                origin, archive_error_string(a)
+			                        ? archive_error_string(a) : "unreadable");
 		goto out;
 	}
 	*out = a;

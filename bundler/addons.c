@@ -356,8 +356,10 @@ int kf_addons_render(const kf_spec *spec, const char *work_dir,
 		 * a manifest applied by hand). cluster init warns again when a
 		 * bundle has no addon. */
 		fprintf(stderr, "build: warning: %s: install.cni is flannel but the spec "
-		        "lists no %s image; the bundle gets no CNI addon\n", spec->path,
-		        !fl ? "flannel/flannel" : "flannel/flannel-cni-plugin");
+		        "lists no %s%s%s image; the bundle gets no CNI addon\n",
+		        spec->path, !fl ? ".../flannel/flannel" : "",
+		        !fl && !plugin ? " and no " : "",
+		        !plugin ? ".../flannel/flannel-cni-plugin" : "");
 		goto out;
 	}
 	rc = kf_addons_flannel_yaml(fl->ref, plugin->ref, subnet, &yaml, &len, e);

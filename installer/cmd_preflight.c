@@ -306,7 +306,17 @@ int kfi_cmd_preflight(int argc, char **argv)
 		case 'r': p.root = optarg; break;
 		case 'h':
 			printf("Usage: kubeferry-install preflight BUNDLE [-p PUBKEY | -P KEY] "
-			       "[--role control-plane|worker] [--root DIR]\n");
+			       "[--role control-plane|worker] [--root DIR]\n"
+			       "\n"
+			       "Checks this node against the bundle before apply and prints a table\n"
+			       "of pass, warn or fail with the fix for each: OS family and version,\n"
+			       "architecture, CPUs and memory for the role, swap, required ports,\n"
+			       "hostname and product_uuid, cgroup version, kernel modules and host\n"
+			       "tools. With a key the bundle is verified first; without one only its\n"
+			       "lock is read. Changes nothing.\n"
+			       "\n"
+			       "Exit codes: 0 no check failed, 1 a check failed or the bundle did\n"
+			       "not verify, 2 usage error, 3 I/O error.\n");
 			goto out;
 		default:
 			rc = kf_err_set(&e, KF_EUSAGE, "see 'kubeferry-install preflight --help'");

@@ -45,7 +45,18 @@ static int parse_root(int argc, char **argv, const char *cmd, const char **root,
 			/* fall through */
 		case 'h':
 			if (opt == 'h') {
-				printf("Usage: kubeferry-install %s%s\n", cmd, use);
+				printf("Usage: kubeferry-install %s%s\n\n%s\n", cmd, use,
+				       etcd ? "Shows what apply installed: the bundle and its component\n"
+				              "versions, the units and their states (when systemd runs),\n"
+				              "and the expiry dates of the etcd certificates; with\n"
+				              "--etcd-endpoint also etcd's health over TLS. Changes nothing.\n"
+				              "\nExit codes: 0 success, 2 usage error, 3 I/O error or etcd\n"
+				              "unhealthy."
+				            : "Undoes what apply changed, from its journal: services stopped\n"
+				              "and disabled, replaced files restored from their backups,\n"
+				              "created files, links and directories removed. The unpacked\n"
+				              "bundle under /var/lib/kubeferry/bundles stays.\n"
+				              "\nExit codes: 0 success, 2 usage error, 3 I/O error.");
 				return -1;
 			}
 			/* fall through */

@@ -216,6 +216,24 @@ static void t_wrong_key(void)
 	CHECK_INT(kf_archive_verify(path_in("b1.tar.zst"), &ro, NULL, NULL, 0, &e), KF_EUSAGE);
 }
 
+/* A bundle path that cannot be read (here a directory) is an I/O error,
+ * exit 3, not "verification failed": the bundle was never seen. */
+static void t_unreadable(void)
+{
+	kf_err e = {0};
+	kf_archive_read_opts ro = {.key = &pub};
+	char d[PATH_MAX];
+
+	snprintf(d, sizeof d, "%s", path_in("adir"));
+	CHECK_INT(mkdir(d, 0755), 0);
+	CHECK_INT(kf_archive_verify(d, &ro, NULL, NULL, 0, &e), KF_EIO);
+	CHECK_CONTAINS(e.msg, "adir: cannot read");
+	CHECK_INT(kf_archive_unpack(d, path_in("ud"), 0, &ro, NULL, &e), KF_EIO);
+	CHECK(access(path_in("ud"), F_OK) != 0);
+	CHECK_INT(count_prefix(dir, "ud.kf-staging-"), 0);
+	CHECK_INT(rmdir(d), 0);
+}
+
 static void t_write_mismatch(void)
 {
 	kf_err e = {0};
@@ -409,5 +427,5 @@ static void teardown(void)
 	CHECK_INT(kf_remove_tree(dir, &e), 0);
 }
 
-KF_TEST_MAIN(setup, t_roundtrip, t_wrong_key, t_write_mismatch, t_read_lock,
+KF_TEST_MAIN(setup, t_roundtrip, t_wrong_key, t_unreadable, t_write_mismatch, t_read_lock,
              t_corrupt, t_many_files, t_worker_error, t_long_path, teardown)
