@@ -354,7 +354,10 @@ int kf_addons_render(const kf_spec *spec, const char *work_dir,
 	if (!fl || !plugin || !work_dir) {
 		/* Not an error: a spec may bring its CNI another way (a chart,
 		 * a manifest applied by hand). cluster init warns again when a
-		 * bundle has no addon. */
+		 * bundle has no addon. A spec without any image carries files
+		 * only: nothing to warn about. */
+		if (spec->nimg == 0)
+			goto out;
 		fprintf(stderr, "build: warning: %s: install.cni is flannel but the spec "
 		        "lists no %s%s%s image; the bundle gets no CNI addon\n",
 		        spec->path, !fl ? ".../flannel/flannel" : "",

@@ -35,7 +35,7 @@ struct xfer {
 	struct curl_slist *hl;
 	int state, attempt, slot;
 	int64_t not_before;
-	int status_checked, discard, restarted, resumed;
+	int status_checked, discard, restarted, resumed, too_big;
 	int write_errno;
 	char retry_after[64];
 	char last_error[256];
@@ -102,6 +102,13 @@ static size_t x_write(char *buf, size_t size, size_t nitems, void *ud)
 	}
 	if (x->discard)
 		return len;
+	/* A hostile or broken server may send without end: stop at the size
+	 * the caller knows (a descriptor's), before the bytes reach the disk. */
+	if (x->it->max_size && (x->have > x->it->max_size ||
+	                        len > x->it->max_size - x->have)) {
+		x->too_big = 1;
+		return 0;
+	}
 	if (write_all(x->fd, buf, len) != 0) {
 		x->write_errno = errno ? errno : EIO;
 		return 0;
@@ -199,6 +206,7 @@ static int x_start(struct xfer *x, CURLM *m, const kf_fetch_opts *o,
 	}
 	x->status_checked = 0;
 	x->discard = 0;
+	x->too_big = 0;
 	x->write_errno = 0;
 	x->errbuf[0] = '\0';
 	x->retry_after[0] = '\0';
@@ -281,6 +289,12 @@ static int x_finish(struct xfer *x, CURLcode cc, const kf_fetch_opts *o,
 	if (x->write_errno) {
 		errno = x->write_errno;
 		kf_err_errno(e, "cannot write", x->tmp_path);
+		goto out;
+	}
+	if (x->too_big) {
+		kf_err_set(e, KF_EVERIFY, "download of %s%s is larger than the %llu bytes "
+		           "expected (expected sha256 %s)", x->it->url, via(x, vb, sizeof vb),
+		           (unsigned long long)x->it->max_size, x->it->sha256);
 		goto out;
 	}
 	if (cc == CURLE_RANGE_ERROR && status >= 200 && status < 300) {

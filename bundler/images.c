@@ -434,6 +434,8 @@ static int fetch_blobs(struct pull *p, kf_err *e)
 		items[i].url = p->blobs[i].url;
 		items[i].sha256 = p->blobs[i].digest + 7;
 		items[i].headers = p->blobs[i].auth ? p->blobs[i].hdr : NULL;
+		/* The descriptor's size bounds the download itself. */
+		items[i].max_size = p->blobs[i].size;
 	}
 	if (p->nblob)
 		say(p, "fetching %zu blobs", p->nblob);

@@ -45,6 +45,9 @@ typedef struct kf_fetch_item {
 	const char *const *headers; /* extra request headers (NULL-terminated
 	                               array) or NULL; never sent across a
 	                               redirect to another host */
+	uint64_t max_size;          /* > 0: a download that grows past this
+	                               many bytes fails at once (KF_EVERIFY)
+	                               instead of filling the disk */
 	/* Results. */
 	char *path;                 /* verified local file: a cache entry, or
 	                               the local source itself; malloc'ed */

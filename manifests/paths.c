@@ -228,6 +228,14 @@ int kf_valid_image_ref(const char *ref, const char **why)
 			*why = "bad registry host";
 			goto out;
 		}
+	/* The host names a directory (certs.d/<host>) and a URL: ".." or a
+	 * label that starts or ends with a dot is no host name. */
+	if (!(isalnum((unsigned char)ref[0]) || ref[0] == '[') ||
+	    !(isalnum((unsigned char)ref[hlen - 1]) || ref[hlen - 1] == ']') ||
+	    memmem(ref, hlen, "..", 2) || memmem(ref, hlen, ".:", 2)) {
+		*why = "bad registry host";
+		goto out;
+	}
 	path = slash + 1;
 	/* the tag is after the last ':' that follows the last '/' */
 	tag = strrchr(path, ':');

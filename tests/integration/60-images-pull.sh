@@ -200,6 +200,16 @@ if grep -q '^store GET /token' "$LAB/fake.log"; then
 fi
 assert_absent "$LAB/chal.tar.zst"
 
+note "a blob larger than its descriptor says fails while it streams; nothing in the cache"
+write_spec "$LAB/spec-huge.yaml" "amd64" "    - ref: old.example/huge:1.0"
+sed -i '/registry.k8s.io\/pause:3.10\|docker.io\/nginx\|quay.io/d' "$LAB/spec-huge.yaml"
+BIGHEX=$(head -c 300000 /dev/zero | tr '\0' k | sha256sum | cut -d' ' -f1)
+expect_exit 1 fake_build "$LAB/huge.tar.zst" "$LAB/spec-huge.yaml"
+expect_output "/v2/huge/blobs/sha256:$BIGHEX is larger than the 1000 bytes expected"
+assert_absent "$LAB/huge.tar.zst"
+assert_absent "$LAB/cache3/sha256/$BIGHEX"
+assert_absent "$LAB/cache3/tmp/$BIGHEX.part"
+
 note "no work directories left next to the outputs"
 assert_no_match "$LAB" '*.kf-images-*'
 echo OK

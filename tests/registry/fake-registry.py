@@ -15,6 +15,10 @@ On 127.0.0.1:REG_PORT (plain HTTP, Basic auth USER:PASS on every /v2/ path):
                            client, already holding credentials, must not
                            answer a challenge from a host the registry
                            redirected it to
+  /v2/huge/manifests/1.0   an OCI image manifest whose layer descriptor says
+                           1000 bytes while the registry sends 300000 (with
+                           the right digest): the descriptor bounds the
+                           download
 On localhost:STORE_PORT (another host name, so a client must not carry the
 registry's credentials there): the blobs, with no auth.
 Every request is appended to LOG as "NAME METHOD PATH AUTH", AUTH being the
@@ -62,6 +66,13 @@ MANIFEST = json.dumps({
                "digest": sha(CONFIG), "size": len(CONFIG)},
     "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
                 "digest": sha(LAYER), "size": len(LAYER)}]}, sort_keys=True).encode()
+BIG = b"k" * 300000
+HUGE = json.dumps({
+    "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+               "digest": sha(CONFIG), "size": len(CONFIG)},
+    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": sha(BIG), "size": 1000}]}, sort_keys=True).encode()
 INDEX = json.dumps({
     "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
     "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -108,6 +119,12 @@ class Reg(BaseHTTPRequestHandler):
         elif self.path == "/v2/redir/manifests/1.0":
             self.reply(200, MANIFEST, "application/vnd.oci.image.manifest.v1+json",
                        {"Docker-Content-Digest": sha(MANIFEST)})
+        elif self.path == "/v2/huge/manifests/1.0":
+            self.reply(200, HUGE, "application/vnd.oci.image.manifest.v1+json")
+        elif self.path == "/v2/huge/blobs/" + sha(BIG):
+            self.reply(200, BIG, "application/octet-stream")
+        elif self.path == "/v2/huge/blobs/" + sha(CONFIG):
+            self.reply(200, CONFIG, "application/octet-stream")
         elif self.path == "/v2/chal/manifests/1.0":
             self.reply(200, INDEX, "application/vnd.oci.image.index.v1+json")
         elif self.path == "/v2/chal/manifests/" + sha(MANIFEST):
