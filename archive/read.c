@@ -410,32 +410,9 @@ static void stop_syncer(struct pass *p, pthread_t th)
 
 /* ---- the reader ---------------------------------------------------------- */
 
-/* An errno that libarchive passed on from read(2): the file could not be
- * read (a directory, a failing disk), which is an I/O error (exit 3) and
- * says nothing about the bundle's integrity. Format and decompression
- * errors carry libarchive's own codes and stay verification failures. */
-static int read_errno_is_io(struct archive *a)
-{
-	switch (archive_errno(a)) {
-	case EIO:
-	case EISDIR:
-	case EBADF:
-	case ENXIO:
-	case ENODEV:
-	case ESTALE:
-	case ENOMEM:
-		return 1;
-	default:
-		return 0;
-	}
-}
-
 static int corrupt(kf_err *e, const char *origin, struct archive *a)
 {
 	const char *why = archive_error_string(a);
-	if (read_errno_is_io(a))
-		return kf_err_set(e, KF_EIO, "%s: cannot read (%s)", origin,
-		                  why ? why : strerror(archive_errno(a)));
 	return kf_err_set(e, KF_EVERIFY, "%s: truncated or corrupt bundle (%s)",
 	                  origin, why ? why : "read error");
 }
@@ -445,6 +422,7 @@ static int open_bundle(const char *path, struct archive **out, int *fd_out,
 {
 	int rc = KF_OK, fd;
 	struct archive *a = NULL;
+	struct stat st;
 	const char *origin = strcmp(path, "-") ? path : "(stdin)";
 
 	*out = NULL;
@@ -456,6 +434,13 @@ static int open_bundle(const char *path, struct archive **out, int *fd_out,
 			return kf_err_errno(e, "cannot open", path);
 	}
 	*fd_out = fd;
+	/* A directory cannot be read at all: an I/O error (exit 3), not a
+	 * bundle that failed verification. (libarchive's own errno cannot
+	 * tell the two apart: it reports truncation as EIO too.) */
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		rc = kf_err_set(e, KF_EIO, "%s: cannot read: %s", origin, strerror(EISDIR));
+		goto out;
+	}
 	a = archive_read_new();
 	if (!a) {
 		rc = kf_err_set(e, KF_EIO, "out of memory");
@@ -467,13 +452,9 @@ static int open_bundle(const char *path, struct archive **out, int *fd_out,
 	archive_read_support_format_tar(a);
 	archive_read_support_filter_zstd(a);
 	if (archive_read_open_fd(a, fd, BUF_SIZE) != ARCHIVE_OK) {
-		if (read_errno_is_io(a))
-			rc = kf_err_set(e, KF_EIO, "%s: cannot read: %s", origin,
-			                strerror(archive_errno(a)));
-		else
-			rc = kf_err_set(e, KF_EVERIFY, "%s: not a kubeferry bundle (%s)",
-			                origin, archive_error_string(a)
-			                        ? archive_error_string(a) : "unreadable");
+		rc = kf_err_set(e, KF_EVERIFY, "%s: not a kubeferry bundle (%s)",
+		                origin, archive_error_string(a)
+		                        ? archive_error_string(a) : "unreadable");
 		goto out;
 	}
 	*out = a;

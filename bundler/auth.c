@@ -392,3 +392,18 @@ out:
 	json_decref(root);
 	return rc;
 }
+
+long kf_auth_token_lifetime(const char *body, size_t len)
+{
+	json_t *root = json_loadb(body ? body : "", len, 0, NULL);
+	json_t *v = json_object_get(root, "expires_in");
+	long s = 60;
+
+	/* A lifetime below a few seconds (or a silly large one) is still
+	 * taken as given: the caller only uses it to renew early. */
+	if (json_is_integer(v) && json_integer_value(v) > 0 &&
+	    json_integer_value(v) < 10L * 365 * 24 * 3600)
+		s = (long)json_integer_value(v);
+	json_decref(root);
+	return s;
+}

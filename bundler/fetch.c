@@ -256,6 +256,7 @@ int kf_fetch_all(kf_fetch_item *items, size_t n, const kf_fetch_opts *o,
 		items[i].path = NULL;
 		items[i].size = 0;
 		items[i].from_cache = 0;
+		items[i].http_status = 0;
 		if (!items[i].url || !items[i].url[0]) {
 			rc = kf_err_set(e, KF_EUSAGE, "item %zu has no URL", i);
 			goto out;
@@ -346,9 +347,12 @@ int kf_fetch_all(kf_fetch_item *items, size_t n, const kf_fetch_opts *o,
 		}
 	}
 out:
+	/* With defer_401 the caller re-runs only the items that failed, so
+	 * the ones already verified into the cache keep their results. */
 	if (rc != KF_OK)
 		for (i = 0; i < n; i++)
-			kf_fetch_item_clear(&items[i]);
+			if (!o->defer_401 || !items[i].path)
+				kf_fetch_item_clear(&items[i]);
 	if (urls)
 		for (i = 0; i < n; i++)
 			free(urls[i]);

@@ -9,6 +9,9 @@
  * exponential backoff and jitter (429/503 honour Retry-After); a transfer
  * cut off midway resumes with a Range request from the bytes already in
  * the temporary file, whose hash state carries on. Other 4xx are final.
+ * With defer_401 a 401 (an expired registry token) ends only its own
+ * transfer; the others carry on and the batch fails at its end, so the
+ * caller can renew the token and re-run just those.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -272,7 +275,7 @@ out:
 	return rc;
 }
 
-enum { F_DONE, F_RETRY, F_FAIL };
+enum { F_DONE, F_RETRY, F_FAIL, F_DEFER };
 
 /* One attempt ended: decide between done, retry (after a delay) and
  * failure. */
@@ -285,6 +288,7 @@ static int x_finish(struct xfer *x, CURLcode cc, const kf_fetch_opts *o,
 
 	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
 	*delay_ms = 0;
+	x->it->http_status = status;
 
 	if (x->write_errno) {
 		errno = x->write_errno;
@@ -336,6 +340,8 @@ static int x_finish(struct xfer *x, CURLcode cc, const kf_fetch_opts *o,
 		}
 		kf_err_set(e, KF_EIO, "download of %s%s failed: HTTP %ld", x->it->url,
 		           via(x, vb, sizeof vb), status);
+		if (status == 401 && o->defer_401)
+			res = F_DEFER;
 		goto out;
 	}
 	if (cc != CURLE_OK) {
@@ -419,6 +425,7 @@ int kf_fetch_remote(kf_fetch_item *items, const size_t *idx,
 	CURLM *m = NULL;
 	kf_progress *pg = NULL;
 	struct lookup_job lj = {0};
+	kf_err deferred = {0};
 
 	if ((rc = kf_cache_prepare(o->cache_dir, e)) != KF_OK)
 		goto out;
@@ -521,7 +528,17 @@ int kf_fetch_remote(kf_fetch_item *items, const size_t *idx,
 					rc = KF_EIO;
 				goto out;
 			}
-			if (res == F_DONE) {
+			if (res == F_DEFER) {
+				/* Reported when the batch is over; the first
+				 * one names the URL. */
+				if (!deferred.code && e)
+					deferred = *e;
+				if (!deferred.code)
+					deferred.code = KF_EIO;
+				x_close(x, 1);
+				x->state = X_DONE;
+				ndone++;
+			} else if (res == F_DONE) {
 				x_close(x, 0);
 				x->state = X_DONE;
 				ndone++;
@@ -545,6 +562,11 @@ int kf_fetch_remote(kf_fetch_item *items, const size_t *idx,
 		now = kf_fetch_now_ms();
 		if (wake > now || active)
 			curl_multi_poll(m, NULL, 0, wake > now ? (int)(wake - now) : 0, NULL);
+	}
+	if (deferred.code) {
+		rc = deferred.code;
+		if (e)
+			*e = deferred;
 	}
 out:
 	kf_progress_free(pg);

@@ -5,7 +5,11 @@
  * Manifests are small and fetched one by one (each verified against its
  * digest before it is parsed); blobs go through the transfer engine in one
  * batch, so they download in parallel, land in the shared content-addressed
- * cache and resume. An upstream index is kept byte for byte, so the tag
+ * cache and resume. Registry tokens expire (docker.io's after 300 s), so
+ * each image's registry session stays open until its blobs are in: a
+ * token about to expire is renewed before a batch starts, and blobs
+ * answered with 401 get a fresh token and another batch, a bounded number
+ * of times without progress. An upstream index is kept byte for byte, so the tag
  * resolves to the same digest as upstream; only the manifests for the
  * spec's architectures (and their blobs) are fetched.
  */
@@ -22,14 +26,26 @@
 #include "../mirror/kf_mirror.h"
 
 #define CONFIG_MAX (8u << 20)
+/* Renew a token this close to its expiry before a batch starts. */
+#define TOKEN_MARGIN_S 30
+/* Batches in a row that may end in 401s without any blob arriving. */
+#define AUTH_RETRIES 2
 
 struct blob {
 	char *digest;
 	uint64_t size;
 	char *url;
-	char *auth;            /* Authorization header for this repository */
-	const char *hdr[2];
+	size_t src;            /* index of the image whose session fetches it */
 	char *what;            /* image name, for messages */
+	int done;
+};
+
+/* One image's registry session: its token is scoped to the repository. */
+struct source {
+	kf_registry r;
+	char *repo;
+	int opened;
+	const char *hdr[2];
 };
 
 struct image {
@@ -47,6 +63,8 @@ struct pull {
 	char layout[PATH_MAX];
 	struct blob *blobs;
 	size_t nblob, cap;
+	struct source *srcs;   /* one per image */
+	size_t cur;            /* the image being planned */
 	char **stored;         /* every digest in the layout, for the set */
 	size_t nstored, capstored;
 };
@@ -131,11 +149,10 @@ static int want_blob(struct pull *p, const kf_registry *r, const char *repo,
 	b->digest = strdup(digest);
 	b->size = (uint64_t)json_integer_value(s);
 	b->what = strdup(what);
-	b->auth = r->auth ? strdup(r->auth) : NULL;
-	b->hdr[0] = b->auth;
+	b->src = p->cur;
 	if (asprintf(&b->url, "%s/v2/%s/blobs/%s", r->base, repo, digest) < 0)
 		b->url = NULL;
-	if (!b->digest || !b->what || !b->url || (r->auth && !b->auth))
+	if (!b->digest || !b->what || !b->url)
 		rc = kf_err_set(e, KF_EIO, "out of memory");
 out:
 	return rc;
@@ -301,11 +318,11 @@ out:
 }
 
 static int pull_image(struct pull *p, const kf_spec_image *si, struct image *im,
-                      kf_err *e)
+                      size_t idx, kf_err *e)
 {
 	int rc = KF_OK;
-	kf_registry r = {0};
-	int opened = 0;
+	struct source *src = &p->srcs[idx];
+	kf_registry *r = &src->r;
 	char *base = NULL, *repo = NULL, *body = NULL;
 	const char *want;
 	size_t len = 0;
@@ -328,13 +345,19 @@ static int pull_image(struct pull *p, const kf_spec_image *si, struct image *im,
 	                          &repo, e);
 	if (rc)
 		goto out;
-	rc = kf_registry_open(&r, base, NULL, &p->o->fetch, e);
+	rc = kf_registry_open(r, base, NULL, &p->o->fetch, e);
 	if (rc)
 		goto out;
-	opened = 1;
+	src->opened = 1;
+	src->repo = strdup(repo);
+	if (!src->repo) {
+		rc = kf_err_set(e, KF_EIO, "out of memory");
+		goto out;
+	}
+	p->cur = idx;
 	/* A pinned image is resolved by its tag when it has one, so a tag
 	 * that moved upstream is reported instead of silently ignored. */
-	rc = kf_registry_get_manifest(&r, repo, im->ref.tag ? im->ref.tag : want,
+	rc = kf_registry_get_manifest(r, repo, im->ref.tag ? im->ref.tag : want,
 	                              im->ref.name, &body, &len, &im->media_type,
 	                              &im->digest, e);
 	if (rc)
@@ -353,9 +376,9 @@ static int pull_image(struct pull *p, const kf_spec_image *si, struct image *im,
 		goto out;
 	if (!strcmp(im->media_type, KF_MT_OCI_INDEX) ||
 	    !strcmp(im->media_type, KF_MT_DOCKER_LIST))
-		rc = pull_index(p, &r, repo, im, body, len, e);
+		rc = pull_index(p, r, repo, im, body, len, e);
 	else
-		rc = want_manifest_blobs(p, &r, repo, body, len, im->ref.name,
+		rc = want_manifest_blobs(p, r, repo, body, len, im->ref.name,
 		                         im->digest, &im->config, e);
 	if (rc)
 		goto out;
@@ -366,8 +389,8 @@ static int pull_image(struct pull *p, const kf_spec_image *si, struct image *im,
 		    via ? base : "");
 	}
 out:
-	if (opened)
-		kf_registry_close(&r);
+	/* The session stays open (closed by kf_images_pull): the blobs are
+	 * fetched later with its token, which may need renewing. */
 	free(base);
 	free(repo);
 	free(body);
@@ -421,47 +444,131 @@ out:
 	return rc;
 }
 
-static int fetch_blobs(struct pull *p, kf_err *e)
+/* A verified blob goes into the layout. */
+static int store_blob(struct pull *p, struct blob *b, const kf_fetch_item *it,
+                      kf_err *e)
 {
 	int rc = KF_OK;
-	kf_fetch_item *items = calloc(p->nblob + 1, sizeof *items);
 
-	if (!items) {
+	if (it->size != b->size) {
+		rc = kf_err_set(e, KF_EVERIFY,
+		                "image %s: blob %s is %llu bytes, its manifest says %llu",
+		                b->what, b->digest, (unsigned long long)it->size,
+		                (unsigned long long)b->size);
+		goto out;
+	}
+	rc = kf_layout_add_blob_file(p->layout, b->digest, it->path, e);
+	if (!rc)
+		rc = remember(p, b->digest, e);
+	if (!rc)
+		b->done = 1;
+out:
+	return rc;
+}
+
+/* Renew the token of every session that has blobs in pend[] and either
+ * answered 401 (force) or holds a token about to expire. */
+static int renew_tokens(struct pull *p, const size_t *pend, size_t npend,
+                        int force, kf_err *e)
+{
+	int rc = KF_OK;
+
+	for (size_t i = 0; i < npend; i++) {
+		struct source *src = &p->srcs[p->blobs[pend[i]].src];
+		int seen = 0;
+		/* Once per session. */
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = p->blobs[pend[k]].src == p->blobs[pend[i]].src;
+		if (seen || !(force || kf_registry_auth_stale(&src->r, TOKEN_MARGIN_S)))
+			continue;
+		say(p, "%s: %s token for %s", src->r.host,
+		    force ? "refused, fetching a new" : "expiring, renewing the",
+		    src->repo);
+		rc = kf_registry_reauth(&src->r, src->repo, e);
+		if (rc)
+			goto out;
+	}
+out:
+	return rc;
+}
+
+static int fetch_blobs(struct pull *p, kf_err *e)
+{
+	int rc = KF_OK, idle = 0;
+	kf_fetch_item *items = calloc(p->nblob + 1, sizeof *items);
+	size_t *pend = calloc(p->nblob + 1, sizeof *pend);
+	size_t npend = 0;
+	kf_fetch_opts fo = p->o->fetch;
+
+	if (!items || !pend) {
 		rc = kf_err_set(e, KF_EIO, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < p->nblob; i++) {
-		items[i].url = p->blobs[i].url;
-		items[i].sha256 = p->blobs[i].digest + 7;
-		items[i].headers = p->blobs[i].auth ? p->blobs[i].hdr : NULL;
-		/* The descriptor's size bounds the download itself. */
-		items[i].max_size = p->blobs[i].size;
-	}
+	/* A 401 is the token's fault, not the blob's: let the rest of the
+	 * batch finish, then renew and retry only those. */
+	fo.defer_401 = 1;
+	for (size_t i = 0; i < p->nblob; i++)
+		pend[npend++] = i;
 	if (p->nblob)
 		say(p, "fetching %zu blobs", p->nblob);
-	rc = kf_fetch_all(items, p->nblob, &p->o->fetch, e);
-	if (rc)
-		goto out;
-	for (size_t i = 0; i < p->nblob; i++) {
-		if (items[i].size != p->blobs[i].size) {
-			rc = kf_err_set(e, KF_EVERIFY,
-			                "image %s: blob %s is %llu bytes, its manifest says %llu",
-			                p->blobs[i].what, p->blobs[i].digest,
-			                (unsigned long long)items[i].size,
-			                (unsigned long long)p->blobs[i].size);
-			goto out;
-		}
-		rc = kf_layout_add_blob_file(p->layout, p->blobs[i].digest,
-		                             items[i].path, e);
-		if (!rc)
-			rc = remember(p, p->blobs[i].digest, e);
+	for (int force = 0; npend; force = 1) {
+		size_t n401 = 0, nok = 0, next = 0;
+
+		rc = renew_tokens(p, pend, npend, force, e);
 		if (rc)
 			goto out;
+		for (size_t i = 0; i < npend; i++) {
+			struct blob *b = &p->blobs[pend[i]];
+			struct source *src = &p->srcs[b->src];
+			src->hdr[0] = src->r.auth;
+			src->hdr[1] = NULL;
+			memset(&items[i], 0, sizeof items[i]);
+			items[i].url = b->url;
+			items[i].sha256 = b->digest + 7;
+			items[i].headers = src->r.auth ? src->hdr : NULL;
+			/* The descriptor's size bounds the download itself. */
+			items[i].max_size = b->size;
+		}
+		rc = kf_fetch_all(items, npend, &fo, e);
+		for (size_t i = 0; i < npend; i++) {
+			if (items[i].path)
+				nok++;
+			else if (items[i].http_status == 401 &&
+			         p->srcs[p->blobs[pend[i]].src].r.challenge)
+				n401++;
+		}
+		/* Anything but "verified or refused with a renewable token"
+		 * (a bad digest, a dead link) ends the pull as it is. */
+		if (rc && nok + n401 != npend)
+			goto out;
+		for (size_t i = 0; i < npend; i++) {
+			if (items[i].path) {
+				int src_rc = store_blob(p, &p->blobs[pend[i]], &items[i], e);
+				if (src_rc) {
+					rc = src_rc;
+					goto out;
+				}
+			} else {
+				pend[next++] = pend[i];
+			}
+			kf_fetch_item_clear(&items[i]);
+		}
+		npend = next;
+		if (!rc)
+			break;
+		idle = nok ? 0 : idle + 1;
+		if (idle > AUTH_RETRIES) {
+			kf_err_prefix(e, "image %s: still refused after %d new tokens",
+			              p->blobs[pend[0]].what, AUTH_RETRIES);
+			goto out;
+		}
+		rc = KF_OK;
 	}
 out:
 	for (size_t i = 0; items && i < p->nblob; i++)
 		kf_fetch_item_clear(&items[i]);
 	free(items);
+	free(pend);
 	return rc;
 }
 
@@ -560,7 +667,8 @@ int kf_images_pull(const kf_spec *spec, const kf_build_opts *o,
 		goto out;
 	ims = calloc(spec->nimg, sizeof *ims);
 	refs = calloc(spec->nimg, sizeof *refs);
-	if (!ims || !refs) {
+	p.srcs = calloc(spec->nimg, sizeof *p.srcs);
+	if (!ims || !refs || !p.srcs) {
 		rc = kf_err_set(e, KF_EIO, "out of memory");
 		goto out;
 	}
@@ -573,7 +681,7 @@ int kf_images_pull(const kf_spec *spec, const kf_build_opts *o,
 	if (rc)
 		goto out;
 	for (size_t i = 0; i < spec->nimg; i++) {
-		rc = pull_image(&p, &spec->images[i], &ims[i], e);
+		rc = pull_image(&p, &spec->images[i], &ims[i], i, e);
 		if (rc)
 			goto out;
 		for (size_t k = 0; k < i; k++) {
@@ -645,9 +753,14 @@ out:
 	for (size_t i = 0; i < p.nblob; i++) {
 		free(p.blobs[i].digest);
 		free(p.blobs[i].url);
-		free(p.blobs[i].auth);
 		free(p.blobs[i].what);
 	}
+	for (size_t i = 0; p.srcs && i < spec->nimg; i++) {
+		if (p.srcs[i].opened)
+			kf_registry_close(&p.srcs[i].r);
+		free(p.srcs[i].repo);
+	}
+	free(p.srcs);
 	for (size_t i = 0; i < p.nstored; i++)
 		free(p.stored[i]);
 	free(p.blobs);

@@ -36,6 +36,12 @@ typedef struct kf_fetch_opts {
 	long low_speed_limit;     /* ... low_speed_limit B/s for this long */
 	int max_retries;          /* default 5 */
 	long backoff_base_ms;     /* first retry delay (doubles, with jitter) */
+	int defer_401;            /* an HTTP 401 fails only its own item
+	                             (http_status 401) while the batch carries
+	                             on; kf_fetch_all then fails naming it and
+	                             keeps the results of verified items, so a
+	                             caller can renew credentials and re-run
+	                             just the 401 items */
 } kf_fetch_opts;
 
 typedef struct kf_fetch_item {
@@ -53,6 +59,8 @@ typedef struct kf_fetch_item {
 	                               the local source itself; malloc'ed */
 	uint64_t size;
 	int from_cache;             /* no transfer was needed */
+	long http_status;           /* remote item: HTTP status of its last
+	                               attempt; 0 when none was made */
 } kf_fetch_item;
 
 void kf_fetch_opts_default(kf_fetch_opts *o);
@@ -177,6 +185,10 @@ char *kf_auth_token_url(const kf_auth_challenge *c, const char *fallback_scope);
  * "access_token"). origin names the endpoint in messages. */
 int kf_auth_parse_token(const char *body, size_t len, const char *origin,
                         char **token, kf_err *e);
+/* Lifetime in seconds that a token endpoint's answer gives its token
+ * ("expires_in"); 60, the distribution spec's default, when absent or
+ * invalid. */
+long kf_auth_token_lifetime(const char *body, size_t len);
 
 /* One registry host, with its current Authorization header. */
 typedef struct kf_registry {
@@ -186,6 +198,9 @@ typedef struct kf_registry {
 	char *auth;              /* "Authorization: ..." or NULL */
 	const kf_fetch_opts *fo;
 	int push;                /* ask tokens for pull,push */
+	char *challenge;         /* last Www-Authenticate answered, or NULL */
+	int64_t auth_expires_ms; /* monotonic ms when the Bearer token in auth
+	                            expires; 0: no expiry known (Basic, none) */
 } kf_registry;
 
 /* creds NULL: looked up in the auth files for the host. */
@@ -201,6 +216,12 @@ int kf_registry_request(kf_registry *r, const char *method, const char *path,
                         const char *repo, const char *const *headers,
                         const void *body, size_t body_len, size_t max_body,
                         kf_http_resp *resp, kf_err *e);
+/* Renew the Authorization header: answer the last challenge again (a
+ * fresh Bearer token for repo's scope). KF_OK without a change when no
+ * challenge was ever answered. */
+int kf_registry_reauth(kf_registry *r, const char *repo, kf_err *e);
+/* Does the Bearer token expire within margin_s seconds (or has it)? */
+int kf_registry_auth_stale(const kf_registry *r, long margin_s);
 /* GET a manifest (tag or digest) with the four accepted media types; its
  * sha256 is checked against ref when ref is a digest, and against the
  * Docker-Content-Digest header. Schema 1 is refused (KF_EUSAGE naming

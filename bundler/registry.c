@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -54,6 +55,7 @@ void kf_registry_close(kf_registry *r)
 	free(r->base);
 	free(r->host);
 	free(r->auth);
+	free(r->challenge);
 	kf_creds_clear(&r->creds);
 	memset(r, 0, sizeof *r);
 }
@@ -74,7 +76,16 @@ static int same_origin(const char *a, const char *b)
 	return la && la == lb && !strncmp(a, b, la);
 }
 
-/* Answer a challenge: sets r->auth. */
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Answer a challenge: sets r->auth, and remembers the challenge so that
+ * the token can be renewed later without another round trip. */
 static int answer_challenge(kf_registry *r, const char *hdr, const char *repo,
                             const char *url, kf_err *e)
 {
@@ -89,6 +100,16 @@ static int answer_challenge(kf_registry *r, const char *hdr, const char *repo,
 		kf_err_prefix(e, "%s", url);
 		goto out;
 	}
+	if (hdr != r->challenge) {
+		char *c = strdup(hdr);
+		if (!c) {
+			rc = kf_err_set(e, KF_EIO, "out of memory");
+			goto out;
+		}
+		free(r->challenge);
+		r->challenge = c;
+	}
+	r->auth_expires_ms = 0;
 	if (r->creds.user) {
 		basic = kf_auth_basic_header(&r->creds);
 		if (!basic) {
@@ -147,7 +168,11 @@ static int answer_challenge(kf_registry *r, const char *hdr, const char *repo,
 	if (asprintf(&r->auth, "Authorization: Bearer %s", token) < 0) {
 		r->auth = NULL;
 		rc = kf_err_set(e, KF_EIO, "out of memory");
+		goto out;
 	}
+	/* Counted from when the answer arrived: a token is never thought
+	 * fresher than it is. */
+	r->auth_expires_ms = now_ms() + kf_auth_token_lifetime(tr.body, tr.len) * 1000;
 out:
 	kf_http_resp_clear(&tr);
 	kf_auth_challenge_clear(&ch);
@@ -156,6 +181,21 @@ out:
 	free(basic);
 	free(token);
 	return rc;
+}
+
+int kf_registry_reauth(kf_registry *r, const char *repo, kf_err *e)
+{
+	int rc = KF_OK;
+
+	if (r->challenge)
+		rc = answer_challenge(r, r->challenge, repo, r->base, e);
+	return rc;
+}
+
+int kf_registry_auth_stale(const kf_registry *r, long margin_s)
+{
+	return r->auth_expires_ms &&
+	       now_ms() >= r->auth_expires_ms - (int64_t)margin_s * 1000;
 }
 
 static int is_redirect(long s)

@@ -541,7 +541,7 @@ int kfi_cmd_mirror_install(int argc, char **argv)
 	state s = {0};
 	kf_err e = {0};
 	int rc = KF_OK, opt, ctx_ok = 0, ch = 0;
-	char *tls = NULL, *chain = NULL, *ca = NULL, *srv = NULL, *unit = NULL, *buf = NULL;
+	char *tls = NULL, *ca = NULL, *sanargs = NULL, *unit = NULL;
 	char fp[KF_MIRROR_FP_LEN], host[128];
 
 	optind = 1;
@@ -572,10 +572,10 @@ int kfi_cmd_mirror_install(int argc, char **argv)
 		goto out;
 	snprintf(host, sizeof host, "%.*s", (int)(strrchr(listen, ':') - listen), listen);
 	if (!nsans) {
-		if (host[0] && strcmp(host, "0.0.0.0") && strcmp(host, "[::]"))
-			sans[nsans++] = host;
-		else
-			sans[nsans++] = s.ip;
+		const char *h = host[0] && strcmp(host, "0.0.0.0") && strcmp(host, "[::]") ? host : s.ip;
+		/* Each name once: they are repeated in the unit's command line. */
+		if (strcmp(h, "127.0.0.1") && strcmp(h, "localhost"))
+			sans[nsans++] = h;
 		sans[nsans++] = "127.0.0.1";
 		sans[nsans++] = "localhost";
 	}
@@ -585,28 +585,17 @@ int kfi_cmd_mirror_install(int argc, char **argv)
 	if ((rc = kf_mirror_tls_ensure(tls, sans, nsans, &e)) != KF_OK)
 		goto out;
 	ca = xasprintf("%s/ca.crt", tls);
-	srv = xasprintf("%s/server.crt", tls);
 	if ((rc = kf_mirror_cert_fingerprint(ca, fp, &e)) != KF_OK)
 		goto out;
-	/* Serve the chain (server + CA) so that nodes can take the CA from
-	 * the handshake and check it against the pinned fingerprint. */
-	{
-		char *a = NULL, *b = NULL;
-		size_t la, lb;
-		if ((rc = kf_read_file(srv, 1 << 20, &a, &la, &e)) == KF_OK &&
-		    (rc = kf_read_file(ca, 1 << 20, &b, &lb, &e)) == KF_OK) {
-			buf = malloc(la + lb + 1);
-			if (!buf)
-				abort();
-			memcpy(buf, a, la);
-			memcpy(buf + la, b, lb);
-			chain = xasprintf("%s/chain.crt", tls);
-			rc = kf_write_file_atomic(chain, buf, la + lb, 0644, 1, &e);
-		}
-		free(a);
-		free(b);
-		if (rc != KF_OK)
-			goto out;
+	/* The service runs plain `mirror serve` on this material with the
+	 * same names, so it reuses the certificate made here, serves the
+	 * chain kf_mirror_tls_ensure wrote (nodes pin the CA they find in
+	 * the handshake) and renews the server certificate on a restart
+	 * near expiry. */
+	for (size_t i = 0; i < nsans; i++) {
+		char *more = xasprintf("%s --san %s", sanargs ? sanargs : "", sans[i]);
+		free(sanargs);
+		sanargs = more;
 	}
 	if ((rc = kfi_put_file_from(&c, KF_MIRROR_CA_PATH, ca, 0644, NULL, &e)) != KF_OK ||
 	    (rc = install_self(&c, &e)) != KF_OK)
@@ -619,8 +608,7 @@ int kfi_cmd_mirror_install(int argc, char **argv)
 	                 "\n"
 	                 "[Service]\n"
 	                 "ExecStart=" SELF " mirror serve %s --listen %s "
-	                 "--tls-cert /var/lib/kubeferry/mirror-tls/chain.crt "
-	                 "--tls-key /var/lib/kubeferry/mirror-tls/server.key\n"
+	                 "--state /var/lib/kubeferry/mirror-tls%s\n"
 	                 "Restart=always\n"
 	                 "RestartSec=2\n"
 	                 "DynamicUser=no\n"
@@ -628,10 +616,11 @@ int kfi_cmd_mirror_install(int argc, char **argv)
 	                 "ProtectSystem=strict\n"
 	                 "ProtectHome=yes\n"
 	                 "PrivateTmp=yes\n"
+	                 "ReadWritePaths=/var/lib/kubeferry/mirror-tls\n"
 	                 "\n"
 	                 "[Install]\n"
 	                 "WantedBy=multi-user.target\n",
-	                 s.bundle_dir, s.bundle_dir, listen);
+	                 s.bundle_dir, s.bundle_dir, listen, sanargs);
 	if ((rc = enable_unit(&c, "kubeferry-mirror.service", unit, "multi-user.target", &ch, &e)) != KF_OK ||
 	    (rc = systemd_start(&c, "kubeferry-mirror.service", ch, &e)) != KF_OK)
 		goto out;
@@ -643,11 +632,9 @@ out:
 	if (rc != KF_OK && e.code)
 		kf_err_print("kubeferry-install mirror install", &e);
 	free(tls);
-	free(chain);
 	free(ca);
-	free(srv);
+	free(sanargs);
 	free(unit);
-	free(buf);
 	state_free(&s);
 	if (ctx_ok)
 		kfi_ctx_free(&c);

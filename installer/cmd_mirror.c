@@ -39,7 +39,8 @@ static void usage(FILE *f)
 	        "resolved through containerd's ?ns=REGISTRY or as REGISTRY/NAME) and\n"
 	        "the files under /files/ (a Kubespray files_repo). TLS by default:\n"
 	        "with no --tls-cert, a CA and a server certificate for the --san names\n"
-	        "are created in the state directory (reused on restart), the CA is\n"
+	        "are created in the state directory (reused on restart) and served as\n"
+	        "a chain (server certificate, then CA), the CA is\n"
 	        "copied to ROOT" KF_MIRROR_CA_PATH " (where the bundle's hosts.toml\n"
 	        "files expect it) and its fingerprint is printed. One log line per\n"
 	        "request on stdout. Stops cleanly on SIGTERM or SIGINT.\n"
@@ -53,7 +54,9 @@ static void usage(FILE *f)
 	        "\n"
 	        "Options:\n"
 	        "  -l, --listen ADDR:PORT   numeric address and port (\"[::]:5443\" for v6)\n"
-	        "      --tls-cert FILE      serve this certificate (PEM chain) ...\n"
+	        "      --tls-cert FILE      serve this certificate chain: PEM, the server\n"
+	        "                           certificate first, then intermediates and the\n"
+	        "                           CA (nodes pin the CA they find in it) ...\n"
 	        "      --tls-key FILE       ... with this key\n"
 	        "      --state DIR          generated TLS material (default DIR/../mirror-tls)\n"
 	        "      --san NAME           IP address or DNS name for the generated\n"
@@ -165,8 +168,9 @@ static int prepare_tls(struct opts *o, const char *bundle_dir, char *cert, char 
 	int rc;
 	char state[PATH_MAX], host[INET6_ADDRSTRLEN + 1], ca[PATH_MAX], caout[PATH_MAX];
 	char fp[KF_MIRROR_FP_LEN], parent[PATH_MAX];
-	char *pem = NULL;
-	size_t pemlen;
+	char *pem = NULL, *have = NULL;
+	size_t pemlen, havelen = 0;
+	kf_err ignore = {0};
 
 	if (o->state) {
 		snprintf(state, sizeof state, "%s", o->state);
@@ -191,7 +195,9 @@ static int prepare_tls(struct opts *o, const char *bundle_dir, char *cert, char 
 	if (rc)
 		goto out;
 	snprintf(ca, sizeof ca, "%.*s/ca.crt", PATH_MAX - 16, state);
-	snprintf(cert, n, "%.*s/server.crt", PATH_MAX - 16, state);
+	/* The chain, not the bare server certificate: nodes pin the CA they
+	 * find in the handshake. */
+	snprintf(cert, n, "%.*s/" KF_MIRROR_CHAIN_FILE, PATH_MAX - 16, state);
 	snprintf(key, n, "%.*s/server.key", PATH_MAX - 16, state);
 	rc = kf_mirror_cert_fingerprint(ca, fp, e);
 	if (rc)
@@ -204,17 +210,24 @@ static int prepare_tls(struct opts *o, const char *bundle_dir, char *cert, char 
 	rc = kf_read_file(ca, 1 << 20, &pem, &pemlen, e);
 	if (rc)
 		goto out;
-	kf_dirname(caout, parent, sizeof parent);
-	rc = kf_mkdir_p(parent, 0755, e);
-	if (!rc)
-		rc = kf_write_file_atomic(caout, pem, pemlen, 0644, 1, e);
-	if (rc)
-		goto out;
+	/* An identical copy is left alone: the CA never changes once made, so
+	 * a restart writes nothing outside the state directory (which lets
+	 * kubeferry-mirror.service run with a read-only /etc). */
+	if (kf_read_file(caout, 1 << 20, &have, &havelen, &ignore) != KF_OK ||
+	    havelen != pemlen || memcmp(have, pem, pemlen) != 0) {
+		kf_dirname(caout, parent, sizeof parent);
+		rc = kf_mkdir_p(parent, 0755, e);
+		if (!rc)
+			rc = kf_write_file_atomic(caout, pem, pemlen, 0644, 1, e);
+		if (rc)
+			goto out;
+	}
 	printf("mirror CA: %s (copied to %s)\n", ca, caout);
 	printf("mirror CA fingerprint (sha256): %s\n", fp);
 	fflush(stdout);
 out:
 	free(pem);
+	free(have);
 	return rc;
 }
 
@@ -275,7 +288,7 @@ static int cmd_tls(struct opts *o, int argc, char **argv)
 	}
 	rc = prepare_tls(o, o->state, cert, key, sizeof cert, &e);
 	if (!rc)
-		printf("server certificate: %s\nserver key: %s\n", cert, key);
+		printf("server certificate chain: %s\nserver key: %s\n", cert, key);
 out:
 	if (rc && e.code)
 		kf_err_print(PROG, &e);

@@ -77,11 +77,18 @@ int kf_hosts_toml_write(const char *certs_d, const char *registry,
 int kf_mirror_cert_fingerprint(const char *pem_path, char fp[KF_MIRROR_FP_LEN],
                                kf_err *e);
 
+/* The full chain the mirror serves with generated material, in state_dir:
+ * the server certificate, then the CA. */
+#define KF_MIRROR_CHAIN_FILE "chain.crt"
+
 /* Load or create the mirror's TLS material in state_dir (created 0700):
- * ca.crt, ca.key, server.crt, server.key (keys 0600, ECDSA P-256). An
- * existing CA is always reused; the server certificate is reused when the
- * CA signed it, it names exactly the given SANs and is not about to expire,
- * and is issued anew otherwise. sans are IP addresses or DNS names. */
+ * ca.crt, ca.key, server.crt, server.key (keys 0600, ECDSA P-256) and
+ * chain.crt (server.crt then ca.crt: the file to serve, so that nodes can
+ * take the CA from the handshake and pin it). An existing CA is always
+ * reused; the server certificate is reused when the CA signed it, it names
+ * exactly the given SANs and is not about to expire, and is issued anew
+ * otherwise; chain.crt is rewritten when it does not hold exactly the two.
+ * sans are IP addresses or DNS names. */
 int kf_mirror_tls_ensure(const char *state_dir, const char *const *sans,
                          size_t nsans, kf_err *e);
 

@@ -38,6 +38,7 @@
 #include <jansson.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "kf_mirror.h"
 
@@ -989,10 +990,27 @@ static int setup_tls(server *s, const char *cert, const char *key, kf_err *e)
 	}
 	SSL_CTX_set_min_proto_version(s->ssl, TLS1_2_VERSION);
 	SSL_CTX_set_options(s->ssl, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* The whole chain in the file is served (server certificate first,
+	 * then intermediates and CA): nodes take the CA out of the handshake
+	 * and pin it by fingerprint. */
 	if (SSL_CTX_use_certificate_chain_file(s->ssl, cert) != 1) {
 		ERR_error_string_n(ERR_get_error(), buf, sizeof buf);
 		rc = kf_err_set(e, KF_EIO, "cannot load certificate %s: %s", cert, buf);
 		goto out;
+	}
+	{
+		STACK_OF(X509) *extra = NULL;
+		X509 *leaf = SSL_CTX_get0_certificate(s->ssl);
+		SSL_CTX_get0_chain_certs(s->ssl, &extra);
+		/* A lone certificate signed by someone else still serves
+		 * clients that hold its CA, but gives `apply
+		 * --mirror-ca-fingerprint` nothing to pin: say so. */
+		if ((!extra || sk_X509_num(extra) == 0) && leaf &&
+		    X509_check_issued(leaf, leaf) != X509_V_OK)
+			fprintf(stderr, "kubeferry-install: warning: %s holds only the server "
+			                "certificate; append its CA (and intermediates) so that "
+			                "nodes can pin the CA with apply --mirror-ca-fingerprint\n",
+			        cert);
 	}
 	if (SSL_CTX_use_PrivateKey_file(s->ssl, key, SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_check_private_key(s->ssl) != 1) {

@@ -340,6 +340,35 @@ out:
 	return rc;
 }
 
+/* state_dir/chain.crt: the server certificate, then the CA, as the server
+ * presents them. Nodes take the CA out of the handshake and pin it by
+ * fingerprint (apply --mirror-ca-fingerprint), so a handshake without the CA
+ * would leave them nothing to pin. Rewritten only when it differs, so a
+ * restart with unchanged material writes nothing. */
+static int write_chain(const char *path, X509 *srv, X509 *ca, kf_err *e)
+{
+	int rc = KF_OK;
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data, *have = NULL;
+	size_t havelen = 0;
+	long n;
+	kf_err ignore = {0};
+
+	if (!b || !PEM_write_bio_X509(b, srv) || !PEM_write_bio_X509(b, ca)) {
+		rc = ossl_err(e, "cannot encode certificate chain", path);
+		goto out;
+	}
+	n = BIO_get_mem_data(b, &data);
+	if (kf_read_file(path, 1 << 20, &have, &havelen, &ignore) == KF_OK &&
+	    havelen == (size_t)n && memcmp(have, data, havelen) == 0)
+		goto out;
+	rc = kf_write_file_atomic(path, data, (size_t)n, 0644, 1, e);
+out:
+	free(have);
+	BIO_free(b);
+	return rc;
+}
+
 /* 1 when the existing server certificate can serve on. */
 static int server_reusable(X509 *srv, EVP_PKEY *srv_key, X509 *ca,
                            const char *want_sans)
@@ -366,6 +395,7 @@ int kf_mirror_tls_ensure(const char *state_dir, const char *const *sans,
 {
 	int rc = KF_OK;
 	char ca_crt[PATH_MAX], ca_key[PATH_MAX], srv_crt[PATH_MAX], srv_key[PATH_MAX];
+	char chain[PATH_MAX];
 	char *ext = NULL, *canon = NULL;
 	EVP_PKEY *cak = NULL, *sk = NULL;
 	X509 *ca = NULL, *srv = NULL;
@@ -385,6 +415,7 @@ int kf_mirror_tls_ensure(const char *state_dir, const char *const *sans,
 	snprintf(ca_key, sizeof ca_key, "%s/ca.key", state_dir);
 	snprintf(srv_crt, sizeof srv_crt, "%s/server.crt", state_dir);
 	snprintf(srv_key, sizeof srv_key, "%s/server.key", state_dir);
+	snprintf(chain, sizeof chain, "%s/" KF_MIRROR_CHAIN_FILE, state_dir);
 	rc = kf_mkdir_p(state_dir, 0700, e);
 	if (rc)
 		goto out;
@@ -423,8 +454,10 @@ int kf_mirror_tls_ensure(const char *state_dir, const char *const *sans,
 	sk = read_key(srv_key);
 	srv = read_cert(srv_crt);
 	ERR_clear_error();
-	if (server_reusable(srv, sk, ca, canon))
+	if (server_reusable(srv, sk, ca, canon)) {
+		rc = write_chain(chain, srv, ca, e);
 		goto out;
+	}
 	EVP_PKEY_free(sk);
 	X509_free(srv);
 	sk = EVP_EC_gen("P-256");
@@ -433,9 +466,14 @@ int kf_mirror_tls_ensure(const char *state_dir, const char *const *sans,
 		rc = ossl_err(e, "cannot issue the mirror certificate in", state_dir);
 		goto out;
 	}
+	/* Key, certificate, chain: after a crash in between, the next start
+	 * finds a certificate that does not match its key (issued anew) or a
+	 * stale chain (rewritten). */
 	rc = write_pem_key(srv_key, sk, e);
 	if (!rc)
 		rc = write_pem_cert(srv_crt, srv, e);
+	if (!rc)
+		rc = write_chain(chain, srv, ca, e);
 out:
 	free(ext);
 	free(canon);

@@ -14,7 +14,9 @@ assert_eq "$(stat -c %a plain.key)" 600 "secret key mode"
 assert_eq "$(head -n 1 plain.key)" "-----BEGIN PRIVATE KEY-----" "PEM type"
 id=$(sed -n 's/^key id: //p' "$LAB/out")
 assert_eq "$(head -n 1 plain.pub)" "untrusted comment: minisign public key $id"
-openssl pkey -in plain.key -noout -text | grep -q ED25519 || fail "openssl does not read plain.key as Ed25519"
+# To a file first: 'openssl | grep -q' can fail under pipefail (SIGPIPE).
+openssl pkey -in plain.key -noout -text >"$LAB/pkey.txt"
+grep -q ED25519 "$LAB/pkey.txt" || fail "openssl does not read plain.key as Ed25519"
 
 note "kubeferry sign, stock minisign -V accepts (and requires ED with -H)"
 SOURCE_DATE_EPOCH=1700000123 expect_exit 0 "$KF" sign -s plain.key file.txt

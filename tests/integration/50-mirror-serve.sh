@@ -97,6 +97,28 @@ openssl x509 -in "$LAB/mirror-tls/server.crt" -noout -ext subjectAltName | grep 
 	fail "server certificate SANs"
 C=(curl -sS --cacert "$CA")
 
+# served_certs PORT: the fingerprints of the certificates the server at PORT
+# presents in its handshake, one a line, in order.
+served_certs() {
+	openssl s_client -connect "127.0.0.1:$1" -servername localhost -showcerts </dev/null 2>/dev/null |
+		awk '/-----BEGIN CERTIFICATE-----/{f="'"$LAB"'/sc-" ++n ".pem"} f{print >f} /-----END CERTIFICATE-----/{f=""}'
+	for f in "$LAB"/sc-*.pem; do
+		[ -f "$f" ] && openssl x509 -in "$f" -noout -fingerprint -sha256 | cut -d= -f2
+	done
+	rm -f "$LAB"/sc-*.pem
+}
+fp_of() { openssl x509 -in "$1" -noout -fingerprint -sha256 | cut -d= -f2; }
+
+note "generated TLS: the handshake carries the server certificate, then the CA"
+# Nodes pin the CA they find in the chain (apply --mirror-ca-fingerprint).
+served_certs "$PORT" >"$LAB/served"
+assert_eq "$(wc -l <"$LAB/served")" 2 "certificates in the handshake"
+assert_eq "$(sed -n 1p "$LAB/served")" "$(fp_of "$LAB/mirror-tls/server.crt")" "first: the server certificate"
+assert_eq "$(sed -n 2p "$LAB/served")" "$want_fp" "second: the CA"
+assert_eq "$(grep -c 'BEGIN CERTIFICATE' "$LAB/mirror-tls/chain.crt")" 2 "chain.crt holds two certificates"
+openssl verify -CAfile "$CA" -untrusted "$LAB/mirror-tls/chain.crt" "$LAB/mirror-tls/server.crt" >/dev/null ||
+	fail "chain.crt does not verify with the CA"
+
 note "ping"
 "${C[@]}" -D "$LAB/h" -o /dev/null "$M/v2/"
 grep -qi '^HTTP/1.1 200' "$LAB/h" || fail "ping status"
@@ -296,6 +318,22 @@ kf_bg "$KFI" mirror serve "$B" --listen "127.0.0.1:$PORT3" --tls-cert "$LAB/pki/
 	--tls-key "$LAB/pki/server.key" -q >"$LAB/mirror3.log" 2>&1
 kf_wait_port "$PORT3" 30
 curl -sS --cacert "$LAB/pki/ca.crt" -o /dev/null "https://127.0.0.1:$PORT3/v2/"
+note "a lone leaf certificate is served, with a warning that nodes cannot pin its CA"
+assert_eq "$(served_certs "$PORT3" | wc -l)" 1 "certificates from a leaf-only --tls-cert"
+grep -q "warning: $LAB/pki/server.crt holds only the server certificate" "$LAB/mirror3.log" ||
+	{ cat "$LAB/mirror3.log"; fail "no warning for a leaf-only --tls-cert"; }
+
+note "--tls-cert with a chain file (leaf, then CA): the whole chain is served"
+cat "$LAB/pki/server.crt" "$LAB/pki/ca.crt" >"$LAB/pki/chain.pem"
+PORT6=$(kf_free_port)
+kf_bg "$KFI" mirror serve "$B" --listen "127.0.0.1:$PORT6" --tls-cert "$LAB/pki/chain.pem" \
+	--tls-key "$LAB/pki/server.key" -q >"$LAB/mirror6.log" 2>&1
+kf_wait_port "$PORT6" 30
+served_certs "$PORT6" >"$LAB/served6"
+assert_eq "$(cat "$LAB/served6")" "$(fp_of "$LAB/pki/server.crt")
+$(fp_of "$LAB/pki/ca.crt")" "chain served from --tls-cert"
+! grep -q warning "$LAB/mirror6.log" || fail "warning for a full chain: $(cat "$LAB/mirror6.log")"
+curl -sS --cacert "$LAB/pki/ca.crt" -o /dev/null "https://127.0.0.1:$PORT6/v2/"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT3/v2/" || true)
 [ "$code" != 200 ] || fail "a TLS mirror answered plain HTTP"
 PORT4=$(kf_free_port)

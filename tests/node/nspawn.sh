@@ -50,7 +50,8 @@ node_boot() {
 	done
 	[ -n "$LEADER" ] || { cat "$LAB/nspawn.log"; fail "nspawn did not start"; }
 	IN=(nsenter -t "$LEADER" -m -u -i -n -p --)
-	for _ in $(seq 150); do
+	# Up to a minute: on a loaded machine the boot can take a while.
+	for _ in $(seq 300); do
 		s=$("${IN[@]}" systemctl is-system-running 2>/dev/null || true)
 		case $s in running|degraded) break ;; esac
 		sleep 0.2

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A Docker registry token endpoint for tests (distribution "auth: token").
 
-Usage: token-server.py PORT TLS_CERT TLS_KEY SIGN_KEY SERVICE ISSUER USER:PASS LOG
+Usage: token-server.py PORT TLS_CERT TLS_KEY SIGN_KEY SERVICE ISSUER USER:PASS LOG [PLAN]
 
 Serves GET /token?service=...&scope=... over TLS on 127.0.0.1:PORT. With
 valid Basic credentials it grants every requested action; without any it
@@ -10,6 +10,13 @@ with ES256 by SIGN_KEY (a P-256 key whose certificate is the registry's
 rootcertbundle); the header's "kid" is the libtrust key id of that key,
 which is how distribution finds the key among its trusted ones. Every
 request is appended to LOG as "METHOD PATH AUTH" (AUTH: basic or none).
+
+PLAN (default "ok") says what the Nth token granted is, as a comma-separated
+list whose last entry repeats: "ok" (valid 600 s, expires_in 600), "short"
+(valid 600 s but expires_in 1, so a client renews it at once), "expired"
+(exp an hour ago, past the registry's leeway, while expires_in claims 600:
+a token that expired or was revoked on the way). Tests use it to make a
+token run out mid-pull deterministically, with no clocks involved.
 """
 import base64
 import hashlib
@@ -25,6 +32,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 PORT, CERT, KEY, SIGN_KEY, SERVICE, ISSUER, CREDS, LOG = sys.argv[1:9]
+PLAN = (sys.argv[9] if len(sys.argv) > 9 else "ok").split(",")
+granted = [0]
 
 with open(SIGN_KEY, "rb") as f:
     signer = serialization.load_pem_private_key(f.read(), password=None)
@@ -46,7 +55,7 @@ def libtrust_kid(pub):
 KID = libtrust_kid(signer.public_key())
 
 
-def make_token(scopes, subject):
+def make_token(scopes, subject, kind):
     access = []
     for sc in scopes:
         parts = sc.split(":")
@@ -55,6 +64,8 @@ def make_token(scopes, subject):
         access.append({"type": parts[0], "name": ":".join(parts[1:-1]),
                        "actions": parts[-1].split(",")})
     now = int(time.time())
+    if kind == "expired":
+        now -= 3600 + 600
     header = {"typ": "JWT", "alg": "ES256", "kid": KID}
     claims = {"iss": ISSUER, "sub": subject, "aud": SERVICE, "exp": now + 600,
               "nbf": now - 60, "iat": now, "jti": "kf-%d" % now,
@@ -89,8 +100,10 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(b'{"details":"credentials required"}')
             return
-        body = json.dumps({"token": make_token(q.get("scope", []), CREDS.split(":")[0]),
-                           "expires_in": 600}).encode()
+        kind = PLAN[min(granted[0], len(PLAN) - 1)]
+        granted[0] += 1
+        body = json.dumps({"token": make_token(q.get("scope", []), CREDS.split(":")[0], kind),
+                           "expires_in": 1 if kind == "short" else 600}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))

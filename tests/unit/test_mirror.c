@@ -193,10 +193,22 @@ static void t_hosts_toml(void)
 	CHECK_INT(kf_remove_tree(tmpdir, &e), 0);
 }
 
+/* 1 when path holds exactly leaf then ca, as one PEM chain. */
+static int chain_is(const char *path, const char *leaf, const char *ca)
+{
+	char *got = slurp(path);
+	size_t ll = leaf ? strlen(leaf) : 0;
+	int ok = got && leaf && ca && strlen(got) == ll + strlen(ca) &&
+	         !strncmp(got, leaf, ll) && !strcmp(got + ll, ca);
+	free(got);
+	return ok;
+}
+
 static void t_tls_ensure(void)
 {
 	kf_err e = {0};
-	char state[1024], ca[PATH_MAX], srv[PATH_MAX], key[PATH_MAX];
+	char state[1024], ca[PATH_MAX], srv[PATH_MAX], key[PATH_MAX], chain[PATH_MAX];
+	struct stat st1;
 	char fp1[KF_MIRROR_FP_LEN], fp2[KF_MIRROR_FP_LEN], *c1, *c2, *s1, *s2;
 	const char *sans[] = {"10.1.2.3", "mirror.example", "::1"};
 	const char *reordered[] = {"mirror.example", "::1", "10.1.2.3", "10.1.2.3"};
@@ -209,6 +221,7 @@ static void t_tls_ensure(void)
 	snprintf(ca, sizeof ca, "%s/ca.crt", state);
 	snprintf(srv, sizeof srv, "%s/server.crt", state);
 	snprintf(key, sizeof key, "%s/server.key", state);
+	snprintf(chain, sizeof chain, "%s/" KF_MIRROR_CHAIN_FILE, state);
 	CHECK_INT(kf_mirror_tls_ensure(state, evil, 1, &e), KF_EUSAGE);
 	CHECK_CONTAINS(e.msg, "a,DNS:evil.example");
 	CHECK(access(ca, F_OK) != 0);
@@ -223,11 +236,27 @@ static void t_tls_ensure(void)
 	CHECK_INT((int)strlen(fp1), 95);
 	c1 = slurp(ca);
 	s1 = slurp(srv);
-	/* Same SANs in another order, with a duplicate: nothing changes. */
+	/* The chain served: server certificate, then the CA. */
+	CHECK(chain_is(chain, s1, c1));
+	CHECK(stat(chain, &st1) == 0);
+	/* Same SANs in another order, with a duplicate: nothing changes,
+	 * not even the chain file's inode. */
 	CHECK_INT(kf_mirror_tls_ensure(state, reordered, 4, &e), 0);
 	c2 = slurp(ca);
 	s2 = slurp(srv);
 	CHECK_STR(c1, c2);
+	CHECK_STR(s1, s2);
+	CHECK(stat(chain, &st) == 0 && st.st_ino == st1.st_ino);
+	free(s2);
+	/* A chain lost, or holding only the leaf (state from an older
+	 * version), is written again around the reused certificate. */
+	CHECK(unlink(chain) == 0);
+	CHECK_INT(kf_mirror_tls_ensure(state, sans, 3, &e), 0);
+	CHECK(chain_is(chain, s1, c1));
+	CHECK_INT(kf_write_file_atomic(chain, s1, strlen(s1), 0644, 1, &e), 0);
+	CHECK_INT(kf_mirror_tls_ensure(state, sans, 3, &e), 0);
+	CHECK(chain_is(chain, s1, c1));
+	s2 = slurp(srv);
 	CHECK_STR(s1, s2);
 	free(s2);
 	/* Other SANs: a new server certificate from the same CA. */
@@ -237,6 +266,7 @@ static void t_tls_ensure(void)
 	s2 = slurp(srv);
 	CHECK_STR(c1, c2);
 	CHECK(s1 && s2 && strcmp(s1, s2) != 0);
+	CHECK(chain_is(chain, s2, c2));
 	CHECK_INT(kf_mirror_cert_fingerprint(ca, fp2, &e), 0);
 	CHECK_STR(fp1, fp2);
 	free(c1); free(c2); free(s1); free(s2);
