@@ -17,25 +17,34 @@
 #include "kf_bundler.h"
 
 /* The embedded time. Defaults to the epoch, not "now": a bundle built from
- * the same spec on another day must be byte-identical. */
-static time_t build_time(void)
+ * the same spec on another day must be byte-identical. A malformed value
+ * is an error rather than a silent 0. */
+static int build_time(time_t *when, kf_err *e)
 {
 	const char *s = getenv("SOURCE_DATE_EPOCH");
 	char *end = NULL;
 	long long v;
 
+	*when = 0;
 	if (!s || !*s)
-		return 0;
+		return KF_OK;
 	errno = 0;
 	v = strtoll(s, &end, 10);
 	if (errno || *end || v < 0)
-		return 0;
-	return (time_t)v;
+		return kf_err_set(e, KF_EUSAGE,
+		                  "SOURCE_DATE_EPOCH must be a non-negative number of seconds, not '%s'", s);
+	*when = (time_t)v;
+	return KF_OK;
 }
 
-static char *xstrdup(const char *s)
+/* strdup that counts failures: fill_lock checks once at the end rather
+ * than after each of its many copies. */
+static char *xstrdup_n(const char *s, int *failed)
 {
-	return s ? strdup(s) : NULL;
+	char *d = s ? strdup(s) : NULL;
+	if (s && !d)
+		*failed = 1;
+	return d;
 }
 
 static void say(const kf_build_opts *o, const char *fmt, ...)
@@ -114,20 +123,20 @@ out:
 static int fill_lock(kf_lock *l, const kf_spec *s, const kf_fetch_item *items,
                      const kf_build_set *set, time_t when, kf_err *e)
 {
-	int rc = KF_OK;
+	int rc = KF_OK, oom = 0;
 	char created[32];
 	struct tm tm;
 
 	gmtime_r(&when, &tm);
 	strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	l->format = KF_FORMAT_VERSION;
-	l->name = xstrdup(s->name);
-	l->version = xstrdup(s->version);
-	l->kube_version = xstrdup(s->kube_version ? s->kube_version : s->version);
-	l->created = xstrdup(created);
-	l->builder = xstrdup("kubeferry " KF_VERSION);
+	l->name = xstrdup_n(s->name, &oom);
+	l->version = xstrdup_n(s->version, &oom);
+	l->kube_version = xstrdup_n(s->kube_version ? s->kube_version : s->version, &oom);
+	l->created = xstrdup_n(created, &oom);
+	l->builder = xstrdup_n("kubeferry " KF_VERSION, &oom);
 	for (size_t a = 0; a < s->narch; a++)
-		l->archs[a] = xstrdup(s->archs[a]);
+		l->archs[a] = xstrdup_n(s->archs[a], &oom);
 	l->narch = s->narch;
 	kf_install_copy(&l->install, &s->install);
 
@@ -140,11 +149,11 @@ static int fill_lock(kf_lock *l, const kf_spec *s, const kf_fetch_item *items,
 	for (size_t c = 0, k = 0; c < s->ncomp; c++) {
 		for (size_t a = 0; a < s->narch; a++, k++) {
 			kf_lock_component *lc = &l->components[k];
-			lc->name = xstrdup(s->components[c].name);
-			lc->version = xstrdup(s->components[c].version);
-			lc->arch = xstrdup(s->archs[a]);
-			lc->url = xstrdup(items[k].url);
-			lc->sha256 = xstrdup(items[k].sha256);
+			lc->name = xstrdup_n(s->components[c].name, &oom);
+			lc->version = xstrdup_n(s->components[c].version, &oom);
+			lc->arch = xstrdup_n(s->archs[a], &oom);
+			lc->url = xstrdup_n(items[k].url, &oom);
+			lc->sha256 = xstrdup_n(items[k].sha256, &oom);
 			lc->path = kf_entry_path_for_url(items[k].url, e);
 			if (!lc->path) {
 				rc = e->code;
@@ -155,9 +164,11 @@ static int fill_lock(kf_lock *l, const kf_spec *s, const kf_fetch_item *items,
 	}
 	for (size_t i = 0; i < set->n; i++) {
 		l->entries[i] = set->entries[i];
-		l->entries[i].path = xstrdup(set->entries[i].path);
+		l->entries[i].path = xstrdup_n(set->entries[i].path, &oom);
 		l->nentries = i + 1;
 	}
+	if (oom)
+		rc = kf_err_set(e, KF_EIO, "out of memory");
 out:
 	return rc;
 }
@@ -173,14 +184,14 @@ int kf_build(const kf_build_opts *o, kf_err *e)
 	kf_build_set set = {0};
 	kf_lock *lock = calloc(1, sizeof *lock);
 	char *lock_yaml = NULL, *lock_sig = NULL, *file_sig = NULL;
-	char *out = NULL, sig_path[PATH_MAX], tmp_out[PATH_MAX];
+	char *out = NULL, sig_path[PATH_MAX], tmp_out[PATH_MAX], tmp_sig[PATH_MAX];
 	char keyid[17], tc[512], uc[128];
 	size_t lock_len = 0;
 	unsigned char file_digest[KF_BLAKE2B_LEN];
 	kf_pubkey pub;
 	kf_fetch_opts fo = o->fetch;
-	time_t when = build_time();
-	int wrote_tmp = 0;
+	time_t when = 0;
+	int wrote_tmp = 0, wrote_sig = 0;
 	char work_dir[PATH_MAX];
 	int have_work = 0;
 
@@ -188,6 +199,9 @@ int kf_build(const kf_build_opts *o, kf_err *e)
 		rc = kf_err_set(e, KF_EIO, "out of memory");
 		goto out;
 	}
+	rc = build_time(&when, e);
+	if (rc)
+		goto out;
 	rc = kf_spec_load(o->spec_path, &spec, e);
 	if (rc)
 		goto out;
@@ -205,9 +219,19 @@ int kf_build(const kf_build_opts *o, kf_err *e)
 		goto out;
 	}
 	if (snprintf(sig_path, sizeof sig_path, "%s.minisig", out) >= (int)sizeof sig_path ||
-	    snprintf(tmp_out, sizeof tmp_out, "%s.kf-new", out) >= (int)sizeof tmp_out) {
+	    snprintf(tmp_out, sizeof tmp_out, "%s.kf-new", out) >= (int)sizeof tmp_out ||
+	    snprintf(tmp_sig, sizeof tmp_sig, "%s.minisig.kf-new", out) >= (int)sizeof tmp_sig) {
 		rc = kf_err_set(e, KF_EUSAGE, "output path too long: %s", out);
 		goto out;
+	}
+
+	/* The output's directory also holds the images' work directory. */
+	{
+		char dir[PATH_MAX];
+		kf_dirname(out, dir, sizeof dir);
+		rc = kf_mkdir_p(dir, 0755, e);
+		if (rc)
+			goto out;
 	}
 
 	say(o, "%s: %s %s, %zu components, %zu architectures", o->spec_path,
@@ -273,13 +297,6 @@ int kf_build(const kf_build_opts *o, kf_err *e)
 
 	say(o, "writing %s: %zu entries, zstd level %d", out, set.n,
 	    o->level ? o->level : 3);
-	{
-		char dir[PATH_MAX];
-		kf_dirname(out, dir, sizeof dir);
-		rc = kf_mkdir_p(dir, 0755, e);
-		if (rc)
-			goto out;
-	}
 	kf_archive_write_opts wo = {
 		.level = o->level ? o->level : 3,
 		.threads = 0,
@@ -303,15 +320,24 @@ int kf_build(const kf_build_opts *o, kf_err *e)
 	rc = kf_sig_sign(key, file_digest, uc, tc, &file_sig, e);
 	if (rc)
 		goto out;
-	rc = kf_write_file_atomic(sig_path, file_sig, strlen(file_sig), 0644, 1, e);
+	/* Both files are complete under temporary names before either is
+	 * renamed, so a failure leaves the previous bundle and its signature
+	 * as they were; the window where they disagree is two renames. */
+	rc = kf_write_file_atomic(tmp_sig, file_sig, strlen(file_sig), 0644, 1, e);
 	if (rc)
 		goto out;
+	wrote_sig = 1;
 	if (rename(tmp_out, out) != 0) {
 		rc = kf_err_errno(e, "cannot rename into", out);
-		unlink(sig_path);
 		goto out;
 	}
 	wrote_tmp = 0;
+	if (rename(tmp_sig, sig_path) != 0) {
+		rc = kf_err_errno(e, "cannot rename into", sig_path);
+		unlink(out);
+		goto out;
+	}
+	wrote_sig = 0;
 	rc = kf_fsync_parent(out, e);
 	if (rc)
 		goto out;
@@ -320,6 +346,8 @@ int kf_build(const kf_build_opts *o, kf_err *e)
 out:
 	if (wrote_tmp)
 		unlink(tmp_out);
+	if (wrote_sig)
+		unlink(tmp_sig);
 	if (have_work) {
 		kf_err ignore;
 		kf_remove_tree(work_dir, &ignore);

@@ -13,6 +13,11 @@
 /* Deep enough for any spec or lock; a hostile document nested thousands of
  * levels deep is refused instead of exhausting memory or the stack. */
 #define YTREE_MAX_DEPTH 64
+/* Bounds for input that may be hostile (inspect reads unverified locks):
+ * the tree's memory stays proportional to a sane document, and duplicate
+ * key checks (linear per key) stay cheap because no schema has big maps. */
+#define YTREE_MAX_NODES (1u << 21)
+#define YTREE_MAX_MAP_PAIRS 1024
 
 const char *kf_ytree_type_name(kf_ynode_type t)
 {
@@ -95,6 +100,7 @@ int kf_ytree_parse(const char *buf, size_t len, const char *origin, int code,
 	size_t depth = 0;
 	kf_ynode *root = NULL;
 	int rc = KF_OK, docs = 0, done = 0, have_ev = 0;
+	size_t nodes = 0;
 
 	*out = NULL;
 	if (!yaml_parser_initialize(&p))
@@ -161,6 +167,11 @@ int kf_ytree_parse(const char *buf, size_t len, const char *origin, int code,
 				                m->line + 1, m->column + 1, anchor ? "anchors" : "tags");
 				goto out;
 			}
+			if (++nodes > YTREE_MAX_NODES) {
+				rc = kf_err_set(e, code, "%s:%zu:%zu: more than %u YAML nodes",
+				                origin, m->line + 1, m->column + 1, YTREE_MAX_NODES);
+				goto out;
+			}
 			n = node_new(ev.type == YAML_SCALAR_EVENT ? KF_Y_SCALAR :
 			             ev.type == YAML_SEQUENCE_START_EVENT ? KF_Y_SEQ : KF_Y_MAP, m);
 			if (!n)
@@ -180,6 +191,13 @@ int kf_ytree_parse(const char *buf, size_t len, const char *origin, int code,
 				root = n;
 			} else {
 				kf_ynode *parent = stack[depth - 1];
+				if (parent->type == KF_Y_MAP &&
+				    parent->n >= 2 * YTREE_MAX_MAP_PAIRS) {
+					rc = kf_err_set(e, code, "%s:%d:%d: a mapping with more than %d keys",
+					                origin, n->line, n->col, YTREE_MAX_MAP_PAIRS);
+					kf_ytree_free(n);
+					goto out;
+				}
 				if (node_add(parent, n) != 0) {
 					kf_ytree_free(n);
 					goto oom;

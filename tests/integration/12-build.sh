@@ -61,6 +61,16 @@ grep -q '^created: "2027-01-15T08:00:00Z"' "$LAB/lock3" || fail "created time no
 zstd -dc "$LAB/out3/b.tar.zst" | tar -tv --full-time >"$LAB/list3"
 [ "$(grep -c ' 2027-01-15 08:00:00 ' "$LAB/list3")" = "$(wc -l <"$LAB/list3")" ] || fail "entry mtimes not from SOURCE_DATE_EPOCH"
 
+note "a malformed SOURCE_DATE_EPOCH is an error, not a silent 0"
+SOURCE_DATE_EPOCH=yesterday expect_exit 2 "$KF" build "$LAB/src/spec.yaml" -s "$LAB/k/kf.key" -o "$LAB/outx/b.tar.zst" -q
+expect_output "SOURCE_DATE_EPOCH must be"
+assert_absent "$LAB/outx/b.tar.zst"
+
+note "rebuilding over an existing bundle replaces it and its signature; no temporary files remain"
+expect_exit 0 "$KF" build "$LAB/src/spec.yaml" -s "$LAB/k/kf.key" -o "$LAB/out3/b.tar.zst" -q
+expect_exit 0 minisign -V -p "$LAB/k/kf.pub" -m "$LAB/out3/b.tar.zst"
+assert_eq "$(ls "$LAB/out3")" "$(printf 'b.tar.zst\nb.tar.zst.minisig')" "files next to the bundle"
+
 note "--level changes the compression, not the content"
 expect_exit 0 "$KF" build "$LAB/src/spec.yaml" -s "$LAB/k/kf.key" -o "$LAB/out4/b.tar.zst" --level 19 -q
 expect_exit 0 "$KF" verify "$LAB/out4/b.tar.zst" -p "$LAB/k/kf.pub"

@@ -210,6 +210,52 @@ assert_absent "$LAB/huge.tar.zst"
 assert_absent "$LAB/cache3/sha256/$BIGHEX"
 assert_absent "$LAB/cache3/tmp/$BIGHEX.part"
 
+note "a token that runs out mid-pull is renewed; verified blobs are not fetched again"
+# kf/pause:3.10 next to kf/single:1.0 on the token registry: two sessions,
+# two tokens. The token server's plan: kf/single's token is good; kf/pause's
+# says it lives 1 s (so it is renewed before the blobs), and the renewed one
+# is already expired (the registry refuses it: 401), the next one is good.
+skopeo copy -q --all --dest-tls-verify=false --dest-creds kftok:tokpass \
+	"oci:$LAB/layouts/pause:pause" "docker://127.0.0.1:$TOK_PORT/kf/pause:3.10"
+tok_start tokx ok,short,expired,ok
+printf '{"auths":{"127.0.0.1:%s":{"auth":"%s"}}}\n' "$TOKX_PORT" \
+	"$(printf kftok:tokpass | base64 -w0)" >"$LAB/tokx-auth.json"
+tok_build() { # OUT SPEC CACHE PORT
+	HOME=$LAB/nohome REGISTRY_AUTH_FILE=$LAB/tokx-auth.json \
+		"$KF" build "$2" -s "$LAB/k/kf.key" -o "$1" --cache "$3" --jobs 1 \
+		--cacert "$LAB/ca/ca.crt" --rewrite "quay.io=127.0.0.1:$4"
+}
+write_spec "$LAB/spec-tok.yaml" "amd64" "    - ref: quay.io/kf/pause:3.10"
+sed -i '/registry.k8s.io\/pause:3.10\|docker.io\/nginx/d' "$LAB/spec-tok.yaml"
+expect_exit 0 tok_build "$LAB/tok.tar.zst" "$LAB/spec-tok.yaml" "$LAB/cache-tok" "$TOKX_PORT"
+expect_output "expiring, renewing the token for kf/pause"
+expect_output "refused, fetching a new token for kf/pause"
+expect_exit 0 "$KF" verify "$LAB/tok.tar.zst" -p "$LAB/k/kf.pub"
+assert_eq "$(grep -c '^GET /token?.*basic$' "$LAB/tokx-token.log")" 4 "token requests"
+assert_eq "$(grep -c 'scope=repository%3Akf%2Fpause%3Apull' "$LAB/tokx-token.log")" 3 "tokens for kf/pause"
+PLAYER=$(layer pause amd64)
+SLAYER=$(layer single amd64)
+assert_eq "$(reg_count tokx "\"GET /v2/kf/pause/blobs/$PLAYER HTTP/[0-9.]+\" 401 ")" 1 "refused pause layer GETs"
+assert_eq "$(reg_count tokx "\"GET /v2/kf/pause/blobs/$PLAYER HTTP/[0-9.]+\" 200 ")" 1 "pause layer downloads"
+# kf/single's blobs came in with the first batch and were not asked again
+assert_eq "$(reg_count tokx "\"GET /v2/kf/single/blobs/$SLAYER HTTP/[0-9.]+\" 200 ")" 1 "single layer downloads"
+assert_eq "$(reg_count tokx "\"GET /v2/kf/single/blobs/[^ ]* HTTP/[0-9.]+\" 401 ")" 0 "refused single blobs"
+zstd -dc "$LAB/tok.tar.zst" | tar -t | grep -q "images/blobs/sha256/${PLAYER#sha256:}" || fail "pause layer not in the bundle"
+
+note "a registry that keeps refusing fresh tokens: exit 3 naming the blob URL, after two renewals"
+tok_start tokz short,expired
+printf '{"auths":{"127.0.0.1:%s":{"auth":"%s"}}}\n' "$TOKX_PORT" \
+	"$(printf kftok:tokpass | base64 -w0)" >"$LAB/tokx-auth.json"
+write_spec "$LAB/spec-tokz.yaml" "amd64"
+sed -i '/registry.k8s.io\/pause:3.10\|docker.io\/nginx/d' "$LAB/spec-tokz.yaml"
+expect_exit 3 tok_build "$LAB/tokz.tar.zst" "$LAB/spec-tokz.yaml" "$LAB/cache-tokz" "$TOKX_PORT"
+expect_output "image quay.io/kf/single:1.0: still refused after 2 new tokens: download of https://127.0.0.1:$TOKX_PORT/v2/kf/single/blobs/sha256:[0-9a-f]{64} failed: HTTP 401"
+# the manifest's token, the early renewal, then two more: bounded
+assert_eq "$(grep -c '^GET /token?.*basic$' "$LAB/tokz-token.log")" 4 "token requests"
+assert_absent "$LAB/tokz.tar.zst"
+assert_absent "$LAB/tokz.tar.zst.minisig"
+assert_eq "$(find "$LAB/cache-tokz" -type f | wc -l)" 0 "files in the cache"
+
 note "no work directories left next to the outputs"
 assert_no_match "$LAB" '*.kf-images-*'
 echo OK

@@ -2,7 +2,8 @@
 # apply --mirror HOST:PORT --mirror-ca-fingerprint: the mirror's CA is taken
 # from its TLS chain only when its SHA-256 fingerprint matches the pin, and
 # installed for containerd; a wrong pin stops apply before the node changes.
-# The mirror here is openssl s_server sending its CA in the chain.
+# The mirror is openssl s_server sending its CA in the chain, then
+# kubeferry-install mirror serve with its generated TLS material.
 source "$(dirname "$0")/../lib.sh"
 need openssl gzip tar /usr/bin/containerd /usr/sbin/runc /usr/bin/etcd /usr/lib/cni/bridge
 
@@ -56,4 +57,32 @@ assert_absent "$R2/etc/kubeferry"
 expect_exit 0 "$KFI" apply "$LAB/b/bundle.tar.zst" -p "$LAB/b/keys/kf.pub" --role worker \
 	--root "$R2" --mirror "127.0.0.1:$port" --mirror-ca-fingerprint "$fp" --mirror-ca "$LAB/tls/ca.crt"
 cmp "$R2/etc/kubeferry/mirror-ca.crt" "$LAB/tls/ca.crt" || fail "--mirror-ca not installed"
+
+note "a plain 'mirror serve' with generated TLS is pinned the same way"
+# No s_server here: kubeferry-install's own mirror, with nothing but
+# --listen (and --root, so that its CA copy stays in the lab), must hand
+# nodes its CA in the handshake.
+M=$LAB/mirror-bundle
+mkdir -p "$M/images/blobs/sha256" "$M/files"
+printf '{"imageLayoutVersion":"1.0.0"}' >"$M/images/oci-layout"
+printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}' >"$M/images/index.json"
+mport=$(kf_free_port)
+kf_bg "$KFI" mirror serve "$M" --listen "127.0.0.1:$mport" --root "$LAB/mroot" >"$LAB/mirror.log" 2>&1
+kf_wait_port "$mport" 30
+mfp=$(sed -n 's/^mirror CA fingerprint (sha256): //p' "$LAB/mirror.log")
+[ -n "$mfp" ] || { cat "$LAB/mirror.log"; fail "mirror serve printed no fingerprint"; }
+assert_eq "$mfp" "$(openssl x509 -in "$LAB/mirror-tls/ca.crt" -noout -fingerprint -sha256 | cut -d= -f2)" \
+	"printed fingerprint is the generated CA's"
+R3=$LAB/root3
+mkdir -p "$R3/etc" "$R3/var/lib"
+listing "$R3" >"$LAB/before3"
+expect_exit 1 "$KFI" apply "$LAB/b/bundle.tar.zst" -p "$LAB/b/keys/kf.pub" --role worker \
+	--root "$R3" --mirror "127.0.0.1:$mport" --mirror-ca-fingerprint "$fp"
+expect_output "mirror 127.0.0.1:$mport: no certificate in its chain has the pinned fingerprint"
+listing "$R3" >"$LAB/after3"
+cmp "$LAB/before3" "$LAB/after3" || fail "a wrong pin against mirror serve changed the root"
+expect_exit 0 "$KFI" apply "$LAB/b/bundle.tar.zst" -p "$LAB/b/keys/kf.pub" --role worker \
+	--root "$R3" --mirror "127.0.0.1:$mport" --mirror-ca-fingerprint "$mfp"
+expect_output 'changed +file /etc/kubeferry/mirror-ca.crt'
+cmp "$R3/etc/kubeferry/mirror-ca.crt" "$LAB/mirror-tls/ca.crt" || fail "pinned CA is not the mirror's CA"
 echo "mirror pin checks passed"

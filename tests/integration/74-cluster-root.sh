@@ -64,18 +64,40 @@ expect_exit 0 "$KFI" mirror install --root "$R" --listen "127.0.0.1:$port"
 fp=$(sed -n 's/^mirror CA fingerprint (sha256): //p' "$LAB/out")
 assert_eq "$fp" "$(openssl x509 -in "$R/etc/kubeferry/mirror-ca.crt" -noout -fingerprint -sha256 | cut -d= -f2)" "printed fingerprint"
 U=$R/etc/systemd/system/kubeferry-mirror.service
-grep -qx "ExecStart=/usr/local/bin/kubeferry-install mirror serve /var/lib/kubeferry/bundles/k8s-test-1.33.3 --listen 127.0.0.1:$port --tls-cert /var/lib/kubeferry/mirror-tls/chain.crt --tls-key /var/lib/kubeferry/mirror-tls/server.key" "$U" ||
+grep -qx "ExecStart=/usr/local/bin/kubeferry-install mirror serve /var/lib/kubeferry/bundles/k8s-test-1.33.3 --listen 127.0.0.1:$port --state /var/lib/kubeferry/mirror-tls --san 127.0.0.1 --san localhost" "$U" ||
 	fail "mirror unit: $(grep ExecStart "$U")"
+grep -qx "ReadWritePaths=/var/lib/kubeferry/mirror-tls" "$U" || fail "mirror unit cannot renew its certificate"
+! grep -q "tls-cert\|chain.crt" "$U" || fail "mirror unit still names a hand-made chain"
 assert_eq "$(readlink "$R/etc/systemd/system/multi-user.target.wants/kubeferry-mirror.service")" \
 	/etc/systemd/system/kubeferry-mirror.service "mirror enabled"
 
-note "the unit's TLS material (chain.crt: server + CA) lets a second node pin the printed fingerprint"
-# The test bundle holds no images, which 'mirror serve' needs; openssl
-# s_server presents the very certificate files the unit serves.
+note "the unit's command, run against the root, serves the chain and lets a second node pin the printed fingerprint"
+# The test bundle holds no images, which 'mirror serve' needs: the unit's
+# own arguments are used with an empty image layout in the bundle's place,
+# its absolute paths moved under the root.
 T=$R/var/lib/kubeferry/mirror-tls
-kf_bg openssl s_server -quiet -accept "127.0.0.1:$port" -cert "$T/server.crt" -key "$T/server.key" \
-	-cert_chain "$T/chain.crt" -www
-kf_wait_port "$port" 20
+E=$LAB/empty-bundle
+mkdir -p "$E/images/blobs/sha256" "$E/files"
+printf '{"imageLayoutVersion":"1.0.0"}' >"$E/images/oci-layout"
+printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}' >"$E/images/index.json"
+read -ra unitcmd <<<"$(sed -n 's/^ExecStart=//p' "$U")"
+cmd=("$KFI")
+for a in "${unitcmd[@]:1}"; do
+	case $a in
+	/var/lib/kubeferry/bundles/*) cmd+=("$E") ;;
+	/*) cmd+=("$R$a") ;;
+	*) cmd+=("$a") ;;
+	esac
+done
+cp "$T/server.crt" "$LAB/server-before.crt"
+stat -c %i "$R/etc/kubeferry/mirror-ca.crt" >"$LAB/ca-inode"
+kf_bg "${cmd[@]}" --root "$R" >"$LAB/unit-serve.log" 2>&1
+kf_wait_port "$port" 30
+cmp "$LAB/server-before.crt" "$T/server.crt" || fail "the unit's command issued a new certificate"
+assert_eq "$(stat -c %i "$R/etc/kubeferry/mirror-ca.crt")" "$(cat "$LAB/ca-inode")" "the unit's command rewrote the CA copy"
+grep -q "fingerprint (sha256): $fp" "$LAB/unit-serve.log" || { cat "$LAB/unit-serve.log"; fail "the unit serves another CA"; }
+n=$(openssl s_client -connect "127.0.0.1:$port" -showcerts </dev/null 2>/dev/null | grep -c 'BEGIN CERTIFICATE')
+assert_eq "$n" 2 "certificates in the mirror's handshake"
 W=$LAB/worker
 mkdir -p "$W/etc" "$W/var/lib"
 echo w1 >"$W/etc/hostname"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A bundle with images (pulled by kubeferry build from a lab registry):
 # apply pins its pause image as sandbox and installs its hosts.toml; the
-# control plane runs the mirror (mirror install's certificate chain), a
+# control plane runs the mirror (mirror install's unit command), a
 # worker applied with --mirror + the printed fingerprint gets hosts.toml and
 # CA pointing there, and containerd pulls the pause image through exactly
 # those files from `kubeferry-install mirror serve`. --no-mirror imports
@@ -34,8 +34,14 @@ port=$(kf_free_port)
 expect_exit 0 "$KFI" mirror install --root "$R" --listen "127.0.0.1:$port"
 fp=$(sed -n 's/^mirror CA fingerprint (sha256): //p' "$LAB/out")
 T=$R/var/lib/kubeferry/mirror-tls
-kf_bg "$KFI" mirror serve "$BD" --listen "127.0.0.1:$port" --tls-cert "$T/chain.crt" \
-	--tls-key "$T/server.key" >"$LAB/mirror.log" 2>&1
+# kubeferry-mirror.service's own command, its absolute paths moved under
+# the root: plain `mirror serve` on the generated material.
+read -ra unitcmd <<<"$(sed -n 's/^ExecStart=//p' "$R/etc/systemd/system/kubeferry-mirror.service")"
+cmd=("$KFI")
+for a in "${unitcmd[@]:1}"; do
+	case $a in /*) cmd+=("$R$a") ;; *) cmd+=("$a") ;; esac
+done
+kf_bg "${cmd[@]}" --root "$R" >"$LAB/mirror.log" 2>&1
 kf_wait_port "$port" 20
 
 note "worker with --mirror and the printed fingerprint"

@@ -17,16 +17,21 @@
 #                                 "base - DIGEST -" for the shared layer
 #       $LAB/home/.docker/config.json      creds for UP_PORT
 #       $LAB/auth.json                     creds for TOK_PORT (REGISTRY_AUTH_FILE)
+#   tok_start NAME PLAN           after images_lab: another token server
+#                                 (tests/registry/token-server.py PLAN, log
+#                                 $LAB/NAME-token.log) and a registry NAME
+#                                 serving the tok registry's storage with
+#                                 its tokens; sets TOKX_PORT, TOKX_TOKEN_PORT
 REG_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 reg_start() {
-	local name=$1 port=$2 kind=$3 d=$LAB/$1
-	mkdir -p "$d/data"
+	local name=$1 port=$2 kind=$3 d=$LAB/$1 data=${REG_DATA:-$LAB/$1/data}
+	mkdir -p "$d" "$data"
 	{
 		echo "version: 0.1"
 		echo "log: {level: info, formatter: text}"
 		echo "storage:"
-		echo "  filesystem: {rootdirectory: $d/data}"
+		echo "  filesystem: {rootdirectory: $data}"
 		echo "  delete: {enabled: true}"
 		echo "http:"
 		echo "  addr: 127.0.0.1:$port"
@@ -90,6 +95,19 @@ images_lab() {
 		"$(printf kfuser:kfpass | base64 -w0)" >"$LAB/home/.docker/config.json"
 	printf '{"auths":{"https://127.0.0.1:%s":{"auth":"%s"}}}\n' "$TOK_PORT" \
 		"$(printf kftok:tokpass | base64 -w0)" >"$LAB/auth.json"
+}
+
+tok_start() {
+	local name=$1 plan=$2
+	TOKX_TOKEN_PORT=$(kf_free_port)
+	kf_bg python3 "$REG_DIR/token-server.py" "$TOKX_TOKEN_PORT" "$LAB/ca/server.crt" \
+		"$LAB/ca/server.key" "$LAB/token.key" kf-test-registry kf-test-issuer \
+		kftok:tokpass "$LAB/$name-token.log" "$plan"
+	kf_wait_port "$TOKX_TOKEN_PORT" 20
+	TOKX_PORT=$(kf_free_port)
+	REG_DATA=$LAB/tok/data reg_start "$name" "$TOKX_PORT" token \
+		"https://127.0.0.1:$TOKX_TOKEN_PORT/token" kf-test-registry kf-test-issuer \
+		"$LAB/token.crt"
 }
 
 # push_raw LAYOUT HOST REPO TAG CREDS: every blob, the index's manifests by

@@ -23,6 +23,7 @@ import hashlib
 import json
 import ssl
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
@@ -34,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 PORT, CERT, KEY, SIGN_KEY, SERVICE, ISSUER, CREDS, LOG = sys.argv[1:9]
 PLAN = (sys.argv[9] if len(sys.argv) > 9 else "ok").split(",")
 granted = [0]
+granted_lock = threading.Lock()
 
 with open(SIGN_KEY, "rb") as f:
     signer = serialization.load_pem_private_key(f.read(), password=None)
@@ -100,8 +102,9 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(b'{"details":"credentials required"}')
             return
-        kind = PLAN[min(granted[0], len(PLAN) - 1)]
-        granted[0] += 1
+        with granted_lock:
+            kind = PLAN[min(granted[0], len(PLAN) - 1)]
+            granted[0] += 1
         body = json.dumps({"token": make_token(q.get("scope", []), CREDS.split(":")[0], kind),
                            "expires_in": 1 if kind == "short" else 600}).encode()
         self.send_response(200)

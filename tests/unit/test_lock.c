@@ -313,6 +313,35 @@ static void t_parse_limits(void)
 	CHECK_INT(kf_lock_parse("", 0, "LOCK", &l, &e), KF_EVERIFY);
 	CHECK_INT(kf_lock_parse("\x00\x01", 2, "LOCK", &l, &e), KF_EVERIFY);
 	CHECK(l == NULL);
+
+	/* A hostile lock must not cost unbounded memory or quadratic time:
+	 * a mapping with too many keys, and too many nodes, are refused. */
+	{
+		size_t cap = 1100 * 16 + 16, k = 0;
+		char *big = malloc(cap);
+		k += (size_t)snprintf(big + k, cap - k, "{");
+		for (int i = 0; i < 1100; i++)
+			k += (size_t)snprintf(big + k, cap - k, "k%d: 1,", i);
+		big[k - 1] = '}';
+		CHECK_INT(kf_lock_parse(big, k, "LOCK", &l, &e), KF_EVERIFY);
+		CHECK_CONTAINS(e.msg, "more than 1024 keys");
+		free(big);
+	}
+	{
+		size_t items = (1u << 21) + 1, len = 2 * items + 1;
+		char *flat = malloc(len + 1);
+		flat[0] = '[';
+		for (size_t i = 0; i < items; i++) {
+			flat[1 + 2 * i] = '0';
+			flat[2 + 2 * i] = ',';
+		}
+		flat[len - 1] = ']';
+		flat[len] = '\0';
+		CHECK_INT(kf_lock_parse(flat, len, "LOCK", &l, &e), KF_EVERIFY);
+		CHECK_CONTAINS(e.msg, "YAML nodes");
+		CHECK(l == NULL);
+		free(flat);
+	}
 }
 
 /* Deterministic mutations of the golden lock: the parser never crashes
