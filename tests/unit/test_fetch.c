@@ -362,6 +362,39 @@ static void t_http_request(void)
 	CHECK_STR(r.content_type, "application/octet-stream");
 	kf_http_resp_clear(&r);
 
+	/* defer_401: a 401 fails only its own item; the batch finishes, the
+	 * verified item keeps its result and the 401 one is marked. */
+	{
+		char good[700], bad[700], cache[600], sha[KF_SHA256_HEX];
+		kf_fetch_item it[2];
+		kf_sha256_buf("0123456789", 10, sha);
+		snprintf(good, sizeof good, "http://127.0.0.1:%d/plain/f.bin", port);
+		snprintf(bad, sizeof bad, "http://127.0.0.1:%d/auth", port);
+		snprintf(cache, sizeof cache, "%s/cache401", lab);
+		o.cache_dir = cache;
+		o.quiet = 1;
+		memset(it, 0, sizeof it);
+		it[0].url = bad;
+		it[0].sha256 = "0000000000000000000000000000000000000000000000000000000000000000";
+		it[1].url = good;
+		it[1].sha256 = sha;
+		o.defer_401 = 1;
+		CHECK_INT(kf_fetch_all(it, 2, &o, &e), KF_EIO);
+		CHECK_CONTAINS(e.msg, bad);
+		CHECK_CONTAINS(e.msg, "HTTP 401");
+		CHECK_INT(it[0].http_status, 401);
+		CHECK(it[0].path == NULL);
+		CHECK_INT(it[1].http_status, 200);
+		CHECK(it[1].path != NULL);
+		kf_fetch_item_clear(&it[1]);
+		/* Without it the 401 ends the batch and no result is kept. */
+		o.defer_401 = 0;
+		CHECK_INT(kf_fetch_all(it, 2, &o, &e), KF_EIO);
+		CHECK_CONTAINS(e.msg, "HTTP 401");
+		CHECK(it[0].path == NULL && it[1].path == NULL);
+		o.cache_dir = NULL;
+	}
+
 	kill(pid, SIGTERM);
 	waitpid(pid, NULL, 0);
 

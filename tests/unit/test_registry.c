@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../../bundler/kf_bundler.h"
@@ -182,6 +183,37 @@ static void t_token(void)
 	CHECK(t == NULL);
 }
 
+/* Token lifetimes and the early renewal they drive. */
+static void t_token_lifetime(void)
+{
+	kf_registry r;
+	kf_fetch_opts o;
+	kf_err e = {0};
+
+	CHECK_INT(kf_auth_token_lifetime(S("{\"token\":\"a\",\"expires_in\":300}")), 300);
+	/* the distribution spec's default when absent or nonsense */
+	CHECK_INT(kf_auth_token_lifetime(S("{\"token\":\"a\"}")), 60);
+	CHECK_INT(kf_auth_token_lifetime(S("{\"expires_in\":-5}")), 60);
+	CHECK_INT(kf_auth_token_lifetime(S("{\"expires_in\":\"300\"}")), 60);
+	CHECK_INT(kf_auth_token_lifetime(S("garbage")), 60);
+
+	kf_fetch_opts_default(&o);
+	CHECK_INT(kf_registry_open(&r, "https://h.example", &(kf_creds){0}, &o, &e), KF_OK);
+	/* no token, no expiry: never stale; nothing to renew */
+	CHECK(!kf_registry_auth_stale(&r, 30));
+	CHECK_INT(kf_registry_reauth(&r, "x", &e), KF_OK);
+	CHECK(r.auth == NULL);
+	/* a token that expires in 10 s is stale with a 30 s margin, not 5 s */
+	{
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		r.auth_expires_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 10000;
+	}
+	CHECK(kf_registry_auth_stale(&r, 30));
+	CHECK(!kf_registry_auth_stale(&r, 5));
+	kf_registry_close(&r);
+}
+
 static void write_text(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
@@ -279,4 +311,5 @@ static void t_media_type(void)
 	CHECK(kf_manifest_media_type("[]", 2, KF_MT_OCI_MANIFEST) == NULL);
 }
 
-KF_TEST_MAIN(t_ref_parse, t_endpoint, t_challenge, t_token, t_creds, t_media_type)
+KF_TEST_MAIN(t_ref_parse, t_endpoint, t_challenge, t_token, t_token_lifetime,
+             t_creds, t_media_type)
