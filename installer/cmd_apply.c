@@ -175,18 +175,6 @@ static void usage(FILE *f)
 	        "Exit codes: 0 success, 1 verification failed, 2 usage, 3 I/O or step failed.\n");
 }
 
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		abort();
-	va_end(ap);
-	return s;
-}
 
 static void section(const char *name)
 {
@@ -209,7 +197,7 @@ static const kf_lock_component *component(const apply *a, const char *const *nam
 
 static char *bundle_file(const apply *a, const kf_lock_component *k)
 {
-	return xasprintf("%s/%s", a->bundle_dir, k->path);
+	return kfi_strf("%s/%s", a->bundle_dir, k->path);
 }
 
 static int need_component(const apply *a, const char *const *names,
@@ -326,9 +314,9 @@ static int step_bundle(apply *a, kf_err *e)
 		goto out;
 	}
 	parent = kfi_path(&a->c, KFI_BUNDLES_DIR);
-	dest = xasprintf("%s/%s-%s", parent, lk->name, lk->version);
+	dest = kfi_strf("%s/%s-%s", parent, lk->name, lk->version);
 	{
-		char *lp = xasprintf("%s.bundle.yaml", dest);
+		char *lp = kfi_strf("%s.bundle.yaml", dest);
 		kf_err ign;
 		if (kf_read_file(lp, KF_LOCK_MAX, &cur, &cur_len, &ign) == KF_OK &&
 		    cur_len == lock_len && !memcmp(cur, lock_yaml, lock_len)) {
@@ -353,7 +341,7 @@ static int step_bundle(apply *a, kf_err *e)
 		}
 		a->tmp_dir = strdup(tmpl);
 		free(dest);
-		dest = xasprintf("%s/bundle", tmpl);
+		dest = kfi_strf("%s/bundle", tmpl);
 		rc = kf_archive_unpack(a->bundle, dest, 0, &ro, NULL, e);
 		if (rc == KF_OK) {
 			printf("%-8s bundle %s-%s would be unpacked (dry run)\n", "changed",
@@ -387,8 +375,8 @@ static int step_bundle(apply *a, kf_err *e)
 		 * tree itself holds exactly the bundle's entries): they mark the
 		 * unpack as complete and let a re-run skip it. */
 		{
-			char *lp = xasprintf("%s.bundle.yaml", dest);
-			char *sp = xasprintf("%s.bundle.yaml.minisig", dest);
+			char *lp = kfi_strf("%s.bundle.yaml", dest);
+			char *sp = kfi_strf("%s.bundle.yaml.minisig", dest);
 			rc = kf_write_file_atomic(sp, sig, sig_len, 0644, 1, e);
 			if (rc == KF_OK)
 				rc = kf_write_file_atomic(lp, lock_yaml, lock_len, 0644, 1, e);
@@ -744,7 +732,7 @@ static const char *sandbox_image(const apply *a)
 static int step_certs_d(apply *a, int *changed, kf_err *e)
 {
 	int rc = KF_OK, ch = 0;
-	char *dir = xasprintf("%s/certs.d", a->bundle_dir), *mirror_url = NULL;
+	char *dir = kfi_strf("%s/certs.d", a->bundle_dir), *mirror_url = NULL;
 	DIR *d = NULL;
 	struct dirent *de;
 
@@ -758,7 +746,7 @@ static int step_certs_d(apply *a, int *changed, kf_err *e)
 		                       0644, &ch, e)) != KF_OK)
 			goto out;
 		*changed |= ch;
-		mirror_url = xasprintf("https://%s", a->mirror);
+		mirror_url = kfi_strf("https://%s", a->mirror);
 	}
 	d = opendir(dir);
 	if (!d) {
@@ -782,7 +770,7 @@ static int step_certs_d(apply *a, int *changed, kf_err *e)
 			rc = kfi_put_file(&a->c, abs, text, strlen(text), 0644, &ch, e);
 			free(text);
 		} else {
-			src = xasprintf("%s/%s/hosts.toml", dir, de->d_name);
+			src = kfi_strf("%s/%s/hosts.toml", dir, de->d_name);
 			if (access(src, F_OK) == 0)
 				rc = kfi_put_file_from(&a->c, abs, src, 0644, &ch, e);
 			free(src);
@@ -805,7 +793,7 @@ out:
 static int step_import(apply *a, kf_err *e)
 {
 	int rc = KF_OK;
-	char *layout = xasprintf("%s/images/index.json", a->bundle_dir), *tar = NULL, *stamp = NULL;
+	char *layout = kfi_strf("%s/images/index.json", a->bundle_dir), *tar = NULL, *stamp = NULL;
 	char *tar_abs = NULL;
 	char key[KF_SHA256_HEX];
 
@@ -815,13 +803,13 @@ static int step_import(apply *a, kf_err *e)
 		goto out;
 	}
 	free(layout);
-	layout = xasprintf("%s/images", a->bundle_dir);
-	tar = xasprintf("%s.images.tar", a->bundle_dir);
+	layout = kfi_strf("%s/images", a->bundle_dir);
+	tar = kfi_strf("%s.images.tar", a->bundle_dir);
 	/* The path containerd sees: without the --root prefix. */
-	tar_abs = xasprintf("%s/%s-%s.images.tar", KFI_BUNDLES_DIR, a->lock->name, a->lock->version);
+	tar_abs = kfi_strf("%s/%s-%s.images.tar", KFI_BUNDLES_DIR, a->lock->name, a->lock->version);
 	kf_sha256_buf(a->lock->name, strlen(a->lock->name), key);
 	{
-		char *lk = xasprintf("%s.bundle.yaml", a->bundle_dir), *buf = NULL;
+		char *lk = kfi_strf("%s.bundle.yaml", a->bundle_dir), *buf = NULL;
 		size_t len;
 		kf_err ign;
 		if (kf_read_file(lk, KF_LOCK_MAX, &buf, &len, &ign) == KF_OK)
@@ -829,7 +817,7 @@ static int step_import(apply *a, kf_err *e)
 		free(buf);
 		free(lk);
 	}
-	stamp = xasprintf("%s/imported-%s", a->c.state_dir, key);
+	stamp = kfi_strf("%s/imported-%s", a->c.state_dir, key);
 	if (access(stamp, F_OK) == 0) {
 		printf("%-8s images imported into containerd (k8s.io)\n", "ok");
 		a->c.ok++;
@@ -1070,8 +1058,8 @@ static int write_applied(apply *a, kf_err *e)
 		return KF_OK;
 	if ((rc = kf_mkdir_p(a->c.state_dir, 0700, e)) != KF_OK)
 		return rc;
-	p = xasprintf("%s/applied", a->c.state_dir);
-	text = xasprintf("bundle: %s-%s\nkubernetes: %s\nrole: %s\nhostname: %s\n"
+	p = kfi_strf("%s/applied", a->c.state_dir);
+	text = kfi_strf("bundle: %s-%s\nkubernetes: %s\nrole: %s\nhostname: %s\n"
 	                 "node_ip: %s\narch: %s\nbundle_dir: %s/%s-%s\nmirror: %s\n"
 	                 "mirror_fp: %s\n",
 	                 a->lock->name, a->lock->version,

@@ -54,18 +54,6 @@ typedef struct state {
 	char *bundle_dir, *role, *host, *ip, *mirror, *mirror_fp;
 } state;
 
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		abort();
-	va_end(ap);
-	return s;
-}
 
 static char *field(char *text, const char *key)
 {
@@ -92,7 +80,7 @@ static void state_free(state *s)
 
 static int state_load(const kfi_ctx *c, state *s, kf_err *e)
 {
-	char *p = xasprintf("%s/applied", c->state_dir);
+	char *p = kfi_strf("%s/applied", c->state_dir);
 	size_t len;
 	int rc = kf_read_file(p, 1 << 16, &s->text, &len, e);
 
@@ -115,7 +103,7 @@ out:
 
 static int load_lock(const kfi_ctx *c, const state *s, kf_lock **lk, kf_err *e)
 {
-	char *p = xasprintf("%s%s.bundle.yaml", c->root, s->bundle_dir), *buf = NULL;
+	char *p = kfi_strf("%s%s.bundle.yaml", c->root, s->bundle_dir), *buf = NULL;
 	size_t len;
 	int rc = kf_read_file(p, KF_LOCK_MAX, &buf, &len, e);
 
@@ -216,7 +204,7 @@ static int valid_token(const char *t)
 
 static int apply_addons(kfi_ctx *c, const state *s, kf_err *e)
 {
-	char *dir = xasprintf("%s%s/addons", c->root, s->bundle_dir);
+	char *dir = kfi_strf("%s%s/addons", c->root, s->bundle_dir);
 	struct dirent **ents = NULL;
 	int n = scandir(dir, &ents, NULL, alphasort), rc = KF_OK, applied = 0;
 
@@ -225,7 +213,7 @@ static int apply_addons(kfi_ctx *c, const state *s, kf_err *e)
 		size_t l = strlen(nm);
 		if (rc == KF_OK && nm[0] != '.' &&
 		    ((l > 5 && !strcmp(nm + l - 5, ".yaml")) || (l > 4 && !strcmp(nm + l - 4, ".yml")))) {
-			char *f = xasprintf("%s/addons/%s", s->bundle_dir, nm);
+			char *f = kfi_strf("%s/addons/%s", s->bundle_dir, nm);
 			const char *argv[] = {"/usr/local/bin/kubectl", "--kubeconfig", ADMIN_CONF,
 			                      "apply", "-f", f, NULL};
 			rc = kfi_run(c, argv, e);
@@ -581,10 +569,10 @@ int kfi_cmd_mirror_install(int argc, char **argv)
 	}
 	/* The mirror's CA and server certificate live beside the bundles
 	 * (kept by reset, like them); the CA is re-used on every run. */
-	tls = xasprintf("%s/var/lib/kubeferry/mirror-tls", c.root);
+	tls = kfi_strf("%s/var/lib/kubeferry/mirror-tls", c.root);
 	if ((rc = kf_mirror_tls_ensure(tls, sans, nsans, &e)) != KF_OK)
 		goto out;
-	ca = xasprintf("%s/ca.crt", tls);
+	ca = kfi_strf("%s/ca.crt", tls);
 	if ((rc = kf_mirror_cert_fingerprint(ca, fp, &e)) != KF_OK)
 		goto out;
 	/* The service runs plain `mirror serve` on this material with the
@@ -593,14 +581,14 @@ int kfi_cmd_mirror_install(int argc, char **argv)
 	 * the handshake) and renews the server certificate on a restart
 	 * near expiry. */
 	for (size_t i = 0; i < nsans; i++) {
-		char *more = xasprintf("%s --san %s", sanargs ? sanargs : "", sans[i]);
+		char *more = kfi_strf("%s --san %s", sanargs ? sanargs : "", sans[i]);
 		free(sanargs);
 		sanargs = more;
 	}
 	if ((rc = kfi_put_file_from(&c, KF_MIRROR_CA_PATH, ca, 0644, NULL, &e)) != KF_OK ||
 	    (rc = install_self(&c, &e)) != KF_OK)
 		goto out;
-	unit = xasprintf("# Written by kubeferry-install mirror install.\n"
+	unit = kfi_strf("# Written by kubeferry-install mirror install.\n"
 	                 "[Unit]\n"
 	                 "Description=kubeferry registry mirror (bundle %s)\n"
 	                 "After=network-online.target\n"

@@ -131,4 +131,7 @@ int kfi_mirror_ca(const char *host, int port, const char *fingerprint,
 /* Normalise a fingerprint to 64 lowercase hex digits; -1 when malformed. */
 int kfi_fingerprint_norm(const char *in, char out[KF_SHA256_HEX]);
 
+/* vasprintf into a new string; aborts on out-of-memory (step.c). */
+char *kfi_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #endif

@@ -10,18 +10,6 @@
 
 #include "kf_installer.h"
 
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		abort();
-	va_end(ap);
-	return s;
-}
 
 /* containerd 1.x reads config version 2; 2.x renamed the CRI plugins and
  * reads version 3 (docs/hosts.md and the 2.0 migration notes). */
@@ -35,7 +23,7 @@ char *kfi_render_containerd(const char *containerd_version,
 		v++;
 	major = atoi(v);
 	if (major >= 2)
-		return xasprintf(
+		return kfi_strf(
 		    "# Written by kubeferry-install: containerd %s (config version 3).\n"
 		    "version = 3\n"
 		    "root = \"/var/lib/containerd\"\n"
@@ -62,7 +50,7 @@ char *kfi_render_containerd(const char *containerd_version,
 		    "    bin_dir = \"/opt/cni/bin\"\n"
 		    "    conf_dir = \"/etc/cni/net.d\"\n",
 		    containerd_version ? containerd_version : "?", sandbox_image);
-	return xasprintf(
+	return kfi_strf(
 	    "# Written by kubeferry-install: containerd %s (config version 2).\n"
 	    "version = 2\n"
 	    "root = \"/var/lib/containerd\"\n"
@@ -98,7 +86,7 @@ char *kfi_render_etcd_env(const char *host, const char *ip)
 	 * health check) need no routable address. */
 	if (strcmp(ip, "127.0.0.1") != 0)
 		snprintf(loop, sizeof loop, ",https://127.0.0.1:2379");
-	return xasprintf(
+	return kfi_strf(
 	    "# Written by kubeferry-install.\n"
 	    "ETCD_DATA_DIR=/var/lib/etcd\n"
 	    "ETCD_NAME=%s\n"
@@ -135,7 +123,7 @@ char *kfi_render_kubeadm(const kfi_kubeadm_opts *o)
 	char *etcd, *s;
 
 	if (o->external_etcd)
-		etcd = xasprintf(
+		etcd = kfi_strf(
 		    "etcd:\n"
 		    "  external:\n"
 		    "    endpoints:\n"
@@ -145,8 +133,8 @@ char *kfi_render_kubeadm(const kfi_kubeadm_opts *o)
 		    "    keyFile: %s\n",
 		    o->etcd_endpoint, o->etcd_ca, o->etcd_cert, o->etcd_key);
 	else
-		etcd = xasprintf("etcd:\n  local:\n    dataDir: /var/lib/etcd\n");
-	s = xasprintf(
+		etcd = kfi_strf("etcd:\n  local:\n    dataDir: /var/lib/etcd\n");
+	s = kfi_strf(
 	    "# Written by kubeferry-install cluster init.\n"
 	    "apiVersion: kubeadm.k8s.io/v1beta4\n"
 	    "kind: InitConfiguration\n"

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -695,4 +696,19 @@ out:
 	free(recs);
 	free(buf);
 	return rc;
+}
+
+char *kfi_strf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+
+	va_start(ap, fmt);
+	/* Paths and small texts only: failing to allocate a few hundred
+	 * bytes leaves nothing sensible to report, and the journal makes a
+	 * re-run after the crash safe. */
+	if (vasprintf(&s, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	return s;
 }

@@ -35,6 +35,11 @@ kf_on_exit() { _kf_cleanup_hooks+=("$1"); }
 kf_bg() { "$@" & _kf_pids+=($!); }
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# has [GREP-OPTIONS] PATTERN: grep -q that reads all of its input. With
+# pipefail, 'producer | grep -q' fails at random: grep exits at the first
+# match and the producer dies of SIGPIPE mid-write.
+has() { grep "$@" >/dev/null; }
 note() { echo "--- $*"; }
 
 # need TOOL...: exit 77 (skip) when a tool is missing.

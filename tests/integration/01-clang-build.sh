@@ -3,10 +3,10 @@
 # and the installer comes out fully static either way.
 source "$(dirname "$0")/../lib.sh"
 need clang file
-file "$KFI" | grep -q 'statically linked' || fail "installer is not static: $(file "$KFI")"
+file "$KFI" | has 'statically linked' || fail "installer is not static: $(file "$KFI")"
 make -s -C "$ROOT" BUILD="$LAB/clang" CC=clang -j2 all >"$LAB/make.log" 2>&1 ||
 	{ cat "$LAB/make.log"; fail "clang build failed"; }
-file "$LAB/clang/kubeferry-install" | grep -q 'statically linked' ||
+file "$LAB/clang/kubeferry-install" | has 'statically linked' ||
 	fail "clang-built installer is not static: $(file "$LAB/clang/kubeferry-install")"
 "$LAB/clang/kubeferry" --version
 echo "clang build clean"

@@ -93,7 +93,7 @@ assert_eq "$(stat -c %a "$LAB/mirror-tls/ca.key")" 600 "CA key mode"
 assert_eq "$(stat -c %a "$LAB/mirror-tls/server.key")" 600 "server key mode"
 want_fp=$(openssl x509 -in "$CA" -noout -fingerprint -sha256 | cut -d= -f2)
 grep -q "fingerprint (sha256): $want_fp" "$LAB/mirror.log" || { cat "$LAB/mirror.log"; fail "CA fingerprint not printed"; }
-openssl x509 -in "$LAB/mirror-tls/server.crt" -noout -ext subjectAltName | grep -q 'IP Address:127.0.0.1, DNS:localhost' ||
+openssl x509 -in "$LAB/mirror-tls/server.crt" -noout -ext subjectAltName | has 'IP Address:127.0.0.1, DNS:localhost' ||
 	fail "server certificate SANs"
 C=(curl -sS --cacert "$CA")
 
@@ -152,7 +152,7 @@ note "tags/list, and the same API on IPv6 loopback"
 assert_eq "$("${C[@]}" "$M/v2/pause/tags/list?ns=registry.k8s.io")" '{"name":"pause","tags":["3.10"]}' "tags/list"
 mkdir -p "$LAB/pki0"; cp "$CA" "$LAB/pki0/ca.crt"
 assert_eq "$(skopeo list-tags --cert-dir "$LAB/pki0" "docker://127.0.0.1:$PORT/library/busybox" | jq -c .Tags)" '["1.0"]' "skopeo list-tags"
-if [ -e /proc/net/if_inet6 ] && ip -6 addr show dev lo 2>/dev/null | grep -q '::1'; then
+if [ -e /proc/net/if_inet6 ] && ip -6 addr show dev lo 2>/dev/null | has '::1'; then
 	P6=$(kf_free_port)
 	kf_bg "$KFI" mirror serve "$B" --listen "[::1]:$P6" --state "$LAB/tls6" --ca-out "$LAB/ca6.crt" -q >"$LAB/mirror6.log" 2>&1
 	for i in $(seq 300); do curl -s -o /dev/null -g --cacert "$LAB/ca6.crt" "https://[::1]:$P6/v2/" && break; sleep 0.1; done

@@ -63,7 +63,7 @@ for pair in "registry.k8s.io/pause:3.10 127.0.0.1:$UP_PORT/pause:3.10" \
 	got=$(jq -r --arg n "$1" '.manifests[] | select(.annotations["io.containerd.image.name"] == $n
 		and .annotations["org.opencontainers.image.ref.name"] == $n) | .digest' "$IDX")
 	assert_eq "$got" "$(upstream_digest "$2")" "index digest of $1"
-	grep -q "ref: $1" "$LAB/x1/kubeferry/bundle.yaml" || grep -q "$1" "$LAB/x1/kubeferry/bundle.yaml" ||
+	grep -q "ref: $1" "$LAB/x1/kubeferry/bundle.yaml" || has "$1" "$LAB/x1/kubeferry/bundle.yaml" ||
 		fail "lock does not list $1"
 	grep -q "$got" "$LAB/x1/kubeferry/bundle.yaml" || fail "lock lacks digest of $1"
 done
@@ -115,7 +115,7 @@ grep -q "$(manifest pause amd64 | cut -d: -f2)" "$LAB/list3" || fail "amd64 mani
 if grep -q -e "$(manifest pause arm64 | cut -d: -f2)" -e "$(manifest nginx arm64 | cut -d: -f2)" "$LAB/list3"; then
 	fail "arm64 manifests in an amd64 bundle"
 fi
-zstd -dc "$LAB/b3.tar.zst" | tar -xO certs.d/registry.k8s.io/hosts.toml | grep -q 'https://kubeferry-mirror:5443' ||
+zstd -dc "$LAB/b3.tar.zst" | tar -xO certs.d/registry.k8s.io/hosts.toml | has 'https://kubeferry-mirror:5443' ||
 	fail "default mirror not in hosts.toml"
 
 note "a pinned digest that differs from upstream fails the build, naming both"
@@ -184,10 +184,10 @@ sed -i '/registry.k8s.io\/pause:3.10\|docker.io\/nginx\|quay.io/d' "$LAB/spec-re
 expect_exit 0 fake_build "$LAB/redir.tar.zst" "$LAB/spec-redir.yaml"
 grep -q '^reg GET /v2/redir/blobs/sha256:[0-9a-f]* Basic$' "$LAB/fake.log" || { cat "$LAB/fake.log"; fail "blob requests without credentials at the registry"; }
 grep -q '^store GET /store/sha256:' "$LAB/fake.log" || fail "storage host never asked"
-if grep '^store ' "$LAB/fake.log" | grep -qv ' -$'; then
+if grep '^store ' "$LAB/fake.log" | has -v ' -$'; then
 	cat "$LAB/fake.log"; fail "credentials forwarded to the storage host"
 fi
-zstd -dc "$LAB/redir.tar.zst" | tar -t | grep -q "images/blobs/sha256/" || fail "redirected blobs not in the bundle"
+zstd -dc "$LAB/redir.tar.zst" | tar -t | has "images/blobs/sha256/" || fail "redirected blobs not in the bundle"
 
 note "a challenge from a host the registry redirected to is not answered"
 write_spec "$LAB/spec-chal.yaml" "amd64" "    - ref: old.example/chal:1.0"
@@ -240,7 +240,7 @@ assert_eq "$(reg_count tokx "\"GET /v2/kf/pause/blobs/$PLAYER HTTP/[0-9.]+\" 200
 # kf/single's blobs came in with the first batch and were not asked again
 assert_eq "$(reg_count tokx "\"GET /v2/kf/single/blobs/$SLAYER HTTP/[0-9.]+\" 200 ")" 1 "single layer downloads"
 assert_eq "$(reg_count tokx "\"GET /v2/kf/single/blobs/[^ ]* HTTP/[0-9.]+\" 401 ")" 0 "refused single blobs"
-zstd -dc "$LAB/tok.tar.zst" | tar -t | grep -q "images/blobs/sha256/${PLAYER#sha256:}" || fail "pause layer not in the bundle"
+zstd -dc "$LAB/tok.tar.zst" | tar -t | has "images/blobs/sha256/${PLAYER#sha256:}" || fail "pause layer not in the bundle"
 
 note "a registry that keeps refusing fresh tokens: exit 3 naming the blob URL, after two renewals"
 tok_start tokz short,expired

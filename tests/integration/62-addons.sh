@@ -120,14 +120,14 @@ cmp "$LAB/fl.tar.zst" "$LAB/fl2.tar.zst" || fail "bundles differ"
 note "cni none: no addon"
 spec none '{cni: none}' "$CP" "$FL"
 expect_exit 0 build none "$LAB/none.tar.zst"
-! lock_of "$LAB/none.tar.zst" | grep -q addons/ || fail "cni none bundle has addons"
+! lock_of "$LAB/none.tar.zst" | has addons/ || fail "cni none bundle has addons"
 expect_exit 0 "$KFI" verify "$LAB/none.tar.zst" -p "$LAB/kf.pub"
 
 note "flannel without the CNI plugin image: a warning, no addon, success"
 spec half '' "$FL"
 expect_exit 0 build half "$LAB/half.tar.zst"
 expect_output 'warning: .*half\.yaml: install\.cni is flannel but the spec lists no \.\.\./flannel/flannel-cni-plugin image'
-! lock_of "$LAB/half.tar.zst" | grep -q addons/ || fail "half bundle has addons"
+! lock_of "$LAB/half.tar.zst" | has addons/ || fail "half bundle has addons"
 
 note "two flannel images: a spec error naming the second, no bundle"
 skopeo copy -q --all --dest-tls-verify=false --dest-creds kfuser:kfpass \

@@ -95,7 +95,7 @@ done
 
 note "kubernetes files"
 for b in kubeadm kubelet kubectl; do cmp "$R/usr/local/bin/$b" "$ROOT/tests/node/mock-kubeadm" || fail "$b"; done
-"$R/usr/local/bin/helm" | grep -q 'helm stand-in' || fail helm
+"$R/usr/local/bin/helm" | has 'helm stand-in' || fail helm
 grep -q '^ExecStart=/usr/local/bin/kubelet \$KUBELET_KUBECONFIG_ARGS' \
 	"$R/etc/systemd/system/kubelet.service.d/10-kubeadm.conf" || fail "kubeadm drop-in"
 
@@ -110,17 +110,17 @@ for k in ca-key member-node1-key admin-node1-key node-node1-key; do
 done
 for c in member admin node; do
 	openssl verify -CAfile "$P/ca.pem" "$P/$c-node1.pem" >/dev/null || fail "$c cert does not chain to ca.pem"
-	openssl x509 -in "$P/$c-node1.pem" -noout -subject | grep -q "CN *= *etcd-$c-node1" || fail "$c subject"
+	openssl x509 -in "$P/$c-node1.pem" -noout -subject | has "CN *= *etcd-$c-node1" || fail "$c subject"
 	san=$(openssl x509 -in "$P/$c-node1.pem" -noout -ext subjectAltName)
 	for n in 'DNS:localhost' 'DNS:node1' 'IP Address:127.0.0.1' 'IP Address:10.0.0.5'; do
 		grep -q "$n" <<<"$san" || fail "$c SAN lacks $n"
 	done
-	openssl x509 -in "$P/$c-node1.pem" -noout -ext extendedKeyUsage | grep -q 'TLS Web Client Authentication' || fail "$c EKU"
+	openssl x509 -in "$P/$c-node1.pem" -noout -ext extendedKeyUsage | has 'TLS Web Client Authentication' || fail "$c EKU"
 	# key and certificate belong together
 	assert_eq "$(openssl x509 -in "$P/$c-node1.pem" -noout -pubkey | sha256sum)" \
 		"$(openssl pkey -in "$P/$c-node1-key.pem" -pubout | sha256sum)" "$c key pair"
 done
-openssl x509 -in "$P/ca.pem" -noout -subject | grep -q 'CN *= *etcd-ca' || fail "CA subject"
+openssl x509 -in "$P/ca.pem" -noout -subject | has 'CN *= *etcd-ca' || fail "CA subject"
 grep -qx 'ETCD_NAME=node1' "$R/etc/etcd.env" || fail etcd.env
 grep -qx 'ETCD_LISTEN_CLIENT_URLS=https://10.0.0.5:2379,https://127.0.0.1:2379' "$R/etc/etcd.env" || fail etcd.env
 grep -qx 'ETCD_CERT_FILE=/etc/ssl/etcd/ssl/member-node1.pem' "$R/etc/etcd.env" || fail etcd.env

@@ -91,7 +91,7 @@ expect_exit 0 "$KFI" apply "$B" -p "$PUB" --role worker --root "$N" --node-ip 12
 expect_output '^plan +run /usr/local/bin/ctr -n k8s.io images import /var/lib/kubeferry/bundles/k8s-test-1.33.3.images.tar$'
 assert_absent "$N/etc/containerd/certs.d"
 TAR=$N/var/lib/kubeferry/bundles/k8s-test-1.33.3.images.tar
-tar -tf "$TAR" | grep -qx index.json || fail "images tar lacks index.json"
+tar -tf "$TAR" | has -x index.json || fail "images tar lacks index.json"
 "${CTR[@]}" images rm registry.k8s.io/pause:3.10 >/dev/null
 "$N/usr/local/bin/ctr" -a "$C/c.sock" -n k8s.io images import "$TAR" >/dev/null ||
 	fail "ctr cannot import the tar apply wrote"

@@ -46,7 +46,7 @@ rc=0
 assert_eq "$rc" 137 "apply was not killed"
 expect_exit 0 "${APPLY[@]}"
 cp "$LAB/out" "$LAB/apply1"
-cat "$LAB/killed" "$LAB/apply1" | grep -Eq '^changed +run systemctl (re)?start containerd.service$' ||
+cat "$LAB/killed" "$LAB/apply1" | has -E '^changed +run systemctl (re)?start containerd.service$' ||
 	fail "containerd was never started by apply"
 expect_output '^ok +etcd healthy at https://127.0.0.1:2379$'
 expect_output ' failed=0$'
