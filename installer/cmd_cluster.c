@@ -349,9 +349,31 @@ static int cluster_init(int argc, char **argv)
 	printf("Join a control plane (applied with --role control-plane):\n"
 	       "  kubeferry-install cluster join --api-server %s --token %s "
 	       "--discovery-token-ca-cert-hash sha256:%s --certificate-key %s\n", ep, token, hash, certkey);
-	if (s.mirror && strcmp(s.mirror, "-") && s.mirror_fp && strcmp(s.mirror_fp, "-"))
-		printf("Prepare each node first with:\n  kubeferry-install apply BUNDLE -p KEY --role ROLE "
-		       "--mirror %s --mirror-ca-fingerprint %s\n", s.mirror, s.mirror_fp);
+	/* The mirror other nodes use: the one this node serves (mirror
+	 * install), else the one it was itself applied with. */
+	{
+		char *mp = kfi_strf("%s/mirror", c.state_dir), *mt = NULL, *m = NULL, *mfp = NULL;
+		size_t ml;
+		kf_err ignore;
+		if (kf_read_file(mp, 4096, &mt, &ml, &ignore) == KF_OK) {
+			m = field(mt, "mirror");
+			mfp = field(mt, "mirror_fp");
+		}
+		if ((!m || !mfp) && s.mirror && strcmp(s.mirror, "-") && s.mirror_fp &&
+		    strcmp(s.mirror_fp, "-")) {
+			free(m);
+			free(mfp);
+			m = strdup(s.mirror);
+			mfp = strdup(s.mirror_fp);
+		}
+		if (m && mfp)
+			printf("Prepare each node first with:\n  kubeferry-install apply BUNDLE -p KEY "
+			       "--role ROLE --mirror %s --mirror-ca-fingerprint %s\n", m, mfp);
+		free(mp);
+		free(mt);
+		free(m);
+		free(mfp);
+	}
 	fflush(stdout);
 out:
 	if (rc != KF_OK && e.code)
@@ -530,7 +552,8 @@ int kfi_cmd_mirror_install(int argc, char **argv)
 	kf_err e = {0};
 	int rc = KF_OK, opt, ctx_ok = 0, ch = 0;
 	char *tls = NULL, *ca = NULL, *sanargs = NULL, *unit = NULL;
-	char fp[KF_MIRROR_FP_LEN], host[128];
+	char *advertise = NULL, *info = NULL;
+	char fp[KF_MIRROR_FP_LEN], host[128] = "";
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "l:h", opts, NULL)) != -1) {
@@ -542,7 +565,17 @@ int kfi_cmd_mirror_install(int argc, char **argv)
 				sans[nsans++] = optarg;
 			break;
 		case 'h':
-			printf("Usage: kubeferry-install mirror install --listen ADDR:PORT [--san NAME]... [--root DIR]\n");
+			printf("Usage: kubeferry-install mirror install --listen ADDR:PORT [--san NAME]... [--root DIR]\n"
+			       "\n"
+			       "Runs this node's applied bundle as kubeferry-mirror.service ('mirror\n"
+			       "serve' on the unpacked bundle, TLS with a CA made here and kept under\n"
+			       "/var/lib/kubeferry/mirror-tls), copies the CA to " KF_MIRROR_CA_PATH ",\n"
+			       "and prints the CA fingerprint that other nodes pass to\n"
+			       "'apply --mirror ADDR:PORT --mirror-ca-fingerprint SHA256'.\n"
+			       "--san names the certificate's addresses (default: the listen\n"
+			       "address, 127.0.0.1, localhost).\n"
+			       "\n"
+			       "Exit codes: 0 success, 2 usage error, 3 I/O error.\n");
 			goto out;
 		default:
 			rc = kf_err_set(&e, KF_EUSAGE, "see 'kubeferry-install mirror install --help'");
@@ -612,10 +645,21 @@ int kfi_cmd_mirror_install(int argc, char **argv)
 	if ((rc = enable_unit(&c, "kubeferry-mirror.service", unit, "multi-user.target", &ch, &e)) != KF_OK ||
 	    (rc = systemd_start(&c, "kubeferry-mirror.service", ch, &e)) != KF_OK)
 		goto out;
+	/* What other nodes pass to apply, kept for cluster init's join
+	 * instructions: a wildcard listen address is reached at the node IP. */
+	{
+		const char *port = strrchr(listen, ':') + 1;
+		int wild = !strcmp(host, "0.0.0.0") || !strcmp(host, "[::]") || !host[0];
+		advertise = wild ? kfi_strf("%s:%s", s.ip, port) : kfi_strf("%s", listen);
+		info = kfi_strf("mirror: %s\nmirror_fp: %s\n", advertise, fp);
+		if ((rc = kfi_put_file(&c, KFI_STATE_DIR "/mirror", info, strlen(info), 0644,
+		                       NULL, &e)) != KF_OK)
+			goto out;
+	}
 	printf("mirror https://%s serving %s\n", listen, s.bundle_dir);
 	printf("mirror CA fingerprint (sha256): %s\n", fp);
 	printf("on other nodes: kubeferry-install apply BUNDLE -p KEY --role ROLE --mirror %s "
-	       "--mirror-ca-fingerprint %s\n", listen, fp);
+	       "--mirror-ca-fingerprint %s\n", advertise, fp);
 out:
 	if (rc != KF_OK && e.code)
 		kf_err_print("kubeferry-install mirror install", &e);
@@ -623,6 +667,8 @@ out:
 	free(ca);
 	free(sanargs);
 	free(unit);
+	free(advertise);
+	free(info);
 	state_free(&s);
 	if (ctx_ok)
 		kfi_ctx_free(&c);

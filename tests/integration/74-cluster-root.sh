@@ -71,6 +71,16 @@ grep -qx "ReadWritePaths=/var/lib/kubeferry/mirror-tls" "$U" || fail "mirror uni
 assert_eq "$(readlink "$R/etc/systemd/system/multi-user.target.wants/kubeferry-mirror.service")" \
 	/etc/systemd/system/kubeferry-mirror.service "mirror enabled"
 
+note "cluster init after mirror install tells other nodes the mirror and its fingerprint"
+expect_exit 0 "$KFI" cluster init --root "$R"
+expect_output "^  kubeferry-install apply BUNDLE -p KEY --role ROLE --mirror 127.0.0.1:$port --mirror-ca-fingerprint $fp\$"
+# Listening on every address, the mirror is announced at the node IP.
+expect_exit 0 "$KFI" mirror install --root "$R" --listen "0.0.0.0:$port" --san 10.0.0.5
+expect_output "^on other nodes: .* --mirror 10.0.0.5:$port --mirror-ca-fingerprint $fp\$"
+expect_exit 0 "$KFI" cluster init --root "$R"
+expect_output "^  kubeferry-install apply BUNDLE -p KEY --role ROLE --mirror 10.0.0.5:$port "
+expect_exit 0 "$KFI" mirror install --root "$R" --listen "127.0.0.1:$port"
+
 note "the unit's command, run against the root, serves the chain and lets a second node pin the printed fingerprint"
 # The test bundle holds no images, which 'mirror serve' needs: the unit's
 # own arguments are used with an empty image layout in the bundle's place,
