@@ -33,7 +33,9 @@
 #define BUF_SIZE (1u << 20)
 #define NBUF 8
 #define QCAP 64
-#define SIG_MAX 8192
+/* minisign allows a 1 KiB untrusted and an 8 KiB trusted comment: a
+ * signature file stays under 10 KiB. */
+#define SIG_MAX 16384
 #define SQCAP 128               /* files written but not yet fsynced */
 #define KICK_BYTES (8u << 20)   /* start writeback every 8 MiB */
 

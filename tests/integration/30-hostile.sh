@@ -111,6 +111,13 @@ pack "$LAB/badlock.tar.zst" $LOCK $SIG $A $T
 rm -rf "$SRC/kubeferry" && cp -r "$LAB/kubeferry.orig" "$SRC/kubeferry"
 refused "$LAB/badlock.tar.zst" "signature"
 
+note "oversized signature entry"
+cp "$SRC/$SIG" "$LAB/sig.orig"
+head -c 20000 /dev/zero | tr '\0' 'A' >>"$SRC/$SIG"
+pack "$LAB/bigsig.tar.zst" $LOCK $SIG $A $T
+cp "$LAB/sig.orig" "$SRC/$SIG"
+refused "$LAB/bigsig.tar.zst" "bundle.yaml.minisig is [0-9]+ bytes, more than the 16384 allowed"
+
 note "truncated file"
 size=$(stat -c %s "$LAB/good.tar.zst")
 head -c $((size / 2)) "$LAB/good.tar.zst" >"$LAB/truncated.tar.zst"
