@@ -248,6 +248,20 @@ static void node_ip(char *out, size_t n)
 	freeifaddrs(ifs);
 }
 
+/* An RFC 1123 host name: labels of letters, digits and '-'. */
+static int host_valid(const char *h)
+{
+	size_t n = strlen(h);
+
+	if (n == 0 || n > 253 || h[0] == '.' || h[0] == '-' || strstr(h, ".."))
+		return 0;
+	for (; *h; h++)
+		if (!((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') ||
+		      (*h >= '0' && *h <= '9') || *h == '-' || *h == '.'))
+			return 0;
+	return 1;
+}
+
 static void node_hostname(const apply *a, char *out, size_t n)
 {
 	char *p = kfi_path(&a->c, "/etc/hostname"), *buf = NULL;
@@ -267,11 +281,30 @@ static void node_hostname(const apply *a, char *out, size_t n)
 	free(buf);
 }
 
-static int read_root_file(const apply *a, const char *abs, char **buf, size_t *len)
+/* A file apply edits in place (SELinux config, fstab): KF_OK with its
+ * content, -1 when it does not exist, else an error. What is read is
+ * written back as a regular file, so it must not be read through a
+ * symbolic link (under --root one may lead to the host's own file). */
+static int read_root_file(const apply *a, const char *abs, char **buf, size_t *len,
+                          kf_err *e)
 {
 	char *p = kfi_path(&a->c, abs);
-	kf_err ign;
-	int rc = kf_read_file(p, 16u << 20, buf, len, &ign);
+	struct stat st;
+	int rc;
+
+	if ((rc = kfi_check_parents(&a->c, abs, e)) != KF_OK)
+		goto out;
+	if (lstat(p, &st) != 0) {
+		rc = errno == ENOENT ? -1 : kf_err_errno(e, "cannot read", p);
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = kf_err_set(e, KF_EIO, "%s is not a regular file (a symbolic link?); refusing to edit it",
+		                p);
+		goto out;
+	}
+	rc = kf_read_file(p, 16u << 20, buf, len, e);
+out:
 	free(p);
 	return rc;
 }
@@ -412,17 +445,10 @@ out:
  * the pin, so a wrong file is refused just like a wrong server. */
 static int ca_from_file(apply *a, kf_err *e)
 {
-	int rc;
-	char want[KF_SHA256_HEX], got[KF_SHA256_HEX], fp[KF_MIRROR_FP_LEN];
-
-	if ((rc = kf_mirror_cert_fingerprint(a->mirror_ca_file, fp, e)) != KF_OK)
-		return rc;
-	if (kfi_fingerprint_norm(a->mirror_fp, want) != 0 || kfi_fingerprint_norm(fp, got) != 0)
-		return kf_err_set(e, KF_EUSAGE, "malformed fingerprint");
-	if (strcmp(want, got) != 0)
-		return kf_err_set(e, KF_EVERIFY, "--mirror-ca %s: fingerprint sha256:%s, pinned sha256:%s",
-		                  a->mirror_ca_file, got, want);
-	return kf_read_file(a->mirror_ca_file, 1 << 20, &a->mirror_ca, &a->mirror_ca_len, e);
+	/* Only the pinned certificate itself is installed (re-encoded), never
+	 * the file as it is: further certificates in it would be trusted too. */
+	return kfi_mirror_ca_file(a->mirror_ca_file, a->mirror_fp, &a->mirror_ca,
+	                          &a->mirror_ca_len, e);
 }
 
 /* The mirror's CA is fetched and checked against the pin before anything
@@ -435,12 +461,21 @@ static int fetch_mirror_ca(apply *a, kf_err *e)
 	int port;
 
 	if (!colon || colon == a->mirror || (size_t)(colon - a->mirror) >= sizeof host ||
+	    !colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
 	    (port = atoi(colon + 1)) <= 0 || port > 65535)
 		return kf_err_set(e, KF_EUSAGE, "--mirror %s: want HOST:PORT", a->mirror);
 	snprintf(host, sizeof host, "%.*s", (int)(colon - a->mirror), a->mirror);
 	if (host[0] == '[') { /* [::1]:5000 */
 		memmove(host, host + 1, strlen(host));
 		host[strcspn(host, "]")] = '\0';
+	}
+	/* HOST goes into every hosts.toml as a URL: a quote or newline there
+	 * would rewrite containerd's registry configuration. */
+	{
+		unsigned char sa[sizeof(struct in6_addr)];
+		if (!host_valid(host) && inet_pton(AF_INET6, host, sa) != 1)
+			return kf_err_set(e, KF_EUSAGE, "--mirror %s: '%s' is not a host name or address",
+			                  a->mirror, host);
 	}
 	if (a->mirror_ca_file)
 		return ca_from_file(a, e);
@@ -456,7 +491,11 @@ static int step_selinux(apply *a, kf_err *e)
 	size_t len = 0, olen = 0;
 	FILE *m = NULL;
 
-	if (read_root_file(a, "/etc/selinux/config", &buf, &len) != KF_OK) {
+	rc = read_root_file(a, "/etc/selinux/config", &buf, &len, e);
+	if (rc > 0)
+		goto out;
+	if (rc < 0) {
+		rc = KF_OK;
 		printf("%-8s selinux (no /etc/selinux/config)\n", "ok");
 		a->c.ok++;
 		goto out;
@@ -516,7 +555,10 @@ static int step_swap(apply *a, kf_err *e)
 	size_t len = 0, olen = 0;
 	FILE *m = NULL;
 
-	if (read_root_file(a, "/etc/fstab", &buf, &len) == KF_OK) {
+	rc = read_root_file(a, "/etc/fstab", &buf, &len, e);
+	if (rc > 0)
+		goto out;
+	if (rc == KF_OK) {
 		/* Comment out every active swap line (third field "swap"). */
 		m = open_memstream(&out, &olen);
 		for (char *line = buf, *next; line && *line; line = next) {
@@ -1167,9 +1209,22 @@ int kfi_cmd_apply(int argc, char **argv)
 		snprintf(a.ip, sizeof a.ip, "%s", a.node_ip_opt);
 	else
 		node_ip(a.ip, sizeof a.ip);
-	if (!a.host[0] || strchr(a.host, '/') || a.host[0] == '.') {
-		rc = kf_err_set(&e, KF_EUSAGE, "unusable host name '%s' (use --hostname)", a.host);
+	/* The name and address end up in file names, /etc/etcd.env lines and
+	 * the OpenSSL SAN string ("DNS:name,IP:addr"): a ',', '/' or newline
+	 * there would add SANs, escape the directory or inject settings. */
+	if (!host_valid(a.host)) {
+		rc = kf_err_set(&e, KF_EUSAGE, "unusable host name '%s' (want letters, digits, '-' and '.'; use --hostname)",
+		                a.host);
 		goto out;
+	}
+	{
+		unsigned char sa[sizeof(struct in6_addr)];
+		/* IPv4 only: etcd.env and the kubeadm configuration write the
+		 * address into URLs without IPv6 brackets. */
+		if (inet_pton(AF_INET, a.ip, sa) != 1) {
+			rc = kf_err_set(&e, KF_EUSAGE, "--node-ip %s: not an IPv4 address", a.ip);
+			goto out;
+		}
 	}
 
 	printf("apply %s: role %s, host %s (%s), arch %s, root %s%s\n", a.bundle, a.role,

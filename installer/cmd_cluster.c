@@ -162,16 +162,27 @@ static int systemd_start(kfi_ctx *c, const char *name, int changed, kf_err *e)
 	return rc;
 }
 
-static void random_token(char *out /* 24 */)
+/* 0 on success, -1 when the random generator fails (the token is a
+ * secret: never made of whatever the buffer held). Bytes of 252 and more
+ * are drawn again, so that every character is equally likely. */
+static int random_token(char *out /* 24 */)
 {
 	static const char alnum[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-	unsigned char r[22];
+	unsigned char r[64];
+	int n = 0;
 
-	RAND_bytes(r, sizeof r);
-	for (int i = 0; i < 22; i++)
-		out[i < 6 ? i : i + 1] = alnum[r[i] % 36];
+	while (n < 22) {
+		if (RAND_bytes(r, sizeof r) != 1)
+			return -1;
+		for (size_t i = 0; i < sizeof r && n < 22; i++)
+			if (r[i] < 252) {
+				out[n < 6 ? n : n + 1] = alnum[r[i] % 36];
+				n++;
+			}
+	}
 	out[6] = '.';
 	out[23] = '\0';
+	return 0;
 }
 
 /* A token and certificate key already in the written config are reused:
@@ -255,7 +266,9 @@ static int cluster_init(int argc, char **argv)
 		case 'c': endpoint = optarg; break;
 		case 'h':
 			printf("Usage: kubeferry-install cluster init [--root DIR] "
-			       "[--control-plane-endpoint HOST:PORT]\n");
+			       "[--control-plane-endpoint HOST:PORT]\n"
+			       "\nExit codes: 0 success, 2 usage error (or this node is not applied,\n"
+			       "or has the wrong role), 3 I/O error or kubeadm failed.\n");
 			goto out;
 		default:
 			rc = kf_err_set(&e, KF_EUSAGE, "see 'kubeferry-install cluster init --help'");
@@ -290,11 +303,16 @@ static int cluster_init(int argc, char **argv)
 	printf("== kubeadm configuration\n");
 	reuse_secret(&c, "- token: ", token, sizeof token);
 	reuse_secret(&c, "certificateKey: ", certkey, sizeof certkey);
-	if (!valid_token(token))
-		random_token(token);
+	if (!valid_token(token) && random_token(token) != 0) {
+		rc = kf_err_set(&e, KF_EIO, "cannot draw a bootstrap token: the random generator failed");
+		goto out;
+	}
 	if (strlen(certkey) != 64) {
 		unsigned char k[32];
-		RAND_bytes(k, sizeof k);
+		if (RAND_bytes(k, sizeof k) != 1) {
+			rc = kf_err_set(&e, KF_EIO, "cannot draw a certificate key: the random generator failed");
+			goto out;
+		}
 		kf_hex(k, sizeof k, certkey);
 	}
 	ko.kube_version = lk->kube_version;
@@ -417,7 +435,9 @@ static int cluster_join(int argc, char **argv)
 		case 'k': certkey = optarg; break;
 		case 'h':
 			printf("Usage: kubeferry-install cluster join --api-server HOST:PORT --token TOKEN\n"
-			       "           --discovery-token-ca-cert-hash sha256:HEX [--certificate-key KEY] [--root DIR]\n");
+			       "           --discovery-token-ca-cert-hash sha256:HEX [--certificate-key KEY] [--root DIR]\n"
+			       "\nExit codes: 0 success, 2 usage error (or this node is not applied,\n"
+			       "or has the wrong role), 3 I/O error or kubeadm failed.\n");
 			goto out;
 		default:
 			rc = kf_err_set(&e, KF_EUSAGE, "see 'kubeferry-install cluster join --help'");
@@ -520,7 +540,9 @@ out:
 int kfi_cmd_cluster(int argc, char **argv)
 {
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		printf("Usage: kubeferry-install cluster init|join|restart-control-plane [OPTIONS]\n");
+		printf("Usage: kubeferry-install cluster init|join|restart-control-plane [OPTIONS]\n"
+		       "\nRun 'kubeferry-install cluster init --help' (or join) for the options.\n"
+		       "\nExit codes: 0 success, 2 usage error, 3 I/O error or kubeadm failed.\n");
 		return argc < 2 ? KF_EUSAGE : KF_OK;
 	}
 	if (!strcmp(argv[1], "init"))

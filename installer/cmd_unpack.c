@@ -16,7 +16,7 @@ static const char exit_codes[] =
 	"Exit codes:\n"
 	"  0  success\n"
 	"  1  verification failed (signature, checksum, bundle rule)\n"
-	"  2  usage error, bad key, or DIR exists without --force\n"
+	"  2  usage error or bad key (unpack: DIR exists without --force)\n"
 	"  3  I/O error\n";
 
 static void verify_usage(FILE *f)

@@ -12,6 +12,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -69,6 +70,10 @@ int kfi_tar_install(kfi_ctx *c, const char *tgz, const char *tgz_sha256, int str
 		off += (size_t)snprintf(key + off, sizeof key - off, "|%s", names[i]);
 	if (tgz_sha256 && kfi_stamp_match(c, key))
 		goto out;
+	/* Defence in depth: the archive on disk is checked against the
+	 * signed lock before anything is taken out of it. */
+	if (tgz_sha256 && (rc = kfi_check_sha256(tgz, NULL, 0, tgz_sha256, e)) != KF_OK)
+		goto out;
 	a = archive_read_new();
 	if (!a)
 		abort();
@@ -90,6 +95,13 @@ int kfi_tar_install(kfi_ctx *c, const char *tgz, const char *tgz_sha256, int str
 		name = member_name(path, strip);
 		if (!name || !wanted(name, names))
 			continue;
+		/* A hard link is reported as a regular file with no data of its
+		 * own: installing it would put an empty binary in place. */
+		if (archive_entry_hardlink(ent)) {
+			rc = kf_err_set(e, KF_EVERIFY, "%s: member %s is a hard link; refusing to install it",
+			                tgz, path);
+			goto out;
+		}
 		if (size < 0 || size > MEMBER_MAX) {
 			rc = kf_err_set(e, KF_EIO, "%s: member %s is too large", tgz, path);
 			goto out;
@@ -175,12 +187,24 @@ int kfi_oci_tar(const char *layout, const char *out_path, kf_err *e)
 	struct archive *w = archive_write_new();
 	char tmp[4096], p[4096], name[512];
 	struct dirent **ents = NULL;
-	int n = -1;
+	int n = -1, fd = -1;
 
 	snprintf(tmp, sizeof tmp, "%s.kf-tmp", out_path);
 	archive_write_set_format_pax_restricted(w);
 	archive_write_add_filter_none(w);
-	if (archive_write_open_filename(w, tmp) != ARCHIVE_OK) {
+	/* A fresh file, never one reached through whatever sits at the
+	 * temporary name (a link left there would be truncated). */
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = kf_err_errno(e, "cannot create", tmp);
+		goto out;
+	}
+	if (fchmod(fd, 0644) != 0) {
+		rc = kf_err_errno(e, "cannot chmod", tmp);
+		goto out;
+	}
+	if (archive_write_open_fd(w, fd) != ARCHIVE_OK) {
 		rc = kf_err_set(e, KF_EIO, "cannot create %s: %s", tmp, archive_error_string(w));
 		goto out;
 	}
@@ -217,6 +241,8 @@ out:
 		free(ents[i]);
 	free(ents);
 	archive_write_free(w);
+	if (fd >= 0)
+		close(fd);
 	if (rc != KF_OK)
 		unlink(tmp);
 	return rc;

@@ -48,6 +48,9 @@ int kfi_ctx_init(kfi_ctx *c, const char *root, int dry_run, kf_err *e);
 void kfi_ctx_free(kfi_ctx *c);
 /* ROOT + abs (abs starts with '/'). Caller frees. */
 char *kfi_path(const kfi_ctx *c, const char *abs);
+/* KF_OK when no existing directory between ROOT and abs is a symbolic
+ * link (or a non-directory): nothing is read or written through one. */
+int kfi_check_parents(const kfi_ctx *c, const char *abs, kf_err *e);
 /* Install content at abs. *changed (may be NULL) is set to 1 when the file
  * was (or, in a dry run, would be) written. */
 int kfi_put_file(kfi_ctx *c, const char *abs, const void *data, size_t len,
@@ -86,6 +89,11 @@ int kfi_oci_tar(const char *layout, const char *out_path, kf_err *e);
 int kfi_put_file_from_sum(kfi_ctx *c, const char *abs, const char *src,
                           const char *sha256, unsigned mode, int *changed,
                           kf_err *e);
+/* KF_OK when the SHA-256 of data (or, when data is NULL, of the file
+ * what) is sha256 (hex, "sha256:" prefix allowed); else KF_EVERIFY naming
+ * what. */
+int kfi_check_sha256(const char *what, const void *data, size_t len,
+                     const char *sha256, kf_err *e);
 /* Stamps (step.c): what apply installed from a source with a known digest,
  * with each file's size, inode, mode and ctime. When every file still
  * matches, the re-run reports them "ok" without decompressing or reading
@@ -128,6 +136,10 @@ int kfi_etcd_health(const char *host, int port, const char *ca,
  * colon-separated HEX): trust on first use made safe by the pin. */
 int kfi_mirror_ca(const char *host, int port, const char *fingerprint,
                   char **pem, size_t *len, kf_err *e);
+/* Same for a CA file carried by hand: the first certificate in it must
+ * have the pinned fingerprint and be a CA; *pem holds that one only. */
+int kfi_mirror_ca_file(const char *path, const char *fingerprint, char **pem,
+                       size_t *len, kf_err *e);
 /* Normalise a fingerprint to 64 lowercase hex digits; -1 when malformed. */
 int kfi_fingerprint_norm(const char *in, char out[KF_SHA256_HEX]);
 

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kf_installer.h"
@@ -126,10 +127,14 @@ out:
 	return x;
 }
 
+/* Only a regular file counts: a key "kept" through a symbolic link would
+ * be read from wherever the link points (under --root, possibly the
+ * host's own secrets) and copied into place. A link is replaced instead. */
 static int exists(kfi_ctx *c, const char *abs)
 {
 	char *full = kfi_path(c, abs);
-	int r = access(full, F_OK) == 0;
+	struct stat st;
+	int r = lstat(full, &st) == 0 && S_ISREG(st.st_mode);
 	free(full);
 	return r;
 }
@@ -190,6 +195,9 @@ int kfi_etcd_pki(kfi_ctx *c, const char *dir, const char *host,
 		rc = kf_err_set(e, KF_EUSAGE, "too many node addresses for the etcd certificates");
 		goto out;
 	}
+	/* Checked before any key is read: the directory must not lead out. */
+	if ((rc = kfi_check_parents(c, ca_abs, e)) != KF_OK)
+		goto out;
 
 	if (exists(c, ca_abs) && exists(c, cakey_abs)) {
 		if ((rc = load_ca(c, ca_abs, cakey_abs, &ca, &ca_key, e)) != KF_OK)
@@ -262,6 +270,9 @@ int kfi_ensure_ca(kfi_ctx *c, const char *cert_abs, const char *key_abs,
 	char *pem = NULL;
 	size_t len;
 
+	if ((rc = kfi_check_parents(c, cert_abs, e)) != KF_OK ||
+	    (rc = kfi_check_parents(c, key_abs, e)) != KF_OK)
+		goto out;
 	if (exists(c, cert_abs) && exists(c, key_abs)) {
 		if ((rc = keep(c, key_abs, 0600, e)) == KF_OK)
 			rc = keep(c, cert_abs, 0644, e);

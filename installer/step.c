@@ -68,9 +68,74 @@ static void remember(kfi_ctx *c, const char *abs)
 	c->jpaths[c->njpaths++] = xstrdup(abs);
 }
 
+/* Every existing directory between ROOT and abs must be a real directory:
+ * a symbolic link there (ROOT/etc -> /etc, made by mistake or by whoever
+ * prepared the root) would carry reads and writes out of ROOT, onto the
+ * host that runs the installer. Missing components are fine (they will be
+ * created as directories). The last component is not checked: writes
+ * replace it by rename and never follow it. */
+int kfi_check_parents(const kfi_ctx *c, const char *abs, kf_err *e)
+{
+	int rc = KF_OK;
+	char buf[PATH_MAX];
+	char *full = NULL;
+	struct stat st;
+
+	if (snprintf(buf, sizeof buf, "%s", abs) >= (int)sizeof buf)
+		return kf_err_set(e, KF_EIO, "path too long: %s", abs);
+	for (char *p = buf + 1; (p = strchr(p, '/')) != NULL; p++) {
+		*p = '\0';
+		free(full);
+		full = kfi_path(c, buf);
+		if (lstat(full, &st) != 0)
+			break;
+		if (S_ISLNK(st.st_mode)) {
+			rc = kf_err_set(e, KF_EIO, "%s is a symbolic link; refusing to follow it (writing %s%s)",
+			                full, c->root, abs);
+			goto out;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			rc = kf_err_set(e, KF_EIO, "%s is not a directory", full);
+			goto out;
+		}
+		*p = '/';
+	}
+out:
+	free(full);
+	return rc;
+}
+
 static int journal_path(const kfi_ctx *c, char *out, size_t n)
 {
 	return snprintf(out, n, "%s/journal", c->state_dir) < (int)n ? 0 : -1;
+}
+
+typedef struct rec {
+	char *kind, *path, *arg, *mode;
+} rec;
+
+/* Split one journal line (no newline) into r, in place; 0 when the record
+ * lacks a field its kind needs. A file record without its backup name must
+ * never read as "absent before" (reset would delete a file apply never
+ * created): such a record, cut short by a crash, is not used at all. */
+static int record_parse(char *line, rec *r)
+{
+	char *save = NULL;
+
+	memset(r, 0, sizeof *r);
+	r->kind = strtok_r(line, "\t", &save);
+	r->path = strtok_r(NULL, "\t", &save);
+	r->arg = strtok_r(NULL, "\t", &save);
+	r->mode = strtok_r(NULL, "\t", &save);
+	if (!r->kind || !r->path || r->path[0] == '\0')
+		return 0;
+	if (!strcmp(r->kind, "file"))
+		return r->arg && r->mode &&
+		       (!strcmp(r->arg, "-") ||
+		        (strlen(r->arg) == 64 && strspn(r->arg, "0123456789abcdef") == 64));
+	if (!strcmp(r->kind, "link"))
+		return r->arg != NULL;
+	return !strcmp(r->kind, "dir") || !strcmp(r->kind, "unit");
 }
 
 /* Load the journal's paths so that a re-run after a kill does not back up
@@ -90,15 +155,14 @@ static int journal_load(kfi_ctx *c, kf_err *e)
 		goto out;
 	}
 	while (fgets(line, sizeof line, f)) {
-		char *tab = strchr(line, '\t'), *end;
-		if (!tab)
+		char *nl = strchr(line, '\n');
+		rec r;
+		/* A line without its newline is a torn (or overlong) record. */
+		if (!nl)
 			continue;
-		end = strchr(tab + 1, '\t');
-		if (!end)
-			end = strchr(tab + 1, '\n');
-		if (end)
-			*end = '\0';
-		remember(c, tab + 1);
+		*nl = '\0';
+		if (record_parse(line, &r))
+			remember(c, r.path);
 	}
 out:
 	if (f)
@@ -119,6 +183,18 @@ int kfi_ctx_init(kfi_ctx *c, const char *root, int dry_run, kf_err *e)
 	c->dry_run = dry_run;
 	c->live = c->root[0] == '\0' && !dry_run;
 	c->state_dir = kfi_path(c, KFI_STATE_DIR);
+	/* The journal, backups, stamps and unpacked bundles are written with
+	 * plain paths: under --root, none of their directories may be a link
+	 * leading out of ROOT. */
+	if (c->root[0]) {
+		static const char *const own[] = {KFI_STATE_DIR "/journal",
+		                                  KFI_BUNDLES_DIR "/", NULL};
+		for (size_t i = 0; own[i]; i++) {
+			int rc = kfi_check_parents(c, own[i], e);
+			if (rc != KF_OK)
+				return rc;
+		}
+	}
 	return journal_load(c, e);
 }
 
@@ -144,10 +220,22 @@ static int journal_append(kfi_ctx *c, const char *line, kf_err *e)
 		rc = kf_err_set(e, KF_EIO, "path too long: %s", c->state_dir);
 		goto out;
 	}
-	fd = open(jp, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	fd = open(jp, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		rc = kf_err_errno(e, "cannot open", jp);
 		goto out;
+	}
+	{
+		/* After a torn last record (crash while appending), start on a
+		 * fresh line, so the torn one stays on its own and is ignored. */
+		struct stat st;
+		char last = '\n';
+		if (fstat(fd, &st) == 0 && st.st_size > 0 &&
+		    pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n' &&
+		    write(fd, "\n", 1) != 1) {
+			rc = kf_err_errno(e, "cannot write", jp);
+			goto out;
+		}
 	}
 	if (write(fd, line, len) != (ssize_t)len || fsync(fd) != 0) {
 		rc = kf_err_errno(e, "cannot write", jp);
@@ -243,6 +331,13 @@ static int journal_before(kfi_ctx *c, const char *abs, const char *kind,
 			goto out;
 		}
 		target[n] = '\0';
+		/* The journal is line- and tab-separated: such a target would
+		 * smuggle in records that reset then carries out. */
+		if (strpbrk(target, "\t\n") || !target[0]) {
+			rc = kf_err_set(e, KF_EIO, "%s is a link whose target holds a tab or newline; refusing to replace it",
+			                full);
+			goto out;
+		}
 		snprintf(line, sizeof line, "link\t%s\t%s\n", abs, target);
 	} else if (S_ISREG(st.st_mode)) {
 		/* The backup is named by the path's digest: unique and flat. */
@@ -283,8 +378,13 @@ int kfi_put_file(kfi_ctx *c, const char *abs, const void *data, size_t len,
 	size_t curlen = 0;
 	struct stat st;
 
+	if ((rc = kfi_check_parents(c, abs, e)) != KF_OK)
+		goto out;
+	/* The owner counts too: a binary root runs that is owned by another
+	 * user (who could rewrite it later) is replaced by one of ours. */
 	if (lstat(full, &st) == 0 && S_ISREG(st.st_mode) &&
-	    (size_t)st.st_size == len && (st.st_mode & 07777) == mode) {
+	    (size_t)st.st_size == len && (st.st_mode & 07777) == mode &&
+	    st.st_uid == geteuid() && st.st_gid == getegid()) {
 		kf_err tmp;
 		if (kf_read_file(full, FILE_MAX, &cur, &curlen, &tmp) == KF_OK &&
 		    curlen == len && memcmp(cur, data, len) == 0)
@@ -328,6 +428,8 @@ int kfi_put_link(kfi_ctx *c, const char *abs, const char *target,
 	char *full = kfi_path(c, abs), cur[PATH_MAX], tmp[PATH_MAX];
 	struct stat st;
 
+	if ((rc = kfi_check_parents(c, abs, e)) != KF_OK)
+		goto out;
 	if (lstat(full, &st) == 0 && S_ISLNK(st.st_mode)) {
 		ssize_t n = readlink(full, cur, sizeof cur - 1);
 		if (n >= 0) {
@@ -545,6 +647,24 @@ void kfi_stamp_write(kfi_ctx *c, const char *key, char *const *abs, size_t n)
 	free(p);
 }
 
+int kfi_check_sha256(const char *what, const void *data, size_t len,
+                     const char *sha256, kf_err *e)
+{
+	char hex[KF_SHA256_HEX];
+	int rc;
+
+	if (!strncmp(sha256, "sha256:", 7))
+		sha256 += 7;
+	if (data)
+		kf_sha256_buf(data, len, hex);
+	else if ((rc = kf_sha256_file(what, hex, NULL, e)) != KF_OK)
+		return rc;
+	if (strcmp(hex, sha256) != 0)
+		return kf_err_set(e, KF_EVERIFY, "%s: sha256 %s, but the bundle's lock says %s",
+		                  what, hex, sha256);
+	return KF_OK;
+}
+
 int kfi_put_file_from_sum(kfi_ctx *c, const char *abs, const char *src,
                           const char *sha256, unsigned mode, int *changed,
                           kf_err *e)
@@ -559,7 +679,19 @@ int kfi_put_file_from_sum(kfi_ctx *c, const char *abs, const char *src,
 			*changed = 0;
 		return KF_OK;
 	}
-	rc = kfi_put_file_from(c, abs, src, mode, changed, e);
+	if (sha256) {
+		/* The unpacked bundle was verified once, but a re-run trusts the
+		 * tree on disk: what is installed must still be what the signed
+		 * lock names. */
+		char *data = NULL;
+		size_t len = 0;
+		if ((rc = kf_read_file(src, FILE_MAX, &data, &len, e)) == KF_OK &&
+		    (rc = kfi_check_sha256(src, data, len, sha256, e)) == KF_OK)
+			rc = kfi_put_file(c, abs, data, len, mode, changed, e);
+		free(data);
+	} else {
+		rc = kfi_put_file_from(c, abs, src, mode, changed, e);
+	}
 	if (rc == KF_OK && sha256) {
 		one[0] = (char *)abs;
 		kfi_stamp_write(c, key, one, 1);
@@ -569,9 +701,6 @@ int kfi_put_file_from_sum(kfi_ctx *c, const char *abs, const char *src,
 
 /* ---- undo -------------------------------------------------------------- */
 
-typedef struct rec {
-	char *kind, *path, *arg, *mode;
-} rec;
 
 static int undo_one(kfi_ctx *c, const rec *r, kf_err *e)
 {
@@ -591,6 +720,10 @@ static int undo_one(kfi_ctx *c, const rec *r, kf_err *e)
 		}
 		goto out;
 	}
+	/* A directory replaced by a link since apply must not make reset
+	 * delete or overwrite the file the link leads to. */
+	if ((rc = kfi_check_parents(c, r->path, e)) != KF_OK)
+		goto out;
 	full = kfi_path(c, r->path);
 	if (!strcmp(r->kind, "dir")) {
 		/* Only an empty directory goes: something the operator added
@@ -657,16 +790,20 @@ int kfi_journal_undo(kfi_ctx *c, kf_err *e)
 	}
 	if ((rc = kf_read_file(jp, 64u << 20, &buf, &len, e)) != KF_OK)
 		goto out;
+	/* A last line without its newline was torn by a crash (power loss)
+	 * while being appended: the change it announced never happened. */
+	if (len > 0 && buf[len - 1] != '\n') {
+		char *nl = strrchr(buf, '\n');
+		printf("%-8s %s: torn last record ignored\n", "warn", jp);
+		*(nl ? nl + 1 : buf) = '\0';
+	}
 	for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
-		rec r = {0};
-		char *save = NULL;
-		r.kind = strtok_r(line, "\t", &save);
-		r.path = strtok_r(NULL, "\t", &save);
-		r.arg = strtok_r(NULL, "\t", &save);
-		r.mode = strtok_r(NULL, "\t", &save);
-		if (!r.kind || !r.path || r.path[0] == '\0') {
-			rc = kf_err_set(e, KF_EIO, "%s: malformed record", jp);
-			goto out;
+		rec r;
+		/* What a malformed record names is left as it is. */
+		if (!record_parse(line, &r)) {
+			printf("%-8s %s: malformed record skipped (%s)\n", "warn", jp,
+			       r.path ? r.path : "empty");
+			continue;
 		}
 		if (strcmp(r.kind, "unit") && (r.path[0] != '/' || strstr(r.path, "/../"))) {
 			rc = kf_err_set(e, KF_EIO, "%s: unsafe path %s", jp, r.path);

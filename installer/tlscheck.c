@@ -6,7 +6,9 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -148,15 +150,58 @@ int kfi_fingerprint_norm(const char *in, char out[KF_SHA256_HEX])
 	return n == 64 ? 0 : -1;
 }
 
+/* x against the pin (64 lowercase hex): *found is 1 when x is the pinned
+ * certificate and a CA (then *pem is its PEM); the pinned certificate not
+ * being a CA is an error naming where (what) it came from. The comparison
+ * takes the same time wherever the digests differ. */
+static int pin_check(X509 *x, const char *want, const char *what, int *found,
+                     char **pem, size_t *len, kf_err *e)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	char hex[KF_SHA256_HEX], *p = NULL;
+	BIO *b = NULL;
+	long n;
+	int rc = KF_OK;
+
+	*found = 0;
+	if (!X509_digest(x, EVP_sha256(), md, &mdlen) || mdlen != 32)
+		goto out;
+	kf_hex(md, 32, hex);
+	if (CRYPTO_memcmp(hex, want, 64) != 0)
+		goto out;
+	/* The pinned certificate must be a CA, or containerd could not
+	 * verify the server with it. */
+	if (X509_check_ca(x) == 0) {
+		rc = kf_err_set(e, KF_EVERIFY, "%s: the certificate with fingerprint sha256:%s is not a CA",
+		                what, want);
+		goto out;
+	}
+	b = BIO_new(BIO_s_mem());
+	if (!b || PEM_write_bio_X509(b, x) != 1 || (n = BIO_get_mem_data(b, &p)) <= 0) {
+		rc = kf_err_set(e, KF_EIO, "%s: cannot encode the pinned certificate", what);
+		goto out;
+	}
+	*pem = malloc((size_t)n + 1);
+	if (!*pem)
+		abort();
+	memcpy(*pem, p, (size_t)n);
+	(*pem)[n] = '\0';
+	*len = (size_t)n;
+	*found = 1;
+out:
+	BIO_free(b);
+	return rc;
+}
+
 int kfi_mirror_ca(const char *host, int port, const char *fingerprint,
                   char **pem, size_t *len, kf_err *e)
 {
 	int rc = KF_OK, fd = -1, found = 0;
 	SSL_CTX *ctx = NULL;
 	SSL *ssl = NULL;
-	char want[KF_SHA256_HEX], hex[KF_SHA256_HEX];
+	char want[KF_SHA256_HEX], what[300];
 	STACK_OF(X509) *chain;
-	BIO *b = NULL;
 
 	*pem = NULL;
 	*len = 0;
@@ -164,6 +209,7 @@ int kfi_mirror_ca(const char *host, int port, const char *fingerprint,
 		rc = kf_err_set(e, KF_EUSAGE, "malformed fingerprint '%s' (want sha256:<64 hex digits>)", fingerprint);
 		goto out;
 	}
+	snprintf(what, sizeof what, "mirror %s:%d", host, port);
 	ctx = SSL_CTX_new(TLS_client_method());
 	if (!ctx) {
 		rc = kf_err_set(e, KF_EIO, "cannot create a TLS context");
@@ -185,38 +231,13 @@ int kfi_mirror_ca(const char *host, int port, const char *fingerprint,
 	}
 	chain = SSL_get_peer_cert_chain(ssl);
 	for (int i = 0; chain && i < sk_X509_num(chain) && !found; i++) {
-		X509 *x = sk_X509_value(chain, i);
-		unsigned char md[EVP_MAX_MD_SIZE];
-		unsigned mdlen = 0;
-		if (!X509_digest(x, EVP_sha256(), md, &mdlen) || mdlen != 32)
-			continue;
-		kf_hex(md, 32, hex);
-		if (strcmp(hex, want) != 0)
-			continue;
-		/* The pinned certificate must be a CA, or containerd could not
-		 * verify the server with it. */
-		if (X509_check_ca(x) == 0) {
-			rc = kf_err_set(e, KF_EVERIFY, "mirror %s:%d: the certificate with fingerprint %s is not a CA", host, port, want);
+		if ((rc = pin_check(sk_X509_value(chain, i), want, what, &found, pem, len,
+		                    e)) != KF_OK)
 			goto out;
-		}
-		b = BIO_new(BIO_s_mem());
-		PEM_write_bio_X509(b, x);
-		{
-			char *p = NULL;
-			long n = BIO_get_mem_data(b, &p);
-			*pem = malloc((size_t)n + 1);
-			if (!*pem)
-				abort();
-			memcpy(*pem, p, (size_t)n);
-			(*pem)[n] = '\0';
-			*len = (size_t)n;
-		}
-		found = 1;
 	}
 	if (!found)
 		rc = kf_err_set(e, KF_EVERIFY, "mirror %s:%d: no certificate in its chain has the pinned fingerprint sha256:%s", host, port, want);
 out:
-	BIO_free(b);
 	if (ssl) {
 		SSL_shutdown(ssl);
 		SSL_free(ssl);
@@ -226,3 +247,44 @@ out:
 	SSL_CTX_free(ctx);
 	return rc;
 }
+
+int kfi_mirror_ca_file(const char *path, const char *fingerprint, char **pem,
+                       size_t *len, kf_err *e)
+{
+	int rc = KF_OK, found = 0;
+	char want[KF_SHA256_HEX], what[PATH_MAX + 16], *data = NULL;
+	size_t dlen = 0;
+	BIO *b = NULL;
+	X509 *x = NULL;
+
+	*pem = NULL;
+	*len = 0;
+	if (kfi_fingerprint_norm(fingerprint, want) != 0) {
+		rc = kf_err_set(e, KF_EUSAGE, "malformed fingerprint '%s' (want sha256:<64 hex digits>)", fingerprint);
+		goto out;
+	}
+	snprintf(what, sizeof what, "--mirror-ca %s", path);
+	/* Read once: the bytes checked are the bytes installed. */
+	if ((rc = kf_read_file(path, 1 << 20, &data, &dlen, e)) != KF_OK)
+		goto out;
+	b = BIO_new_mem_buf(data, (int)dlen);
+	if (!b || !(x = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
+		rc = kf_err_set(e, KF_EVERIFY, "%s: no PEM certificate in it", what);
+		goto out;
+	}
+	if ((rc = pin_check(x, want, what, &found, pem, len, e)) == KF_OK && !found) {
+		unsigned char md[EVP_MAX_MD_SIZE];
+		unsigned mdlen = 0;
+		char got[KF_SHA256_HEX] = "?";
+		if (X509_digest(x, EVP_sha256(), md, &mdlen) && mdlen == 32)
+			kf_hex(md, 32, got);
+		rc = kf_err_set(e, KF_EVERIFY, "%s: fingerprint sha256:%s, pinned sha256:%s", what,
+		                got, want);
+	}
+out:
+	X509_free(x);
+	BIO_free(b);
+	free(data);
+	return rc;
+}
+

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # keys: kubeferry keygen / sign against the stock minisign.
 source "$(dirname "$0")/../lib.sh"
-need minisign openssl
+need minisign openssl setsid script
 
 cd "$LAB"
 echo "a file to sign" >file.txt
@@ -69,11 +69,9 @@ KUBEFERRY_PASSPHRASE_FILE=$LAB/wrong expect_exit 2 "$KF" sign -s enc.key -x wron
 expect_output 'enc.key: cannot decrypt the secret key \(wrong passphrase\?\)'
 assert_absent wrong.sig
 # No passphrase source at all (no terminal under setsid).
-if command -v setsid >/dev/null; then
-	expect_exit 2 env -u KUBEFERRY_PASSPHRASE_FILE setsid "$KF" sign -s enc.key -x none.sig file.txt
-	expect_output 'enc.key is encrypted: no passphrase'
-	assert_absent none.sig
-fi
+expect_exit 2 env -u KUBEFERRY_PASSPHRASE_FILE setsid "$KF" sign -s enc.key -x none.sig file.txt
+expect_output 'enc.key is encrypted: no passphrase'
+assert_absent none.sig
 # An empty passphrase is refused (use -W instead).
 : >empty
 KUBEFERRY_PASSPHRASE_FILE=$LAB/empty expect_exit 2 "$KF" keygen -s e.key -p e.pub
@@ -82,21 +80,22 @@ assert_absent e.key
 assert_absent e.pub
 
 note "passphrase from the terminal (a pty from script(1))"
-if command -v script >/dev/null; then
-	# Typed twice; a mismatch writes nothing.
-	printf 'tty secret\nother\n' | script -qec "$KF keygen -s tty.key -p tty.pub" /dev/null >tty.out 2>&1 || true
-	grep -q 'the two passphrases differ' tty.out || { cat tty.out; fail "mismatch not reported"; }
-	assert_absent tty.key
-	assert_absent tty.pub
-	printf 'tty secret\ntty secret\n' | script -qec "$KF keygen -s tty.key -p tty.pub" /dev/null >tty.out 2>&1 \
-		|| { cat tty.out; fail "keygen on a terminal failed"; }
-	assert_eq "$(head -n 1 tty.key)" "-----BEGIN ENCRYPTED PRIVATE KEY-----" "PEM type"
-	printf 'tty secret\n' >tty.pass
-	openssl pkey -in tty.key -passin "file:$LAB/tty.pass" -noout || fail "terminal passphrase not used"
-	printf 'tty secret\n' | script -qec "$KF sign -s tty.key file.txt -x tty.sig" /dev/null >tty.out 2>&1 \
-		|| { cat tty.out; fail "sign on a terminal failed"; }
-	expect_exit 0 minisign -V -p tty.pub -m file.txt -x tty.sig
-fi
+# Typed twice; a mismatch writes nothing.
+# script -e passes the command's exit status on.
+rc=0
+printf 'tty secret\nother\n' | script -qec "$KF keygen -s tty.key -p tty.pub" /dev/null >tty.out 2>&1 || rc=$?
+assert_eq "$rc" 2 "exit status when the two passphrases differ"
+grep -q 'the two passphrases differ' tty.out || { cat tty.out; fail "mismatch not reported"; }
+assert_absent tty.key
+assert_absent tty.pub
+printf 'tty secret\ntty secret\n' | script -qec "$KF keygen -s tty.key -p tty.pub" /dev/null >tty.out 2>&1 \
+	|| { cat tty.out; fail "keygen on a terminal failed"; }
+assert_eq "$(head -n 1 tty.key)" "-----BEGIN ENCRYPTED PRIVATE KEY-----" "PEM type"
+printf 'tty secret\n' >tty.pass
+openssl pkey -in tty.key -passin "file:$LAB/tty.pass" -noout || fail "terminal passphrase not used"
+printf 'tty secret\n' | script -qec "$KF sign -s tty.key file.txt -x tty.sig" /dev/null >tty.out 2>&1 \
+	|| { cat tty.out; fail "sign on a terminal failed"; }
+expect_exit 0 minisign -V -p tty.pub -m file.txt -x tty.sig
 
 note "a minisign key (minisign -G -W) signs through kubeferry"
 minisign -G -W -p ms.pub -s ms.key >/dev/null

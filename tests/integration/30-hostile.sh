@@ -109,7 +109,7 @@ cp -r "$SRC/kubeferry" "$LAB/kubeferry.orig"
 sed -i 's/name: "hostile"/name: "hostilf"/' "$SRC/$LOCK"
 pack "$LAB/badlock.tar.zst" $LOCK $SIG $A $T
 rm -rf "$SRC/kubeferry" && cp -r "$LAB/kubeferry.orig" "$SRC/kubeferry"
-refused "$LAB/badlock.tar.zst" "signature"
+refused "$LAB/badlock.tar.zst" "bundle.yaml.minisig: signature verification failed"
 
 note "oversized signature entry"
 cp "$SRC/$SIG" "$LAB/sig.orig"
@@ -133,7 +133,7 @@ refused "$LAB/corrupt.tar.zst" "truncated or corrupt bundle|sha256 mismatch"
 
 note "wrong key"
 expect_exit 1 "$KFI" unpack "$LAB/good.tar.zst" -p "$LAB/other.pub" -d "$WORK/dest"
-expect_output "key"
+expect_output "signed by key [0-9A-F]{16}, but the trusted key is [0-9A-F]{16}"
 assert_absent "$WORK/dest"
 [ -z "$(ls -A "$WORK")" ] || fail "left behind in $WORK"
 
@@ -141,7 +141,7 @@ note "lock signed by another key"
 write_lock "$GOOD_ENTRIES" other
 pack "$LAB/otherkey.tar.zst" $LOCK $SIG $A $T
 write_lock "$GOOD_ENTRIES"
-refused "$LAB/otherkey.tar.zst" "key"
+refused "$LAB/otherkey.tar.zst" "bundle.yaml.minisig: signed by key [0-9A-F]{16}, but the trusted key is [0-9A-F]{16}"
 
 note "unsigned bundle (no signature entry)"
 pack "$LAB/unsigned.tar.zst" $LOCK $A $T

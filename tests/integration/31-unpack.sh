@@ -70,6 +70,7 @@ sed 's/^trusted comment: .*/trusted comment: forged/' "$B.minisig" >"$LAB/bun2/c
 expect_exit 1 "$KF" verify "$LAB/bun2/c.tar.zst" -p "$PUB"
 expect_output "c.tar.zst.minisig"
 expect_exit 1 "$KFI" verify "$LAB/bun2/c.tar.zst" -p "$PUB"
+expect_output "c.tar.zst.minisig: trusted comment verification failed"
 
 note "inspect reads the lock only"
 expect_exit 0 "$KF" inspect "$B"
@@ -128,6 +129,8 @@ note "usage and I/O errors"
 expect_exit 0 "$KFI" unpack --help
 expect_output "Exit codes"
 expect_exit 2 "$KFI" unpack "$B" -d "$LAB/dest/x"
+expect_output "-p|-P|public key"
+assert_absent "$LAB/dest/x"
 expect_exit 2 "$KFI" unpack "$B" -p "$PUB"
 expect_exit 2 "$KF" verify "$B"
 expect_exit 3 "$KFI" unpack "$B" -p "$PUB" -d "$LAB/no/such/parent/x"

@@ -63,8 +63,7 @@ for pair in "registry.k8s.io/pause:3.10 127.0.0.1:$UP_PORT/pause:3.10" \
 	got=$(jq -r --arg n "$1" '.manifests[] | select(.annotations["io.containerd.image.name"] == $n
 		and .annotations["org.opencontainers.image.ref.name"] == $n) | .digest' "$IDX")
 	assert_eq "$got" "$(upstream_digest "$2")" "index digest of $1"
-	grep -q "ref: $1" "$LAB/x1/kubeferry/bundle.yaml" || has "$1" "$LAB/x1/kubeferry/bundle.yaml" ||
-		fail "lock does not list $1"
+	grep -qxF "  - ref: \"$1\"" "$LAB/x1/kubeferry/bundle.yaml" || fail "lock does not list $1 in images"
 	grep -q "$got" "$LAB/x1/kubeferry/bundle.yaml" || fail "lock lacks digest of $1"
 done
 assert_eq "$(jq -r '.manifests[] | select(.annotations["io.containerd.image.name"] == "docker.io/library/nginx:1.28.0-alpine") | .mediaType' "$IDX")" \

@@ -144,6 +144,36 @@ expect_output '^ok +file /usr/local/bin/ctr$'
 expect_output ' changed=1 failed=0$'
 cmp "$R/usr/local/bin/etcd" /usr/bin/etcd || fail "etcd not restored"
 
+if [ "$(id -u)" = 0 ]; then
+	note "a file with the right bytes but another owner is replaced"
+	chown 1000:1000 "$R/usr/local/sbin/runc"
+	expect_exit 0 "${APPLY[@]}"
+	expect_output '^changed +file /usr/local/sbin/runc$'
+	assert_eq "$(stat -c %u:%g "$R/usr/local/sbin/runc")" 0:0 "runc owner"
+fi
+
+note "a file of the unpacked bundle changed on disk is refused, not installed"
+BD=$R/var/lib/kubeferry/bundles/k8s-test-1.33.3
+runc_src=$(ls "$BD"/files/*/src/runc.amd64)
+cp "$runc_src" "$LAB/runc.good"
+printf 'tampered' >>"$runc_src"
+rm "$R/usr/local/sbin/runc"
+expect_exit 1 "${APPLY[@]}"
+expect_output "runc.amd64: sha256 [0-9a-f]{64}, but the bundle's lock says"
+assert_absent "$R/usr/local/sbin/runc"
+cp "$LAB/runc.good" "$runc_src"
+etcd_src=$(ls "$BD"/files/*/src/etcd-*.tar.gz)
+cp "$etcd_src" "$LAB/etcd.good"
+printf 'tampered' >>"$etcd_src"
+rm "$R/usr/local/bin/etcd"
+expect_exit 1 "${APPLY[@]}"
+expect_output "etcd-v[0-9.]+-linux-amd64.tar.gz: sha256 [0-9a-f]{64}, but the bundle's lock says"
+assert_absent "$R/usr/local/bin/etcd"
+cp "$LAB/etcd.good" "$etcd_src"
+expect_exit 0 "${APPLY[@]}"
+expect_output ' failed=0$'
+cmp "$R/usr/local/bin/etcd" /usr/bin/etcd || fail "etcd not reinstalled"
+
 note "status"
 expect_exit 0 "$KFI" status --root "$R"
 expect_output 'bundle: k8s-test-1.33.3'
@@ -206,6 +236,56 @@ note "wrong key"
 expect_exit 1 "$KFI" apply "$B" -p "$LAB/other.pub" --role control-plane --root "$R4"
 listing "$R4" >"$LAB/after4"
 cmp "$LAB/before4" "$LAB/after4" || fail "a wrongly signed bundle changed the root"
+note "symbolic links in the root never lead reads or writes out of it"
+O=$LAB/outside
+mkdir -p "$O/var" "$O/containerd"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$O/secret-key.pem" 2>/dev/null
+openssl req -x509 -key "$O/secret-key.pem" -subj /CN=host-ca -days 10 -out "$O/host-ca.pem" 2>/dev/null
+printf 'SELINUX=enforcing\n' >"$O/selinux-config"
+printf 'host config\n' >"$O/containerd/config.toml"
+cp -a "$O" "$LAB/outside.orig"
+R5=$LAB/root5
+rocky_root "$R5"
+mkdir -p "$R5/etc/ssl/etcd/ssl"
+ln -s "$O/secret-key.pem" "$R5/etc/ssl/etcd/ssl/ca-key.pem"
+ln -s "$O/host-ca.pem" "$R5/etc/ssl/etcd/ssl/ca.pem"
+expect_exit 0 "$KFI" apply "$B" -p "$PUB" --role control-plane --root "$R5" --node-ip 10.0.0.5
+[ -f "$R5/etc/ssl/etcd/ssl/ca-key.pem" ] && [ ! -L "$R5/etc/ssl/etcd/ssl/ca-key.pem" ] || fail "CA key link kept"
+! cmp -s "$R5/etc/ssl/etcd/ssl/ca-key.pem" "$O/secret-key.pem" || fail "a key outside the root was copied in"
+! openssl verify -CAfile "$O/host-ca.pem" "$R5/etc/ssl/etcd/ssl/member-node1.pem" >/dev/null 2>&1 ||
+	fail "etcd certificates issued by a CA outside the root"
+expect_exit 0 "$KFI" reset --root "$R5"
+assert_eq "$(readlink "$R5/etc/ssl/etcd/ssl/ca-key.pem")" "$O/secret-key.pem" "reset restores the link"
+R6=$LAB/root6
+rocky_root "$R6"
+rm -rf "$R6/var" && ln -s "$O/var" "$R6/var"
+expect_exit 3 "$KFI" apply "$B" -p "$PUB" --role worker --root "$R6" --node-ip 10.0.0.6
+expect_output "$R6/var is a symbolic link; refusing to follow it"
+expect_exit 3 "$KFI" reset --root "$R6"
+R7=$LAB/root7
+rocky_root "$R7"
+ln -sf "$O/selinux-config" "$R7/etc/selinux/config"
+expect_exit 3 "$KFI" apply "$B" -p "$PUB" --role worker --root "$R7" --node-ip 10.0.0.6
+expect_output "$R7/etc/selinux/config is not a regular file"
+R8=$LAB/root8
+rocky_root "$R8"
+ln -s "$O/containerd" "$R8/etc/containerd"
+expect_exit 3 "$KFI" apply "$B" -p "$PUB" --role worker --root "$R8" --node-ip 10.0.0.6
+expect_output "$R8/etc/containerd is a symbolic link"
+rm "$R8/etc/containerd"
+expect_exit 0 "$KFI" apply "$B" -p "$PUB" --role worker --root "$R8" --node-ip 10.0.0.6
+mv "$R8/etc/containerd" "$LAB/r8-containerd"
+ln -s "$O/containerd" "$R8/etc/containerd"
+expect_exit 3 "$KFI" reset --root "$R8"
+expect_output "$R8/etc/containerd is a symbolic link"
+diff -r "$LAB/outside.orig" "$O" || fail "something outside the root changed"
+note "host name and address are checked before they reach file names and SANs"
+expect_exit 2 "$KFI" apply "$B" -p "$PUB" --role control-plane --root "$R4" --hostname 'n1,IP:10.9.9.9'
+expect_output "unusable host name 'n1,IP:10.9.9.9'"
+expect_exit 2 "$KFI" apply "$B" -p "$PUB" --role control-plane --root "$R4" --node-ip '10.0.0.5,DNS:evil'
+expect_output "node-ip 10.0.0.5,DNS:evil: not an IPv4 address"
+listing "$R4" >"$LAB/after4"
+cmp "$LAB/before4" "$LAB/after4" || fail "a refused host name changed the root"
 note "usage errors"
 expect_exit 2 "$KFI" apply "$B" -p "$PUB" --root "$R4"
 expect_output 'role'

@@ -44,6 +44,14 @@ expect_exit 0 "$KFI" apply "$LAB/b/bundle.tar.zst" -p "$LAB/b/keys/kf.pub" --rol
 	--root "$R" --mirror "127.0.0.1:$port" --mirror-ca-fingerprint "sha256:$(tr -d : <<<"$fp" | tr A-F a-f)"
 expect_output ' changed=0 failed=0$'
 
+note "--mirror HOST:PORT is checked before it reaches hosts.toml"
+expect_exit 2 "$KFI" apply "$LAB/b/bundle.tar.zst" -p "$LAB/b/keys/kf.pub" --role worker \
+	--root "$R" --mirror "127.0.0.1\"]
+[x]:$port" --mirror-ca-fingerprint "$fp" --mirror-ca "$LAB/tls/ca.crt"
+expect_output 'is not a host name or address'
+expect_exit 2 "$KFI" apply "$LAB/b/bundle.tar.zst" -p "$LAB/b/keys/kf.pub" --role worker \
+	--root "$R" --mirror "127.0.0.1:${port}x" --mirror-ca-fingerprint "$fp" --mirror-ca "$LAB/tls/ca.crt"
+expect_output 'want HOST:PORT'
 note "--mirror and --no-mirror exclude each other"
 expect_exit 2 "$KFI" apply "$LAB/b/bundle.tar.zst" -p "$LAB/b/keys/kf.pub" --role worker \
 	--root "$R" --mirror "127.0.0.1:$port" --mirror-ca-fingerprint "$fp" --no-mirror
@@ -57,6 +65,19 @@ assert_absent "$R2/etc/kubeferry"
 expect_exit 0 "$KFI" apply "$LAB/b/bundle.tar.zst" -p "$LAB/b/keys/kf.pub" --role worker \
 	--root "$R2" --mirror "127.0.0.1:$port" --mirror-ca-fingerprint "$fp" --mirror-ca "$LAB/tls/ca.crt"
 cmp "$R2/etc/kubeferry/mirror-ca.crt" "$LAB/tls/ca.crt" || fail "--mirror-ca not installed"
+note "--mirror-ca FILE: only the pinned certificate is installed, not a CA appended to it"
+kf_ca "$LAB/rogue"
+cat "$LAB/tls/ca.crt" "$LAB/rogue/ca.crt" >"$LAB/two-cas.crt"
+R2b=$LAB/root2b
+mkdir -p "$R2b/etc" "$R2b/var/lib"
+expect_exit 0 "$KFI" apply "$LAB/b/bundle.tar.zst" -p "$LAB/b/keys/kf.pub" --role worker \
+	--root "$R2b" --mirror "127.0.0.1:$port" --mirror-ca-fingerprint "$fp" --mirror-ca "$LAB/two-cas.crt"
+assert_eq "$(grep -c 'BEGIN CERTIFICATE' "$R2b/etc/kubeferry/mirror-ca.crt")" 1 "certificates installed"
+cmp "$R2b/etc/kubeferry/mirror-ca.crt" "$LAB/tls/ca.crt" || fail "installed CA is not the pinned one"
+note "--mirror-ca FILE holding a pinned leaf is refused"
+expect_exit 1 "$KFI" apply "$LAB/b/bundle.tar.zst" -p "$LAB/b/keys/kf.pub" --role worker \
+	--root "$R2" --mirror "127.0.0.1:$port" --mirror-ca-fingerprint "$leaf" --mirror-ca "$LAB/tls/server.crt"
+expect_output "--mirror-ca $LAB/tls/server.crt: the certificate with fingerprint .* is not a CA"
 
 note "a plain 'mirror serve' with generated TLS is pinned the same way"
 # No s_server here: kubeferry-install's own mirror, with nothing but

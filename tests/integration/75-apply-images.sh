@@ -99,4 +99,12 @@ got=$("${CTR[@]}" images ls | awk '$1 == "registry.k8s.io/pause:3.10" {print $3}
 assert_eq "$got" "$PAUSE" "imported pause digest"
 expect_exit 0 "$KFI" apply "$B" -p "$PUB" --role worker --root "$N" --node-ip 127.0.0.3 --hostname n1 --no-mirror
 expect_output ' changed=0 failed=0$'
+note "a link left at the tar's temporary name is replaced, not written through"
+printf 'victim\n' >"$LAB/victim"
+rm "$TAR"
+ln -s "$LAB/victim" "$TAR.kf-tmp"
+expect_exit 0 "$KFI" apply "$B" -p "$PUB" --role worker --root "$N" --node-ip 127.0.0.3 --hostname n1 --no-mirror
+assert_eq "$(cat "$LAB/victim")" victim "file behind the link"
+tar -tf "$TAR" | has -x index.json || fail "images tar not rewritten"
+assert_absent "$TAR.kf-tmp"
 echo "image checks passed"

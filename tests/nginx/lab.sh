@@ -47,9 +47,9 @@ fetch_lab_start() {
 	: >"$FLAKY_LOG"
 	kf_bg nginx -e "$LAB/nginx/error.log" -p "$LAB/nginx" -c "$LAB/nginx/nginx.conf"
 	kf_bg python3 "$FETCH_LAB_DIR/flaky.py" "$FLAKY_PORT" "$LAB/www" "$FLAKY_LOG"
-	kf_wait_port "$TLS_PORT"
-	kf_wait_port "$PROXY_PORT"
-	kf_wait_port "$FLAKY_PORT"
+	kf_wait_port "$TLS_PORT" 30
+	kf_wait_port "$PROXY_PORT" 30
+	kf_wait_port "$FLAKY_PORT" 30
 	# Retries in tests: quick, but still exponential with jitter.
 	export KUBEFERRY_BACKOFF_MS=${KUBEFERRY_BACKOFF_MS:-100}
 }

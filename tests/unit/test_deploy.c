@@ -1,5 +1,7 @@
 /* The deploy engine: generated configs, fingerprints, the journaled step
  * engine and its undo. */
+#include <archive.h>
+#include <archive_entry.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,5 +169,185 @@ static void t_plan_not_run(void)
 	CHECK_INT(kfi_probe(argv), 1);
 }
 
+/* Writes a .tar.gz holding the given members (type 'f' file, 'h' hard
+ * link to target, 'l' symlink to target) with mode. */
+struct member {
+	const char *path, *body, *target;
+	char type;
+	unsigned mode;
+};
+static void write_tgz(const char *out, const struct member *m, size_t n)
+{
+	struct archive *w = archive_write_new();
+	archive_write_set_format_pax_restricted(w);
+	archive_write_add_filter_gzip(w);
+	CHECK(archive_write_open_filename(w, out) == ARCHIVE_OK);
+	for (size_t i = 0; i < n; i++) {
+		struct archive_entry *en = archive_entry_new();
+		archive_entry_set_pathname(en, m[i].path);
+		archive_entry_set_perm(en, m[i].mode);
+		if (m[i].type == 'l') {
+			archive_entry_set_filetype(en, AE_IFLNK);
+			archive_entry_set_symlink(en, m[i].target);
+		} else {
+			archive_entry_set_filetype(en, AE_IFREG);
+			if (m[i].type == 'h')
+				archive_entry_set_hardlink(en, m[i].target);
+			else
+				archive_entry_set_size(en, (la_int64_t)strlen(m[i].body));
+		}
+		CHECK(archive_write_header(w, en) == ARCHIVE_OK);
+		if (m[i].type == 'f')
+			archive_write_data(w, m[i].body, strlen(m[i].body));
+		archive_entry_free(en);
+	}
+	archive_write_close(w);
+	archive_write_free(w);
+}
+
+static void t_tar_hostile(void)
+{
+	char root[] = "/tmp/kf-tar-XXXXXX", tgz[128], p[256], hex[KF_SHA256_HEX];
+	const struct member good[] = {
+		{"d/tool", "#!tool\n", NULL, 'f', 04755},
+		{"/etc/passwd", "root::0:0\n", NULL, 'f', 0644},
+		{"d/../../escape", "x", NULL, 'f', 0644},
+		{"d/link", NULL, "/etc/shadow", 'l', 0777},
+	};
+	const struct member hard[] = {
+		{"d/tool", "#!tool\n", NULL, 'f', 0755},
+		{"d/alias", NULL, "d/tool", 'h', 0755},
+	};
+	const char *const alias[] = {"alias", NULL};
+	kfi_ctx c;
+	kf_err e = {0};
+	struct stat st;
+	int n = 0;
+
+	CHECK(mkdtemp(root) != NULL);
+	snprintf(tgz, sizeof tgz, "%s/good.tar.gz", root);
+	write_tgz(tgz, good, 4);
+	CHECK_INT(kfi_ctx_init(&c, root, 0, &e), KF_OK);
+	/* Only the plain member is installed, with the mode asked for (no
+	 * setuid); traversal, absolute and link members are ignored. */
+	CHECK_INT(kfi_tar_install(&c, tgz, NULL, 1, NULL, "/bin", 0755, &n, &e), KF_OK);
+	CHECK_INT(n, 1);
+	snprintf(p, sizeof p, "%s/bin/tool", root);
+	CHECK(stat(p, &st) == 0 && (st.st_mode & 07777) == 0755);
+	snprintf(p, sizeof p, "%s/bin/link", root);
+	CHECK(lstat(p, &st) != 0);
+	snprintf(p, sizeof p, "%s/escape", root);
+	CHECK(lstat(p, &st) != 0);
+	/* The archive must have the digest the lock names. */
+	e.code = 0;
+	CHECK_INT(kfi_tar_install(&c, tgz, "0000000000000000000000000000000000000000000000000000000000000000",
+	                          1, NULL, "/sbin", 0755, &n, &e), KF_EVERIFY);
+	CHECK_CONTAINS(e.msg, "good.tar.gz: sha256 ");
+	snprintf(p, sizeof p, "%s/sbin", root);
+	CHECK(lstat(p, &st) != 0);
+	CHECK_INT(kf_sha256_file(tgz, hex, NULL, &e), KF_OK);
+	CHECK_INT(kfi_tar_install(&c, tgz, hex, 1, NULL, "/sbin", 0755, &n, &e), KF_OK);
+	/* A hard link member is never installed (as an empty file). */
+	snprintf(tgz, sizeof tgz, "%s/hard.tar.gz", root);
+	write_tgz(tgz, hard, 2);
+	CHECK(kfi_tar_install(&c, tgz, NULL, 1, alias, "/bin", 0755, &n, &e) != KF_OK);
+	CHECK_INT(n, 0);
+	snprintf(p, sizeof p, "%s/bin/alias", root);
+	CHECK(lstat(p, &st) != 0);
+	kfi_ctx_free(&c);
+	kf_remove_tree(root, &e);
+}
+
+/* No directory between ROOT and the target may be a symbolic link. */
+static void t_root_links(void)
+{
+	char root[] = "/tmp/kf-links-XXXXXX", out[] = "/tmp/kf-out-XXXXXX", p[256], q[256];
+	kfi_ctx c;
+	kf_err e = {0};
+	struct stat st;
+	int ch = 0;
+
+	CHECK(mkdtemp(root) != NULL);
+	CHECK(mkdtemp(out) != NULL);
+	snprintf(p, sizeof p, "%s/etc", root);
+	CHECK(symlink(out, p) == 0);
+	CHECK_INT(kfi_ctx_init(&c, root, 0, &e), KF_OK);
+	CHECK_INT(kfi_put_file(&c, "/etc/x/a.conf", "a", 1, 0644, &ch, &e), KF_EIO);
+	CHECK_CONTAINS(e.msg, "/etc is a symbolic link");
+	CHECK_INT(kfi_put_link(&c, "/etc/b.target", "/dev/null", &ch, &e), KF_EIO);
+	snprintf(q, sizeof q, "%s/x", out);
+	CHECK(lstat(q, &st) != 0);
+	snprintf(q, sizeof q, "%s/b.target", out);
+	CHECK(lstat(q, &st) != 0);
+	kfi_ctx_free(&c);
+	/* The state directory too: the journal would land outside. */
+	unlink(p);
+	snprintf(p, sizeof p, "%s/var", root);
+	CHECK(symlink(out, p) == 0);
+	CHECK_INT(kfi_ctx_init(&c, root, 0, &e), KF_EIO);
+	CHECK_CONTAINS(e.msg, "/var is a symbolic link");
+	kfi_ctx_free(&c);
+	kf_remove_tree(root, &e);
+	kf_remove_tree(out, &e);
+}
+
+static void put(const char *root, const char *rel, const char *text)
+{
+	char p[512];
+	FILE *f;
+
+	snprintf(p, sizeof p, "%s%s", root, rel);
+	f = fopen(p, "w");
+	CHECK(f != NULL);
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+/* Records cut short by a crash, or smuggled in through a link target,
+ * never make reset delete a file apply did not create. */
+static void t_journal_torn(void)
+{
+	char root[] = "/tmp/kf-torn-XXXXXX", p[512];
+	kfi_ctx c;
+	kf_err e = {0};
+	struct stat st;
+	int ch = 0;
+
+	CHECK(mkdtemp(root) != NULL);
+	snprintf(p, sizeof p, "%s/etc", root);
+	mkdir(p, 0755);
+	snprintf(p, sizeof p, "%s/var/lib/kubeferry/state", root);
+	CHECK_INT(kf_mkdir_p(p, 0700, &e), KF_OK);
+	put(root, "/etc/keep1.conf", "operator's\n");
+	put(root, "/etc/keep2.conf", "operator's\n");
+	put(root, "/etc/keep3.conf", "operator's\n");
+	/* A record without its backup name, then one torn mid-line. */
+	put(root, "/var/lib/kubeferry/state/journal",
+	    "file\t/etc/keep1.conf\nfile\t/etc/keep2.conf\t0123");
+	CHECK_INT(kfi_ctx_init(&c, root, 0, &e), KF_OK);
+	CHECK_INT((int)c.njpaths, 0);
+	/* Appending after the torn record starts a new line. */
+	CHECK_INT(kfi_put_file(&c, "/etc/new.conf", "new\n", 4, 0644, &ch, &e), KF_OK);
+	/* A link whose target holds a newline is not journaled (it would add
+	 * a record "file /etc/keep3.conf absent"). */
+	snprintf(p, sizeof p, "%s/etc/evil", root);
+	CHECK(symlink("x\nfile\t/etc/keep3.conf\t-\t0", p) == 0);
+	CHECK_INT(kfi_put_file(&c, "/etc/evil", "e", 1, 0644, &ch, &e), KF_EIO);
+	CHECK_CONTAINS(e.msg, "tab or newline");
+	CHECK_INT(kfi_journal_undo(&c, &e), KF_OK);
+	kfi_ctx_free(&c);
+	snprintf(p, sizeof p, "%s/etc/new.conf", root);
+	CHECK(lstat(p, &st) != 0);
+	snprintf(p, sizeof p, "%s/etc/keep1.conf", root);
+	CHECK(read_eq(p, "operator's\n"));
+	snprintf(p, sizeof p, "%s/etc/keep2.conf", root);
+	CHECK(read_eq(p, "operator's\n"));
+	snprintf(p, sizeof p, "%s/etc/keep3.conf", root);
+	CHECK(read_eq(p, "operator's\n"));
+	kf_remove_tree(root, &e);
+}
+
 KF_TEST_MAIN(t_containerd_v2, t_containerd_v3, t_etcd_env, t_fingerprint, t_engine,
-             t_plan_not_run)
+             t_plan_not_run, t_tar_hostile, t_root_links, t_journal_torn)
