@@ -484,127 +484,133 @@ static int fetch_mirror_ca(apply *a, kf_err *e)
 
 /* ---- host ------------------------------------------------------------- */
 
-static int step_selinux(apply *a, kf_err *e)
+/* One line of a file being edited, without its '\n': write its new text
+ * (also without the '\n') to m. */
+typedef void edit_line_fn(FILE *m, const char *line, size_t l, void *arg);
+
+/* Rewrite a root file line by line and put it back (0644): KF_OK, -1 when
+ * the file does not exist, else an error. */
+static int edit_root_file(apply *a, const char *abs, edit_line_fn *edit, void *arg,
+                          kf_err *e)
 {
-	int rc = KF_OK, disabled = 0;
+	int rc;
 	char *buf = NULL, *out = NULL;
 	size_t len = 0, olen = 0;
-	FILE *m = NULL;
+	FILE *m;
 
-	rc = read_root_file(a, "/etc/selinux/config", &buf, &len, e);
-	if (rc > 0)
+	if ((rc = read_root_file(a, abs, &buf, &len, e)) != KF_OK)
 		goto out;
-	if (rc < 0) {
-		rc = KF_OK;
-		printf("%-8s selinux (no /etc/selinux/config)\n", "ok");
-		a->c.ok++;
-		goto out;
-	}
-	/* Rewrite only the SELINUX= line; "disabled" is left alone (it is
-	 * fine for Kubernetes and needs a reboot to undo anyway). */
 	m = open_memstream(&out, &olen);
 	for (char *line = buf, *next; line && *line; line = next) {
 		next = strchr(line, '\n');
 		size_t l = next ? (size_t)(next - line) : strlen(line);
 		if (next)
 			next++;
-		if (!strncmp(line, "SELINUX=", 8)) {
-			if (l >= 16 && !strncmp(line + 8, "disabled", 8)) {
-				disabled = 1;
-				fwrite(line, 1, l, m);
-			} else {
-				fputs("SELINUX=permissive", m);
-			}
-		} else {
-			fwrite(line, 1, l, m);
-		}
+		edit(m, line, l, arg);
 		fputc('\n', m);
 	}
 	fclose(m);
-	m = NULL;
-	if ((rc = kfi_put_file(&a->c, "/etc/selinux/config", out, olen, 0644, NULL, e)) != KF_OK)
-		goto out;
-	if (disabled)
-		goto out;
-	if (a->c.live) {
-		char *en = NULL;
-		size_t el;
-		kf_err ign;
-		if (kf_read_file("/sys/fs/selinux/enforce", 16, &en, &el, &ign) == KF_OK &&
-		    en[0] == '1') {
-			const char *argv[] = {"setenforce", "0", NULL};
-			rc = kfi_run(&a->c, argv, e);
-		}
-		free(en);
-	} else {
-		const char *argv[] = {"setenforce", "0", NULL};
-		rc = kfi_run(&a->c, argv, e);
-	}
+	rc = kfi_put_file(&a->c, abs, out, olen, 0644, NULL, e);
 out:
-	if (m)
-		fclose(m);
 	free(buf);
 	free(out);
 	return rc;
 }
 
+/* Run argv on the live host when needed() says the host is not yet in
+ * shape; under --root the host's state says nothing about the root, so it
+ * is always planned. */
+static int run_when_needed(apply *a, int (*needed)(void), const char *const argv[],
+                           kf_err *e)
+{
+	if (a->c.live && !needed())
+		return KF_OK;
+	return kfi_run(&a->c, argv, e);
+}
+
+/* Rewrite only the SELINUX= line; "disabled" is left alone (it is fine
+ * for Kubernetes and needs a reboot to undo anyway). */
+static void edit_selinux(FILE *m, const char *line, size_t l, void *arg)
+{
+	int *disabled = arg;
+
+	if (strncmp(line, "SELINUX=", 8)) {
+		fwrite(line, 1, l, m);
+	} else if (l >= 16 && !strncmp(line + 8, "disabled", 8)) {
+		*disabled = 1;
+		fwrite(line, 1, l, m);
+	} else {
+		fputs("SELINUX=permissive", m);
+	}
+}
+
+static int selinux_enforcing(void)
+{
+	char *en = NULL;
+	size_t el;
+	kf_err ign;
+	int r = kf_read_file("/sys/fs/selinux/enforce", 16, &en, &el, &ign) == KF_OK &&
+	        en[0] == '1';
+
+	free(en);
+	return r;
+}
+
+static int step_selinux(apply *a, kf_err *e)
+{
+	static const char *const argv[] = {"setenforce", "0", NULL};
+	int rc, disabled = 0;
+
+	rc = edit_root_file(a, "/etc/selinux/config", edit_selinux, &disabled, e);
+	if (rc < 0) {
+		printf("%-8s selinux (no /etc/selinux/config)\n", "ok");
+		a->c.ok++;
+		return KF_OK;
+	}
+	if (rc == KF_OK && !disabled)
+		rc = run_when_needed(a, selinux_enforcing, argv, e);
+	return rc;
+}
+
+/* Comment out every active swap line (third field "swap"). */
+static void edit_fstab(FILE *m, const char *line, size_t l, void *arg)
+{
+	char copy[4096], *f1, *f2, *f3, *save = NULL;
+
+	(void)arg;
+	snprintf(copy, sizeof copy, "%.*s", (int)l, line);
+	f1 = strtok_r(copy, " \t", &save);
+	f2 = f1 ? strtok_r(NULL, " \t", &save) : NULL;
+	f3 = f2 ? strtok_r(NULL, " \t", &save) : NULL;
+	if (f1 && f1[0] != '#' && f3 && !strcmp(f3, "swap"))
+		fputs("# swap disabled by kubeferry-install: ", m);
+	fwrite(line, 1, l, m);
+}
+
+/* /proc/swaps has a header line; anything more is active swap. */
+static int swap_active(void)
+{
+	char *sw = NULL;
+	size_t sl;
+	kf_err ign;
+	int r = kf_read_file("/proc/swaps", 1 << 16, &sw, &sl, &ign) == KF_OK &&
+	        strchr(sw, '\n') && strchr(sw, '\n')[1] != '\0';
+
+	free(sw);
+	return r;
+}
+
 static int step_swap(apply *a, kf_err *e)
 {
-	int rc = KF_OK;
-	char *buf = NULL, *out = NULL;
-	size_t len = 0, olen = 0;
-	FILE *m = NULL;
+	static const char *const argv[] = {"swapoff", "-a", NULL};
+	int rc = edit_root_file(a, "/etc/fstab", edit_fstab, NULL, e);
 
-	rc = read_root_file(a, "/etc/fstab", &buf, &len, e);
 	if (rc > 0)
-		goto out;
-	if (rc == KF_OK) {
-		/* Comment out every active swap line (third field "swap"). */
-		m = open_memstream(&out, &olen);
-		for (char *line = buf, *next; line && *line; line = next) {
-			next = strchr(line, '\n');
-			size_t l = next ? (size_t)(next - line) : strlen(line);
-			char copy[4096], *f1, *f2, *f3, *save = NULL;
-			if (next)
-				next++;
-			snprintf(copy, sizeof copy, "%.*s", (int)l, line);
-			f1 = strtok_r(copy, " \t", &save);
-			f2 = f1 ? strtok_r(NULL, " \t", &save) : NULL;
-			f3 = f2 ? strtok_r(NULL, " \t", &save) : NULL;
-			if (f1 && f1[0] != '#' && f3 && !strcmp(f3, "swap"))
-				fputs("# swap disabled by kubeferry-install: ", m);
-			fwrite(line, 1, l, m);
-			fputc('\n', m);
-		}
-		fclose(m);
-		m = NULL;
-		if ((rc = kfi_put_file(&a->c, "/etc/fstab", out, olen, 0644, NULL, e)) != KF_OK)
-			goto out;
-	}
+		return rc;
 	if ((rc = kfi_put_link(&a->c, "/etc/systemd/system/swap.target", "/dev/null",
 	                       NULL, e)) != KF_OK)
-		goto out;
-	if (a->c.live) {
-		char *sw = NULL;
-		size_t sl;
-		kf_err ign;
-		/* /proc/swaps has a header line; anything more is active swap. */
-		if (kf_read_file("/proc/swaps", 1 << 16, &sw, &sl, &ign) == KF_OK &&
-		    strchr(sw, '\n') && strchr(sw, '\n')[1] != '\0') {
-			const char *argv[] = {"swapoff", "-a", NULL};
-			rc = kfi_run(&a->c, argv, e);
-		}
-		free(sw);
-	} else {
-		const char *argv[] = {"swapoff", "-a", NULL};
-		rc = kfi_run(&a->c, argv, e);
-	}
-out:
-	if (m)
-		fclose(m);
-	free(buf);
-	free(out);
-	return rc;
+		return rc;
+	return run_when_needed(a, swap_active, argv, e);
 }
 
 static int step_modules_sysctl(apply *a, kf_err *e)
@@ -738,10 +744,7 @@ static int start_service(apply *a, const char *name, int inputs_changed, kf_err 
 			goto out;
 		a->units_changed = 0;
 	}
-	if (!a->c.live) {
-		const char *argv[] = {"systemctl", "restart", name, NULL};
-		rc = kfi_run(&a->c, argv, e);
-	} else if (inputs_changed) {
+	if (!a->c.live || inputs_changed) {
 		const char *argv[] = {"systemctl", "restart", name, NULL};
 		rc = kfi_run(&a->c, argv, e);
 	} else {

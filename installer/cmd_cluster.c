@@ -101,6 +101,28 @@ out:
 	return rc;
 }
 
+/* The context under root and this node's applied state: how init, join and
+ * mirror install start. *ctx_ok is set once c must be freed. */
+static int node_open(const char *root, kfi_ctx *c, int *ctx_ok, state *s, kf_err *e)
+{
+	int rc = kfi_ctx_init(c, root, 0, e);
+
+	if (rc != KF_OK)
+		return rc;
+	*ctx_ok = 1;
+	return state_load(c, s, e);
+}
+
+/* 1 when abs exists under the root (kubeadm's files that say it ran). */
+static int node_has(const kfi_ctx *c, const char *abs)
+{
+	char *p = kfi_path(c, abs);
+	int r = access(p, F_OK) == 0;
+
+	free(p);
+	return r;
+}
+
 static int load_lock(const kfi_ctx *c, const state *s, kf_lock **lk, kf_err *e)
 {
 	char *p = kfi_strf("%s%s.bundle.yaml", c->root, s->bundle_dir), *buf = NULL;
@@ -275,10 +297,8 @@ static int cluster_init(int argc, char **argv)
 			goto out;
 		}
 	}
-	if ((rc = kfi_ctx_init(&c, root, 0, &e)) != KF_OK)
-		goto out;
-	ctx_ok = 1;
-	if ((rc = state_load(&c, &s, &e)) != KF_OK || (rc = load_lock(&c, &s, &lk, &e)) != KF_OK)
+	if ((rc = node_open(root, &c, &ctx_ok, &s, &e)) != KF_OK ||
+	    (rc = load_lock(&c, &s, &lk, &e)) != KF_OK)
 		goto out;
 	if (strcmp(s.role, "control-plane") != 0) {
 		rc = kf_err_set(&e, KF_EUSAGE, "this node was applied as %s; cluster init needs a control plane", s.role);
@@ -344,19 +364,14 @@ static int cluster_init(int argc, char **argv)
 		goto out;
 
 	printf("== kubeadm init\n");
-	{
-		char *admin = kfi_path(&c, ADMIN_CONF);
-		int done = access(admin, F_OK) == 0;
-		free(admin);
-		if (done) {
-			printf("%-8s kubeadm init (%s exists)\n", "ok", ADMIN_CONF);
-			c.ok++;
-		} else {
-			const char *argv2[] = {"/usr/local/bin/kubeadm", "init", "--config", KUBEADM_CONFIG,
-			                       "--upload-certs", NULL};
-			if ((rc = kfi_run(&c, argv2, &e)) != KF_OK)
-				goto out;
-		}
+	if (node_has(&c, ADMIN_CONF)) {
+		printf("%-8s kubeadm init (%s exists)\n", "ok", ADMIN_CONF);
+		c.ok++;
+	} else {
+		const char *argv2[] = {"/usr/local/bin/kubeadm", "init", "--config", KUBEADM_CONFIG,
+		                       "--upload-certs", NULL};
+		if ((rc = kfi_run(&c, argv2, &e)) != KF_OK)
+			goto out;
 	}
 	printf("== addons (CNI: %s)\n", lk->install.cni ? lk->install.cni : "flannel");
 	if ((rc = apply_addons(&c, &s, &e)) != KF_OK)
@@ -450,24 +465,16 @@ static int cluster_join(int argc, char **argv)
 		                "[a-z0-9]{6}.[a-z0-9]{16} and --discovery-token-ca-cert-hash sha256:<64 hex>");
 		goto out;
 	}
-	if ((rc = kfi_ctx_init(&c, root, 0, &e)) != KF_OK)
-		goto out;
-	ctx_ok = 1;
-	if ((rc = state_load(&c, &s, &e)) != KF_OK)
+	if ((rc = node_open(root, &c, &ctx_ok, &s, &e)) != KF_OK)
 		goto out;
 	cp = !strcmp(s.role, "control-plane");
 	if (cp && (!certkey || strlen(certkey) != 64)) {
 		rc = kf_err_set(&e, KF_EUSAGE, "this node is a control plane: --certificate-key (64 hex) is needed");
 		goto out;
 	}
-	{
-		char *kc = kfi_path(&c, "/etc/kubernetes/kubelet.conf");
-		int done = access(kc, F_OK) == 0;
-		free(kc);
-		if (done) {
-			printf("%-8s kubeadm join (/etc/kubernetes/kubelet.conf exists)\n", "ok");
-			goto out;
-		}
+	if (node_has(&c, "/etc/kubernetes/kubelet.conf")) {
+		printf("%-8s kubeadm join (/etc/kubernetes/kubelet.conf exists)\n", "ok");
+		goto out;
 	}
 	{
 		const char *argv2[16];
@@ -608,10 +615,7 @@ int kfi_cmd_mirror_install(int argc, char **argv)
 		rc = kf_err_set(&e, KF_EUSAGE, "mirror install needs --listen ADDR:PORT");
 		goto out;
 	}
-	if ((rc = kfi_ctx_init(&c, root, 0, &e)) != KF_OK)
-		goto out;
-	ctx_ok = 1;
-	if ((rc = state_load(&c, &s, &e)) != KF_OK)
+	if ((rc = node_open(root, &c, &ctx_ok, &s, &e)) != KF_OK)
 		goto out;
 	snprintf(host, sizeof host, "%.*s", (int)(strrchr(listen, ':') - listen), listen);
 	if (!nsans) {

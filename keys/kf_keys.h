@@ -168,4 +168,39 @@ int kf_sig_verify_file(const kf_pubkey *pk, const char *sig_path,
                        const char *file_path, char *tc, size_t tc_len,
                        kf_err *e);
 
+
+/* ---- X.509 (TLS material the programs issue themselves) ----------------- */
+
+/* OpenSSL's own types, declared here so this header does not pull in the
+ * OpenSSL headers; callers include <openssl/x509.h> to use them. */
+struct x509_st;
+struct evp_pkey_st;
+
+/* What kf_x509_issue writes into a certificate besides key and names. The
+ * strings are OpenSSL extension values ("critical,CA:TRUE", "DNS:a,IP:b"). */
+typedef struct kf_x509_profile {
+	const char *cn;                /* subject common name */
+	int days;                      /* valid from an hour ago for days */
+	const char *basic_constraints;
+	const char *key_usage;
+	const char *ext_key_usage;     /* NULL: none */
+	const char *san;               /* NULL: none */
+} kf_x509_profile;
+
+/* A v3 certificate for key with a random positive 128-bit serial and a
+ * subject key id, signed with SHA-256 by issuer_key under issuer's subject
+ * (adding an authority key id), or self-signed when issuer is NULL. NULL on
+ * failure, with the reason on the OpenSSL error queue. */
+struct x509_st *kf_x509_issue(const kf_x509_profile *p, struct evp_pkey_st *key,
+                              struct x509_st *issuer,
+                              struct evp_pkey_st *issuer_key);
+/* Unencrypted PKCS#8 PEM of a private key / PEM of a certificate: malloc'ed,
+ * NUL-terminated, length in *len; NULL on failure. */
+char *kf_x509_key_pem(struct evp_pkey_st *key, size_t *len);
+char *kf_x509_cert_pem(struct x509_st *x, size_t *len);
+/* The first PEM private key / certificate in a file; NULL when the file
+ * cannot be read or holds none. */
+struct evp_pkey_st *kf_x509_read_key(const char *path);
+struct x509_st *kf_x509_read_cert(const char *path);
+
 #endif

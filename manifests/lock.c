@@ -222,7 +222,7 @@ static int exact_keys(kf_yctx *c, const kf_ynode *map, const char *what,
 		const kf_ynode *k = map->items[i];
 		size_t j;
 		for (j = 0; j < nk; j++)
-			if (strlen(k->value) == k->len && !strcmp(k->value, keys[j]))
+			if (kf_ytree_key_is(k, keys[j]))
 				break;
 		if (j == nk)
 			return kf_ytree_fail(c, k, "unknown key \"%s\" in %s", k->value, what);
@@ -234,22 +234,10 @@ static int exact_keys(kf_yctx *c, const kf_ynode *map, const char *what,
 	return KF_OK;
 }
 
+/* Lock strings are printable ASCII: they end up in messages and paths. */
 static int str(kf_yctx *c, const kf_ynode *n, const char *what, char **out)
 {
-	int rc = kf_ytree_want(c, n, KF_Y_SCALAR, what);
-	if (rc)
-		return rc;
-	if (kf_ytree_is_null(n))
-		return kf_ytree_fail(c, n, "%s must not be empty", what);
-	if (strlen(n->value) != n->len)
-		return kf_ytree_fail(c, n, "%s contains a NUL byte", what);
-	for (const unsigned char *p = (const unsigned char *)n->value; *p; p++)
-		if (*p < 0x20 || *p >= 0x7f)
-			return kf_ytree_fail(c, n, "%s contains a control or non-ASCII character", what);
-	*out = strdup(n->value);
-	if (!*out)
-		return kf_err_set(c->e, KF_EIO, "out of memory");
-	return KF_OK;
+	return kf_ytree_str(c, n, what, 1, out);
 }
 
 static int hex(kf_yctx *c, const kf_ynode *n, const char *what, char *dst, size_t cap)

@@ -47,6 +47,13 @@ int kf_ytree_want(kf_yctx *c, const kf_ynode *n, kf_ynode_type t,
                   const char *what);
 /* A plain scalar spelling null: "", "~", "null", "Null", "NULL". */
 int kf_ytree_is_null(const kf_ynode *n);
+/* 1 when the map key k is exactly key (a key holding a NUL byte is no
+ * key of any schema). */
+int kf_ytree_key_is(const kf_ynode *k, const char *key);
+/* A string value into *out (malloc'ed): a scalar that is not null and holds
+ * no NUL byte; when printable, no control or non-ASCII character either. */
+int kf_ytree_str(kf_yctx *c, const kf_ynode *n, const char *what, int printable,
+                 char **out);
 
 /* Value checks shared by spec and lock. Each returns 1 when valid. */
 int kf_valid_image_ref(const char *ref, const char **why);

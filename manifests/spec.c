@@ -39,8 +39,7 @@ static int check_keys(kf_yctx *c, const kf_ynode *map, const char *what,
 static const kf_ynode *find(const kf_ynode *map, const char *key)
 {
 	for (size_t i = 0; i + 1 < map->n; i += 2)
-		if (!strcmp(map->items[i]->value, key) &&
-		    strlen(map->items[i]->value) == map->items[i]->len)
+		if (kf_ytree_key_is(map->items[i], key))
 			return map->items[i + 1];
 	return NULL;
 }
@@ -51,22 +50,6 @@ static int need(kf_yctx *c, const kf_ynode *map, const char *key, const char *wh
 	*out = find(map, key);
 	if (!*out)
 		return kf_ytree_fail(c, map, "missing required key \"%s\" in %s", key, what);
-	return KF_OK;
-}
-
-/* A string value: a scalar that is not null and holds no NUL byte. */
-static int str_of(kf_yctx *c, const kf_ynode *n, const char *what, char **out)
-{
-	int rc = kf_ytree_want(c, n, KF_Y_SCALAR, what);
-	if (rc)
-		return rc;
-	if (kf_ytree_is_null(n))
-		return kf_ytree_fail(c, n, "%s must not be empty", what);
-	if (strlen(n->value) != n->len)
-		return kf_ytree_fail(c, n, "%s contains a NUL byte", what);
-	*out = strdup(n->value);
-	if (!*out)
-		return kf_err_set(c->e, KF_EIO, "out of memory");
 	return KF_OK;
 }
 
@@ -81,7 +64,7 @@ static int req_str(kf_yctx *c, const kf_ynode *map, const char *key, const char 
 	if (node)
 		*node = v;
 	snprintf(label, sizeof label, "%s.%s", what, key);
-	return str_of(c, v, label, out);
+	return kf_ytree_str(c, v, label, 0, out);
 }
 
 void kf_spec_free(kf_spec *s)
@@ -199,7 +182,7 @@ static int parse_archs(kf_yctx *c, const kf_ynode *seq, kf_spec *s)
 	for (size_t i = 0; i < seq->n; i++) {
 		const kf_ynode *a = seq->items[i];
 		char *v = NULL;
-		if ((rc = str_of(c, a, "an architecture", &v)))
+		if ((rc = kf_ytree_str(c, a, "an architecture", 0, &v)))
 			return rc;
 		if (!kf_arch_known(v)) {
 			rc = kf_ytree_fail(c, a, "unknown architecture \"%s\" (known: amd64, arm64, arm, "
@@ -269,7 +252,7 @@ static int parse_component(kf_yctx *c, const kf_ynode *m, kf_spec *s, kf_spec_co
 			return kf_ytree_fail(c, key, "sha256 of %s names architecture \"%s\", which is not in "
 			            "spec.architectures", what, key->value);
 		snprintf(label, sizeof label, "sha256 of %s for %s", what, key->value);
-		if ((rc = str_of(c, val, label, &k->sha256[ai])) ||
+		if ((rc = kf_ytree_str(c, val, label, 0, &k->sha256[ai])) ||
 		    (rc = check_hex(c, val, k->sha256[ai], label)))
 			return rc;
 	}
@@ -351,7 +334,7 @@ static int parse_image(kf_yctx *c, const kf_ynode *m, kf_spec *s, kf_spec_image 
 			            s->images[i].line);
 	dn = find(m, "digest");
 	if (dn && !kf_ytree_is_null(dn)) {
-		if ((rc = str_of(c, dn, "image digest", &im->digest)))
+		if ((rc = kf_ytree_str(c, dn, "image digest", 0, &im->digest)))
 			return rc;
 		if (!kf_valid_image_digest(im->digest))
 			return kf_ytree_fail(c, dn, "bad digest \"%s\" for image %s (sha256:<64 lowercase hex>)",
@@ -371,32 +354,32 @@ static int parse_install(kf_yctx *c, const kf_ynode *m, kf_install *in)
 	    (rc = check_keys(c, m, "spec.install", keys)))
 		return rc;
 	if ((v = find(m, "etcd"))) {
-		if ((rc = str_of(c, v, "install.etcd", &in->etcd)))
+		if ((rc = kf_ytree_str(c, v, "install.etcd", 0, &in->etcd)))
 			return rc;
 		if (strcmp(in->etcd, "host") && strcmp(in->etcd, "kubeadm"))
 			return kf_ytree_fail(c, v, "install.etcd must be \"host\" or \"kubeadm\", not \"%s\"", in->etcd);
 	}
 	if ((v = find(m, "cni"))) {
-		if ((rc = str_of(c, v, "install.cni", &in->cni)))
+		if ((rc = kf_ytree_str(c, v, "install.cni", 0, &in->cni)))
 			return rc;
 		/* "none": the bundle carries no CNI addon; the site brings its own. */
 		if (strcmp(in->cni, "flannel") && strcmp(in->cni, "none"))
 			return kf_ytree_fail(c, v, "install.cni must be \"flannel\" or \"none\", not \"%s\"", in->cni);
 	}
 	if ((v = find(m, "podSubnet"))) {
-		if ((rc = str_of(c, v, "install.podSubnet", &in->pod_subnet)))
+		if ((rc = kf_ytree_str(c, v, "install.podSubnet", 0, &in->pod_subnet)))
 			return rc;
 		if (!kf_valid_cidr(in->pod_subnet))
 			return kf_ytree_fail(c, v, "install.podSubnet \"%s\" is not a CIDR", in->pod_subnet);
 	}
 	if ((v = find(m, "serviceSubnet"))) {
-		if ((rc = str_of(c, v, "install.serviceSubnet", &in->service_subnet)))
+		if ((rc = kf_ytree_str(c, v, "install.serviceSubnet", 0, &in->service_subnet)))
 			return rc;
 		if (!kf_valid_cidr(in->service_subnet))
 			return kf_ytree_fail(c, v, "install.serviceSubnet \"%s\" is not a CIDR", in->service_subnet);
 	}
 	if ((v = find(m, "mirror")) && !kf_ytree_is_null(v)) {
-		if ((rc = str_of(c, v, "install.mirror", &in->mirror)))
+		if ((rc = kf_ytree_str(c, v, "install.mirror", 0, &in->mirror)))
 			return rc;
 		if (!kf_valid_https_url(in->mirror))
 			return kf_ytree_fail(c, v, "install.mirror \"%s\" is not an https:// URL", in->mirror);
@@ -451,7 +434,7 @@ static int parse_spec(kf_yctx *c, const kf_ynode *root, kf_spec *s)
 	    (rc = check_keys(c, sp, "spec", spec_keys)))
 		goto out;
 	if ((v = find(sp, "kubernetesVersion"))) {
-		if ((rc = str_of(c, v, "spec.kubernetesVersion", &s->kube_version)))
+		if ((rc = kf_ytree_str(c, v, "spec.kubernetesVersion", 0, &s->kube_version)))
 			goto out;
 		if (!kf_valid_token(s->kube_version)) {
 			rc = kf_ytree_fail(c, v, "bad spec.kubernetesVersion \"%s\"", s->kube_version);

@@ -268,3 +268,27 @@ int kf_ytree_want(kf_yctx *c, const kf_ynode *n, kf_ynode_type t,
 		                     kf_ytree_type_name(t), kf_ytree_type_name(n->type));
 	return KF_OK;
 }
+
+int kf_ytree_key_is(const kf_ynode *k, const char *key)
+{
+	return strlen(k->value) == k->len && !strcmp(k->value, key);
+}
+
+int kf_ytree_str(kf_yctx *c, const kf_ynode *n, const char *what, int printable,
+                 char **out)
+{
+	int rc = kf_ytree_want(c, n, KF_Y_SCALAR, what);
+	if (rc)
+		return rc;
+	if (kf_ytree_is_null(n))
+		return kf_ytree_fail(c, n, "%s must not be empty", what);
+	if (strlen(n->value) != n->len)
+		return kf_ytree_fail(c, n, "%s contains a NUL byte", what);
+	for (const unsigned char *p = (const unsigned char *)n->value; printable && *p; p++)
+		if (*p < 0x20 || *p >= 0x7f)
+			return kf_ytree_fail(c, n, "%s contains a control or non-ASCII character", what);
+	*out = strdup(n->value);
+	if (!*out)
+		return kf_err_set(c->e, KF_EIO, "out of memory");
+	return KF_OK;
+}

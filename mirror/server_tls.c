@@ -18,7 +18,6 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -88,127 +87,19 @@ static int is_ip(const char *s)
 	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
 
-static int write_pem_key(const char *path, EVP_PKEY *k, kf_err *e)
+/* The key k, or the certificate x when k is NULL, as unencrypted PEM
+ * written atomically: keys 0600, certificates 0644. */
+static int write_pem(const char *path, EVP_PKEY *k, X509 *x, kf_err *e)
 {
-	int rc = KF_OK;
-	BIO *b = BIO_new(BIO_s_mem());
-	char *data;
-	long n;
+	int rc;
+	size_t len = 0;
+	char *pem = k ? kf_x509_key_pem(k, &len) : kf_x509_cert_pem(x, &len);
 
-	if (!b || !PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL)) {
-		rc = ossl_err(e, "cannot encode key", path);
-		goto out;
-	}
-	n = BIO_get_mem_data(b, &data);
-	rc = kf_write_file_atomic(path, data, (size_t)n, 0600, 1, e);
-out:
-	BIO_free(b);
+	if (!pem)
+		return ossl_err(e, k ? "cannot encode key" : "cannot encode certificate", path);
+	rc = kf_write_file_atomic(path, pem, len, k ? 0600 : 0644, 1, e);
+	free(pem);
 	return rc;
-}
-
-static int write_pem_cert(const char *path, X509 *x, kf_err *e)
-{
-	int rc = KF_OK;
-	BIO *b = BIO_new(BIO_s_mem());
-	char *data;
-	long n;
-
-	if (!b || !PEM_write_bio_X509(b, x)) {
-		rc = ossl_err(e, "cannot encode certificate", path);
-		goto out;
-	}
-	n = BIO_get_mem_data(b, &data);
-	rc = kf_write_file_atomic(path, data, (size_t)n, 0644, 1, e);
-out:
-	BIO_free(b);
-	return rc;
-}
-
-static EVP_PKEY *read_key(const char *path)
-{
-	BIO *b = BIO_new_file(path, "r");
-	EVP_PKEY *k = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
-	BIO_free(b);
-	return k;
-}
-
-static X509 *read_cert(const char *path)
-{
-	BIO *b = BIO_new_file(path, "r");
-	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
-	BIO_free(b);
-	return x;
-}
-
-static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
-{
-	X509V3_CTX ctx;
-	X509_EXTENSION *ext;
-	int ok;
-
-	X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
-	ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-	if (!ext)
-		return 0;
-	ok = X509_add_ext(cert, ext, -1);
-	X509_EXTENSION_free(ext);
-	return ok;
-}
-
-/* A new certificate for key, signed by (issuer, issuer_key), or
- * self-signed when issuer is NULL. */
-static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer,
-                       EVP_PKEY *issuer_key, int days, const char *san)
-{
-	X509 *x = X509_new();
-	X509_NAME *name = NULL;
-	unsigned char serial[16];
-	BIGNUM *bn = NULL;
-	int ok = 0;
-
-	if (!x || RAND_bytes(serial, sizeof serial) != 1)
-		goto out;
-	serial[0] &= 0x7f; /* positive, as RFC 5280 asks */
-	bn = BN_bin2bn(serial, sizeof serial, NULL);
-	if (!bn || !BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)))
-		goto out;
-	if (!X509_set_version(x, 2) ||
-	    /* An hour of slack for nodes whose clocks lag the mirror's. */
-	    !X509_gmtime_adj(X509_getm_notBefore(x), -3600) ||
-	    !X509_time_adj_ex(X509_getm_notAfter(x), days, 0, NULL) ||
-	    !X509_set_pubkey(x, key))
-		goto out;
-	name = X509_NAME_new();
-	if (!name || !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-	                                         (const unsigned char *)cn, -1, -1, 0) ||
-	    !X509_set_subject_name(x, name) ||
-	    !X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name))
-		goto out;
-	if (!issuer) {
-		if (!add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") ||
-		    !add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign") ||
-		    !add_ext(x, x, NID_subject_key_identifier, "hash"))
-			goto out;
-	} else {
-		if (!add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE") ||
-		    !add_ext(x, issuer, NID_key_usage, "critical,digitalSignature") ||
-		    !add_ext(x, issuer, NID_ext_key_usage, "serverAuth") ||
-		    !add_ext(x, issuer, NID_subject_key_identifier, "hash") ||
-		    !add_ext(x, issuer, NID_authority_key_identifier, "keyid:always") ||
-		    !add_ext(x, issuer, NID_subject_alt_name, san))
-			goto out;
-	}
-	if (!X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256()))
-		goto out;
-	ok = 1;
-out:
-	BN_free(bn);
-	X509_NAME_free(name);
-	if (!ok) {
-		X509_free(x);
-		x = NULL;
-	}
-	return x;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -400,6 +291,17 @@ int kf_mirror_tls_ensure(const char *state_dir, const char *const *sans,
 	EVP_PKEY *cak = NULL, *sk = NULL;
 	X509 *ca = NULL, *srv = NULL;
 	struct stat st;
+	kf_x509_profile ca_p = {
+		.cn = "kubeferry mirror CA", .days = CA_DAYS,
+		.basic_constraints = "critical,CA:TRUE,pathlen:0",
+		.key_usage = "critical,keyCertSign,cRLSign",
+	};
+	kf_x509_profile srv_p = {
+		.days = SERVER_DAYS,
+		.basic_constraints = "critical,CA:FALSE",
+		.key_usage = "critical,digitalSignature",
+		.ext_key_usage = "serverAuth",
+	};
 
 	if (nsans == 0) {
 		rc = kf_err_set(e, KF_EUSAGE, "the server certificate needs at least one --san");
@@ -425,8 +327,8 @@ int kf_mirror_tls_ensure(const char *state_dir, const char *const *sans,
 	 * two files lost) is an error to look at, not something to paper
 	 * over with a new CA. */
 	if (lstat(ca_key, &st) == 0 || lstat(ca_crt, &st) == 0) {
-		cak = read_key(ca_key);
-		ca = read_cert(ca_crt);
+		cak = kf_x509_read_key(ca_key);
+		ca = kf_x509_read_cert(ca_crt);
 		if (!cak || !ca) {
 			rc = ossl_err(e, "cannot load the mirror CA from", state_dir);
 			goto out;
@@ -437,22 +339,22 @@ int kf_mirror_tls_ensure(const char *state_dir, const char *const *sans,
 		}
 	} else {
 		cak = EVP_EC_gen("P-256");
-		ca = cak ? make_cert(cak, "kubeferry mirror CA", NULL, NULL, CA_DAYS, NULL) : NULL;
+		ca = cak ? kf_x509_issue(&ca_p, cak, NULL, NULL) : NULL;
 		if (!ca) {
 			rc = ossl_err(e, "cannot create the mirror CA in", state_dir);
 			goto out;
 		}
 		/* Key first: a crash between the two leaves no certificate
 		 * without its key. */
-		rc = write_pem_key(ca_key, cak, e);
+		rc = write_pem(ca_key, cak, NULL, e);
 		if (!rc)
-			rc = write_pem_cert(ca_crt, ca, e);
+			rc = write_pem(ca_crt, NULL, ca, e);
 		if (rc)
 			goto out;
 	}
 
-	sk = read_key(srv_key);
-	srv = read_cert(srv_crt);
+	sk = kf_x509_read_key(srv_key);
+	srv = kf_x509_read_cert(srv_crt);
 	ERR_clear_error();
 	if (server_reusable(srv, sk, ca, canon)) {
 		rc = write_chain(chain, srv, ca, e);
@@ -461,7 +363,9 @@ int kf_mirror_tls_ensure(const char *state_dir, const char *const *sans,
 	EVP_PKEY_free(sk);
 	X509_free(srv);
 	sk = EVP_EC_gen("P-256");
-	srv = sk ? make_cert(sk, sans[0], ca, cak, SERVER_DAYS, ext) : NULL;
+	srv_p.cn = sans[0];
+	srv_p.san = ext;
+	srv = sk ? kf_x509_issue(&srv_p, sk, ca, cak) : NULL;
 	if (!srv) {
 		rc = ossl_err(e, "cannot issue the mirror certificate in", state_dir);
 		goto out;
@@ -469,9 +373,9 @@ int kf_mirror_tls_ensure(const char *state_dir, const char *const *sans,
 	/* Key, certificate, chain: after a crash in between, the next start
 	 * finds a certificate that does not match its key (issued anew) or a
 	 * stale chain (rewritten). */
-	rc = write_pem_key(srv_key, sk, e);
+	rc = write_pem(srv_key, sk, NULL, e);
 	if (!rc)
-		rc = write_pem_cert(srv_crt, srv, e);
+		rc = write_pem(srv_crt, NULL, srv, e);
 	if (!rc)
 		rc = write_chain(chain, srv, ca, e);
 out:

@@ -3,71 +3,24 @@
 # checked with curl (headers, ranges, errors, hostile paths) and skopeo
 # (every image copied out with --all, digests equal to the layout's).
 source "$(dirname "$0")/../lib.sh"
+source "$ROOT/tests/oci.sh"
 need curl skopeo jq openssl sha256sum tar gzip
 
 # ---- an unpacked bundle with hand-written multi-arch images (no network) ----
 B=$LAB/bundle
 L=$B/images
-mkdir -p "$L/blobs/sha256" "$B/files/dl.k8s.io/release/v1.33.3/bin/linux/amd64"
-printf '{"imageLayoutVersion":"1.0.0"}' >"$L/oci-layout"
-
-# put FILE: store FILE as a blob, print its digest
-put() {
-	local h
-	h=$(sha256sum "$1" | cut -d' ' -f1)
-	cp "$1" "$L/blobs/sha256/$h"
-	echo "sha256:$h"
-}
-size() { stat -c %s "$1"; }
-
-# image NAME STYLE(oci|docker) EXTRA_BYTES: a two-platform image; prints
-# "mediaType digest size" of its index. Every image shares one base layer.
+mkdir -p "$B/files/dl.k8s.io/release/v1.33.3/bin/linux/amd64"
+oci_layout "$L"
+# Every image shares one base layer.
 mkdir -p "$LAB/base/etc"
 echo "shared base" >"$LAB/base/etc/base"
 tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$LAB/base" -cf "$LAB/base.tar" .
 gzip -n -c "$LAB/base.tar" >"$LAB/base.tgz"
-image() {
-	local name=$1 style=$2 extra=$3 arch w=$LAB/img-$1 mt_m mt_l mt_c mt_i ents=""
-	if [ "$style" = oci ]; then
-		mt_m=application/vnd.oci.image.manifest.v1+json
-		mt_i=application/vnd.oci.image.index.v1+json
-		mt_c=application/vnd.oci.image.config.v1+json
-		mt_l=application/vnd.oci.image.layer.v1.tar+gzip
-	else
-		mt_m=application/vnd.docker.distribution.manifest.v2+json
-		mt_i=application/vnd.docker.distribution.manifest.list.v2+json
-		mt_c=application/vnd.docker.container.image.v1+json
-		mt_l=application/vnd.docker.image.rootfs.diff.tar.gzip
-	fi
-	for arch in amd64 arm64; do
-		mkdir -p "$w/$arch/root"
-		echo "$name for $arch" >"$w/$arch/root/hello"
-		if [ "$extra" -gt 0 ] && [ "$arch" = amd64 ]; then head -c "$extra" /dev/urandom >"$w/$arch/root/big"; fi
-		tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$w/$arch/root" -cf "$w/$arch/layer.tar" .
-		gzip -n -c "$w/$arch/layer.tar" >"$w/$arch/layer.tgz"
-		local dl db dc lsz bsz csz msz
-		dl=$(put "$w/$arch/layer.tgz"); lsz=$(size "$w/$arch/layer.tgz")
-		db=$(put "$LAB/base.tgz"); bsz=$(size "$LAB/base.tgz")
-		jq -cn --arg a "$arch" --arg d1 "sha256:$(sha256sum <"$LAB/base.tar" | cut -d' ' -f1)" \
-			--arg d2 "sha256:$(sha256sum <"$w/$arch/layer.tar" | cut -d' ' -f1)" \
-			'{architecture:$a,os:"linux",config:{Cmd:["/hello"]},rootfs:{type:"layers",diff_ids:[$d1,$d2]}}' >"$w/$arch/config.json"
-		dc=$(put "$w/$arch/config.json"); csz=$(size "$w/$arch/config.json")
-		jq -cn --arg mm "$mt_m" --arg mc "$mt_c" --arg ml "$mt_l" --arg dc "$dc" --argjson cs "$csz" \
-			--arg db "$db" --argjson bs "$bsz" --arg dl "$dl" --argjson ls "$lsz" \
-			'{schemaVersion:2,mediaType:$mm,config:{mediaType:$mc,digest:$dc,size:$cs},
-			  layers:[{mediaType:$ml,digest:$db,size:$bs},{mediaType:$ml,digest:$dl,size:$ls}]}' >"$w/$arch/manifest.json"
-		msz=$(size "$w/$arch/manifest.json")
-		ents="$ents$(jq -cn --arg mm "$mt_m" --arg d "$(put "$w/$arch/manifest.json")" --argjson s "$msz" --arg a "$arch" \
-			'{mediaType:$mm,digest:$d,size:$s,platform:{architecture:$a,os:"linux"}}'),"
-	done
-	jq -cn --arg mi "$mt_i" --argjson m "[${ents%,}]" '{schemaVersion:2,mediaType:$mi,manifests:$m}' >"$w/index.json"
-	echo "$mt_i $(put "$w/index.json") $(size "$w/index.json")"
-}
 entries=""
 for spec in "registry.k8s.io/pause:3.10 oci 0" "docker.io/library/busybox:1.0 docker 0" \
             "registry.k8s.io/big:1.0 oci 8000000"; do
 	set -- $spec
-	read -r mt dg sz < <(image "$(echo "$1" | tr '/:' '__')" "$2" "$3")
+	read -r mt dg sz < <(oci_image "$(echo "$1" | tr '/:' '__')" "$2" "$3" "$LAB/base")
 	echo "$dg" >"$LAB/digest-$(echo "$1" | tr '/:' '__')"
 	entries="$entries$(jq -cn --arg n "$1" --arg mt "$mt" --arg d "$dg" --argjson s "$sz" \
 		'{mediaType:$mt,digest:$d,size:$s,annotations:{"io.containerd.image.name":$n,"org.opencontainers.image.ref.name":$n}}'),"
@@ -132,11 +85,11 @@ note "manifests by tag (?ns= and path-prefixed), HEAD and GET"
 grep -q '^HTTP/1.1 200' "$LAB/h" || fail "HEAD manifest status"
 assert_eq "$(hdr Content-Type)" application/vnd.oci.image.index.v1+json "HEAD content type"
 assert_eq "$(hdr Docker-Content-Digest)" "$PAUSE" "HEAD digest"
-assert_eq "$(hdr Content-Length)" "$(size "$L/blobs/sha256/${PAUSE#sha256:}")" "HEAD length"
+assert_eq "$(hdr Content-Length)" "$(oci_size "$L/blobs/sha256/${PAUSE#sha256:}")" "HEAD length"
 "${C[@]}" -D "$LAB/h" -o "$LAB/body" "$M/v2/registry.k8s.io/pause/manifests/3.10"
 assert_eq "sha256:$(sha256sum <"$LAB/body" | cut -d' ' -f1)" "$PAUSE" "GET body digest"
 assert_eq "$(hdr Docker-Content-Digest)" "$PAUSE" "GET digest"
-assert_eq "$(hdr Content-Length)" "$(size "$LAB/body")" "GET length"
+assert_eq "$(hdr Content-Length)" "$(oci_size "$LAB/body")" "GET length"
 child=$(jq -r '.manifests[0].digest' "$LAB/body")
 "${C[@]}" -D "$LAB/h" -o "$LAB/child" "$M/v2/pause/manifests/$child?ns=registry.k8s.io"
 assert_eq "$(hdr Content-Type)" application/vnd.oci.image.manifest.v1+json "child content type"
@@ -168,7 +121,7 @@ cmp "$LAB/blob" "$lpath" || fail "blob body"
 assert_eq "$(hdr Docker-Content-Digest)" "$layer" "blob digest header"
 "${C[@]}" -D "$LAB/h" -o "$LAB/part" -r 10-19 "$M/v2/pause/blobs/$layer?ns=registry.k8s.io"
 grep -q '^HTTP/1.1 206' "$LAB/h" || fail "range status"
-assert_eq "$(hdr Content-Range)" "bytes 10-19/$(size "$lpath")" "Content-Range"
+assert_eq "$(hdr Content-Range)" "bytes 10-19/$(oci_size "$lpath")" "Content-Range"
 cmp "$LAB/part" <(tail -c +11 "$lpath" | head -c 10) || fail "range body"
 "${C[@]}" -o "$LAB/part" -r -5 "$M/v2/pause/blobs/$layer?ns=registry.k8s.io"
 cmp "$LAB/part" <(tail -c 5 "$lpath") || fail "suffix range body"

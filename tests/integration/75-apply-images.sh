@@ -8,6 +8,7 @@
 # the images instead: the tar apply writes is imported by ctr.
 source "$(dirname "$0")/../lib.sh"
 source "$ROOT/tests/registry/lib.sh"
+source "$ROOT/tests/oci.sh"
 need containerd ctr runc gzip tar openssl /usr/bin/etcd /usr/lib/cni/bridge
 [ "$(id -u)" = 0 ] || { echo "skip: containerd needs root"; exit 77; }
 images_lab
@@ -62,22 +63,7 @@ note "containerd pulls through the worker's hosts.toml from the mirror"
 mkdir -p "$LAB/hosts/registry.k8s.io"
 sed "s|\"/etc/kubeferry/mirror-ca.crt\"|\"$W/etc/kubeferry/mirror-ca.crt\"|" "$H" >"$LAB/hosts/registry.k8s.io/hosts.toml"
 C=$LAB/ctrd
-mkdir -p "$C"
-cat >"$C/config.toml" <<EOC
-version = 2
-root = "$C/root"
-state = "$C/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$C/c.sock"
-[ttrpc]
-  address = "$C/c.sock.ttrpc"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$C/opt"
-EOC
-kf_bg "$W/usr/local/bin/containerd" --config "$C/config.toml" >"$C/log" 2>&1
-for _ in $(seq 200); do [ -S "$C/c.sock" ] && break; sleep 0.1; done
-for _ in $(seq 100); do ctr -a "$C/c.sock" version >/dev/null 2>&1 && break; sleep 0.1; done
+containerd_start "$C" "$W/usr/local/bin/containerd"
 CTR=("$W/usr/local/bin/ctr" -a "$C/c.sock" -n k8s.io)
 expect_exit 0 "${CTR[@]}" images pull --hosts-dir "$LAB/hosts" registry.k8s.io/pause:3.10
 got=$("${CTR[@]}" images ls | awk '$1 == "registry.k8s.io/pause:3.10" {print $3}')
