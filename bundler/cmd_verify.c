@@ -17,7 +17,7 @@ static const char exit_codes[] =
 	"Exit codes:\n"
 	"  0  success\n"
 	"  1  verification failed (signature, checksum, bundle rule)\n"
-	"  2  usage error or bad key\n"
+	"  2  usage error (verify: or an unreadable key)\n"
 	"  3  I/O error\n";
 
 static void verify_usage(FILE *f)

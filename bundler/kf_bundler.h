@@ -49,8 +49,10 @@ typedef struct kf_fetch_item {
 	                               relative to base_dir */
 	const char *sha256;         /* expected digest, 64 lowercase hex */
 	const char *const *headers; /* extra request headers (NULL-terminated
-	                               array) or NULL; never sent across a
-	                               redirect to another host */
+	                               array) or NULL; an Authorization
+	                               header (and cookies) is not sent
+	                               across a redirect to another host,
+	                               other headers are */
 	uint64_t max_size;          /* > 0: a download that grows past this
 	                               many bytes fails at once (KF_EVERIFY)
 	                               instead of filling the disk */
