@@ -15,8 +15,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <time.h>
-#include "../keys/kf_keys.h"
-#include "../manifests/kf_manifests.h"
+#include "keys/kf_keys.h"
+#include "manifests/kf_manifests.h"
 
 /* One file going into a bundle. sha256/size must equal the lock entry. */
 typedef struct kf_archive_source {

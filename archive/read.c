@@ -28,7 +28,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
-#include "kf_archive.h"
+#include "archive/kf_archive.h"
 
 #define BUF_SIZE (1u << 20)
 #define NBUF 8

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "kf_archive.h"
+#include "archive/kf_archive.h"
 
 int kf_archive_verify_all(const char *path, const kf_archive_read_opts *o,
                           kf_verify_report *r, kf_err *e)

@@ -19,7 +19,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
-#include "kf_archive.h"
+#include "archive/kf_archive.h"
 
 #define WRITE_BUF (1u << 20)
 

@@ -13,7 +13,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
-#include "kf_bundler.h"
+#include "bundler/kf_bundler.h"
 
 #define AUTH_FILE_MAX (1u << 20)
 

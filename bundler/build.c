@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kf_bundler.h"
+#include "bundler/kf_bundler.h"
 
 /* The embedded time. Defaults to the epoch, not "now": a bundle built from
  * the same spec on another day must be byte-identical. A malformed value

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kf_bundler.h"
+#include "bundler/kf_bundler.h"
 
 int kf_build_set_add(kf_build_set *set, const char *entry_path,
                      const char *src_path, uint64_t size, const char *sha256,

@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fetch_int.h"
+#include "bundler/fetch_int.h"
 
 char *kf_fetch_default_cache(void)
 {

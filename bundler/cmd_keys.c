@@ -11,7 +11,7 @@
 
 #include <openssl/crypto.h>
 
-#include "kf_bundler.h"
+#include "bundler/kf_bundler.h"
 
 #define PROG "kubeferry"
 

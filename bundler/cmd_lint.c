@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kf_bundler.h"
+#include "bundler/kf_bundler.h"
 
 static void lint_usage(FILE *f)
 {

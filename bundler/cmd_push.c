@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "kf_bundler.h"
+#include "bundler/kf_bundler.h"
 
 #define PROG "kubeferry"
 

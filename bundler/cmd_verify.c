@@ -8,7 +8,7 @@
 
 #include <jansson.h>
 
-#include "kf_bundler.h"
+#include "bundler/kf_bundler.h"
 
 #define PROG "kubeferry"
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kf_bundler.h"
+#include "bundler/kf_bundler.h"
 
 static void usage(FILE *f)
 {

@@ -9,7 +9,7 @@
 #include <curl/curl.h>
 #include <stdint.h>
 #include <stdio.h>
-#include "kf_bundler.h"
+#include "bundler/kf_bundler.h"
 
 /* ---- curl setup shared by kf_fetch_all and kf_http_request ------------- */
 

@@ -22,8 +22,8 @@
 
 #include <jansson.h>
 
-#include "kf_bundler.h"
-#include "../mirror/kf_mirror.h"
+#include "bundler/kf_bundler.h"
+#include "mirror/kf_mirror.h"
 
 #define CONFIG_MAX (8u << 20)
 /* Renew a token this close to its expiry before a batch starts. */

@@ -10,9 +10,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "../keys/kf_keys.h"
-#include "../manifests/kf_manifests.h"
-#include "../archive/kf_archive.h"
+#include "keys/kf_keys.h"
+#include "manifests/kf_manifests.h"
+#include "archive/kf_archive.h"
 
 /* ---- transfer engine ----------------------------------------------------- */
 

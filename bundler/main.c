@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kf_bundler.h"
+#include "bundler/kf_bundler.h"
 
 struct command {
 	const char *name;

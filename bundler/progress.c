@@ -11,7 +11,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "fetch_int.h"
+#include "bundler/fetch_int.h"
 
 #define REDRAW_MS 200
 

@@ -19,8 +19,8 @@
 
 #include <jansson.h>
 
-#include "kf_bundler.h"
-#include "../mirror/kf_mirror.h"
+#include "bundler/kf_bundler.h"
+#include "mirror/kf_mirror.h"
 
 #define MANIFEST_MAX (4u << 20)
 #define ERRBODY_MAX (64u << 10)

@@ -11,8 +11,8 @@
 
 #include <jansson.h>
 
-#include "kf_bundler.h"
-#include "../mirror/kf_mirror.h"
+#include "bundler/kf_bundler.h"
+#include "mirror/kf_mirror.h"
 
 #define MANIFEST_MAX (4u << 20)
 #define TOKEN_MAX (1u << 20)

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kf_bundler.h"
+#include "bundler/kf_bundler.h"
 
 void kf_image_ref_clear(kf_image_ref *r)
 {

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kf_bundler.h"
+#include "bundler/kf_bundler.h"
 
 int kf_rewrite_parse(const char *arg, kf_rewrite *out, kf_err *e)
 {

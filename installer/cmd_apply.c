@@ -27,8 +27,8 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "../mirror/kf_mirror.h"
-#include "kf_installer.h"
+#include "mirror/kf_mirror.h"
+#include "installer/kf_installer.h"
 
 #define MIRROR_CA KF_MIRROR_CA_PATH
 

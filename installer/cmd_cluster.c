@@ -18,8 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../mirror/kf_mirror.h"
-#include "kf_installer.h"
+#include "mirror/kf_mirror.h"
+#include "installer/kf_installer.h"
 
 #define KUBEADM_CONFIG "/etc/kubernetes/kubeadm-config.yaml"
 #define ADMIN_CONF "/etc/kubernetes/admin.conf"

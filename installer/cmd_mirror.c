@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kf_installer.h"
-#include "../mirror/kf_mirror.h"
+#include "installer/kf_installer.h"
+#include "mirror/kf_mirror.h"
 
 #define PROG "kubeferry-install"
 #define MAX_SANS 64

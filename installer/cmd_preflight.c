@@ -17,7 +17,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "kf_installer.h"
+#include "installer/kf_installer.h"
 
 typedef struct pf {
 	const char *root;

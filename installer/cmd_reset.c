@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kf_installer.h"
+#include "installer/kf_installer.h"
 
 static int parse_root(int argc, char **argv, const char *cmd, const char **root,
                       const char **etcd)

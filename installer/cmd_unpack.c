@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kf_installer.h"
+#include "installer/kf_installer.h"
 
 #define PROG "kubeferry-install"
 

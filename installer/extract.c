@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kf_installer.h"
+#include "installer/kf_installer.h"
 
 #define MEMBER_MAX ((int64_t)1 << 30)
 

@@ -5,9 +5,9 @@
 #ifndef KF_INSTALLER_H
 #define KF_INSTALLER_H
 
-#include "../keys/kf_keys.h"
-#include "../manifests/kf_manifests.h"
-#include "../archive/kf_archive.h"
+#include "keys/kf_keys.h"
+#include "manifests/kf_manifests.h"
+#include "archive/kf_archive.h"
 
 /* ---- commands (argv[0] is the command name; return an exit code) ------- */
 

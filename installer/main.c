@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kf_installer.h"
+#include "installer/kf_installer.h"
 
 struct command {
 	const char *name;

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kf_installer.h"
+#include "installer/kf_installer.h"
 
 
 /* containerd 1.x reads config version 2; 2.x renamed the CRI plugins and

@@ -27,7 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "kf_installer.h"
+#include "installer/kf_installer.h"
 
 #define FILE_MAX ((size_t)1 << 30)
 

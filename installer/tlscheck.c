@@ -20,7 +20,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "kf_installer.h"
+#include "installer/kf_installer.h"
 
 static int connect_to(const char *host, int port)
 {

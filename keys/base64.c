@@ -3,7 +3,7 @@
 
 #include <openssl/evp.h>
 
-#include "keys_internal.h"
+#include "keys/keys_internal.h"
 
 void kf_keys_b64_encode(const unsigned char *in, size_t n, char *out)
 {

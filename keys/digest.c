@@ -8,7 +8,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include "kf_keys.h"
+#include "keys/kf_keys.h"
 
 struct kf_digest {
 	EVP_MD_CTX *ctx;

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kf_keys.h"
+#include "keys/kf_keys.h"
 
 int kf_err_set(kf_err *e, int code, const char *fmt, ...)
 {

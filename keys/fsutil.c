@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kf_keys.h"
+#include "keys/kf_keys.h"
 
 void kf_dirname(const char *path, char *out, size_t n)
 {

@@ -14,7 +14,7 @@
 #include <openssl/pkcs12.h>
 #include <openssl/x509.h>
 
-#include "keys_internal.h"
+#include "keys/keys_internal.h"
 
 /* scrypt cost as `openssl pkcs8 -scrypt` uses: N=2^14, r=8, p=1 (16 MiB),
  * inside OpenSSL's default 32 MiB decoding limit. */

@@ -9,7 +9,7 @@
 
 #include <openssl/evp.h>
 
-#include "kf_keys.h"
+#include "keys/kf_keys.h"
 
 /* minisign limits (src/minisign.h): comment lines and trusted comments. */
 #define KF_COMMENT_MAX 1024

@@ -17,7 +17,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
-#include "keys_internal.h"
+#include "keys/keys_internal.h"
 
 #define SIG_BYTES 74 /* alg[2] | keyid[8] | sig[64] */
 #define SIG_FILE_MAX (64 * 1024)

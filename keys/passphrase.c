@@ -9,7 +9,7 @@
 
 #include <openssl/crypto.h>
 
-#include "keys_internal.h"
+#include "keys/keys_internal.h"
 
 /* Read one line from fd into buf without the line end; -1 on error or
  * when the line does not fit. */

@@ -7,7 +7,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include "keys_internal.h"
+#include "keys/keys_internal.h"
 
 #define PUBKEY_BYTES 42 /* "Ed" | keyid[8] | pk[32] */
 #define PUBKEY_FILE_MAX 8192

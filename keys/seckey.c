@@ -11,7 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "keys_internal.h"
+#include "keys/keys_internal.h"
 
 #define SECKEY_FILE_MAX (64 * 1024)
 /* sig_alg[2] kdf_alg[2] chk_alg[2] salt[32] opslimit[8] memlimit[8]

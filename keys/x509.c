@@ -14,7 +14,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "kf_keys.h"
+#include "keys/kf_keys.h"
 
 static int add_ext(X509 *x, X509 *issuer, int nid, const char *value)
 {

@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "../keys/kf_keys.h"
+#include "keys/kf_keys.h"
 
 #define KF_ARCH_MAX 8
 #define KF_FORMAT_VERSION 1

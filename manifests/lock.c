@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "manifests_internal.h"
+#include "manifests/manifests_internal.h"
 
 /* ---- emitter -------------------------------------------------------------- */
 

@@ -7,7 +7,7 @@
 #define KF_MANIFESTS_INTERNAL_H
 
 #include <stddef.h>
-#include "kf_manifests.h"
+#include "manifests/kf_manifests.h"
 
 /* A YAML document as a small tree. Built from libyaml events so that we see
  * every mark, refuse aliases/anchors/tags and catch duplicate keys, which

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "manifests_internal.h"
+#include "manifests/manifests_internal.h"
 
 #define KF_PATH_MAX_LEN 1024
 

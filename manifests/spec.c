@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "manifests_internal.h"
+#include "manifests/manifests_internal.h"
 
 /* A spec is a few KB; anything this large is not one. */
 #define KF_SPEC_MAX (4u << 20)

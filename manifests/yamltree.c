@@ -8,7 +8,7 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "manifests_internal.h"
+#include "manifests/manifests_internal.h"
 
 /* Deep enough for any spec or lock; a hostile document nested thousands of
  * levels deep is refused instead of exhausting memory or the stack. */

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kf_mirror.h"
+#include "mirror/kf_mirror.h"
 
 /* Values end up inside TOML basic strings: refuse anything that could close
  * the string or start a new line, rather than escaping it. */

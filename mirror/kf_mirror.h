@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "../keys/kf_keys.h"
+#include "keys/kf_keys.h"
 
 /* Media types, exactly as registries send them. */
 #define KF_MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"

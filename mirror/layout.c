@@ -15,7 +15,7 @@
 
 #include <jansson.h>
 
-#include "kf_mirror.h"
+#include "mirror/kf_mirror.h"
 
 #define OCI_LAYOUT_TEXT "{\"imageLayoutVersion\":\"1.0.0\"}"
 

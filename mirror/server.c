@@ -40,7 +40,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "kf_mirror.h"
+#include "mirror/kf_mirror.h"
 
 /* Bytes queued per step of a body: bounds memory per client. */
 #define CHUNK (256 * 1024)

@@ -21,7 +21,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "kf_mirror.h"
+#include "mirror/kf_mirror.h"
 
 #define CA_DAYS 3650
 #define SERVER_DAYS 825

@@ -7,7 +7,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#include "../../bundler/kf_bundler.h"
+#include "bundler/kf_bundler.h"
 #include "kf_test.h"
 
 #define H "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"

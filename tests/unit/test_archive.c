@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../archive/kf_archive.h"
+#include "archive/kf_archive.h"
 #include "kf_test.h"
 
 static char dir[512];

@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../installer/kf_installer.h"
+#include "installer/kf_installer.h"
 #include "kf_test.h"
 
 static void t_containerd_v2(void)

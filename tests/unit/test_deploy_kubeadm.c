@@ -8,7 +8,7 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "../../installer/kf_installer.h"
+#include "installer/kf_installer.h"
 #include "kf_test.h"
 
 #define MAXDOC 8

@@ -14,8 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../bundler/kf_bundler.h"
-#include "../../bundler/fetch_int.h"
+#include "bundler/kf_bundler.h"
+#include "bundler/fetch_int.h"
 #include "kf_test.h"
 
 static char lab[256];

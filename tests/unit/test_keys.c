@@ -8,8 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../keys/kf_keys.h"
-#include "../../keys/keys_internal.h"
+#include "keys/kf_keys.h"
+#include "keys/keys_internal.h"
 #include "kf_test.h"
 
 static char dir[256];

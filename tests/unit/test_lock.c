@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../manifests/kf_manifests.h"
+#include "manifests/kf_manifests.h"
 #include "kf_test.h"
 
 #define H "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"

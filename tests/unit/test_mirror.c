@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../mirror/kf_mirror.h"
+#include "mirror/kf_mirror.h"
 #include "kf_test.h"
 
 static char tmpdir[256];

@@ -7,8 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../bundler/kf_bundler.h"
-#include "../../mirror/kf_mirror.h"
+#include "bundler/kf_bundler.h"
+#include "mirror/kf_mirror.h"
 #include "kf_test.h"
 
 static void t_ref_parse(void)

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../manifests/kf_manifests.h"
+#include "manifests/kf_manifests.h"
 #include "kf_test.h"
 
 #define H "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"

@@ -12,7 +12,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#include "../../keys/kf_keys.h"
+#include "keys/kf_keys.h"
 #include "kf_test.h"
 
 /* The extension nid as OpenSSL prints it, e.g. "CA:TRUE, pathlen:0". */
