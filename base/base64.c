@@ -1,11 +1,11 @@
-/* Base64 and line splitting for the minisign text formats. */
+/* Base64 (RFC 4648) for the minisign text formats and HTTP Basic auth. */
 #include <string.h>
 
 #include <openssl/evp.h>
 
-#include "keys/keys_internal.h"
+#include "base/kf_base.h"
 
-void kf_keys_b64_encode(const unsigned char *in, size_t n, char *out)
+void kf_b64_encode(const unsigned char *in, size_t n, char *out)
 {
 	/* EVP_EncodeBlock writes no newlines and NUL-terminates. */
 	EVP_EncodeBlock((unsigned char *)out, in, (int)n);
@@ -17,7 +17,7 @@ static int b64_char(int c)
 	       (c >= '0' && c <= '9') || c == '+' || c == '/';
 }
 
-long kf_keys_b64_decode(const char *s, size_t len, unsigned char *out,
+long kf_b64_decode(const char *s, size_t len, unsigned char *out,
                         size_t cap)
 {
 	long rc = -1;
@@ -51,25 +51,4 @@ out:
 	if (tmp)
 		OPENSSL_clear_free(tmp, len / 4 * 3 + 1);
 	return rc;
-}
-
-size_t kf_keys_lines(const char *text, size_t n, const char **line,
-                     size_t *len, size_t max)
-{
-	size_t count = 0, start = 0;
-
-	while (start < n) {
-		const char *nl = memchr(text + start, '\n', n - start);
-		size_t end = nl ? (size_t)(nl - text) : n;
-		size_t l = end - start;
-		if (l > 0 && text[start + l - 1] == '\r')
-			l--;
-		if (count < max) {
-			line[count] = text + start;
-			len[count] = l;
-		}
-		count++;
-		start = end + 1;
-	}
-	return count;
 }

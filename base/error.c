@@ -1,10 +1,10 @@
-/* Error values shared by every module; see kf_keys.h. */
+/* Error values shared by every module; see kf_base.h. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "keys/kf_keys.h"
+#include "base/kf_base.h"
 
 int kf_err_set(kf_err *e, int code, const char *fmt, ...)
 {

@@ -1,4 +1,4 @@
-/* Durable file writes and small filesystem helpers; see kf_keys.h. */
+/* Durable file writes and small filesystem helpers; see kf_base.h. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "keys/kf_keys.h"
+#include "base/kf_base.h"
 
 void kf_dirname(const char *path, char *out, size_t n)
 {

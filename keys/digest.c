@@ -16,12 +16,6 @@ struct kf_digest {
 	kf_digest_alg alg;
 };
 
-void kf_crypto_init(void)
-{
-	/* A host openssl.cnf may activate providers a static binary lacks. */
-	OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
-}
-
 void kf_hex(const unsigned char *in, size_t n, char *out)
 {
 	static const char digits[] = "0123456789abcdef";

@@ -24,13 +24,6 @@ struct kf_seckey {
 	EVP_PKEY *pkey;
 };
 
-/* Base64 (RFC 4648, '=' padding). encode: out needs 4*ceil(n/3)+1 bytes.
- * decode: strict alphabet and padding; returns the decoded length, or -1
- * when s is not valid base64 or decodes to more than cap bytes. */
-void kf_keys_b64_encode(const unsigned char *in, size_t n, char *out);
-long kf_keys_b64_decode(const char *s, size_t len, unsigned char *out,
-                        size_t cap);
-
 /* Split text into lines (without '\n', a trailing '\r' dropped): fills
  * line[i]/len[i] for up to max lines and returns how many there are in
  * total (a final line without '\n' counts; a final empty line does not). */

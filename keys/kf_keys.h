@@ -1,10 +1,9 @@
 /*
- * keys: the bottom of the module stack.
+ * keys: digests (SHA-256 for entries, BLAKE2b-512 for minisign), Ed25519
+ * keys and minisign-format signatures, and the X.509 certificates the
+ * programs issue themselves (OpenSSL 3).
  *
- * Holds what every other module needs to be trustworthy: error values that
- * map to exit codes, digests (SHA-256 for entries, BLAKE2b-512 for minisign),
- * durable file writes (temporary name, fsync, rename, fsync directory), and
- * the Ed25519 keys and minisign-format signatures themselves.
+ * Stands on base/ only; every module above includes this header for trust.
  */
 #ifndef KF_KEYS_H
 #define KF_KEYS_H
@@ -13,40 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* ---- errors ---------------------------------------------------------- */
-
-/* These values are also the programs' exit codes. */
-enum {
-	KF_OK = 0,
-	KF_EVERIFY = 1, /* signature, checksum or bundle rule failed */
-	KF_EUSAGE = 2,  /* bad command line or spec */
-	KF_EIO = 3      /* I/O, network or resource error */
-};
-
-typedef struct kf_err {
-	int code;
-	char msg[2048];
-} kf_err;
-
-/* Set *e (when e is not NULL) and return code. The message names the file,
- * entry, URL or line at fault; callers do not add a trailing newline. */
-int kf_err_set(kf_err *e, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-/* KF_EIO with "<what> <path>: strerror(errno)". */
-int kf_err_errno(kf_err *e, const char *what, const char *path);
-/* Prefix an existing message: "<prefix>: <old message>". Returns e->code. */
-int kf_err_prefix(kf_err *e, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-/* Print "<prog>: error: <msg>" on stderr; returns e->code (KF_EIO when
- * the code was never set). */
-int kf_err_print(const char *prog, const kf_err *e);
-
-/* ---- process-wide setup ------------------------------------------------ */
-
-/* Initialise OpenSSL without reading the host's openssl.cnf (a FIPS provider
- * configured there would break a static binary). Call first in main(). */
-void kf_crypto_init(void);
+#include "base/kf_base.h"
 
 /* ---- hex and digests --------------------------------------------------- */
 
@@ -79,27 +45,6 @@ int kf_sha256_file(const char *path, char *hex_out, uint64_t *size_out,
                    kf_err *e);
 /* SHA-256 of a buffer (hex). */
 void kf_sha256_buf(const void *data, size_t n, char *hex_out);
-
-/* ---- durable files ----------------------------------------------------- */
-
-/* Write data to path via "<path>.tmp-XXXXXX" in the same directory: write,
- * fchmod(mode), fsync, rename, fsync the directory. With overwrite == 0 an
- * existing path is refused (KF_EUSAGE) without touching it. */
-int kf_write_file_atomic(const char *path, const void *data, size_t len,
-                         mode_t mode, int overwrite, kf_err *e);
-/* Read a whole file (at most max bytes, else KF_EIO naming the file); the
- * buffer is NUL-terminated (not counted in *len). Caller frees *out. */
-int kf_read_file(const char *path, size_t max, char **out, size_t *len,
-                 kf_err *e);
-int kf_fsync_path(const char *path, kf_err *e);
-/* fsync the directory that holds path. */
-int kf_fsync_parent(const char *path, kf_err *e);
-/* mkdir -p; existing directories are fine. */
-int kf_mkdir_p(const char *path, mode_t mode, kf_err *e);
-/* rm -rf without following symlinks; 0 when path does not exist. */
-int kf_remove_tree(const char *path, kf_err *e);
-/* Directory part of path into out ("." when there is none). */
-void kf_dirname(const char *path, char *out, size_t n);
 
 /* ---- keys and signatures (minisign formats, Ed25519 via OpenSSL) ------- */
 

@@ -134,8 +134,8 @@ int kf_sig_sign(const kf_seckey *k, const unsigned char digest[KF_BLAKE2B_LEN],
 		rc = kf_err_set(e, KF_EIO, "Ed25519 signing of the trusted comment failed");
 		goto out;
 	}
-	kf_keys_b64_encode(sigblock, sizeof sigblock, b64sig);
-	kf_keys_b64_encode(gsig, sizeof gsig, b64g);
+	kf_b64_encode(sigblock, sizeof sigblock, b64sig);
+	kf_b64_encode(gsig, sizeof gsig, b64g);
 	cap = strlen(untrusted_comment) + tclen + sizeof b64sig + sizeof b64g + 64;
 	text = malloc(cap);
 	if (!text) {
@@ -207,7 +207,7 @@ int kf_sig_verify(const kf_pubkey *pk, const char *sig_text, size_t sig_len,
 		kf_err_set(e, KF_EVERIFY, "%s: line 1 is not an 'untrusted comment:' line", origin);
 		goto out;
 	}
-	if (kf_keys_b64_decode(line[1], len[1], sigblock, sizeof sigblock) != SIG_BYTES) {
+	if (kf_b64_decode(line[1], len[1], sigblock, sizeof sigblock) != SIG_BYTES) {
 		kf_err_set(e, KF_EVERIFY, "%s: line 2 is not the base64 of a %d-byte signature",
 		           origin, SIG_BYTES);
 		goto out;
@@ -217,7 +217,7 @@ int kf_sig_verify(const kf_pubkey *pk, const char *sig_text, size_t sig_len,
 		kf_err_set(e, KF_EVERIFY, "%s: line 3 is not a 'trusted comment:' line", origin);
 		goto out;
 	}
-	if (kf_keys_b64_decode(line[3], len[3], gsig, sizeof gsig) != 64) {
+	if (kf_b64_decode(line[3], len[3], gsig, sizeof gsig) != 64) {
 		kf_err_set(e, KF_EVERIFY, "%s: line 4 is not the base64 of a 64-byte global signature",
 		           origin);
 		goto out;

@@ -42,7 +42,7 @@ void kf_keys_public_b64(const kf_pubkey *pk, char *out, size_t n)
 	raw[1] = 'd';
 	memcpy(raw + 2, pk->keyid, 8);
 	memcpy(raw + 10, pk->pk, 32);
-	kf_keys_b64_encode(raw, sizeof raw, b64);
+	kf_b64_encode(raw, sizeof raw, b64);
 	snprintf(out, n, "%s", b64);
 }
 
@@ -53,7 +53,7 @@ static int parse_b64(const char *s, size_t len, const char *what,
 	unsigned char raw[PUBKEY_BYTES];
 	long got;
 
-	got = kf_keys_b64_decode(s, len, raw, sizeof raw);
+	got = kf_b64_decode(s, len, raw, sizeof raw);
 	if (got != PUBKEY_BYTES)
 		return kf_err_set(e, KF_EUSAGE,
 		                  "%s: not a minisign public key (expected base64 of %d bytes)",

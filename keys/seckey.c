@@ -101,7 +101,7 @@ static int load_minisign(const char *path, const char *text, size_t n,
 	static const unsigned char zero[2];
 
 	nlines = kf_keys_lines(text, n, line, len, 3);
-	if (nlines < 2 || kf_keys_b64_decode(line[1], len[1], raw, sizeof raw) != MS_SECKEY_BYTES) {
+	if (nlines < 2 || kf_b64_decode(line[1], len[1], raw, sizeof raw) != MS_SECKEY_BYTES) {
 		rc = kf_err_set(e, KF_EUSAGE,
 		                "%s: not a secret key (expected a PKCS#8 PEM key or a minisign secret key)",
 		                path);

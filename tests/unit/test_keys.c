@@ -99,7 +99,7 @@ static void t_base64(void)
 	char enc[32];
 
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		long got = kf_keys_b64_decode(cases[i].in, strlen(cases[i].in), out, sizeof out);
+		long got = kf_b64_decode(cases[i].in, strlen(cases[i].in), out, sizeof out);
 		if (got != cases[i].want)
 			fprintf(stderr, "base64 case %zu: '%s'\n", i, cases[i].in);
 		CHECK_INT(got, cases[i].want);
@@ -107,8 +107,8 @@ static void t_base64(void)
 			CHECK(memcmp(out, cases[i].bytes, (size_t)got) == 0);
 	}
 	/* Capacity: 6 bytes do not fit in 5. */
-	CHECK_INT(kf_keys_b64_decode("aGVsbG8h", 8, out, 5), -1);
-	kf_keys_b64_encode((const unsigned char *)"hello", 5, enc);
+	CHECK_INT(kf_b64_decode("aGVsbG8h", 8, out, 5), -1);
+	kf_b64_encode((const unsigned char *)"hello", 5, enc);
 	CHECK_STR(enc, "aGVsbG8=");
 }
 
@@ -296,7 +296,7 @@ static void make_ms_key(const char *p, const unsigned char seed[32],
 	memcpy(raw + 54, "\x01\x02\x03\x04\x05\x06\x07\x08", 8);
 	memcpy(raw + 62, seed, 32);
 	memcpy(raw + 94, pk, 32);
-	kf_keys_b64_encode(raw, sizeof raw, b64);
+	kf_b64_encode(raw, sizeof raw, b64);
 	snprintf(text, sizeof text, "untrusted comment: minisign secret key\n%s\n", b64);
 	write_text(p, text);
 }
@@ -372,9 +372,9 @@ static char *with_sigblock(const char *sig, void (*fn)(unsigned char *))
 	char b64[128];
 
 	kf_keys_lines(sig, strlen(sig), line, len, 4);
-	CHECK_INT(kf_keys_b64_decode(line[1], len[1], raw, sizeof raw), 74);
+	CHECK_INT(kf_b64_decode(line[1], len[1], raw, sizeof raw), 74);
 	fn(raw);
-	kf_keys_b64_encode(raw, sizeof raw, b64);
+	kf_b64_encode(raw, sizeof raw, b64);
 	return with_line(sig, 1, b64);
 }
 
