@@ -285,6 +285,6 @@ int kf_cmd_build(int argc, char **argv);   /* cmd_build.c */
 int kf_cmd_verify(int argc, char **argv);  /* cmd_verify.c */
 int kf_cmd_inspect(int argc, char **argv); /* cmd_verify.c */
 int kf_cmd_push(int argc, char **argv);    /* cmd_push.c */
-int kf_cmd_fetch(int argc, char **argv);   /* fetch_cmd.c */
+int kf_cmd_fetch(int argc, char **argv);   /* cmd_fetch.c */
 
 #endif

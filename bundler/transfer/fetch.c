@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bundler/fetch_int.h"
+#include "bundler/transfer/fetch_int.h"
 
 /* Tunables may come from the environment, so an operator (or a test) can
  * adapt timeouts to a slow proxy without new command-line flags. */

@@ -22,7 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bundler/fetch_int.h"
+#include "bundler/transfer/fetch_int.h"
 
 enum { X_WAIT, X_ACTIVE, X_DONE };
 

@@ -3,8 +3,8 @@
  * progress.c). Not part of the bundler's contract: only these files
  * include it.
  */
-#ifndef KF_FETCH_INT_H
-#define KF_FETCH_INT_H
+#ifndef KF_TRANSFER_FETCH_INT_H
+#define KF_TRANSFER_FETCH_INT_H
 
 #include <curl/curl.h>
 #include <stdint.h>

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bundler/fetch_int.h"
+#include "bundler/transfer/fetch_int.h"
 
 #define BACKOFF_CAP_MS 30000L
 /* A server may ask for a long pause; more than this is not worth a build
