@@ -14,36 +14,6 @@
 
 #include "bundler/transfer/fetch_int.h"
 
-/* Tunables may come from the environment, so an operator (or a test) can
- * adapt timeouts to a slow proxy without new command-line flags. */
-static long env_long(const char *name, long def)
-{
-	const char *v = getenv(name);
-	char *end = NULL;
-	long r;
-
-	if (!v || !*v)
-		return def;
-	errno = 0;
-	r = strtol(v, &end, 10);
-	if (errno || !end || *end || r < 0)
-		return def;
-	return r;
-}
-
-void kf_fetch_opts_default(kf_fetch_opts *o)
-{
-	memset(o, 0, sizeof *o);
-	o->jobs = 8;
-	o->connect_timeout_s = env_long("KUBEFERRY_CONNECT_TIMEOUT", 30);
-	/* Below 1 KiB/s for 60 s: the link is dead in practice, but a slow
-	 * corporate proxy is not killed. */
-	o->low_speed_limit = env_long("KUBEFERRY_LOW_SPEED_LIMIT", 1024);
-	o->low_speed_time_s = env_long("KUBEFERRY_LOW_SPEED_TIME", 60);
-	o->max_retries = (int)env_long("KUBEFERRY_RETRIES", 5);
-	o->backoff_base_ms = env_long("KUBEFERRY_BACKOFF_MS", 1000);
-}
-
 void kf_fetch_item_clear(kf_fetch_item *it)
 {
 	if (!it)

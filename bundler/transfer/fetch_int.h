@@ -1,7 +1,8 @@
 /*
- * Internals of the transfer engine (fetch*.c, cache.c, http.c,
- * progress.c). Not part of the bundler's contract: only these files
- * include it.
+ * Internals of the transfer engine, bundler/transfer/. Not part of the
+ * bundler's contract: only the files of bundler/transfer/ (and their unit
+ * test) include it. Sections follow the files, floor first; a file uses
+ * only the sections above its own.
  */
 #ifndef KF_TRANSFER_FETCH_INT_H
 #define KF_TRANSFER_FETCH_INT_H
@@ -11,7 +12,7 @@
 #include <stdio.h>
 #include "bundler/kf_bundler.h"
 
-/* ---- curl setup shared by kf_fetch_all and kf_http_request ------------- */
+/* ---- curl.c: shared libcurl settings, retry policy, clock ------------- */
 
 /* curl_global_init once per process; KF_EIO when libcurl cannot start. */
 int kf_fetch_curl_init(kf_err *e);
