@@ -6,11 +6,9 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "bundler/transfer/fetch_int.h"
 
@@ -22,56 +20,6 @@ void kf_fetch_item_clear(kf_fetch_item *it)
 	it->path = NULL;
 	it->size = 0;
 	it->from_cache = 0;
-}
-
-struct pool {
-	size_t n, next;
-	pthread_mutex_t mu;
-	void (*fn)(size_t i, void *ctx);
-	void *ctx;
-};
-
-static void *pool_main(void *arg)
-{
-	struct pool *p = arg;
-
-	for (;;) {
-		size_t i;
-		pthread_mutex_lock(&p->mu);
-		i = p->next++;
-		pthread_mutex_unlock(&p->mu);
-		if (i >= p->n)
-			break;
-		p->fn(i, p->ctx);
-	}
-	return NULL;
-}
-
-void kf_fetch_parallel(size_t n, int threads, void (*fn)(size_t i, void *ctx),
-                       void *ctx)
-{
-	struct pool p = {n, 0, PTHREAD_MUTEX_INITIALIZER, fn, ctx};
-	pthread_t tid[16];
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	int extra = 0, i;
-
-	/* Hashing is CPU-bound: more threads than cores only adds seeks. */
-	if (cpus > 0 && threads > cpus)
-		threads = (int)cpus;
-	if ((size_t)threads > n)
-		threads = (int)n;
-	if (threads > 16)
-		threads = 16;
-	for (i = 1; i < threads; i++) {
-		/* Fewer threads than asked is fine: the caller's runs too. */
-		if (pthread_create(&tid[extra], NULL, pool_main, &p) != 0)
-			break;
-		extra++;
-	}
-	pool_main(&p);
-	for (i = 0; i < extra; i++)
-		pthread_join(tid[i], NULL);
-	pthread_mutex_destroy(&p.mu);
 }
 
 /* Length of "scheme" in "scheme://...", 0 when url has no scheme. */

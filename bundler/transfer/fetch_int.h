@@ -32,6 +32,8 @@ long kf_fetch_parse_retry_after(const char *v);
 /* Monotonic milliseconds. */
 int64_t kf_fetch_now_ms(void);
 
+/* ---- workers.c: CPU-bound jobs on every core ------------------------------ */
+
 /* Run fn(i, ctx) for i in [0, n) on up to `threads` threads (hashing
  * many files uses both cores); returns when all are done. */
 void kf_fetch_parallel(size_t n, int threads, void (*fn)(size_t i, void *ctx),
