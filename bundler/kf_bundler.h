@@ -2,7 +2,7 @@
  * bundler: the kubeferry program. This header is shared by the bundler's
  * own files and its unit tests; nothing outside bundler/ includes it.
  *
- * Parts: the transfer engine (fetch*.c, libcurl multi), the cache, the
+ * Parts: the transfer engine (transfer/, libcurl multi), the cache, the
  * registry client (images), and the build / verify / inspect commands.
  */
 #ifndef KF_BUNDLER_H

@@ -1,7 +1,7 @@
 /*
- * Transfer engine entry points: options, and kf_fetch_all, which sorts
+ * Transfer engine entry point: kf_fetch_all, which sorts
  * items into local sources (hashed in place) and remote ones (handed to
- * the libcurl multi engine in fetch_http.c, landing in the cache).
+ * the libcurl multi engine in pool.c, landing in the cache).
  */
 #include <ctype.h>
 #include <errno.h>

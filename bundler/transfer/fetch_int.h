@@ -2,7 +2,14 @@
  * Internals of the transfer engine, bundler/transfer/. Not part of the
  * bundler's contract: only the files of bundler/transfer/ (and their unit
  * test) include it. Sections follow the files, floor first; a file uses
- * only the sections above its own.
+ * only the sections above its own:
+ *
+ *   fetch.c (kf_fetch_all) -> pool.c, workers.c, rewrite.c, curl.c
+ *   http.c (kf_http_request) -> curl.c
+ *   pool.c -> xfer.c, cache.c, progress.c, workers.c, curl.c
+ *   xfer.c -> progress.c (its log line), curl.c
+ *   progress.c -> curl.c (the clock)
+ *   cache.c, workers.c, rewrite.c, curl.c -> nothing in transfer/
  */
 #ifndef KF_TRANSFER_FETCH_INT_H
 #define KF_TRANSFER_FETCH_INT_H
@@ -39,28 +46,7 @@ int64_t kf_fetch_now_ms(void);
 void kf_fetch_parallel(size_t n, int threads, void (*fn)(size_t i, void *ctx),
                        void *ctx);
 
-/* ---- cache (cache.c) ----------------------------------------------------- */
-
-/* <cache>/sha256 and <cache>/tmp exist afterwards. */
-int kf_cache_prepare(const char *cache_dir, kf_err *e);
-/* Malloc'ed <cache>/sha256/<hex> and <cache>/tmp/<hex>.part. */
-char *kf_cache_entry_path(const char *cache_dir, const char *hex);
-char *kf_cache_tmp_path(const char *cache_dir, const char *hex);
-/* Look up a cache entry: 1 when present and its content hashes to hex
- * (size stored), 0 when absent (a corrupt entry is removed and 0
- * returned), <0 with e set on I/O errors. */
-int kf_cache_lookup(const char *path, const char *hex, uint64_t *size,
-                    int quiet, kf_err *e);
-
-/* ---- remote transfers (fetch_http.c) ------------------------------------- */
-
-/* Fetch items idx[0..n) (remote, deduplicated by digest) into the cache.
- * urls[i] is the effective URL (after rewrites) of items[idx[i]]. */
-int kf_fetch_remote(kf_fetch_item *items, const size_t *idx,
-                    char *const *urls, size_t n, const kf_fetch_opts *o,
-                    kf_err *e);
-
-/* ---- progress (progress.c) ----------------------------------------------- */
+/* ---- progress.c: live lines on a terminal, one line per file in a log --- */
 
 typedef struct kf_progress kf_progress;
 
@@ -83,5 +69,65 @@ void kf_progress_draw(kf_progress *p, int force);
 void kf_progress_free(kf_progress *p);
 /* Human size "12.3 MiB" into buf. */
 void kf_progress_size(uint64_t n, char *buf, size_t len);
+
+/* ---- cache.c: the content-addressed cache's layout and trust rule --------- */
+
+/* <cache>/sha256 and <cache>/tmp exist afterwards. */
+int kf_cache_prepare(const char *cache_dir, kf_err *e);
+/* Malloc'ed <cache>/sha256/<hex> and <cache>/tmp/<hex>.part. */
+char *kf_cache_entry_path(const char *cache_dir, const char *hex);
+char *kf_cache_tmp_path(const char *cache_dir, const char *hex);
+/* Look up a cache entry: 1 when present and its content hashes to hex
+ * (size stored), 0 when absent (a corrupt entry is removed and 0
+ * returned), <0 with e set on I/O errors. */
+int kf_cache_lookup(const char *path, const char *hex, uint64_t *size,
+                    int quiet, kf_err *e);
+
+/* ---- xfer.c: one download into the cache --------------------------------- */
+
+enum { KF_XFER_WAIT, KF_XFER_ACTIVE, KF_XFER_DONE };
+
+/* One remote item on its way into the cache (state is pool.c's). */
+typedef struct kf_xfer kf_xfer;
+struct kf_xfer {
+	kf_fetch_item *it;
+	const char *url;            /* effective URL (after rewrites) */
+	char *final_path, *tmp_path;
+	int fd;
+	kf_digest *dg;              /* hash of the bytes in the tmp file */
+	uint64_t have;              /* bytes in the tmp file */
+	uint64_t resume_at;         /* have when this attempt started */
+	CURL *h;
+	struct curl_slist *hl;
+	int state, attempt, slot;
+	int64_t not_before;
+	int status_checked, discard, restarted, resumed, too_big;
+	int write_errno;
+	char retry_after[64];
+	char last_error[256];
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+/* Open (or pick up) the temporary file and make a configured easy handle
+ * in x->h (CURLOPT_PRIVATE is x), ready for curl_multi_add_handle. */
+int kf_xfer_start(kf_xfer *x, const kf_fetch_opts *o, kf_err *e);
+/* Results of kf_xfer_finish. */
+enum { KF_XFER_OK, KF_XFER_RETRY, KF_XFER_FAIL, KF_XFER_DEFER };
+/* One attempt ended with cc: decide between done (verified and renamed
+ * into the cache), retry (after *delay_ms), failure and, with defer_401,
+ * a deferred 401. e is set for FAIL and DEFER; retries are logged on pg. */
+int kf_xfer_finish(kf_xfer *x, CURLcode cc, const kf_fetch_opts *o,
+                   kf_progress *pg, long *delay_ms, kf_err *e);
+/* Close the temporary file (removing it first when remove_tmp) and drop
+ * the hash state. */
+void kf_xfer_close(kf_xfer *x, int remove_tmp);
+
+/* ---- pool.c: the multi handle and its loop (remote items) ----------------- */
+
+/* Fetch items idx[0..n) (remote, deduplicated by digest) into the cache.
+ * urls[i] is the effective URL (after rewrites) of items[idx[i]]. */
+int kf_fetch_remote(kf_fetch_item *items, const size_t *idx,
+                    char *const *urls, size_t n, const kf_fetch_opts *o,
+                    kf_err *e);
 
 #endif
