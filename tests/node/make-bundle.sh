@@ -22,7 +22,7 @@ mkdir -p "$src/stage" "$out/keys"
 kv=1.33.3 cv=1.6.20 rv=1.1.5 ev=3.4.23 nv=1.1.1 crv=1.33.0 hv=3.18.4
 arch=amd64
 
-# Upstream layouts (../shared/notes/specs.md): fixed owner and mtime so the
+# Upstream layouts (as the release archives ship them): fixed owner and mtime so the
 # archives, hence the bundle, are reproducible.
 tgz() { # OUT DIR PATHS...
 	local o=$1 d=$2; shift 2
