@@ -14,6 +14,8 @@
 int kfi_cmd_verify(int argc, char **argv);  /* cmd_unpack.c */
 int kfi_cmd_unpack(int argc, char **argv);  /* cmd_unpack.c */
 int kfi_cmd_mirror(int argc, char **argv);  /* cmd_mirror.c */
+/* `mirror kubespray-vars` (kubespray_vars.c). */
+int kfi_cmd_mirror_kubespray_vars(int argc, char **argv);
 
 /* ---- node deployment (engineer "deploy": apply, reset, status, ...) ---- */
 
