@@ -28,14 +28,10 @@
 #include <archive.h>
 #include <archive_entry.h>
 
-#include "archive/kf_archive.h"
+#include "archive/archive_internal.h"
 
-#define BUF_SIZE (1u << 20)
 #define NBUF 8
 #define QCAP 64
-/* minisign allows a 1 KiB untrusted and an 8 KiB trusted comment: a
- * signature file stays under 10 KiB. */
-#define SIG_MAX 16384
 #define SQCAP 128               /* files written but not yet fsynced */
 #define KICK_BYTES (8u << 20)   /* start writeback every 8 MiB */
 
@@ -412,232 +408,6 @@ static void stop_syncer(struct pass *p, pthread_t th)
 
 /* ---- the reader ---------------------------------------------------------- */
 
-static int corrupt(kf_err *e, const char *origin, struct archive *a)
-{
-	const char *why = archive_error_string(a);
-	return kf_err_set(e, KF_EVERIFY, "%s: truncated or corrupt bundle (%s)",
-	                  origin, why ? why : "read error");
-}
-
-static int open_bundle(const char *path, struct archive **out, int *fd_out,
-                       kf_err *e)
-{
-	int rc = KF_OK, fd;
-	struct archive *a = NULL;
-	struct stat st;
-	const char *origin = strcmp(path, "-") ? path : "(stdin)";
-
-	*out = NULL;
-	if (!strcmp(path, "-")) {
-		fd = STDIN_FILENO;
-	} else {
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return kf_err_errno(e, "cannot open", path);
-	}
-	*fd_out = fd;
-	/* A directory cannot be read at all: an I/O error (exit 3), not a
-	 * bundle that failed verification. (libarchive's own errno cannot
-	 * tell the two apart: it reports truncation as EIO too.) */
-	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-		rc = kf_err_set(e, KF_EIO, "%s: cannot read: %s", origin, strerror(EISDIR));
-		goto out;
-	}
-	a = archive_read_new();
-	if (!a) {
-		rc = kf_err_set(e, KF_EIO, "out of memory");
-		goto out;
-	}
-	/* tar and zstd only: every other format would be attack surface,
-	 * and the *_all variants drag large libraries into the static
-	 * installer. */
-	archive_read_support_format_tar(a);
-	archive_read_support_filter_zstd(a);
-	if (archive_read_open_fd(a, fd, BUF_SIZE) != ARCHIVE_OK) {
-		rc = kf_err_set(e, KF_EVERIFY, "%s: not a kubeferry bundle (%s)",
-		                origin, archive_error_string(a)
-		                        ? archive_error_string(a) : "unreadable");
-		goto out;
-	}
-	*out = a;
-	a = NULL;
-out:
-	if (a)
-		archive_read_free(a);
-	return rc;
-}
-
-static const char *entry_name(struct archive_entry *ae)
-{
-	const char *n = archive_entry_pathname_utf8(ae);
-	if (!n)
-		n = archive_entry_pathname(ae);
-	return n ? n : "(unnamed entry)";
-}
-
-/* A hostile name as it may appear in a message: control and non-ASCII
- * bytes (terminal escapes) become '?', and it is cut short. */
-static const char *shown(const char *name, char *buf, size_t n)
-{
-	size_t i = 0;
-	for (; name[i] && i + 1 < n; i++)
-		buf[i] = (name[i] >= 0x20 && name[i] < 0x7f) ? name[i] : '?';
-	buf[i] = '\0';
-	return buf;
-}
-
-/* Next header; ARCHIVE_EOF is returned as 1. */
-static int next_header(struct archive *a, struct archive_entry **ae,
-                       const char *origin, kf_err *e)
-{
-	int r = archive_read_next_header(a, ae);
-	if (r == ARCHIVE_EOF)
-		return 1;
-	if (r != ARCHIVE_OK) {
-		corrupt(e, origin, a);
-		return -1;
-	}
-	return 0;
-}
-
-/* Type checks shared by every entry: regular files only. */
-static int check_type(struct archive_entry *ae, const char *origin,
-                      kf_err *e)
-{
-	char nbuf[1100];
-	const char *name = shown(entry_name(ae), nbuf, sizeof nbuf);
-	const char *what = NULL;
-
-	if (archive_entry_hardlink(ae))
-		what = "a hard link";
-	else if (archive_entry_symlink(ae) ||
-	         archive_entry_filetype(ae) == AE_IFLNK)
-		what = "a symbolic link";
-	else {
-		switch (archive_entry_filetype(ae)) {
-		case AE_IFREG:
-			break;
-		case AE_IFDIR:
-			what = "a directory (v1 bundles hold regular files only)";
-			break;
-		case AE_IFCHR:
-			what = "a character device";
-			break;
-		case AE_IFBLK:
-			what = "a block device";
-			break;
-		case AE_IFIFO:
-			what = "a FIFO";
-			break;
-		case AE_IFSOCK:
-			what = "a socket";
-			break;
-		default:
-			what = "not a regular file";
-			break;
-		}
-	}
-	if (what)
-		return kf_err_set(e, KF_EVERIFY, "%s: entry %s: %s is not allowed",
-		                  origin, name, what);
-	if (!archive_entry_size_is_set(ae) || archive_entry_size(ae) < 0)
-		return kf_err_set(e, KF_EVERIFY, "%s: entry %s: no size in header",
-		                  origin, name);
-	if (archive_entry_sparse_count(ae) > 0)
-		return kf_err_set(e, KF_EVERIFY, "%s: entry %s: sparse entries are not allowed",
-		                  origin, name);
-	return KF_OK;
-}
-
-/* Read one small entry (lock or signature) into memory, bounded by max. */
-static int read_small(struct archive *a, struct archive_entry *ae,
-                      const char *want, size_t max, const char *origin,
-                      char **out, size_t *len, kf_err *e)
-{
-	int rc;
-	char nbuf[1100];
-	const char *name = shown(entry_name(ae), nbuf, sizeof nbuf);
-	la_int64_t size;
-	char *buf = NULL;
-	size_t got = 0;
-
-	if (strcmp(entry_name(ae), want) != 0)
-		return kf_err_set(e, KF_EVERIFY,
-		                  "%s: entry %s where %s must be (the signed lock comes first)",
-		                  origin, name, want);
-	rc = check_type(ae, origin, e);
-	if (rc)
-		return rc;
-	size = archive_entry_size(ae);
-	if ((uint64_t)size > max)
-		return kf_err_set(e, KF_EVERIFY, "%s: %s is %lld bytes, more than the %zu allowed",
-		                  origin, want, (long long)size, max);
-	buf = malloc((size_t)size + 1);
-	if (!buf)
-		return kf_err_set(e, KF_EIO, "out of memory");
-	while (got < (size_t)size) {
-		la_ssize_t n = archive_read_data(a, buf + got, (size_t)size - got);
-		if (n < 0) {
-			free(buf);
-			return corrupt(e, origin, a);
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	if (got != (size_t)size) {
-		free(buf);
-		return kf_err_set(e, KF_EVERIFY, "%s: truncated or corrupt bundle (%s ends early)",
-		                  origin, want);
-	}
-	buf[got] = '\0';
-	*out = buf;
-	*len = got;
-	return KF_OK;
-}
-
-/* First two entries: the lock and its signature, nothing verified. */
-static int read_lock_entries(struct archive *a, const char *origin,
-                             char **lock, size_t *lock_len, char **sig,
-                             size_t *sig_len, kf_err *e)
-{
-	int rc, r;
-	struct archive_entry *ae;
-
-	r = next_header(a, &ae, origin, e);
-	if (r < 0)
-		return e->code;
-	if (r > 0)
-		return kf_err_set(e, KF_EVERIFY, "%s: empty archive, no %s",
-		                  origin, KF_LOCK_PATH);
-	/* A plain tar (or anything but zstd) is not a bundle, even though
-	 * the tar reader alone would accept it. */
-	if (archive_filter_code(a, 0) != ARCHIVE_FILTER_ZSTD)
-		return kf_err_set(e, KF_EVERIFY, "%s: not zstd-compressed (%s)",
-		                  origin, archive_filter_name(a, 0));
-	rc = read_small(a, ae, KF_LOCK_PATH, KF_LOCK_MAX, origin, lock,
-	                lock_len, e);
-	if (rc)
-		return rc;
-	r = next_header(a, &ae, origin, e);
-	if (r < 0)
-		return e->code;
-	if (r > 0)
-		return kf_err_set(e, KF_EVERIFY,
-		                  "%s: unsigned bundle: no %s after the lock",
-		                  origin, KF_LOCK_SIG_PATH);
-	if (strcmp(entry_name(ae), KF_LOCK_SIG_PATH) != 0) {
-		char nbuf[1100];
-		return kf_err_set(e, KF_EVERIFY,
-		                  "%s: unsigned bundle: entry %s where %s must be",
-		                  origin, shown(entry_name(ae), nbuf, sizeof nbuf),
-		                  KF_LOCK_SIG_PATH);
-	}
-	return read_small(a, ae, KF_LOCK_SIG_PATH, SIG_MAX, origin, sig,
-	                  sig_len, e);
-}
-
-/* Every entry after the lock, checked and streamed to the worker. */
 static int read_entries(struct pass *p, struct archive *a, kf_err *e)
 {
 	int rc = KF_OK;
@@ -652,52 +422,24 @@ static int read_entries(struct pass *p, struct archive *a, kf_err *e)
 		const char *name;
 		size_t idx;
 		uint64_t left;
-		int r = next_header(a, &ae, p->origin, e);
+		int r = kf_ar_next_header(a, &ae, p->origin, e);
 		if (r < 0) {
 			rc = e->code;
 			goto out;
 		}
 		if (r > 0)
 			break;
-		name = entry_name(ae);
-		/* Type first (a directory's name ends in '/'), then the path
-		 * rules, before the name is used for anything. */
-		rc = check_type(ae, p->origin, e);
+		name = kf_ar_entry_name(ae);
+		rc = kf_ar_check_header(ae, lock, seen, &idx, p->origin, e);
 		if (rc)
 			goto out;
-		if (!kf_path_safe(name)) {
-			char nbuf[1100];
-			rc = kf_err_set(e, KF_EVERIFY,
-			                "%s: entry %s: unsafe path (absolute, '..', '.', empty segment or control character)",
-			                p->origin, shown(name, nbuf, sizeof nbuf));
-			goto out;
-		}
-		le = kf_lock_find(lock, name);
-		if (!le) {
-			rc = kf_err_set(e, KF_EVERIFY, "%s: entry %s is not listed in the lock",
-			                p->origin, name);
-			goto out;
-		}
-		idx = (size_t)(le - lock->entries);
-		if (seen[idx]) {
-			rc = kf_err_set(e, KF_EVERIFY, "%s: duplicate entry %s",
-			                p->origin, name);
-			goto out;
-		}
-		seen[idx] = 1;
-		if ((uint64_t)archive_entry_size(ae) != le->size) {
-			rc = kf_err_set(e, KF_EVERIFY,
-			                "%s: %s: size mismatch: lock says %llu bytes, header says %lld",
-			                p->origin, name, (unsigned long long)le->size,
-			                (long long)archive_entry_size(ae));
-			goto out;
-		}
+		le = &lock->entries[idx];
 		if (post(p, M_BEGIN, idx, NULL, 0) != 0)
 			goto out;
 		left = le->size;
 		while (left > 0) {
 			unsigned char *b = get_buf(p);
-			size_t want = left < BUF_SIZE ? (size_t)left : BUF_SIZE;
+			size_t want = left < KF_AR_BUF_SIZE ? (size_t)left : KF_AR_BUF_SIZE;
 			size_t got = 0;
 			if (!b)
 				goto out;
@@ -705,7 +447,7 @@ static int read_entries(struct pass *p, struct archive *a, kf_err *e)
 				la_ssize_t n = archive_read_data(a, b + got, want - got);
 				if (n < 0) {
 					put_buf(p, b);
-					rc = corrupt(e, p->origin, a);
+					rc = kf_ar_corrupt(e, p->origin, a);
 					goto out;
 				}
 				if (n == 0)
@@ -726,14 +468,7 @@ static int read_entries(struct pass *p, struct archive *a, kf_err *e)
 		if (post(p, M_END, idx, NULL, 0) != 0)
 			goto out;
 	}
-	for (size_t i = 0; i < lock->nentries; i++) {
-		if (!seen[i]) {
-			rc = kf_err_set(e, KF_EVERIFY,
-			                "%s: %s is listed in the lock but missing from the bundle",
-			                p->origin, lock->entries[i].path);
-			goto out;
-		}
-	}
+	rc = kf_ar_check_all_seen(lock, seen, p->origin, e);
 out:
 	free(seen);
 	return rc;
@@ -757,10 +492,10 @@ static int run_pass(const char *path, int dirfd, const kf_archive_read_opts *o,
 		rc = kf_err_set(e, KF_EUSAGE, "no public key given to check %s", origin);
 		goto out;
 	}
-	rc = open_bundle(path, &a, &fd, e);
+	rc = kf_ar_open_bundle(path, &a, &fd, e);
 	if (rc)
 		goto out;
-	rc = read_lock_entries(a, origin, &lock_yaml, &lock_len, &sig, &sig_len, e);
+	rc = kf_ar_read_lock_entries(a, origin, &lock_yaml, &lock_len, &sig, &sig_len, e);
 	if (rc)
 		goto out;
 	/* Nothing in the lock is believed before its signature verifies. */
@@ -808,7 +543,7 @@ static int run_pass(const char *path, int dirfd, const kf_archive_read_opts *o,
 		goto out;
 	}
 	for (size_t i = 0; i < NBUF; i++) {
-		p->pool[i] = malloc(BUF_SIZE);
+		p->pool[i] = malloc(KF_AR_BUF_SIZE);
 		if (!p->pool[i]) {
 			rc = kf_err_set(e, KF_EIO, "out of memory");
 			goto out;
@@ -1042,10 +777,10 @@ int kf_archive_read_lock(const char *path, char **lock_yaml, size_t *lock_len,
 
 	*lock_yaml = NULL;
 	*sig_text = NULL;
-	rc = open_bundle(path, &a, &fd, e);
+	rc = kf_ar_open_bundle(path, &a, &fd, e);
 	if (rc)
 		goto out;
-	rc = read_lock_entries(a, origin, lock_yaml, lock_len, sig_text,
+	rc = kf_ar_read_lock_entries(a, origin, lock_yaml, lock_len, sig_text,
 	                       sig_len, e);
 	if (rc) {
 		free(*lock_yaml);
