@@ -6,6 +6,8 @@
 #ifndef KF_ARCHIVE_INTERNAL_H
 #define KF_ARCHIVE_INTERNAL_H
 
+#include <pthread.h>
+
 #include <archive.h>
 #include <archive_entry.h>
 
@@ -41,5 +43,70 @@ int kf_ar_check_header(struct archive_entry *ae, const kf_lock *lock,
 /* After the last entry: every lock entry was seen. */
 int kf_ar_check_all_seen(const kf_lock *lock, const unsigned char *seen,
                          const char *origin, kf_err *e);
+
+/* ---- the read pass (pipe.c, stage.c, read.c) --------------------------- */
+
+#define NBUF 8
+#define QCAP 64
+#define SQCAP 128               /* files written but not yet fsynced */
+#define KICK_BYTES (8u << 20)   /* start writeback every 8 MiB */
+
+enum msg_kind { M_BEGIN, M_DATA, M_END, M_STOP };
+
+struct kf_ar_msg {
+	enum msg_kind kind;
+	size_t idx;             /* lock entry (M_BEGIN, M_END) */
+	unsigned char *buf;     /* M_DATA */
+	size_t len;
+};
+
+/* Everything one read pass shares between its threads (pipe.c): the
+ * reader, the worker that hashes and writes, the syncer. */
+struct kf_ar_pass {
+	const char *origin;         /* bundle path for messages */
+	const kf_lock *lock;
+	int dirfd;                  /* staging directory, -1 when verifying */
+	const kf_archive_read_opts *o;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv_msg, cv_space;
+	struct kf_ar_msg q[QCAP];
+	size_t qhead, qlen;
+	unsigned char *pool[NBUF];
+	unsigned char *free_bufs[NBUF];
+	size_t nfree;
+	int failed;                 /* set by either side, under mu */
+	kf_err werr;                /* the worker's error */
+
+	/* Syncer queue: finished files to fsync and close, under mu. */
+	pthread_cond_t cv_sq, cv_sq_space;
+	int sq_fd[SQCAP];
+	size_t sq_idx[SQCAP];
+	size_t sq_head, sq_len;
+	int sq_stop;
+	kf_err serr;                /* the syncer's error */
+
+	/* Worker state. */
+	kf_digest *sha;
+	int fd;
+	uint64_t count, kicked;
+	uint64_t done, total;
+	char **dirs;                /* directories created under staging */
+	size_t ndirs, capdirs;
+};
+
+/* ---- stage.c: writing into the staging directory ------------------------ */
+
+/* Create path's parents under the staging directory (never following a
+ * symlink) and the file itself; its fd, or -1 with p->werr set. */
+int kf_ar_stage_open(struct kf_ar_pass *p, const char *path, unsigned mode);
+/* Write one buffer of the open file (p->fd); starts writeback as it goes. */
+int kf_ar_stage_write(struct kf_ar_pass *p, const kf_lock_entry *le,
+                      const unsigned char *buf, size_t len);
+/* The file is complete and verified: hand it to the syncer. */
+void kf_ar_stage_seal(struct kf_ar_pass *p, size_t idx);
+/* fsync every directory the pass created (after a successful pass). */
+int kf_ar_stage_sync_dirs(struct kf_ar_pass *p, kf_err *e);
+void kf_ar_stage_free(struct kf_ar_pass *p);
 
 #endif

@@ -30,58 +30,10 @@
 
 #include "archive/archive_internal.h"
 
-#define NBUF 8
-#define QCAP 64
-#define SQCAP 128               /* files written but not yet fsynced */
-#define KICK_BYTES (8u << 20)   /* start writeback every 8 MiB */
-
-enum msg_kind { M_BEGIN, M_DATA, M_END, M_STOP };
-
-struct msg {
-	enum msg_kind kind;
-	size_t idx;             /* lock entry (M_BEGIN, M_END) */
-	unsigned char *buf;     /* M_DATA */
-	size_t len;
-};
-
-/* Everything one read pass shares between its two threads. */
-struct pass {
-	const char *origin;         /* bundle path for messages */
-	const kf_lock *lock;
-	int dirfd;                  /* staging directory, -1 when verifying */
-	const kf_archive_read_opts *o;
-
-	pthread_mutex_t mu;
-	pthread_cond_t cv_msg, cv_space;
-	struct msg q[QCAP];
-	size_t qhead, qlen;
-	unsigned char *pool[NBUF];
-	unsigned char *free_bufs[NBUF];
-	size_t nfree;
-	int failed;                 /* set by either side, under mu */
-	kf_err werr;                /* the worker's error */
-
-	/* Syncer queue: finished files to fsync and close, under mu. */
-	pthread_cond_t cv_sq, cv_sq_space;
-	int sq_fd[SQCAP];
-	size_t sq_idx[SQCAP];
-	size_t sq_head, sq_len;
-	int sq_stop;
-	kf_err serr;                /* the syncer's error */
-
-	/* Worker state. */
-	kf_digest *sha;
-	int fd;
-	uint64_t count, kicked;
-	uint64_t done, total;
-	char **dirs;                /* directories created under staging */
-	size_t ndirs, capdirs;
-};
-
 /* ---- the queue ---------------------------------------------------------- */
 
 /* Take a free buffer; NULL when the worker failed meanwhile. */
-static unsigned char *get_buf(struct pass *p)
+static unsigned char *get_buf(struct kf_ar_pass *p)
 {
 	unsigned char *b = NULL;
 	pthread_mutex_lock(&p->mu);
@@ -93,13 +45,13 @@ static unsigned char *get_buf(struct pass *p)
 	return b;
 }
 
-static void put_buf_locked(struct pass *p, unsigned char *b)
+static void put_buf_locked(struct kf_ar_pass *p, unsigned char *b)
 {
 	p->free_bufs[p->nfree++] = b;
 	pthread_cond_broadcast(&p->cv_space);
 }
 
-static void put_buf(struct pass *p, unsigned char *b)
+static void put_buf(struct kf_ar_pass *p, unsigned char *b)
 {
 	pthread_mutex_lock(&p->mu);
 	put_buf_locked(p, b);
@@ -108,7 +60,7 @@ static void put_buf(struct pass *p, unsigned char *b)
 
 /* Queue a message for the worker. -1 when the worker has failed (the
  * buffer, if any, goes back to the pool). M_STOP is always delivered. */
-static int post(struct pass *p, enum msg_kind kind, size_t idx,
+static int post(struct kf_ar_pass *p, enum msg_kind kind, size_t idx,
                 unsigned char *buf, size_t len)
 {
 	int rc = 0;
@@ -120,7 +72,7 @@ static int post(struct pass *p, enum msg_kind kind, size_t idx,
 			put_buf_locked(p, buf);
 		rc = -1;
 	} else {
-		struct msg *m = &p->q[(p->qhead + p->qlen) % QCAP];
+		struct kf_ar_msg *m = &p->q[(p->qhead + p->qlen) % QCAP];
 		m->kind = kind;
 		m->idx = idx;
 		m->buf = buf;
@@ -133,7 +85,7 @@ static int post(struct pass *p, enum msg_kind kind, size_t idx,
 }
 
 /* The reader failed: wake the worker so it drops what is queued. */
-static void reader_failed(struct pass *p)
+static void reader_failed(struct kf_ar_pass *p)
 {
 	pthread_mutex_lock(&p->mu);
 	p->failed = 1;
@@ -144,102 +96,8 @@ static void reader_failed(struct pass *p)
 
 /* ---- the worker: hash and write ------------------------------------------ */
 
-static int write_all(int fd, const unsigned char *b, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, b, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		b += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static int remember_dir(struct pass *p, const char *path, size_t len)
-{
-	if (p->ndirs == p->capdirs) {
-		size_t cap = p->capdirs ? p->capdirs * 2 : 64;
-		char **d = realloc(p->dirs, cap * sizeof *d);
-		if (!d)
-			return -1;
-		p->dirs = d;
-		p->capdirs = cap;
-	}
-	p->dirs[p->ndirs] = strndup(path, len);
-	if (!p->dirs[p->ndirs])
-		return -1;
-	p->ndirs++;
-	return 0;
-}
-
-/* Create the parents of path under the staging directory, one component
- * at a time relative to directory fds and never following a symlink, then
- * the file itself with O_EXCL. Returns the file's fd or -1 (werr set). */
-static int open_entry(struct pass *p, const char *path, unsigned mode)
-{
-	int dfd = p->dirfd, fd = -1;
-	const char *s = path, *slash;
-	char comp[NAME_MAX + 1];
-
-	while ((slash = strchr(s, '/')) != NULL) {
-		size_t n = (size_t)(slash - s);
-		int nfd, created;
-		if (n == 0 || n > NAME_MAX) {
-			kf_err_set(&p->werr, KF_EVERIFY, "%s: bad path component", path);
-			goto out;
-		}
-		memcpy(comp, s, n);
-		comp[n] = '\0';
-		created = mkdirat(dfd, comp, 0755) == 0;
-		if (created) {
-			if (remember_dir(p, path, (size_t)(slash - path)) != 0) {
-				kf_err_set(&p->werr, KF_EIO, "out of memory");
-				goto out;
-			}
-		} else if (errno != EEXIST) {
-			kf_err_errno(&p->werr, "cannot create directory for", path);
-			goto out;
-		}
-		nfd = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (nfd < 0) {
-			kf_err_errno(&p->werr, "cannot open directory for", path);
-			goto out;
-		}
-		/* 0755 whatever the umask: the tree is read by services. */
-		if (created && fchmod(nfd, 0755) != 0) {
-			kf_err_errno(&p->werr, "cannot chmod directory for", path);
-			close(nfd);
-			goto out;
-		}
-		if (dfd != p->dirfd)
-			close(dfd);
-		dfd = nfd;
-		s = slash + 1;
-	}
-	/* Only 0644 and 0755 leave a bundle: no setuid, sticky or
-	 * group-writable bits, whatever the lock says. */
-	fd = openat(dfd, s, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	            (mode & 0111) ? 0755 : 0644);
-	if (fd < 0) {
-		kf_err_errno(&p->werr, "cannot create", path);
-		goto out;
-	}
-	if (fchmod(fd, (mode & 0111) ? 0755 : 0644) != 0) {
-		kf_err_errno(&p->werr, "cannot chmod", path);
-		close(fd);
-		fd = -1;
-	}
-out:
-	if (dfd != p->dirfd)
-		close(dfd);
-	return fd;
-}
-
 /* Handle one message; non-zero when the worker must fail. */
-static int work(struct pass *p, const struct msg *m)
+static int work(struct kf_ar_pass *p, const struct kf_ar_msg *m)
 {
 	const kf_lock_entry *le = &p->lock->entries[m->idx];
 	char hex[KF_SHA256_HEX];
@@ -249,7 +107,7 @@ static int work(struct pass *p, const struct msg *m)
 		p->count = 0;
 		p->kicked = 0;
 		if (p->dirfd >= 0) {
-			p->fd = open_entry(p, le->path, le->mode);
+			p->fd = kf_ar_stage_open(p, le->path, le->mode);
 			if (p->fd < 0)
 				return -1;
 		}
@@ -265,18 +123,8 @@ static int work(struct pass *p, const struct msg *m)
 			return -1;
 		}
 		kf_digest_update(p->sha, m->buf, m->len);
-		if (p->fd >= 0 && write_all(p->fd, m->buf, m->len) != 0) {
-			kf_err_errno(&p->werr, "cannot write", le->path);
+		if (p->fd >= 0 && kf_ar_stage_write(p, le, m->buf, m->len) != 0)
 			return -1;
-		}
-		/* Hand written pages to the disk now rather than all at once
-		 * at fsync time: keeps the disk busy while we decompress. */
-		if (p->fd >= 0 && p->count - p->kicked >= KICK_BYTES) {
-			sync_file_range(p->fd, (off_t)p->kicked,
-			                (off_t)(p->count - p->kicked),
-			                SYNC_FILE_RANGE_WRITE);
-			p->kicked = p->count;
-		}
 		p->done += m->len;
 		if (p->o->progress)
 			p->o->progress(p->o->progress_arg, p->done, p->total);
@@ -296,23 +144,8 @@ static int work(struct pass *p, const struct msg *m)
 			           le->path, le->sha256, hex);
 			return -1;
 		}
-		if (p->fd >= 0) {
-			int fd = p->fd;
-			p->fd = -1;
-			if (p->count > p->kicked)
-				sync_file_range(fd, (off_t)p->kicked,
-				                (off_t)(p->count - p->kicked),
-				                SYNC_FILE_RANGE_WRITE);
-			/* The syncer fsyncs and closes it. */
-			pthread_mutex_lock(&p->mu);
-			while (p->sq_len == SQCAP)
-				pthread_cond_wait(&p->cv_sq_space, &p->mu);
-			p->sq_fd[(p->sq_head + p->sq_len) % SQCAP] = fd;
-			p->sq_idx[(p->sq_head + p->sq_len) % SQCAP] = m->idx;
-			p->sq_len++;
-			pthread_cond_signal(&p->cv_sq);
-			pthread_mutex_unlock(&p->mu);
-		}
+		if (p->fd >= 0)
+			kf_ar_stage_seal(p, m->idx);
 		return 0;
 	case M_STOP:
 		break;
@@ -322,11 +155,11 @@ static int work(struct pass *p, const struct msg *m)
 
 static void *worker_main(void *arg)
 {
-	struct pass *p = arg;
+	struct kf_ar_pass *p = arg;
 	int stop = 0;
 
 	while (!stop) {
-		struct msg m;
+		struct kf_ar_msg m;
 		int failed;
 		pthread_mutex_lock(&p->mu);
 		while (p->qlen == 0)
@@ -363,7 +196,7 @@ static void *worker_main(void *arg)
  * full queue. */
 static void *syncer_main(void *arg)
 {
-	struct pass *p = arg;
+	struct kf_ar_pass *p = arg;
 
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
@@ -397,7 +230,7 @@ static void *syncer_main(void *arg)
 	return NULL;
 }
 
-static void stop_syncer(struct pass *p, pthread_t th)
+static void stop_syncer(struct kf_ar_pass *p, pthread_t th)
 {
 	pthread_mutex_lock(&p->mu);
 	p->sq_stop = 1;
@@ -408,7 +241,7 @@ static void stop_syncer(struct pass *p, pthread_t th)
 
 /* ---- the reader ---------------------------------------------------------- */
 
-static int read_entries(struct pass *p, struct archive *a, kf_err *e)
+static int read_entries(struct kf_ar_pass *p, struct archive *a, kf_err *e)
 {
 	int rc = KF_OK;
 	const kf_lock *lock = p->lock;
@@ -484,7 +317,7 @@ static int run_pass(const char *path, int dirfd, const kf_archive_read_opts *o,
 	char *lock_yaml = NULL, *sig = NULL;
 	size_t lock_len = 0, sig_len = 0;
 	kf_lock *lock = NULL;
-	struct pass *p = NULL;
+	struct kf_ar_pass *p = NULL;
 	pthread_t th, sth;
 	const char *origin = strcmp(path, "-") ? path : "(stdin)";
 
@@ -617,19 +450,9 @@ out:
 		kf_digest_free(p->sha);
 		/* Every directory the worker created is fsynced, so that the
 		 * tree survives a crash once it is renamed into place. */
-		if (dirfd >= 0 && rc == KF_OK) {
-			for (size_t i = 0; i < p->ndirs && rc == KF_OK; i++) {
-				int dfd = openat(dirfd, p->dirs[i],
-				                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-				if (dfd < 0 || (fsync(dfd) != 0 && errno != EINVAL))
-					rc = kf_err_errno(e, "cannot fsync directory", p->dirs[i]);
-				if (dfd >= 0)
-					close(dfd);
-			}
-		}
-		for (size_t i = 0; i < p->ndirs; i++)
-			free(p->dirs[i]);
-		free(p->dirs);
+		if (dirfd >= 0 && rc == KF_OK)
+			rc = kf_ar_stage_sync_dirs(p, e);
+		kf_ar_stage_free(p);
 		free(p);
 	}
 	if (rc && lock_out && *lock_out) {
