@@ -93,7 +93,30 @@ struct kf_ar_pass {
 	uint64_t done, total;
 	char **dirs;                /* directories created under staging */
 	size_t ndirs, capdirs;
+
+	/* Threads, owned by pipe.c. */
+	pthread_t worker, syncer;
+	int started, sstarted, sync_inited;
 };
+
+/* ---- pipe.c: the threads and the buffer pool ---------------------------- */
+
+/* Start a pass's worker (and, when dirfd >= 0, its syncer); NULL on error. */
+struct kf_ar_pass *kf_ar_pipe_new(const char *origin, const kf_lock *lock,
+                                  int dirfd, const kf_archive_read_opts *o,
+                                  kf_err *e);
+/* The reader's side: a free buffer (NULL once the worker failed), give one
+ * back, queue a message (-1 once the worker failed). */
+unsigned char *kf_ar_pipe_get_buf(struct kf_ar_pass *p);
+void kf_ar_pipe_put_buf(struct kf_ar_pass *p, unsigned char *b);
+int kf_ar_pipe_post(struct kf_ar_pass *p, enum msg_kind kind, size_t idx,
+                    unsigned char *buf, size_t len);
+/* The reader is done with status rc: stop and join the threads (every
+ * sealed file fsynced) and return the pass's status, the worker's or
+ * syncer's error taking precedence. */
+int kf_ar_pipe_finish(struct kf_ar_pass *p, int rc, kf_err *e);
+/* Stop whatever still runs and free the pass (NULL is fine). */
+void kf_ar_pipe_free(struct kf_ar_pass *p);
 
 /* ---- stage.c: writing into the staging directory ------------------------ */
 
