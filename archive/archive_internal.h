@@ -120,6 +120,8 @@ void kf_ar_pipe_free(struct kf_ar_pass *p);
 
 /* ---- stage.c: writing into the staging directory ------------------------ */
 
+/* write(2) all of data, retrying on EINTR; -1 with errno set. */
+int kf_ar_write_all(int fd, const void *data, size_t n);
 /* Create path's parents under the staging directory (never following a
  * symlink) and the file itself; its fd, or -1 with p->werr set. */
 int kf_ar_stage_open(struct kf_ar_pass *p, const char *path, unsigned mode);

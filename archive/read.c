@@ -188,12 +188,13 @@ int kf_archive_unpack(const char *path, const char *dest_arg, int replace,
                       const kf_archive_read_opts *o, kf_lock **lock_out,
                       kf_err *e)
 {
-	int rc = KF_OK, dirfd = -1, have_staging = 0;
-	char staging[PATH_MAX], parent[PATH_MAX], dest[PATH_MAX];
+	int rc = KF_OK, dirfd = -1;
+	char parent[PATH_MAX], dest[PATH_MAX];
 	size_t n;
 	struct stat st;
-	kf_err ignore;
+	kf_commit c;
 
+	kf_commit_init(&c);
 	if (lock_out)
 		*lock_out = NULL;
 	if (!dest_arg || !*dest_arg) {
@@ -229,64 +230,17 @@ int kf_archive_unpack(const char *path, const char *dest_arg, int replace,
 		                dest, parent);
 		goto out;
 	}
-	if (snprintf(staging, sizeof staging, "%s.kf-staging-XXXXXX", dest) >=
-	    (int)sizeof staging) {
-		rc = kf_err_set(e, KF_EUSAGE, "path too long: %s", dest);
+	rc = kf_commit_add_dir(&c, dest, &dirfd, e);
+	if (rc)
 		goto out;
-	}
-	if (!mkdtemp(staging)) {
-		rc = kf_err_errno(e, "cannot create staging directory", staging);
-		goto out;
-	}
-	have_staging = 1;
-	if (chmod(staging, 0755) != 0) {
-		rc = kf_err_errno(e, "cannot chmod", staging);
-		goto out;
-	}
-	dirfd = open(staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dirfd < 0) {
-		rc = kf_err_errno(e, "cannot open", staging);
-		goto out;
-	}
 	rc = run_pass(path, dirfd, o, lock_out, NULL, 0, e);
 	if (rc)
 		goto out;
-	if (fsync(dirfd) != 0 && errno != EINVAL) {
-		rc = kf_err_errno(e, "cannot fsync", staging);
-		goto out;
-	}
-
 	/* The only step that touches dest, and it is atomic. */
-	if (renameat2(AT_FDCWD, staging, AT_FDCWD, dest, RENAME_NOREPLACE) == 0) {
-		have_staging = 0;
-	} else if (errno == EEXIST && replace) {
-		/* Swap old and new in one step; the old tree, now under the
-		 * staging name, is removed afterwards. */
-		if (renameat2(AT_FDCWD, staging, AT_FDCWD, dest, RENAME_EXCHANGE) != 0) {
-			rc = kf_err_errno(e, "cannot replace", dest);
-			goto out;
-		}
-	} else if (errno == EEXIST) {
-		rc = kf_err_set(e, KF_EUSAGE,
-		                "%s already exists (use --force to replace it)", dest);
-		goto out;
-	} else {
-		rc = kf_err_errno(e, "cannot rename staging directory to", dest);
-		goto out;
-	}
-	rc = kf_fsync_path(parent, e);
+	rc = kf_commit_finish(&c, replace, e);
 out:
-	if (dirfd >= 0)
-		close(dirfd);
-	/* On failure the staging tree goes; after a swap it holds the old
-	 * tree, which goes too. A failure to remove that one is reported,
-	 * although the new tree is already in place. */
-	if (have_staging && kf_remove_tree(staging, &ignore) != KF_OK &&
-	    rc == KF_OK) {
-		*e = ignore;
-		rc = kf_err_prefix(e, "%s is in place, but the old tree remains at %s",
-		                   dest, staging);
-	}
+	/* On failure the staging tree goes. */
+	kf_commit_clear(&c);
 	if (rc && lock_out && *lock_out) {
 		kf_lock_free(*lock_out);
 		*lock_out = NULL;

@@ -17,8 +17,10 @@
 
 #define KICK_BYTES (8u << 20)   /* start writeback every 8 MiB */
 
-static int write_all(int fd, const unsigned char *b, size_t n)
+int kf_ar_write_all(int fd, const void *data, size_t n)
 {
+	const unsigned char *b = data;
+
 	while (n > 0) {
 		ssize_t w = write(fd, b, n);
 		if (w < 0 && errno == EINTR)
@@ -114,7 +116,7 @@ out:
 int kf_ar_stage_write(struct kf_ar_pass *p, const kf_lock_entry *le,
                       const unsigned char *buf, size_t len)
 {
-	if (write_all(p->fd, buf, len) != 0) {
+	if (kf_ar_write_all(p->fd, buf, len) != 0) {
 		kf_err_errno(&p->werr, "cannot write", le->path);
 		return -1;
 	}
