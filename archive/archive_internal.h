@@ -1,0 +1,137 @@
+/*
+ * archive/ internals: what the reader's files (read.c, verify.c, pipe.c,
+ * stage.c) and the commit (commit.c) share. Never included outside
+ * archive/ (unit tests aside); everything public is in kf_archive.h.
+ */
+#ifndef KF_ARCHIVE_INTERNAL_H
+#define KF_ARCHIVE_INTERNAL_H
+
+#include <pthread.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "archive/kf_archive.h"
+
+#define KF_AR_BUF_SIZE (1u << 20)
+/* minisign allows a 1 KiB untrusted and an 8 KiB trusted comment: a
+ * signature file stays under 10 KiB. */
+#define KF_AR_SIG_MAX 16384
+
+/* ---- verify.c: header and lock rules ------------------------------------ */
+
+/* A damaged stream: a verification failure naming libarchive's reason. */
+int kf_ar_corrupt(kf_err *e, const char *origin, struct archive *a);
+/* Open path ("-": stdin) as zstd-compressed tar; *fd_out is set even on
+ * failure (close it when > STDIN_FILENO). */
+int kf_ar_open_bundle(const char *path, struct archive **out, int *fd_out,
+                      kf_err *e);
+/* Next header; 1 at the end of the archive, -1 on error (e set). */
+int kf_ar_next_header(struct archive *a, struct archive_entry **ae,
+                      const char *origin, kf_err *e);
+const char *kf_ar_entry_name(struct archive_entry *ae);
+/* First two entries: the lock and its signature, nothing verified. */
+int kf_ar_read_lock_entries(struct archive *a, const char *origin,
+                            char **lock, size_t *lock_len, char **sig,
+                            size_t *sig_len, kf_err *e);
+/* Every rule one header after the signature must meet: regular file, safe
+ * path, listed in the lock, not seen before, the lock's size. Marks it in
+ * seen[] and returns its lock index in *idx. */
+int kf_ar_check_header(struct archive_entry *ae, const kf_lock *lock,
+                       unsigned char *seen, size_t *idx, const char *origin,
+                       kf_err *e);
+/* After the last entry: every lock entry was seen. */
+int kf_ar_check_all_seen(const kf_lock *lock, const unsigned char *seen,
+                         const char *origin, kf_err *e);
+
+/* ---- the read pass (pipe.c, stage.c, read.c) --------------------------- */
+
+#define NBUF 8
+#define QCAP 64
+#define SQCAP 128               /* files written but not yet fsynced */
+#define KICK_BYTES (8u << 20)   /* start writeback every 8 MiB */
+
+enum msg_kind { M_BEGIN, M_DATA, M_END, M_STOP };
+
+struct kf_ar_msg {
+	enum msg_kind kind;
+	size_t idx;             /* lock entry (M_BEGIN, M_END) */
+	unsigned char *buf;     /* M_DATA */
+	size_t len;
+};
+
+/* Everything one read pass shares between its threads (pipe.c): the
+ * reader, the worker that hashes and writes, the syncer. */
+struct kf_ar_pass {
+	const char *origin;         /* bundle path for messages */
+	const kf_lock *lock;
+	int dirfd;                  /* staging directory, -1 when verifying */
+	const kf_archive_read_opts *o;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv_msg, cv_space;
+	struct kf_ar_msg q[QCAP];
+	size_t qhead, qlen;
+	unsigned char *pool[NBUF];
+	unsigned char *free_bufs[NBUF];
+	size_t nfree;
+	int failed;                 /* set by either side, under mu */
+	kf_err werr;                /* the worker's error */
+
+	/* Syncer queue: finished files to fsync and close, under mu. */
+	pthread_cond_t cv_sq, cv_sq_space;
+	int sq_fd[SQCAP];
+	size_t sq_idx[SQCAP];
+	size_t sq_head, sq_len;
+	int sq_stop;
+	kf_err serr;                /* the syncer's error */
+
+	/* Worker state. */
+	kf_digest *sha;
+	int fd;
+	uint64_t count, kicked;
+	uint64_t done, total;
+	char **dirs;                /* directories created under staging */
+	size_t ndirs, capdirs;
+
+	/* Threads, owned by pipe.c. */
+	pthread_t worker, syncer;
+	int started, sstarted, sync_inited;
+};
+
+/* ---- pipe.c: the threads and the buffer pool ---------------------------- */
+
+/* Start a pass's worker (and, when dirfd >= 0, its syncer); NULL on error. */
+struct kf_ar_pass *kf_ar_pipe_new(const char *origin, const kf_lock *lock,
+                                  int dirfd, const kf_archive_read_opts *o,
+                                  kf_err *e);
+/* The reader's side: a free buffer (NULL once the worker failed), give one
+ * back, queue a message (-1 once the worker failed). */
+unsigned char *kf_ar_pipe_get_buf(struct kf_ar_pass *p);
+void kf_ar_pipe_put_buf(struct kf_ar_pass *p, unsigned char *b);
+int kf_ar_pipe_post(struct kf_ar_pass *p, enum msg_kind kind, size_t idx,
+                    unsigned char *buf, size_t len);
+/* The reader is done with status rc: stop and join the threads (every
+ * sealed file fsynced) and return the pass's status, the worker's or
+ * syncer's error taking precedence. */
+int kf_ar_pipe_finish(struct kf_ar_pass *p, int rc, kf_err *e);
+/* Stop whatever still runs and free the pass (NULL is fine). */
+void kf_ar_pipe_free(struct kf_ar_pass *p);
+
+/* ---- stage.c: writing into the staging directory ------------------------ */
+
+/* write(2) all of data, retrying on EINTR; -1 with errno set. */
+int kf_ar_write_all(int fd, const void *data, size_t n);
+/* Create path's parents under the staging directory (never following a
+ * symlink) and the file itself; its fd, or -1 with p->werr set. */
+int kf_ar_stage_open(struct kf_ar_pass *p, const char *path, unsigned mode);
+/* Write one buffer of the open file (p->fd); starts writeback as it goes. */
+int kf_ar_stage_write(struct kf_ar_pass *p, const kf_lock_entry *le,
+                      const unsigned char *buf, size_t len);
+/* The file is complete and verified: hand it to the syncer. */
+void kf_ar_stage_seal(struct kf_ar_pass *p, size_t idx);
+/* fsync every directory the pass created (after a successful pass). */
+int kf_ar_stage_sync_dirs(struct kf_ar_pass *p, kf_err *e);
+void kf_ar_stage_free(struct kf_ar_pass *p);
+
+#endif
