@@ -46,6 +46,8 @@
 #define CHUNK (256 * 1024)
 /* Manifests and indexes are small; anything larger is not one. */
 #define MAX_MANIFEST (4 * 1024 * 1024)
+/* index.json names every image of the bundle. */
+#define MAX_INDEX (64 * 1024 * 1024)
 #define MAX_NAME 255
 
 typedef struct server {
@@ -111,14 +113,12 @@ static json_t *map_get(json_t *map, const char *kind, const char *a, char sep,
 
 /* Read a manifest blob and check it against its digest: the server states
  * Docker-Content-Digest for it, so it must hold exactly those bytes. */
-static int read_manifest(server *s, const char *digest, json_t **out, int *missing,
-                         kf_err *e)
+static int read_manifest(server *s, const char *digest, char **out, size_t *len,
+                         int *missing, kf_err *e)
 {
 	int rc = KF_OK;
 	char *path = kf_layout_blob_path(s->images, digest), *buf = NULL;
 	char hex[KF_SHA256_HEX];
-	size_t n;
-	json_error_t je;
 	struct stat st;
 
 	*out = NULL;
@@ -133,21 +133,17 @@ static int read_manifest(server *s, const char *digest, json_t **out, int *missi
 		rc = kf_err_errno(e, "cannot read manifest", path);
 		goto out;
 	}
-	rc = kf_read_file(path, MAX_MANIFEST, &buf, &n, e);
+	rc = kf_read_file(path, MAX_MANIFEST, &buf, len, e);
 	if (rc)
 		goto out;
-	kf_sha256_buf(buf, n, hex);
+	kf_sha256_buf(buf, *len, hex);
 	if (strcmp(hex, digest + 7)) {
 		rc = kf_err_set(e, KF_EVERIFY, "%s: content does not match its digest %s",
 		                path, digest);
 		goto out;
 	}
-	*out = json_loadb(buf, n, 0, &je);
-	if (!*out || !json_is_object(*out)) {
-		json_decref(*out);
-		*out = NULL;
-		rc = kf_err_set(e, KF_EVERIFY, "%s: not a JSON manifest: %s", path, je.text);
-	}
+	*out = buf;
+	buf = NULL;
 out:
 	free(buf);
 	free(path);
@@ -159,6 +155,31 @@ static int is_index_type(const char *mt)
 	return mt && (!strcmp(mt, KF_MT_OCI_INDEX) || !strcmp(mt, KF_MT_DOCKER_LIST));
 }
 
+static int walk_manifest(server *s, const char *repo, const char *digest,
+                         const char *desc_mt, int depth, int top, kf_err *e);
+
+/* One level of the walk below a manifest or index. */
+struct walk {
+	server *s;
+	const char *repo;
+	int index, depth;
+};
+
+static int walk_child(const kf_oci_desc *d, void *arg, kf_err *e)
+{
+	struct walk *w = arg;
+	int rc = KF_OK;
+
+	if (w->index != (d->role == KF_OCI_CHILD_MANIFEST) || !kf_oci_digest_valid(d->digest))
+		goto out;
+	if (w->index)
+		rc = walk_manifest(w->s, w->repo, d->digest, d->media_type, w->depth + 1, 0, e);
+	else
+		map_put(w->s->map, "B", w->repo, '@', d->digest, json_object());
+out:
+	return rc;
+}
+
 /* Record a manifest (or index) and everything it references as served
  * under repo. Children absent from the layout are skipped: the bundle holds
  * only its architectures, while the index is kept byte for byte. */
@@ -166,26 +187,31 @@ static int walk_manifest(server *s, const char *repo, const char *digest,
                          const char *desc_mt, int depth, int top, kf_err *e)
 {
 	int rc = KF_OK, missing = 0;
-	json_t *m = NULL, *arr, *it;
+	char *body = NULL;
+	size_t len = 0;
+	kf_oci_shape shape;
+	struct walk w = {s, repo, 0, depth};
 	const char *mt;
-	size_t i;
 
 	if (depth > 4) {
 		rc = kf_err_set(e, KF_EVERIFY, "%s: manifests nested too deep at %s",
 		                repo, digest);
 		goto out;
 	}
-	rc = read_manifest(s, digest, &m, &missing, e);
+	rc = read_manifest(s, digest, &body, &len, &missing, e);
 	if (rc) {
 		if (missing && !top)
 			rc = KF_OK;
 		goto out;
 	}
+	rc = kf_oci_children(body, len, NULL, NULL, &shape, e);
+	if (rc) {
+		kf_err_prefix(e, "%s@%s: not a JSON manifest", repo, digest);
+		goto out;
+	}
 	/* The manifest's own mediaType wins; OCI lets it be absent, then the
 	 * descriptor that pointed here says what it is. */
-	mt = json_string_value(json_object_get(m, "mediaType"));
-	if (!mt)
-		mt = desc_mt;
+	mt = shape.media_type[0] ? shape.media_type : desc_mt;
 	if (!mt) {
 		rc = kf_err_set(e, KF_EVERIFY, "%s@%s: manifest has no media type", repo, digest);
 		goto out;
@@ -194,109 +220,77 @@ static int walk_manifest(server *s, const char *repo, const char *digest,
 		rc = kf_err_set(e, KF_EIO, "%s: name too long", repo);
 		goto out;
 	}
-	if (is_index_type(mt)) {
-		arr = json_object_get(m, "manifests");
-		json_array_foreach(arr, i, it) {
-			const char *d = json_string_value(json_object_get(it, "digest"));
-			if (!kf_digest_valid(d))
-				continue;
-			rc = walk_manifest(s, repo, d,
-			                   json_string_value(json_object_get(it, "mediaType")),
-			                   depth + 1, 0, e);
-			if (rc)
-				goto out;
-		}
-		goto out;
-	}
-	it = json_object_get(m, "config");
-	if (kf_digest_valid(json_string_value(json_object_get(it, "digest"))))
-		map_put(s->map, "B", repo, '@',
-		        json_string_value(json_object_get(it, "digest")), json_object());
-	arr = json_object_get(m, "layers");
-	json_array_foreach(arr, i, it) {
-		const char *d = json_string_value(json_object_get(it, "digest"));
-		if (kf_digest_valid(d))
-			map_put(s->map, "B", repo, '@', d, json_object());
-	}
+	w.index = is_index_type(mt);
+	rc = kf_oci_children(body, len, walk_child, &w, NULL, e);
 out:
-	json_decref(m);
+	free(body);
 	return rc;
 }
 
-/* "registry.k8s.io/pause:3.10" -> repo "registry.k8s.io/pause", tag "3.10";
- * "repo@sha256:..." -> digest reference, no tag. */
-static int split_ref(const char *ref, char *repo, size_t n, const char **tag)
-{
-	const char *at = strchr(ref, '@'), *slash = strrchr(ref, '/');
-	const char *colon = strrchr(ref, ':');
-	size_t len;
+/* One image named in index.json. */
+struct named {
+	server *s;
+	const char *path;
+	size_t count;
+};
 
-	*tag = NULL;
-	if (at) {
-		len = (size_t)(at - ref);
-	} else if (colon && (!slash || colon > slash)) {
-		len = (size_t)(colon - ref);
-		*tag = colon + 1;
-	} else {
-		len = strlen(ref);
-		*tag = "latest";
+static int load_named(const kf_oci_desc *d, void *arg, kf_err *e)
+{
+	struct named *n = arg;
+	server *s = n->s;
+	kf_oci_ref ref = {0};
+	char repo[MAX_NAME + 1];
+	int rc = KF_OK;
+
+	if (d->role != KF_OCI_CHILD_MANIFEST || !d->ref_name || !strchr(d->ref_name, '/'))
+		goto out; /* not a full reference: nothing to serve it as */
+	if (!kf_oci_digest_valid(d->digest) || kf_oci_ref_parse(d->ref_name, &ref, e) ||
+	    kf_strf(repo, sizeof repo, "%s/%s", ref.registry, ref.repository)) {
+		rc = kf_err_set(e, KF_EVERIFY, "%s: manifests[%zu] (%s): bad name or digest",
+		                n->path, d->index, d->ref_name);
+		goto out;
 	}
-	if (len == 0 || len >= n)
-		return -1;
-	memcpy(repo, ref, len);
-	repo[len] = '\0';
-	return 0;
+	rc = walk_manifest(s, repo, d->digest, d->media_type, 0, 1, e);
+	if (rc)
+		goto out;
+	map_put(s->map, "R", repo, 0, NULL, json_object());
+	if (ref.tag)
+		map_put(s->map, "T", repo, ':', ref.tag,
+		        json_pack("{ssss}", "digest", d->digest, "mediaType",
+		                  json_string_value(json_object_get(
+		                          map_get(s->map, "M", repo, '@', d->digest), "mediaType"))));
+	n->count++;
+out:
+	kf_oci_ref_clear(&ref);
+	return rc;
 }
 
 static int load_index(server *s, kf_err *e)
 {
 	int rc = KF_OK;
-	char path[PATH_MAX];
-	json_t *root = NULL, *it;
-	json_error_t je;
-	size_t i, named = 0;
+	char path[PATH_MAX], *text = NULL;
+	size_t len = 0;
+	struct named n = {s, path, 0};
 
-	snprintf(path, sizeof path, "%s/index.json", s->images);
-	root = json_load_file(path, 0, &je);
-	if (!root) {
-		if (access(path, F_OK) != 0)
-			rc = kf_err_errno(e, "cannot read", path);
-		else
-			rc = kf_err_set(e, KF_EVERIFY, "%s: line %d: %s", path, je.line, je.text);
+	if (kf_strf(path, sizeof path, "%s/index.json", s->images)) {
+		rc = kf_err_set(e, KF_EIO, "%s: path too long", s->images);
 		goto out;
 	}
-	json_array_foreach(json_object_get(root, "manifests"), i, it) {
-		json_t *ann = json_object_get(it, "annotations");
-		const char *name = json_string_value(json_object_get(ann, "io.containerd.image.name"));
-		const char *d = json_string_value(json_object_get(it, "digest"));
-		const char *mt = json_string_value(json_object_get(it, "mediaType"));
-		const char *tag;
-		char repo[MAX_NAME + 1];
-
-		if (!name)
-			name = json_string_value(json_object_get(ann, "org.opencontainers.image.ref.name"));
-		if (!name || !strchr(name, '/'))
-			continue; /* not a full reference: nothing to serve it as */
-		if (!kf_digest_valid(d) || split_ref(name, repo, sizeof repo, &tag)) {
-			rc = kf_err_set(e, KF_EVERIFY, "%s: manifests[%zu] (%s): bad name or digest",
-			                path, i, name);
-			goto out;
-		}
-		rc = walk_manifest(s, repo, d, mt, 0, 1, e);
-		if (rc)
-			goto out;
-		map_put(s->map, "R", repo, 0, NULL, json_object());
-		if (tag)
-			map_put(s->map, "T", repo, ':', tag,
-			        json_pack("{ssss}", "digest", d, "mediaType",
-			                  json_string_value(json_object_get(
-			                          map_get(s->map, "M", repo, '@', d), "mediaType"))));
-		named++;
+	rc = kf_read_file(path, MAX_INDEX, &text, &len, e);
+	if (rc)
+		goto out;
+	rc = kf_oci_children(text, len, NULL, NULL, NULL, e);
+	if (rc) {
+		kf_err_prefix(e, "%s", path);
+		goto out;
 	}
-	if (named == 0)
+	rc = kf_oci_children(text, len, load_named, &n, NULL, e);
+	if (rc)
+		goto out;
+	if (n.count == 0)
 		fprintf(stderr, "kubeferry-install: warning: %s names no image\n", path);
 out:
-	json_decref(root);
+	free(text);
 	return rc;
 }
 
@@ -533,54 +527,16 @@ static void send_fd(reqctx *c, int fd, const char *ctype, const char *digest)
 
 /* ---- names ---------------------------------------------------------------- */
 
-/* A path component of an OCI repository name: [a-z0-9] runs joined by
- * '.', '_' or '-'; the first component of a path-prefixed name may be a
- * registry host with a port. */
-static int component_valid(const char *s, size_t n, int first)
-{
-	if (n == 0)
-		return 0;
-	if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' ||
-		      ch == '_' || ch == '-' || (first && ch == ':')))
-			return 0;
-	}
-	return 1;
-}
-
+/* A repository name in a request path: the OCI grammar, after an
+ * optional registry host (a path-prefixed name, "h:5000/x"). */
 static int name_valid(const char *name)
 {
-	size_t len = strlen(name);
-	const char *p = name;
-	int first = 1;
+	size_t d = kf_oci_domain_len(name);
 
-	if (len == 0 || len > MAX_NAME)
+	if (strlen(name) > MAX_NAME)
 		return 0;
-	while (*p) {
-		const char *slash = strchr(p, '/');
-		size_t n = slash ? (size_t)(slash - p) : strlen(p);
-		if (!component_valid(p, n, first))
-			return 0;
-		first = 0;
-		p += n;
-		if (*p == '/') {
-			p++;
-			if (!*p)
-				return 0;
-		}
-	}
-	return 1;
-}
-
-static int registry_like(const char *name)
-{
-	const char *slash = strchr(name, '/');
-	size_t n = slash ? (size_t)(slash - name) : 0;
-	return slash && (memchr(name, '.', n) || memchr(name, ':', n) ||
-	                 (n == 9 && !strncmp(name, "localhost", 9)));
+	return d ? kf_oci_domain_valid(name, d) && kf_oci_name_valid(name + d + 1) :
+	           kf_oci_name_valid(name);
 }
 
 /* The image repository a request names: containerd's ?ns=<registry> says
@@ -596,7 +552,7 @@ static int resolve_repo(server *s, const char *name, const char *ns, char *out,
 		snprintf(cand[nc++], sizeof cand[0], "%s/%s", ns, name);
 		if (!strcmp(ns, "docker.io") && !strchr(name, '/'))
 			snprintf(cand[nc++], sizeof cand[0], "docker.io/library/%s", name);
-	} else if (registry_like(name)) {
+	} else if (kf_oci_domain_len(name)) {
 		snprintf(cand[nc++], sizeof cand[0], "%s", name);
 	} else {
 		snprintf(cand[nc++], sizeof cand[0], "docker.io/%s", name);
@@ -611,21 +567,6 @@ static int resolve_repo(server *s, const char *name, const char *ns, char *out,
 		}
 	}
 	return 0;
-}
-
-static int tag_valid(const char *t)
-{
-	size_t n = strlen(t);
-	if (n == 0 || n > 128)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char ch = t[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || ch == '_' ||
-		      (i > 0 && (ch == '.' || ch == '-'))))
-			return 0;
-	}
-	return 1;
 }
 
 static int cmp_json_str(const void *a, const void *b)
@@ -738,7 +679,7 @@ static void handle_v2(reqctx *c, const char *path, const char *query)
 	TAILQ_INIT(&q);
 	if (query && evhttp_parse_query_str(query, &q) == 0 &&
 	    (nsv = evhttp_find_header(&q, "ns")) != NULL) {
-		if (strlen(nsv) > MAX_NAME || strchr(nsv, '/') || !component_valid(nsv, strlen(nsv), 1)) {
+		if (strlen(nsv) > MAX_NAME || !kf_oci_domain_valid(nsv, strlen(nsv))) {
 			evhttp_clear_headers(&q);
 			oci_error(c, 400, "Bad Request", "NAME_INVALID", "invalid ns parameter");
 			return;
@@ -759,12 +700,12 @@ static void handle_v2(reqctx *c, const char *path, const char *query)
 	if (kind[0] == 'm') {
 		const char *digest = ref, *mt;
 		if (!strncmp(ref, "sha256:", 7) || strchr(ref, ':')) {
-			if (!kf_digest_valid(ref)) {
+			if (!kf_oci_digest_valid(ref)) {
 				oci_error(c, 400, "Bad Request", "DIGEST_INVALID", "invalid digest");
 				return;
 			}
 			d = map_get(s->map, "M", repo, '@', ref);
-		} else if (!tag_valid(ref)) {
+		} else if (!kf_oci_tag_valid(ref)) {
 			oci_error(c, 400, "Bad Request", "TAG_INVALID", "invalid tag");
 			return;
 		} else {
@@ -784,7 +725,7 @@ static void handle_v2(reqctx *c, const char *path, const char *query)
 		send_fd(c, fd, mt, digest);
 		return;
 	}
-	if (!kf_digest_valid(ref)) {
+	if (!kf_oci_digest_valid(ref)) {
 		oci_error(c, 400, "Bad Request", "DIGEST_INVALID", "invalid digest");
 		return;
 	}
