@@ -133,7 +133,7 @@ void kf_build_set_clear(kf_build_set *set);
  * file. Returns an exit code; prints progress on stderr unless quiet. */
 int kf_build(const kf_build_opts *o, kf_err *e);
 
-/* ---- registry client (registry*.c, auth.c, images.c, push.c) ---------- */
+/* ---- registry client (registry/: endpoint, client, auth, pull, push) --- */
 
 /* Image references are the OCI model's: kf_oci_ref (manifests/). */
 
