@@ -255,7 +255,10 @@ int kf_mirror_serve(const kf_mirror_serve_opts *o, kf_err *e)
 	rc = kf_srv_load_index(&s, e);
 	if (rc)
 		goto out;
-	snprintf(files, sizeof files, "%s/files", o->dir);
+	if (kf_strf(files, sizeof files, "%s/files", o->dir)) {
+		rc = kf_err_set(e, KF_EUSAGE, "path too long: %s", o->dir);
+		goto out;
+	}
 	if (stat(files, &st) == 0) {
 		s.files_fd = open(files, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (s.files_fd < 0) {

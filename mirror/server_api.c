@@ -30,34 +30,29 @@ static int name_valid(const char *name)
 	           kf_oci_name_valid(name);
 }
 
+/* out = [reg "/"] name, when that repository is served. */
+static int try_repo(server *s, const char *reg, const char *name, char *out, size_t n)
+{
+	return !kf_strf(out, n, "%s%s%s", reg ? reg : "", reg ? "/" : "", name) &&
+	       kf_srv_map_get(s->map, "R", out, 0, NULL) != NULL;
+}
+
 /* The image repository a request names: containerd's ?ns=<registry> says
  * which registry the client wanted; a path-prefixed name carries it itself;
  * a bare name is a docker.io one (library/ for official images). */
 static int resolve_repo(server *s, const char *name, const char *ns, char *out,
                         size_t n)
 {
-	char cand[3][MAX_NAME * 2 + 32];
-	int nc = 0;
+	int official = !strchr(name, '/');
 
-	if (ns) {
-		snprintf(cand[nc++], sizeof cand[0], "%s/%s", ns, name);
-		if (!strcmp(ns, "docker.io") && !strchr(name, '/'))
-			snprintf(cand[nc++], sizeof cand[0], "docker.io/library/%s", name);
-	} else if (kf_oci_domain_len(name)) {
-		snprintf(cand[nc++], sizeof cand[0], "%s", name);
-	} else {
-		snprintf(cand[nc++], sizeof cand[0], "docker.io/%s", name);
-		if (!strchr(name, '/'))
-			snprintf(cand[nc++], sizeof cand[0], "docker.io/library/%s", name);
-	}
-	for (int i = 0; i < nc; i++) {
-		size_t len = strlen(cand[i]);
-		if (len < n && kf_srv_map_get(s->map, "R", cand[i], 0, NULL)) {
-			memcpy(out, cand[i], len + 1);
-			return 1;
-		}
-	}
-	return 0;
+	if (ns)
+		return try_repo(s, ns, name, out, n) ||
+		       (!strcmp(ns, "docker.io") && official &&
+		        try_repo(s, "docker.io/library", name, out, n));
+	if (kf_oci_domain_len(name))
+		return try_repo(s, NULL, name, out, n);
+	return try_repo(s, "docker.io", name, out, n) ||
+	       (official && try_repo(s, "docker.io/library", name, out, n));
 }
 
 static int cmp_json_str(const void *a, const void *b)
@@ -78,7 +73,10 @@ static void send_tags(reqctx *c, const char *name, const char *repo)
 	size_t plen, n;
 	json_t **sorted = NULL;
 
-	snprintf(prefix, sizeof prefix, "T %s:", repo);
+	if (kf_strf(prefix, sizeof prefix, "T %s:", repo)) {
+		kf_srv_error(c, 500, "Internal Server Error", "UNKNOWN", "name too long");
+		goto out;
+	}
 	plen = strlen(prefix);
 	json_object_foreach(c->srv->map, key, v) {
 		if (!strncmp(key, prefix, plen) && !strpbrk(key + plen, "/:"))

@@ -259,6 +259,19 @@ static void t_tls_ensure(void)
 	CHECK_INT(kf_mirror_cert_fingerprint(ca, fp2, &e), 0);
 	CHECK_STR(fp1, fp2);
 	free(c1); free(c2); free(s1); free(s2);
+	/* A long DNS name (the certificate's SANs were once read back into a
+	 * 54-byte buffer): the certificate is reused, not issued anew at
+	 * every start. */
+	{
+		static const char *const longname[] = {
+			"mirror-0123456789-0123456789.cluster.example.internal"};
+		CHECK_INT(kf_mirror_tls_ensure(state, longname, 1, &e), 0);
+		s1 = slurp(srv);
+		CHECK_INT(kf_mirror_tls_ensure(state, longname, 1, &e), 0);
+		s2 = slurp(srv);
+		CHECK_STR(s1, s2);
+		free(s1); free(s2);
+	}
 	/* A CA whose key is gone is an error, never silently replaced. */
 	CHECK(unlink(key) == 0);
 	CHECK_INT(kf_mirror_tls_ensure(state, sans, 3, &e), KF_EIO);
