@@ -17,33 +17,12 @@ FACTS=$ROOT/tests/facts/kubespray-v2.29.1-checksums.yaml
 kf_keypair "$LAB/k"
 
 note "a bundle shaped like manifests/k8s-1.33.yaml, amd64 and arm64, with images"
-awk '/^  components:/ {c=1; next} /^  [a-z]/ {c=0}
-     c && $1 == "-" && $2 == "name:" {n=$3}
-     c && $1 == "version:" {v=$2; gsub(/"/, "", v)}
-     c && $1 == "url:" {print n "|" v "|" $2}' "$ROOT/manifests/k8s-1.33.yaml" >"$LAB/components"
-{
-	echo "apiVersion: kubeferry.io/v1"
-	echo "kind: Bundle"
-	echo "metadata: {name: k8s, version: \"1.33.3\"}"
-	echo "spec:"
-	echo "  kubernetesVersion: \"1.33.3\""
-	echo "  architectures: [amd64, arm64]"
-	echo "  components:"
-	while IFS='|' read -r name ver tmpl; do
-		echo "    - name: $name"
-		echo "      version: \"$ver\""
-		echo "      url: $tmpl"
-		echo "      sha256:"
-		for arch in amd64 arm64; do
-			url=${tmpl//\{version\}/$ver}
-			url=${url//\{arch\}/$arch}
-			echo "        $arch: $(mkfile "${url#https://}" $((2000 + RANDOM % 2000)))"
-		done
-	done <"$LAB/components"
-	echo "  images:"
-	echo "    - ref: registry.k8s.io/pause:3.10"
-	echo "    - ref: docker.io/library/nginx:1.28.0-alpine"
-} >"$LAB/spec.yaml"
+shipped_spec_like 2000
+cat >>"$LAB/spec.yaml" <<'EOF'
+  images:
+    - ref: registry.k8s.io/pause:3.10
+    - ref: docker.io/library/nginx:1.28.0-alpine
+EOF
 HOME=$LAB/home "$KF" build "$LAB/spec.yaml" -s "$LAB/k/kf.key" -o "$LAB/k8s.tar.zst" -q \
 	--cache "$LAB/cache" --cacert "$LAB/ca/ca.crt" --level 1 \
 	--rewrite "https://dl.k8s.io=$W/dl.k8s.io" --rewrite "https://github.com=$W/github.com" \
