@@ -74,6 +74,19 @@ int kfi_probe(const char *const argv[]);
 /* Undo everything in the journal (newest first) and remove the state. */
 int kfi_journal_undo(kfi_ctx *c, kf_err *e);
 
+/* systemd units (units.c). 1 on the live node with systemd as PID 1. */
+int kfi_systemd_running(const kfi_ctx *c);
+/* /etc/systemd/system/NAME with text; with target, enabled as
+ * TARGET.wants/NAME (the link `systemctl enable` makes, so it works under
+ * --root) and journaled so that reset disables it. *changed (may be NULL)
+ * gets |= 1 when the unit or its link changed. */
+int kfi_unit_install(kfi_ctx *c, const char *name, const char *text, const char *target,
+                     int *changed, kf_err *e);
+/* On the live node: daemon-reload when reload, restart when restart, else
+ * start unless active; elsewhere all of it is planned. A warning, not an
+ * error, when the live node has no systemd. */
+int kfi_unit_start(kfi_ctx *c, const char *name, int reload, int restart, kf_err *e);
+
 /* Upstream .tar.gz archives (extract.c): every regular file whose path,
  * after dropping strip leading components (and a leading "./"), is a single
  * name (and one of names[], when names is not NULL) is installed into
