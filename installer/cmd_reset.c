@@ -1,7 +1,7 @@
 /*
  * kubeferry-install reset and status.
  *
- * reset undoes apply from its journal (step.c): services stopped and
+ * reset undoes apply from its journal (installer/step/): services stopped and
  * disabled, replaced files restored from their backups, created files,
  * links and directories removed. The unpacked bundle stays, so a later
  * apply needs no new copy of it.

@@ -25,7 +25,8 @@ int kfi_cmd_cluster(int argc, char **argv);   /* cmd_cluster.c: init, join */
 /* `mirror install` (routed here from cmd_mirror.c). */
 int kfi_cmd_mirror_install(int argc, char **argv); /* cmd_cluster.c */
 
-/* The step engine (step.c). Every change to a node goes through it: files
+/* The step engine (installer/step/: journal.c, put.c, run.c, stamp.c,
+ * undo.c). Every change to a node goes through it: files
  * are compared first (equal: "ok"), the previous state is recorded once in
  * a journal under ROOT/var/lib/kubeferry/state/ (with a backup copy), then
  * the file is written via a temporary name, fsync, rename, fsync of the
@@ -107,7 +108,7 @@ int kfi_put_file_from_sum(kfi_ctx *c, const char *abs, const char *src,
  * what. */
 int kfi_check_sha256(const char *what, const void *data, size_t len,
                      const char *sha256, kf_err *e);
-/* Stamps (step.c): what apply installed from a source with a known digest,
+/* Stamps (step/stamp.c): what apply installed from a source with a known digest,
  * with each file's size, inode, mode and ctime. When every file still
  * matches, the re-run reports them "ok" without decompressing or reading
  * anything; any difference falls back to the full comparison. */
@@ -156,7 +157,7 @@ int kfi_mirror_ca_file(const char *path, const char *fingerprint, char **pem,
 /* Normalise a fingerprint to 64 lowercase hex digits; -1 when malformed. */
 int kfi_fingerprint_norm(const char *in, char out[KF_SHA256_HEX]);
 
-/* vasprintf into a new string; aborts on out-of-memory (step.c). */
+/* vasprintf into a new string; aborts on out-of-memory (step/put.c). */
 char *kfi_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif
