@@ -19,7 +19,7 @@ int kfi_cmd_mirror(int argc, char **argv);  /* cmd_mirror.c */
 
 int kfi_cmd_apply(int argc, char **argv);     /* cmd_apply.c */
 int kfi_cmd_reset(int argc, char **argv);     /* cmd_reset.c */
-int kfi_cmd_status(int argc, char **argv);    /* cmd_reset.c */
+int kfi_cmd_status(int argc, char **argv);    /* cmd_status.c */
 int kfi_cmd_preflight(int argc, char **argv); /* cmd_preflight.c */
 int kfi_cmd_cluster(int argc, char **argv);   /* cmd_cluster.c: init, join */
 /* `mirror install` (routed here from cmd_mirror.c). */
