@@ -23,7 +23,7 @@
 
 #define KUBEADM_CONFIG "/etc/kubernetes/kubeadm-config.yaml"
 #define ADMIN_CONF "/etc/kubernetes/admin.conf"
-#define SELF "/usr/local/bin/kubeferry-install"
+#define SELF KFI_SELF
 
 static const char RENEW_SERVICE[] =
 	"# Written by kubeferry-install cluster init.\n"
@@ -133,54 +133,6 @@ static int load_lock(const kfi_ctx *c, const state *s, kf_lock **lk, kf_err *e)
 		rc = kf_lock_parse(buf, len, p, lk, e);
 	free(p);
 	free(buf);
-	return rc;
-}
-
-/* Copy of this very binary where units can run it. */
-static int install_self(kfi_ctx *c, kf_err *e)
-{
-	return kfi_put_file_from(c, SELF, "/proc/self/exe", 0755, NULL, e);
-}
-
-static int enable_unit(kfi_ctx *c, const char *name, const char *text, const char *target,
-                       int *changed, kf_err *e)
-{
-	char unit[256], wants[300];
-	int rc, c1 = 0, c2 = 0;
-
-	snprintf(unit, sizeof unit, "/etc/systemd/system/%s", name);
-	if ((rc = kfi_put_file(c, unit, text, strlen(text), 0644, &c1, e)) != KF_OK)
-		return rc;
-	if (target) {
-		snprintf(wants, sizeof wants, "/etc/systemd/system/%s.wants/%s", target, name);
-		if ((rc = kfi_put_link(c, wants, unit, &c2, e)) != KF_OK)
-			return rc;
-		if ((rc = kfi_journal_unit(c, name, e)) != KF_OK)
-			return rc;
-	}
-	*changed |= c1 | c2;
-	return KF_OK;
-}
-
-/* systemd runs on the live node: reload and (re)start; elsewhere plan. */
-static int systemd_start(kfi_ctx *c, const char *name, int changed, kf_err *e)
-{
-	int rc = KF_OK;
-	const char *reload[] = {"systemctl", "daemon-reload", NULL};
-	const char *restart[] = {"systemctl", "restart", name, NULL};
-
-	if (c->live && access("/run/systemd/system", F_OK) != 0) {
-		printf("%-8s %s not started: systemd is not running\n", "warn", name);
-		return KF_OK;
-	}
-	if (!c->live || changed) {
-		if ((rc = kfi_run(c, reload, e)) == KF_OK)
-			rc = kfi_run(c, restart, e);
-	} else {
-		const char *probe[] = {"systemctl", "is-active", "--quiet", name, NULL};
-		if (kfi_probe(probe) != 0)
-			rc = kfi_run(c, restart, e);
-	}
 	return rc;
 }
 
@@ -357,10 +309,10 @@ static int cluster_init(int argc, char **argv)
 		goto out;
 
 	printf("== certificate renewal timer\n");
-	if ((rc = install_self(&c, &e)) != KF_OK ||
-	    (rc = enable_unit(&c, "kubeferry-certs-renew.service", RENEW_SERVICE, NULL, &ch, &e)) != KF_OK ||
-	    (rc = enable_unit(&c, "kubeferry-certs-renew.timer", RENEW_TIMER, "timers.target", &ch, &e)) != KF_OK ||
-	    (rc = systemd_start(&c, "kubeferry-certs-renew.timer", ch, &e)) != KF_OK)
+	if ((rc = kfi_install_self(&c, &e)) != KF_OK ||
+	    (rc = kfi_unit_install(&c, "kubeferry-certs-renew.service", RENEW_SERVICE, NULL, &ch, &e)) != KF_OK ||
+	    (rc = kfi_unit_install(&c, "kubeferry-certs-renew.timer", RENEW_TIMER, "timers.target", &ch, &e)) != KF_OK ||
+	    (rc = kfi_unit_start(&c, "kubeferry-certs-renew.timer", ch, ch, &e)) != KF_OK)
 		goto out;
 
 	printf("== kubeadm init\n");
@@ -645,7 +597,7 @@ int kfi_cmd_mirror_install(int argc, char **argv)
 		sanargs = more;
 	}
 	if ((rc = kfi_put_file_from(&c, KF_MIRROR_CA_PATH, ca, 0644, NULL, &e)) != KF_OK ||
-	    (rc = install_self(&c, &e)) != KF_OK)
+	    (rc = kfi_install_self(&c, &e)) != KF_OK)
 		goto out;
 	unit = kfi_strf("# Written by kubeferry-install mirror install.\n"
 	                 "[Unit]\n"
@@ -668,8 +620,8 @@ int kfi_cmd_mirror_install(int argc, char **argv)
 	                 "[Install]\n"
 	                 "WantedBy=multi-user.target\n",
 	                 s.bundle_dir, s.bundle_dir, listen, sanargs);
-	if ((rc = enable_unit(&c, "kubeferry-mirror.service", unit, "multi-user.target", &ch, &e)) != KF_OK ||
-	    (rc = systemd_start(&c, "kubeferry-mirror.service", ch, &e)) != KF_OK)
+	if ((rc = kfi_unit_install(&c, "kubeferry-mirror.service", unit, "multi-user.target", &ch, &e)) != KF_OK ||
+	    (rc = kfi_unit_start(&c, "kubeferry-mirror.service", ch, ch, &e)) != KF_OK)
 		goto out;
 	/* What other nodes pass to apply, kept for cluster init's join
 	 * instructions: a wildcard listen address is reached at the node IP. */

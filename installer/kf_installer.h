@@ -87,6 +87,9 @@ int kfi_unit_install(kfi_ctx *c, const char *name, const char *text, const char 
  * start unless active; elsewhere all of it is planned. A warning, not an
  * error, when the live node has no systemd. */
 int kfi_unit_start(kfi_ctx *c, const char *name, int reload, int restart, kf_err *e);
+/* A copy of this very binary at KFI_SELF, where units can run it. */
+#define KFI_SELF "/usr/local/bin/kubeferry-install"
+int kfi_install_self(kfi_ctx *c, kf_err *e);
 
 /* Upstream .tar.gz archives (extract.c): every regular file whose path,
  * after dropping strip leading components (and a leading "./"), is a single

@@ -68,3 +68,8 @@ int kfi_unit_start(kfi_ctx *c, const char *name, int reload, int restart, kf_err
 out:
 	return rc;
 }
+
+int kfi_install_self(kfi_ctx *c, kf_err *e)
+{
+	return kfi_put_file_from(c, KFI_SELF, "/proc/self/exe", 0755, NULL, e);
+}
