@@ -64,27 +64,29 @@ static void usage(FILE *f)
 }
 
 
+/* What cluster, mirror install and status read later (applied.c). */
 static int write_applied(apply *a, kf_err *e)
 {
-	char *p, *text;
+	kfi_applied st = {0};
 	int rc;
 
 	if (a->dry_run)
 		return KF_OK;
-	if ((rc = kf_mkdir_p(a->c.state_dir, 0700, e)) != KF_OK)
-		return rc;
-	p = kfi_strf("%s/applied", a->c.state_dir);
-	text = kfi_strf("bundle: %s-%s\nkubernetes: %s\nrole: %s\nhostname: %s\n"
-	                 "node_ip: %s\narch: %s\nbundle_dir: %s/%s-%s\nmirror: %s\n"
-	                 "mirror_fp: %s\n",
-	                 a->lock->name, a->lock->version,
-	                 a->lock->kube_version ? a->lock->kube_version : "?", a->role,
-	                 a->host, a->ip, a->arch, KFI_BUNDLES_DIR, a->lock->name,
-	                 a->lock->version, a->mirror ? a->mirror : "-",
-	                 a->mirror_fp ? a->mirror_fp : "-");
-	rc = kf_write_file_atomic(p, text, strlen(text), 0644, 1, e);
-	free(p);
-	free(text);
+	st.bundle = kfi_strf("%s-%s", a->lock->name, a->lock->version);
+	st.bundle_dir = kfi_strf("%s/%s-%s", KFI_BUNDLES_DIR, a->lock->name, a->lock->version);
+	st.kube_version = a->lock->kube_version;
+	st.role = (char *)a->role;
+	st.host = a->host;
+	st.ip = a->ip;
+	st.arch = a->arch;
+	st.mirror = (char *)a->mirror;
+	st.mirror_fp = (char *)a->mirror_fp;
+	if (!st.bundle || !st.bundle_dir)
+		rc = kf_err_set(e, KF_EIO, "out of memory");
+	else
+		rc = kfi_applied_write(&a->c, &st, e);
+	free(st.bundle);
+	free(st.bundle_dir);
 	return rc;
 }
 

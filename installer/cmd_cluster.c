@@ -49,68 +49,16 @@ static const char RENEW_TIMER[] =
 	"[Install]\n"
 	"WantedBy=timers.target\n";
 
-typedef struct state {
-	char *text;
-	char *bundle_dir, *role, *host, *ip, *mirror, *mirror_fp;
-} state;
-
-
-static char *field(char *text, const char *key)
-{
-	size_t kl = strlen(key);
-	for (char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-		if (!strncmp(l, key, kl) && l[kl] == ':' && l[kl + 1] == ' ') {
-			char *v = l + kl + 2, *nl = strchr(v, '\n');
-			return nl ? strndup(v, (size_t)(nl - v)) : strdup(v);
-		}
-	return NULL;
-}
-
-static void state_free(state *s)
-{
-	free(s->text);
-	free(s->bundle_dir);
-	free(s->role);
-	free(s->host);
-	free(s->ip);
-	free(s->mirror);
-	free(s->mirror_fp);
-	memset(s, 0, sizeof *s);
-}
-
-static int state_load(const kfi_ctx *c, state *s, kf_err *e)
-{
-	char *p = kfi_strf("%s/applied", c->state_dir);
-	size_t len;
-	int rc = kf_read_file(p, 1 << 16, &s->text, &len, e);
-
-	if (rc != KF_OK) {
-		rc = kf_err_set(e, KF_EUSAGE, "%s: run 'kubeferry-install apply' on this node first", p);
-		goto out;
-	}
-	s->bundle_dir = field(s->text, "bundle_dir");
-	s->role = field(s->text, "role");
-	s->host = field(s->text, "hostname");
-	s->ip = field(s->text, "node_ip");
-	s->mirror = field(s->text, "mirror");
-	s->mirror_fp = field(s->text, "mirror_fp");
-	if (!s->bundle_dir || !s->role || !s->host || !s->ip)
-		rc = kf_err_set(e, KF_EIO, "%s: incomplete; re-run apply", p);
-out:
-	free(p);
-	return rc;
-}
-
 /* The context under root and this node's applied state: how init, join and
  * mirror install start. *ctx_ok is set once c must be freed. */
-static int node_open(const char *root, kfi_ctx *c, int *ctx_ok, state *s, kf_err *e)
+static int node_open(const char *root, kfi_ctx *c, int *ctx_ok, kfi_applied *s, kf_err *e)
 {
 	int rc = kfi_ctx_init(c, root, 0, e);
 
 	if (rc != KF_OK)
 		return rc;
 	*ctx_ok = 1;
-	return state_load(c, s, e);
+	return kfi_applied_load(c, s, e);
 }
 
 /* 1 when abs exists under the root (kubeadm's files that say it ran). */
@@ -123,7 +71,7 @@ static int node_has(const kfi_ctx *c, const char *abs)
 	return r;
 }
 
-static int load_lock(const kfi_ctx *c, const state *s, kf_lock **lk, kf_err *e)
+static int load_lock(const kfi_ctx *c, const kfi_applied *s, kf_lock **lk, kf_err *e)
 {
 	char *p = kfi_strf("%s%s.bundle.yaml", c->root, s->bundle_dir), *buf = NULL;
 	size_t len;
@@ -187,7 +135,7 @@ static int valid_token(const char *t)
 	return 1;
 }
 
-static int apply_addons(kfi_ctx *c, const state *s, kf_err *e)
+static int apply_addons(kfi_ctx *c, const kfi_applied *s, kf_err *e)
 {
 	char *dir = kfi_strf("%s%s/addons", c->root, s->bundle_dir);
 	struct dirent **ents = NULL;
@@ -224,7 +172,7 @@ static int cluster_init(int argc, char **argv)
 	};
 	const char *root = "", *endpoint = NULL;
 	kfi_ctx c;
-	state s = {0};
+	kfi_applied s = {0};
 	kf_lock *lk = NULL;
 	kf_err e = {0};
 	int rc = KF_OK, opt, ctx_ok = 0, ch = 0;
@@ -337,25 +285,14 @@ static int cluster_init(int argc, char **argv)
 	/* The mirror other nodes use: the one this node serves (mirror
 	 * install), else the one it was itself applied with. */
 	{
-		char *mp = kfi_strf("%s/mirror", c.state_dir), *mt = NULL, *m = NULL, *mfp = NULL;
-		size_t ml;
-		kf_err ignore;
-		if (kf_read_file(mp, 4096, &mt, &ml, &ignore) == KF_OK) {
-			m = field(mt, "mirror");
-			mfp = field(mt, "mirror_fp");
-		}
-		if ((!m || !mfp) && s.mirror && strcmp(s.mirror, "-") && s.mirror_fp &&
-		    strcmp(s.mirror_fp, "-")) {
-			free(m);
-			free(mfp);
+		char *m = NULL, *mfp = NULL;
+		if (kfi_mirror_state_load(&c, &m, &mfp) != KF_OK && s.mirror && s.mirror_fp) {
 			m = strdup(s.mirror);
 			mfp = strdup(s.mirror_fp);
 		}
 		if (m && mfp)
 			printf("Prepare each node first with:\n  kubeferry-install apply BUNDLE -p KEY "
 			       "--role ROLE --mirror %s --mirror-ca-fingerprint %s\n", m, mfp);
-		free(mp);
-		free(mt);
 		free(m);
 		free(mfp);
 	}
@@ -368,7 +305,7 @@ out:
 	free(cfg);
 	free(ca);
 	kf_lock_free(lk);
-	state_free(&s);
+	kfi_applied_free(&s);
 	if (ctx_ok)
 		kfi_ctx_free(&c);
 	return rc;
@@ -387,7 +324,7 @@ static int cluster_join(int argc, char **argv)
 	};
 	const char *root = "", *api = NULL, *token = NULL, *hash = NULL, *certkey = NULL;
 	kfi_ctx c;
-	state s = {0};
+	kfi_applied s = {0};
 	kf_err e = {0};
 	int rc = KF_OK, opt, ctx_ok = 0, cp;
 	char hx[KF_SHA256_HEX];
@@ -453,7 +390,7 @@ static int cluster_join(int argc, char **argv)
 out:
 	if (rc != KF_OK && e.code)
 		kf_err_print("kubeferry-install cluster join", &e);
-	state_free(&s);
+	kfi_applied_free(&s);
 	if (ctx_ok)
 		kfi_ctx_free(&c);
 	return rc;
@@ -529,11 +466,11 @@ int kfi_cmd_mirror_install(int argc, char **argv)
 	const char *root = "", *listen = NULL, *sans[16];
 	size_t nsans = 0;
 	kfi_ctx c;
-	state s = {0};
+	kfi_applied s = {0};
 	kf_err e = {0};
 	int rc = KF_OK, opt, ctx_ok = 0, ch = 0;
 	char *tls = NULL, *ca = NULL, *sanargs = NULL, *unit = NULL;
-	char *advertise = NULL, *info = NULL;
+	char *advertise = NULL;
 	char fp[KF_MIRROR_FP_LEN], host[128] = "";
 
 	optind = 1;
@@ -629,9 +566,7 @@ int kfi_cmd_mirror_install(int argc, char **argv)
 		const char *port = strrchr(listen, ':') + 1;
 		int wild = !strcmp(host, "0.0.0.0") || !strcmp(host, "[::]") || !host[0];
 		advertise = wild ? kfi_strf("%s:%s", s.ip, port) : kfi_strf("%s", listen);
-		info = kfi_strf("mirror: %s\nmirror_fp: %s\n", advertise, fp);
-		if ((rc = kfi_put_file(&c, KFI_STATE_DIR "/mirror", info, strlen(info), 0644,
-		                       NULL, &e)) != KF_OK)
+		if ((rc = kfi_mirror_state_write(&c, advertise, fp, &e)) != KF_OK)
 			goto out;
 	}
 	printf("mirror https://%s serving %s\n", listen, s.bundle_dir);
@@ -646,8 +581,7 @@ out:
 	free(sanargs);
 	free(unit);
 	free(advertise);
-	free(info);
-	state_free(&s);
+	kfi_applied_free(&s);
 	if (ctx_ok)
 		kfi_ctx_free(&c);
 	return rc;

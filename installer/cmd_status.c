@@ -77,50 +77,128 @@ static void print_cert_expiry(const char *path, const char *name)
 	X509_free(x);
 }
 
-/* The host name apply used (its certificates are named after it). */
-static char *applied_host(const kfi_ctx *c)
+static void print_applied(const kfi_applied *st)
 {
-	char *p = NULL, *buf = NULL, *h = NULL, *l;
-	size_t len;
-	kf_err ign;
+	const struct { const char *key, *val; } f[] = {
+		{"bundle", st->bundle}, {"kubernetes", st->kube_version}, {"role", st->role},
+		{"hostname", st->host}, {"node_ip", st->ip}, {"arch", st->arch},
+		{"bundle_dir", st->bundle_dir}, {"mirror", st->mirror ? st->mirror : "-"},
+		{"mirror_fp", st->mirror_fp ? st->mirror_fp : "-"},
+	};
 
-	if (asprintf(&p, "%s/applied", c->state_dir) < 0)
-		abort();
-	if (kf_read_file(p, 1 << 16, &buf, &len, &ign) == KF_OK &&
-	    (l = strstr(buf, "hostname: "))) {
-		l += 10;
-		l[strcspn(l, "\n")] = '\0';
-		h = strdup(l);
-	}
-	free(p);
-	free(buf);
-	return h;
+	printf("applied:\n");
+	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+		if (f[i].val)
+			printf("  %s: %s\n", f[i].key, f[i].val);
 }
 
-static void node_name(char *h, char *out, size_t n)
+/* The applied bundle's components, from its lock beside the tree. */
+static void print_components(const kfi_ctx *c, const kfi_applied *st)
 {
-	if (h)
-		snprintf(out, n, "%s", h);
-	else if (gethostname(out, n) != 0)
-		snprintf(out, n, "localhost");
-	out[n - 1] = '\0';
-	free(h);
+	char *lp = st->bundle_dir ? kfi_strf("%s%s.bundle.yaml", c->root, st->bundle_dir) : NULL;
+	char *text = NULL;
+	size_t len;
+	kf_lock *lk = NULL;
+	kf_err ign;
+
+	if (lp && kf_read_file(lp, KF_LOCK_MAX, &text, &len, &ign) == KF_OK &&
+	    kf_lock_parse(text, len, lp, &lk, &ign) == KF_OK) {
+		printf("components:\n");
+		for (size_t i = 0; i < lk->ncomp; i++)
+			printf("  %-14s %-12s %s\n", lk->components[i].name,
+			       lk->components[i].version ? lk->components[i].version : "",
+			       lk->components[i].arch ? lk->components[i].arch : "");
+	}
+	kf_lock_free(lk);
+	free(text);
+	free(lp);
+}
+
+static int print_units(kfi_ctx *c, kf_err *e)
+{
+	static const char *const units[] = {"containerd.service", "kubelet.service",
+	                                    "etcd.service", "kubeferry-mirror.service", NULL};
+	int rc = KF_OK;
+
+	printf("units:\n");
+	for (size_t i = 0; rc == KF_OK && units[i]; i++) {
+		char *full = kfi_strf("%s/etc/systemd/system/%s", c->root, units[i]);
+		if (!full) {
+			rc = kf_err_set(e, KF_EIO, "out of memory");
+		} else if (access(full, F_OK) == 0) {
+			const char *state = "installed";
+			if (!c->root[0] && access("/run/systemd/system", F_OK) == 0) {
+				const char *argv[] = {"systemctl", "is-active", "--quiet", units[i], NULL};
+				state = kfi_probe(argv) == 0 ? "active" : "inactive";
+			}
+			printf("  %-28s %s\n", units[i], state);
+		}
+		free(full);
+	}
+	return rc;
+}
+
+static int print_certs(kfi_ctx *c, kf_err *e)
+{
+	char *dir = kfi_path(c, "/etc/ssl/etcd/ssl");
+	DIR *d = dir ? opendir(dir) : NULL;
+	struct dirent *de;
+	int rc = dir ? KF_OK : kf_err_set(e, KF_EIO, "out of memory");
+
+	if (d)
+		printf("etcd certificates:\n");
+	while (d && rc == KF_OK && (de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		char *fp;
+		if (n < 5 || strcmp(de->d_name + n - 4, ".pem") || strstr(de->d_name, "-key"))
+			continue;
+		if (!(fp = kfi_strf("%s/%s", dir, de->d_name))) {
+			rc = kf_err_set(e, KF_EIO, "out of memory");
+			break;
+		}
+		print_cert_expiry(fp, de->d_name);
+		free(fp);
+	}
+	if (d)
+		closedir(d);
+	free(dir);
+	return rc;
+}
+
+/* etcd's health over TLS with this node's admin certificate (named after
+ * the host apply used, else this host's name). */
+static int check_etcd(kfi_ctx *c, const char *etcd, const kfi_applied *st, kf_err *e)
+{
+	char addr[256], host[256], *ca = NULL, *cert = NULL, *key = NULL;
+	int port, rc;
+
+	if (kfi_split_hostport(etcd, addr, sizeof addr, &port) != 0)
+		return kf_err_set(e, KF_EUSAGE, "--etcd-endpoint %s: want HOST:PORT", etcd);
+	if (st->host)
+		snprintf(host, sizeof host, "%s", st->host);
+	else if (gethostname(host, sizeof host) != 0)
+		snprintf(host, sizeof host, "localhost");
+	host[sizeof host - 1] = '\0';
+	ca = kfi_path(c, "/etc/ssl/etcd/ssl/ca.pem");
+	cert = kfi_strf("%s/etc/ssl/etcd/ssl/admin-%s.pem", c->root, host);
+	key = kfi_strf("%s/etc/ssl/etcd/ssl/admin-%s-key.pem", c->root, host);
+	if (!ca || !cert || !key)
+		rc = kf_err_set(e, KF_EIO, "out of memory");
+	else if ((rc = kfi_etcd_health(addr, port, ca, cert, key, e)) == KF_OK)
+		printf("etcd https://%s:%d healthy\n", addr, port);
+	free(ca);
+	free(cert);
+	free(key);
+	return rc;
 }
 
 int kfi_cmd_status(int argc, char **argv)
 {
-	static const char *const units[] = {"containerd.service", "kubelet.service",
-	                                    "etcd.service", "kubeferry-mirror.service", NULL};
 	const char *root = "", *etcd = NULL;
 	kfi_ctx c;
+	kfi_applied st = {0};
 	kf_err e = {0};
 	int rc = parse_args(argc, argv, &root, &etcd), ctx_ok = 0;
-	char host[32] = "";
-	char *applied = NULL, *p = NULL, *lock_text = NULL;
-	size_t len = 0;
-	kf_lock *lk = NULL;
-	DIR *d = NULL;
-	struct dirent *de;
 
 	if (rc != KF_OK) {
 		rc = rc < 0 ? KF_OK : rc;
@@ -129,99 +207,28 @@ int kfi_cmd_status(int argc, char **argv)
 	if ((rc = kfi_ctx_init(&c, root, 0, &e)) != KF_OK)
 		goto out;
 	ctx_ok = 1;
-	if (asprintf(&p, "%s/applied", c.state_dir) < 0)
-		abort();
-	if (kf_read_file(p, 1 << 16, &applied, &len, &e) != KF_OK) {
-		printf("nothing applied on %s (no %s)\n", c.root[0] ? c.root : "this node", p);
+	if (kfi_applied_load(&c, &st, &e) == KF_EUSAGE) {
+		printf("nothing applied on %s (no %s)\n", c.root[0] ? c.root : "this node",
+		       st.path ? st.path : KFI_STATE_DIR "/applied");
+		memset(&e, 0, sizeof e);
 		rc = KF_OK;
 		goto out;
 	}
-	printf("applied:\n");
-	for (char *l = strtok(applied, "\n"); l; l = strtok(NULL, "\n")) {
-		printf("  %s\n", l);
-		if (!strncmp(l, "bundle_dir: ", 12)) {
-			char *lp = NULL;
-			if (asprintf(&lp, "%s%s.bundle.yaml", c.root, l + 12) < 0)
-				abort();
-			if (kf_read_file(lp, KF_LOCK_MAX, &lock_text, &len, &e) == KF_OK &&
-			    kf_lock_parse(lock_text, len, lp, &lk, &e) != KF_OK)
-				lk = NULL;
-			free(lp);
-		}
-	}
-	if (lk) {
-		printf("components:\n");
-		for (size_t i = 0; i < lk->ncomp; i++)
-			printf("  %-14s %-12s %s\n", lk->components[i].name,
-			       lk->components[i].version ? lk->components[i].version : "",
-			       lk->components[i].arch ? lk->components[i].arch : "");
-	}
-	printf("units:\n");
-	for (size_t i = 0; units[i]; i++) {
-		char up[256], *full;
-		snprintf(up, sizeof up, "/etc/systemd/system/%s", units[i]);
-		full = kfi_path(&c, up);
-		if (access(full, F_OK) == 0) {
-			const char *state = "installed";
-			if (!c.root[0] && access("/run/systemd/system", F_OK) == 0) {
-				const char *argv2[] = {"systemctl", "is-active", "--quiet", units[i], NULL};
-				state = kfi_probe(argv2) == 0 ? "active" : "inactive";
-			}
-			printf("  %-28s %s\n", units[i], state);
-		}
-		free(full);
-	}
-	free(p);
-	p = kfi_path(&c, "/etc/ssl/etcd/ssl");
-	if ((d = opendir(p))) {
-		printf("etcd certificates:\n");
-		while ((de = readdir(d))) {
-			size_t n = strlen(de->d_name);
-			char *fp = NULL;
-			if (n < 5 || strcmp(de->d_name + n - 4, ".pem") || strstr(de->d_name, "-key"))
-				continue;
-			if (asprintf(&fp, "%s/%s", p, de->d_name) < 0)
-				abort();
-			print_cert_expiry(fp, de->d_name);
-			free(fp);
-		}
-	}
-	/* etcd health over TLS with this node's admin certificate: on the
-	 * live node by default when host etcd is installed, elsewhere only
-	 * when an endpoint is given. */
+	memset(&e, 0, sizeof e);
+	print_applied(&st);
+	print_components(&c, &st);
+	if ((rc = print_units(&c, &e)) != KF_OK || (rc = print_certs(&c, &e)) != KF_OK)
+		goto out;
+	/* On the live node by default when host etcd is installed, elsewhere
+	 * only when an endpoint is given. */
 	if (!etcd && !c.root[0] && access("/etc/etcd.env", F_OK) == 0)
 		etcd = "127.0.0.1:2379";
-	if (etcd) {
-		char addr[64], *ca = NULL, *cert = NULL, *key = NULL, rel[600];
-		const char *colon = strrchr(etcd, ':');
-		int port = colon ? atoi(colon + 1) : 0;
-		if (!colon || port <= 0 || port > 65535 || (size_t)(colon - etcd) >= sizeof addr) {
-			rc = kf_err_set(&e, KF_EUSAGE, "--etcd-endpoint %s: want HOST:PORT", etcd);
-			goto out;
-		}
-		snprintf(addr, sizeof addr, "%.*s", (int)(colon - etcd), etcd);
-		node_name(applied_host(&c), host, sizeof host);
-		ca = kfi_path(&c, "/etc/ssl/etcd/ssl/ca.pem");
-		snprintf(rel, sizeof rel, "/etc/ssl/etcd/ssl/admin-%s.pem", host);
-		cert = kfi_path(&c, rel);
-		snprintf(rel, sizeof rel, "/etc/ssl/etcd/ssl/admin-%s-key.pem", host);
-		key = kfi_path(&c, rel);
-		rc = kfi_etcd_health(addr, port, ca, cert, key, &e);
-		if (rc == KF_OK)
-			printf("etcd https://%s:%d healthy\n", addr, port);
-		free(ca);
-		free(cert);
-		free(key);
-	}
+	if (etcd)
+		rc = check_etcd(&c, etcd, &st, &e);
 out:
-	if (d)
-		closedir(d);
 	if (rc != KF_OK && e.code)
 		kf_err_print("kubeferry-install status", &e);
-	kf_lock_free(lk);
-	free(lock_text);
-	free(applied);
-	free(p);
+	kfi_applied_free(&st);
 	if (ctx_ok)
 		kfi_ctx_free(&c);
 	return rc;

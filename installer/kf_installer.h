@@ -91,6 +91,33 @@ int kfi_unit_start(kfi_ctx *c, const char *name, int reload, int restart, kf_err
 #define KFI_SELF "/usr/local/bin/kubeferry-install"
 int kfi_install_self(kfi_ctx *c, kf_err *e);
 
+/* The node's install state (applied.c). apply writes "applied"; cluster,
+ * mirror install and status read it. Fields are NULL when absent; mirror
+ * and mirror_fp when the node was applied without --mirror. */
+typedef struct kfi_applied {
+	char *path;                  /* the state file (set by load) */
+	char *bundle;                /* NAME-VERSION */
+	char *kube_version, *role, *host, *ip, *arch;
+	char *bundle_dir;            /* without the --root prefix */
+	char *mirror, *mirror_fp;
+} kfi_applied;
+int kfi_applied_write(const kfi_ctx *c, const kfi_applied *a, kf_err *e);
+/* KF_OK; KF_EUSAGE ("run apply first") when there is no state; KF_EIO when
+ * bundle_dir, role, host or ip is missing (a is filled as far as it goes).
+ * Free with kfi_applied_free either way. */
+int kfi_applied_load(const kfi_ctx *c, kfi_applied *a, kf_err *e);
+void kfi_applied_free(kfi_applied *a);
+/* mirror install's record of what it serves (ADDR:PORT, CA fingerprint). */
+int kfi_mirror_state_write(kfi_ctx *c, const char *mirror, const char *fp, kf_err *e);
+/* KF_OK with both (caller frees), -1 when there is no complete record. */
+int kfi_mirror_state_load(const kfi_ctx *c, char **mirror, char **fp);
+
+/* HOST:PORT (hostport.c). The port 1-65535, decimal only, else -1. */
+int kfi_parse_port(const char *s);
+/* HOST (without IPv6 brackets) into host[n] and the port; -1 when
+ * malformed or the host does not fit. */
+int kfi_split_hostport(const char *in, char *host, size_t n, int *port);
+
 /* Upstream .tar.gz archives (extract.c): every regular file whose path,
  * after dropping strip leading components (and a leading "./"), is a single
  * name (and one of names[], when names is not NULL) is installed into
