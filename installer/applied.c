@@ -144,3 +144,16 @@ int kfi_mirror_state_load(const kfi_ctx *c, char **mirror, char **fp)
 	*mirror = *fp = NULL;
 	return -1;
 }
+
+/* The context under root and this node's applied state: how init, join and
+ * mirror install start. *ctx_ok is set once c must be freed. */
+int kfi_node_open(const char *root, kfi_ctx *c, int *ctx_ok, kfi_applied *s, kf_err *e)
+{
+	int rc = kfi_ctx_init(c, root, 0, e);
+
+	if (rc != KF_OK)
+		return rc;
+	*ctx_ok = 1;
+	return kfi_applied_load(c, s, e);
+}
+

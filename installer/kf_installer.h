@@ -22,8 +22,6 @@ int kfi_cmd_reset(int argc, char **argv);     /* cmd_reset.c */
 int kfi_cmd_status(int argc, char **argv);    /* cmd_status.c */
 int kfi_cmd_preflight(int argc, char **argv); /* cmd_preflight.c */
 int kfi_cmd_cluster(int argc, char **argv);   /* cmd_cluster.c: init, join */
-/* `mirror install` (routed here from cmd_mirror.c). */
-int kfi_cmd_mirror_install(int argc, char **argv); /* cmd_cluster.c */
 
 /* The step engine (installer/step/: journal.c, put.c, run.c, stamp.c,
  * undo.c). Every change to a node goes through it: files
@@ -107,6 +105,9 @@ int kfi_applied_write(const kfi_ctx *c, const kfi_applied *a, kf_err *e);
  * Free with kfi_applied_free either way. */
 int kfi_applied_load(const kfi_ctx *c, kfi_applied *a, kf_err *e);
 void kfi_applied_free(kfi_applied *a);
+/* The context under root and this node's applied state: how cluster and
+ * mirror install start. *ctx_ok is set once c must be freed. */
+int kfi_node_open(const char *root, kfi_ctx *c, int *ctx_ok, kfi_applied *s, kf_err *e);
 /* mirror install's record of what it serves (ADDR:PORT, CA fingerprint). */
 int kfi_mirror_state_write(kfi_ctx *c, const char *mirror, const char *fp, kf_err *e);
 /* KF_OK with both (caller frees), -1 when there is no complete record. */
