@@ -45,7 +45,7 @@ typedef struct kfi_ctx {
 
 int kfi_ctx_init(kfi_ctx *c, const char *root, int dry_run, kf_err *e);
 void kfi_ctx_free(kfi_ctx *c);
-/* ROOT + abs (abs starts with '/'). Caller frees. */
+/* ROOT + abs (abs starts with '/'). Caller frees; NULL when out of memory. */
 char *kfi_path(const kfi_ctx *c, const char *abs);
 /* KF_OK when no existing directory between ROOT and abs is a symbolic
  * link (or a non-directory): nothing is read or written through one. */
@@ -188,7 +188,12 @@ int kfi_mirror_ca_file(const char *path, const char *fingerprint, char **pem,
 /* Normalise a fingerprint to 64 lowercase hex digits; -1 when malformed. */
 int kfi_fingerprint_norm(const char *in, char out[KF_SHA256_HEX]);
 
-/* vasprintf into a new string; aborts on out-of-memory (step/put.c). */
+/* Out of memory (step/put.c): nothing in the installer aborts. Functions
+ * that return a new string return NULL when memory runs out; their
+ * callers turn that into KF_EIO "out of memory" (kfi_oom) up the stack.
+ * vasprintf into a new string, NULL when out of memory. */
 char *kfi_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* kf_err_set(e, KF_EIO, "out of memory"); returns KF_EIO. */
+int kfi_oom(kf_err *e);
 
 #endif

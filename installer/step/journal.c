@@ -30,14 +30,6 @@
 
 #include "installer/step/step.h"
 
-char *kfi_xstrdup(const char *s)
-{
-	char *p = strdup(s);
-	if (!p)
-		abort();
-	return p;
-}
-
 int kfi_journaled(const kfi_ctx *c, const char *abs)
 {
 	for (size_t i = 0; i < c->njpaths; i++)
@@ -46,15 +38,22 @@ int kfi_journaled(const kfi_ctx *c, const char *abs)
 	return 0;
 }
 
-void kfi_remember(kfi_ctx *c, const char *abs)
+int kfi_remember(kfi_ctx *c, const char *abs, kf_err *e)
 {
+	char *p;
+
 	if (c->njpaths == c->capj) {
-		c->capj = c->capj ? c->capj * 2 : 64;
-		c->jpaths = realloc(c->jpaths, c->capj * sizeof *c->jpaths);
-		if (!c->jpaths)
-			abort();
+		size_t cap = c->capj ? c->capj * 2 : 64;
+		char **more = realloc(c->jpaths, cap * sizeof *c->jpaths);
+		if (!more)
+			return kfi_oom(e);
+		c->jpaths = more;
+		c->capj = cap;
 	}
-	c->jpaths[c->njpaths++] = kfi_xstrdup(abs);
+	if (!(p = strdup(abs)))
+		return kfi_oom(e);
+	c->jpaths[c->njpaths++] = p;
+	return KF_OK;
 }
 
 int kfi_journal_path(const kfi_ctx *c, char *out, size_t n)
@@ -109,8 +108,8 @@ static int journal_load(kfi_ctx *c, kf_err *e)
 		if (!nl)
 			continue;
 		*nl = '\0';
-		if (kfi_record_parse(line, &r))
-			kfi_remember(c, r.path);
+		if (kfi_record_parse(line, &r) && (rc = kfi_remember(c, r.path, e)) != KF_OK)
+			goto out;
 	}
 out:
 	if (f)
@@ -123,14 +122,16 @@ int kfi_ctx_init(kfi_ctx *c, const char *root, int dry_run, kf_err *e)
 	size_t n;
 
 	memset(c, 0, sizeof *c);
-	c->root = kfi_xstrdup(root ? root : "");
+	if (!(c->root = strdup(root ? root : "")))
+		return kfi_oom(e);
 	/* "/" and "dir/" both mean the same root without the trailing slash. */
 	n = strlen(c->root);
 	while (n > 0 && c->root[n - 1] == '/')
 		c->root[--n] = '\0';
 	c->dry_run = dry_run;
 	c->live = c->root[0] == '\0' && !dry_run;
-	c->state_dir = kfi_path(c, KFI_STATE_DIR);
+	if (!(c->state_dir = kfi_path(c, KFI_STATE_DIR)))
+		return kfi_oom(e);
 	/* The journal, backups, stamps and unpacked bundles are written with
 	 * plain paths: under --root, none of their directories may be a link
 	 * leading out of ROOT. */
@@ -209,17 +210,23 @@ int kfi_ensure_parents(kfi_ctx *c, const char *abs, kf_err *e)
 	for (char *p = buf + 1; (p = strchr(p, '/')) != NULL; p++) {
 		*p = '\0';
 		free(full);
-		full = kfi_path(c, buf);
+		if (!(full = kfi_path(c, buf))) {
+			rc = kfi_oom(e);
+			goto out;
+		}
 		if (lstat(full, &st) != 0) {
 			if (c->dry_run) {
 				*p = '/';
 				break;
 			}
 			if (!kfi_journaled(c, buf)) {
-				snprintf(line, sizeof line, "dir\t%s\n", buf);
-				if ((rc = kfi_journal_append(c, line, e)) != KF_OK)
+				if (kf_strf(line, sizeof line, "dir\t%s\n", buf) != 0) {
+					rc = kf_err_set(e, KF_EIO, "path too long: %s", buf);
 					goto out;
-				kfi_remember(c, buf);
+				}
+				if ((rc = kfi_journal_append(c, line, e)) != KF_OK ||
+				    (rc = kfi_remember(c, buf, e)) != KF_OK)
+					goto out;
 			}
 			if (mkdir(full, 0755) != 0 && errno != EEXIST) {
 				rc = kf_err_errno(e, "cannot create directory", full);
@@ -242,14 +249,19 @@ int kfi_journal_before(kfi_ctx *c, const char *abs, const char *kind,
 {
 	int rc = KF_OK;
 	char line[PATH_MAX * 2 + 64], hex[KF_SHA256_HEX], target[PATH_MAX];
-	char *full = kfi_path(c, abs), *data = NULL, *bpath = NULL;
+	char *full = kfi_path(c, abs), *data = NULL, *bpath = NULL, *bdir = NULL;
 	size_t len = 0;
 	struct stat st;
+	int fit = 0;
 
+	if (!full) {
+		rc = kfi_oom(e);
+		goto out;
+	}
 	if (kfi_journaled(c, abs))
 		goto out;
 	if (lstat(full, &st) != 0) {
-		snprintf(line, sizeof line, "%s\t%s\t-\t0\n", kind, abs);
+		fit = kf_strf(line, sizeof line, "%s\t%s\t-\t0\n", kind, abs);
 	} else if (S_ISLNK(st.st_mode)) {
 		ssize_t n = readlink(full, target, sizeof target - 1);
 		if (n < 0) {
@@ -264,48 +276,57 @@ int kfi_journal_before(kfi_ctx *c, const char *abs, const char *kind,
 			                full);
 			goto out;
 		}
-		snprintf(line, sizeof line, "link\t%s\t%s\n", abs, target);
+		fit = kf_strf(line, sizeof line, "link\t%s\t%s\n", abs, target);
 	} else if (S_ISREG(st.st_mode)) {
 		/* The backup is named by the path's digest: unique and flat. */
 		kf_sha256_buf(abs, strlen(abs), hex);
-		bpath = malloc(strlen(c->state_dir) + 80);
-		if (!bpath)
-			abort();
-		sprintf(bpath, "%s/backup", c->state_dir);
-		if ((rc = kf_mkdir_p(bpath, 0700, e)) != KF_OK)
+		if (!(bdir = kfi_strf("%s/backup", c->state_dir)) ||
+		    !(bpath = kfi_strf("%s/%s", bdir, hex))) {
+			rc = kfi_oom(e);
 			goto out;
-		sprintf(bpath, "%s/backup/%s", c->state_dir, hex);
+		}
+		if ((rc = kf_mkdir_p(bdir, 0700, e)) != KF_OK)
+			goto out;
 		if ((rc = kf_read_file(full, KFI_FILE_MAX, &data, &len, e)) != KF_OK)
 			goto out;
 		if ((rc = kf_write_file_atomic(bpath, data, len, st.st_mode & 07777,
 		                               1, e)) != KF_OK)
 			goto out;
-		snprintf(line, sizeof line, "file\t%s\t%s\t%o\n", abs, hex,
-		         (unsigned)(st.st_mode & 07777));
+		fit = kf_strf(line, sizeof line, "file\t%s\t%s\t%o\n", abs, hex,
+		              (unsigned)(st.st_mode & 07777));
 	} else {
 		rc = kf_err_set(e, KF_EIO, "%s exists and is neither a file nor a link; refusing to replace it", full);
 		goto out;
 	}
-	if ((rc = kfi_journal_append(c, line, e)) != KF_OK)
+	/* A record cut short would be read back as a different one. */
+	if (fit != 0) {
+		rc = kf_err_set(e, KF_EIO, "path too long for the journal: %s", abs);
 		goto out;
-	kfi_remember(c, abs);
+	}
+	if ((rc = kfi_journal_append(c, line, e)) != KF_OK ||
+	    (rc = kfi_remember(c, abs, e)) != KF_OK)
+		goto out;
 out:
 	free(full);
 	free(data);
 	free(bpath);
+	free(bdir);
 	return rc;
 }
 
 int kfi_journal_unit(kfi_ctx *c, const char *unit, kf_err *e)
 {
 	char key[256], line[300];
+	int rc;
 
 	if (c->dry_run)
 		return KF_OK;
-	snprintf(key, sizeof key, "unit:%s", unit);
+	if (kf_strf(key, sizeof key, "unit:%s", unit) != 0 ||
+	    kf_strf(line, sizeof line, "unit\t%s\n", key) != 0)
+		return kf_err_set(e, KF_EUSAGE, "unit name too long: %s", unit);
 	if (kfi_journaled(c, key))
 		return KF_OK;
-	snprintf(line, sizeof line, "unit\t%s\n", key);
-	kfi_remember(c, key);
+	if ((rc = kfi_remember(c, key, e)) != KF_OK)
+		return rc;
 	return kfi_journal_append(c, line, e);
 }

@@ -21,10 +21,15 @@ char *kfi_path(const kfi_ctx *c, const char *abs)
 {
 	size_t n = strlen(c->root) + strlen(abs) + 1;
 	char *p = malloc(n);
-	if (!p)
-		abort();
-	snprintf(p, n, "%s%s", c->root, abs);
+
+	if (p)
+		snprintf(p, n, "%s%s", c->root, abs);
 	return p;
+}
+
+int kfi_oom(kf_err *e)
+{
+	return kf_err_set(e, KF_EIO, "out of memory");
 }
 
 /* Every existing directory between ROOT and abs must be a real directory:
@@ -45,7 +50,10 @@ int kfi_check_parents(const kfi_ctx *c, const char *abs, kf_err *e)
 	for (char *p = buf + 1; (p = strchr(p, '/')) != NULL; p++) {
 		*p = '\0';
 		free(full);
-		full = kfi_path(c, buf);
+		if (!(full = kfi_path(c, buf))) {
+			rc = kfi_oom(e);
+			goto out;
+		}
 		if (lstat(full, &st) != 0)
 			break;
 		if (S_ISLNK(st.st_mode)) {
@@ -70,8 +78,10 @@ void kfi_crash_point(void)
 {
 	static long n;
 	const char *v = getenv("KUBEFERRY_TEST_CRASH_AFTER");
+	char *end = NULL;
+	long at = v ? strtol(v, &end, 10) : 0;
 
-	if (v && ++n >= atol(v))
+	if (v && end != v && !*end && ++n >= at)
 		kill(getpid(), SIGKILL);
 }
 
@@ -94,6 +104,10 @@ int kfi_put_file(kfi_ctx *c, const char *abs, const void *data, size_t len,
 	size_t curlen = 0;
 	struct stat st;
 
+	if (!full) {
+		rc = kfi_oom(e);
+		goto out;
+	}
 	if ((rc = kfi_check_parents(c, abs, e)) != KF_OK)
 		goto out;
 	/* The owner counts too: a binary root runs that is owned by another
@@ -144,6 +158,10 @@ int kfi_put_link(kfi_ctx *c, const char *abs, const char *target,
 	char *full = kfi_path(c, abs), cur[PATH_MAX], tmp[PATH_MAX];
 	struct stat st;
 
+	if (!full) {
+		rc = kfi_oom(e);
+		goto out;
+	}
 	if ((rc = kfi_check_parents(c, abs, e)) != KF_OK)
 		goto out;
 	if (lstat(full, &st) == 0 && S_ISLNK(st.st_mode)) {
@@ -159,7 +177,10 @@ int kfi_put_link(kfi_ctx *c, const char *abs, const char *target,
 		if ((rc = kfi_journal_before(c, abs, "link", e)) != KF_OK)
 			goto out;
 		/* A new link under a temporary name, renamed over: atomic. */
-		snprintf(tmp, sizeof tmp, "%s.kf-tmp", full);
+		if (kf_strf(tmp, sizeof tmp, "%s.kf-tmp", full) != 0) {
+			rc = kf_err_set(e, KF_EIO, "path too long: %s", full);
+			goto out;
+		}
 		unlink(tmp);
 		if (symlink(target, tmp) != 0) {
 			rc = kf_err_errno(e, "cannot create link", tmp);
@@ -187,11 +208,8 @@ char *kfi_strf(const char *fmt, ...)
 	char *s = NULL;
 
 	va_start(ap, fmt);
-	/* Paths and small texts only: failing to allocate a few hundred
-	 * bytes leaves nothing sensible to report, and the journal makes a
-	 * re-run after the crash safe. */
 	if (vasprintf(&s, fmt, ap) < 0)
-		abort();
+		s = NULL;
 	va_end(ap);
 	return s;
 }

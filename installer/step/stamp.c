@@ -19,14 +19,10 @@
 
 static char *stamp_path(const kfi_ctx *c, const char *key)
 {
-	char hex[KF_SHA256_HEX], *p;
+	char hex[KF_SHA256_HEX];
 
 	kf_sha256_buf(key, strlen(key), hex);
-	p = malloc(strlen(c->state_dir) + 100);
-	if (!p)
-		abort();
-	sprintf(p, "%s/stamps/%s", c->state_dir, hex);
-	return p;
+	return kfi_strf("%s/stamps/%s", c->state_dir, hex);
 }
 
 int kfi_stamp_match(kfi_ctx *c, const char *key)
@@ -36,7 +32,7 @@ int kfi_stamp_match(kfi_ctx *c, const char *key)
 	int ok = 0;
 	kf_err ign;
 
-	if (kf_read_file(p, 1 << 20, &buf, &len, &ign) != KF_OK)
+	if (!p || kf_read_file(p, 1 << 20, &buf, &len, &ign) != KF_OK)
 		goto out;
 	/* First pass: everything must match before anything is reported. */
 	ok = 1;
@@ -52,7 +48,7 @@ int kfi_stamp_match(kfi_ctx *c, const char *key)
 			break;
 		}
 		full = kfi_path(c, abs);
-		if (lstat(full, &st) != 0 || !S_ISREG(st.st_mode) ||
+		if (!full || lstat(full, &st) != 0 || !S_ISREG(st.st_mode) ||
 		    (unsigned long long)st.st_size != size || (unsigned long long)st.st_ino != ino ||
 		    (unsigned long long)st.st_ctim.tv_sec != cs ||
 		    (unsigned long long)st.st_ctim.tv_nsec != cns || (st.st_mode & 07777) != mode)
@@ -66,7 +62,11 @@ int kfi_stamp_match(kfi_ctx *c, const char *key)
 	}
 	free(buf);
 	buf = NULL;
-	kf_read_file(p, 1 << 20, &buf, &len, &ign);
+	save = NULL;
+	if (kf_read_file(p, 1 << 20, &buf, &len, &ign) != KF_OK) {
+		ok = 0;
+		goto out;
+	}
 	for (char *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
 		l[strcspn(l, "\t")] = '\0';
 		kfi_report(c, 0, "file", l);
@@ -84,25 +84,29 @@ void kfi_stamp_write(kfi_ctx *c, const char *key, char *const *abs, size_t n)
 	FILE *m;
 	kf_err ign;
 
-	if (c->dry_run || n == 0)
+	/* A stamp is only an accelerator: failing to write one (even for
+	 * want of memory) is harmless. */
+	if (c->dry_run || n == 0 || !(p = stamp_path(c, key)))
 		return;
-	p = stamp_path(c, key);
-	m = open_memstream(&text, &len);
+	if (!(m = open_memstream(&text, &len))) {
+		free(p);
+		return;
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct stat st;
 		char *full = kfi_path(c, abs[i]);
-		if (lstat(full, &st) == 0)
+		if (full && lstat(full, &st) == 0)
 			fprintf(m, "%s\t%llu\t%llu\t%llu\t%llu\t%o\n", abs[i],
 			        (unsigned long long)st.st_size, (unsigned long long)st.st_ino,
 			        (unsigned long long)st.st_ctim.tv_sec,
 			        (unsigned long long)st.st_ctim.tv_nsec, (unsigned)(st.st_mode & 07777));
 		free(full);
 	}
-	fclose(m);
-	kf_dirname(p, dir, sizeof dir);
-	/* A stamp is only an accelerator: failing to write one is harmless. */
-	if (kf_mkdir_p(dir, 0700, &ign) == KF_OK)
-		kf_write_file_atomic(p, text, len, 0600, 1, &ign);
+	if (fclose(m) == 0 && text) {
+		kf_dirname(p, dir, sizeof dir);
+		if (kf_mkdir_p(dir, 0700, &ign) == KF_OK)
+			kf_write_file_atomic(p, text, len, 0600, 1, &ign);
+	}
 	free(text);
 	free(p);
 }

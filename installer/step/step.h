@@ -20,10 +20,10 @@ typedef struct kfi_rec {
 	char *kind, *path, *arg, *mode;
 } kfi_rec;
 
-char *kfi_xstrdup(const char *s);
 /* 1 when abs already has a journal record. */
 int kfi_journaled(const kfi_ctx *c, const char *abs);
-void kfi_remember(kfi_ctx *c, const char *abs);
+/* Note that abs is in the journal now. */
+int kfi_remember(kfi_ctx *c, const char *abs, kf_err *e);
 int kfi_journal_path(const kfi_ctx *c, char *out, size_t n);
 /* Split one journal line in place; 0 when a field its kind needs is
  * missing (such a record is never used). */

@@ -38,7 +38,10 @@ static int undo_one(kfi_ctx *c, const kfi_rec *r, kf_err *e)
 	 * delete or overwrite the file the link leads to. */
 	if ((rc = kfi_check_parents(c, r->path, e)) != KF_OK)
 		goto out;
-	full = kfi_path(c, r->path);
+	if (!(full = kfi_path(c, r->path))) {
+		rc = kfi_oom(e);
+		goto out;
+	}
 	if (!strcmp(r->kind, "dir")) {
 		/* Only an empty directory goes: something the operator added
 		 * meanwhile stays. */
@@ -58,7 +61,10 @@ static int undo_one(kfi_ctx *c, const kfi_rec *r, kf_err *e)
 		printf("%-8s %s %s\n", "removed", r->kind, r->path);
 	} else if (!strcmp(r->kind, "link")) {
 		char tmp[PATH_MAX];
-		snprintf(tmp, sizeof tmp, "%s.kf-tmp", full);
+		if (kf_strf(tmp, sizeof tmp, "%s.kf-tmp", full) != 0) {
+			rc = kf_err_set(e, KF_EIO, "path too long: %s", full);
+			goto out;
+		}
 		unlink(tmp);
 		if (symlink(r->arg, tmp) != 0 || rename(tmp, full) != 0) {
 			rc = kf_err_errno(e, "cannot restore link", full);
@@ -67,11 +73,11 @@ static int undo_one(kfi_ctx *c, const kfi_rec *r, kf_err *e)
 		}
 		printf("%-8s link %s\n", "restored", r->path);
 	} else {
-		unsigned mode = (unsigned)strtoul(r->mode ? r->mode : "644", NULL, 8);
-		bpath = malloc(strlen(c->state_dir) + strlen(r->arg) + 16);
-		if (!bpath)
-			abort();
-		sprintf(bpath, "%s/backup/%s", c->state_dir, r->arg);
+		unsigned mode = (unsigned)strtoul(r->mode ? r->mode : "644", NULL, 8) & 07777;
+		if (!(bpath = kfi_strf("%s/backup/%s", c->state_dir, r->arg))) {
+			rc = kfi_oom(e);
+			goto out;
+		}
 		if ((rc = kf_read_file(bpath, KFI_FILE_MAX, &data, &len, e)) != KF_OK)
 			goto out;
 		/* An unlink first: the path may now be a link we made. */
@@ -124,10 +130,14 @@ int kfi_journal_undo(kfi_ctx *c, kf_err *e)
 			goto out;
 		}
 		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			recs = realloc(recs, cap * sizeof *recs);
-			if (!recs)
-				abort();
+			size_t ncap = cap ? cap * 2 : 64;
+			kfi_rec *more = realloc(recs, ncap * sizeof *recs);
+			if (!more) {
+				rc = kfi_oom(e);
+				goto out;
+			}
+			recs = more;
+			cap = ncap;
 		}
 		recs[n++] = r;
 	}
