@@ -53,7 +53,7 @@ static const char RENEW_TIMER[] =
 static int node_has(const kfi_ctx *c, const char *abs)
 {
 	char *p = kfi_path(c, abs);
-	int r = access(p, F_OK) == 0;
+	int r = p && access(p, F_OK) == 0;
 
 	free(p);
 	return r;
@@ -63,7 +63,7 @@ static int load_lock(const kfi_ctx *c, const kfi_applied *s, kf_lock **lk, kf_er
 {
 	char *p = kfi_strf("%s%s.bundle.yaml", c->root, s->bundle_dir), *buf = NULL;
 	size_t len;
-	int rc = kf_read_file(p, KF_LOCK_MAX, &buf, &len, e);
+	int rc = p ? kf_read_file(p, KF_LOCK_MAX, &buf, &len, e) : kfi_oom(e);
 
 	if (rc == KF_OK)
 		rc = kf_lock_parse(buf, len, p, lk, e);
@@ -103,7 +103,7 @@ static void reuse_secret(const kfi_ctx *c, const char *key, char *out, size_t n)
 	size_t len;
 	kf_err ign;
 
-	if (kf_read_file(p, 1 << 20, &buf, &len, &ign) == KF_OK && (v = strstr(buf, key))) {
+	if (p && kf_read_file(p, 1 << 20, &buf, &len, &ign) == KF_OK && (v = strstr(buf, key))) {
 		v += strlen(key);
 		if (*v == '"')
 			v++;
@@ -127,7 +127,8 @@ static int apply_addons(kfi_ctx *c, const kfi_applied *s, kf_err *e)
 {
 	char *dir = kfi_strf("%s%s/addons", c->root, s->bundle_dir);
 	struct dirent **ents = NULL;
-	int n = scandir(dir, &ents, NULL, alphasort), rc = KF_OK, applied = 0;
+	int n = dir ? scandir(dir, &ents, NULL, alphasort) : 0, rc = dir ? KF_OK : kfi_oom(e);
+	int applied = 0;
 
 	for (int i = 0; i < n; i++) {
 		const char *nm = ents[i]->d_name;
@@ -137,7 +138,7 @@ static int apply_addons(kfi_ctx *c, const kfi_applied *s, kf_err *e)
 			char *f = kfi_strf("%s/addons/%s", s->bundle_dir, nm);
 			const char *argv[] = {"/usr/local/bin/kubectl", "--kubeconfig", ADMIN_CONF,
 			                      "apply", "-f", f, NULL};
-			rc = kfi_run(c, argv, e);
+			rc = f ? kfi_run(c, argv, e) : kfi_oom(e);
 			applied++;
 			free(f);
 		}
@@ -196,15 +197,20 @@ static int cluster_init(int argc, char **argv)
 		rc = kf_err_set(&e, KF_EUSAGE, "the bundle's lock has no kubernetesVersion");
 		goto out;
 	}
-	snprintf(ep, sizeof ep, "%s", endpoint ? endpoint : "");
-	if (!ep[0])
-		snprintf(ep, sizeof ep, "%s:6443", s.ip);
+	if ((endpoint ? kf_strf(ep, sizeof ep, "%s", endpoint)
+	              : kf_strf(ep, sizeof ep, "%s:6443", s.ip)) != 0) {
+		rc = kf_err_set(&e, KF_EUSAGE, "--control-plane-endpoint %s: too long", endpoint);
+		goto out;
+	}
 
 	printf("== cluster CA\n");
 	if ((rc = kfi_ensure_ca(&c, "/etc/kubernetes/pki/ca.crt", "/etc/kubernetes/pki/ca.key",
 	                        "kubernetes", &e)) != KF_OK)
 		goto out;
-	ca = kfi_path(&c, "/etc/kubernetes/pki/ca.crt");
+	if (!(ca = kfi_path(&c, "/etc/kubernetes/pki/ca.crt"))) {
+		rc = kfi_oom(&e);
+		goto out;
+	}
 	if ((rc = kfi_ca_cert_hash(ca, hash, &e)) != KF_OK)
 		goto out;
 
@@ -232,14 +238,20 @@ static int cluster_init(int argc, char **argv)
 	ko.token = token;
 	ko.certificate_key = certkey;
 	ko.external_etcd = !lk->install.etcd || !strcmp(lk->install.etcd, "host");
-	snprintf(etcd_ep, sizeof etcd_ep, "https://%s:2379", s.ip);
-	snprintf(ecert, sizeof ecert, "/etc/ssl/etcd/ssl/node-%s.pem", s.host);
-	snprintf(ekey, sizeof ekey, "/etc/ssl/etcd/ssl/node-%s-key.pem", s.host);
+	if (kf_strf(etcd_ep, sizeof etcd_ep, "https://%s:2379", s.ip) != 0 ||
+	    kf_strf(ecert, sizeof ecert, "/etc/ssl/etcd/ssl/node-%s.pem", s.host) != 0 ||
+	    kf_strf(ekey, sizeof ekey, "/etc/ssl/etcd/ssl/node-%s-key.pem", s.host) != 0) {
+		rc = kf_err_set(&e, KF_EIO, "%s: host name or address too long", s.path);
+		goto out;
+	}
 	ko.etcd_endpoint = etcd_ep;
 	ko.etcd_ca = "/etc/ssl/etcd/ssl/ca.pem";
 	ko.etcd_cert = ecert;
 	ko.etcd_key = ekey;
-	cfg = kfi_render_kubeadm(&ko);
+	if (!(cfg = kfi_render_kubeadm(&ko))) {
+		rc = kfi_oom(&e);
+		goto out;
+	}
 	/* 0600: it holds the bootstrap token and the certificate key. */
 	if ((rc = kfi_put_file(&c, KUBEADM_CONFIG, cfg, strlen(cfg), 0600, NULL, &e)) != KF_OK)
 		goto out;

@@ -376,7 +376,10 @@ static int cmd_install(int argc, char **argv)
 	}
 	if ((rc = kfi_node_open(root, &c, &ctx_ok, &s, &e)) != KF_OK)
 		goto out;
-	snprintf(host, sizeof host, "%.*s", (int)(strrchr(listen, ':') - listen), listen);
+	if (kf_strf(host, sizeof host, "%.*s", (int)(strrchr(listen, ':') - listen), listen) != 0) {
+		rc = kf_err_set(&e, KF_EUSAGE, "--listen %s: address too long", listen);
+		goto out;
+	}
 	if (!nsans) {
 		const char *h = host[0] && strcmp(host, "0.0.0.0") && strcmp(host, "[::]") ? host : s.ip;
 		/* Each name once: they are repeated in the unit's command line. */
@@ -388,9 +391,13 @@ static int cmd_install(int argc, char **argv)
 	/* The mirror's CA and server certificate live beside the bundles
 	 * (kept by reset, like them); the CA is re-used on every run. */
 	tls = kfi_strf("%s/var/lib/kubeferry/mirror-tls", c.root);
+	ca = tls ? kfi_strf("%s/ca.crt", tls) : NULL;
+	if (!ca) {
+		rc = kfi_oom(&e);
+		goto out;
+	}
 	if ((rc = kf_mirror_tls_ensure(tls, sans, nsans, &e)) != KF_OK)
 		goto out;
-	ca = kfi_strf("%s/ca.crt", tls);
 	if ((rc = kf_mirror_cert_fingerprint(ca, fp, &e)) != KF_OK)
 		goto out;
 	/* The service runs plain `mirror serve` on this material with the
@@ -398,10 +405,15 @@ static int cmd_install(int argc, char **argv)
 	 * chain kf_mirror_tls_ensure wrote (nodes pin the CA they find in
 	 * the handshake) and renews the server certificate on a restart
 	 * near expiry. */
-	for (size_t i = 0; i < nsans; i++) {
-		char *more = kfi_strf("%s --san %s", sanargs ? sanargs : "", sans[i]);
-		free(sanargs);
-		sanargs = more;
+	{
+		kf_buf b;
+		kf_buf_init(&b);
+		for (size_t i = 0; i < nsans; i++)
+			kf_buf_addf(&b, " --san %s", sans[i]);
+		if (!(sanargs = kf_buf_take(&b))) {
+			rc = kfi_oom(&e);
+			goto out;
+		}
 	}
 	if ((rc = kfi_put_file_from(&c, KF_MIRROR_CA_PATH, ca, 0644, NULL, &e)) != KF_OK ||
 	    (rc = kfi_install_self(&c, &e)) != KF_OK)
@@ -427,6 +439,10 @@ static int cmd_install(int argc, char **argv)
 	                 "[Install]\n"
 	                 "WantedBy=multi-user.target\n",
 	                 s.bundle_dir, s.bundle_dir, listen, sanargs);
+	if (!unit) {
+		rc = kfi_oom(&e);
+		goto out;
+	}
 	if ((rc = kfi_unit_install(&c, "kubeferry-mirror.service", unit, "multi-user.target", &ch, &e)) != KF_OK ||
 	    (rc = kfi_unit_start(&c, "kubeferry-mirror.service", ch, ch, &e)) != KF_OK)
 		goto out;
@@ -436,6 +452,10 @@ static int cmd_install(int argc, char **argv)
 		const char *port = strrchr(listen, ':') + 1;
 		int wild = !strcmp(host, "0.0.0.0") || !strcmp(host, "[::]") || !host[0];
 		advertise = wild ? kfi_strf("%s:%s", s.ip, port) : kfi_strf("%s", listen);
+		if (!advertise) {
+			rc = kfi_oom(&e);
+			goto out;
+		}
 		if ((rc = kfi_mirror_state_write(&c, advertise, fp, &e)) != KF_OK)
 			goto out;
 	}

@@ -62,9 +62,9 @@ const kf_lock_component *kfi_apply_component(const apply *a, const char *const *
 /* Same, KF_EUSAGE naming the first name when the bundle lacks it. */
 int kfi_apply_need(const apply *a, const char *const *names, const kf_lock_component **out,
                    kf_err *e);
-/* The component's file in the unpacked bundle (caller frees), NULL when
- * out of memory. */
-char *kfi_apply_file(const apply *a, const kf_lock_component *k);
+/* The component's file in the unpacked bundle into *path (freed first;
+ * the caller frees the last one). */
+int kfi_apply_file(const apply *a, const kf_lock_component *k, char **path, kf_err *e);
 kfi_apply_step kfi_step_bundle;
 
 /* ---- host (apply/host.c) ---------------------------------------------- */

@@ -24,9 +24,11 @@ const kf_lock_component *kfi_apply_component(const apply *a, const char *const *
 	return NULL;
 }
 
-char *kfi_apply_file(const apply *a, const kf_lock_component *k)
+int kfi_apply_file(const apply *a, const kf_lock_component *k, char **path, kf_err *e)
 {
-	return kfi_strf("%s/%s", a->bundle_dir, k->path);
+	free(*path);
+	*path = kfi_strf("%s/%s", a->bundle_dir, k->path);
+	return *path ? KF_OK : kfi_oom(e);
 }
 
 int kfi_apply_need(const apply *a, const char *const *names, const kf_lock_component **out,
@@ -67,11 +69,15 @@ static int unpack(apply *a, kf_err *e)
 		goto out;
 	}
 	parent = kfi_path(&a->c, KFI_BUNDLES_DIR);
-	dest = kfi_strf("%s/%s-%s", parent, lk->name, lk->version);
+	dest = parent ? kfi_strf("%s/%s-%s", parent, lk->name, lk->version) : NULL;
+	if (!dest) {
+		rc = kfi_oom(e);
+		goto out;
+	}
 	{
 		char *lp = kfi_strf("%s.bundle.yaml", dest);
 		kf_err ign;
-		if (kf_read_file(lp, KF_LOCK_MAX, &cur, &cur_len, &ign) == KF_OK &&
+		if (lp && kf_read_file(lp, KF_LOCK_MAX, &cur, &cur_len, &ign) == KF_OK &&
 		    cur_len == lock_len && !memcmp(cur, lock_yaml, lock_len)) {
 			free(lp);
 			printf("%-8s bundle %s-%s already unpacked in %s\n", "ok",
@@ -95,6 +101,12 @@ static int unpack(apply *a, kf_err *e)
 		a->tmp_dir = strdup(tmpl);
 		free(dest);
 		dest = kfi_strf("%s/bundle", tmpl);
+		if (!a->tmp_dir || !dest) {
+			if (!a->tmp_dir)
+				rmdir(tmpl);
+			rc = kfi_oom(e);
+			goto out;
+		}
 		rc = kf_archive_unpack(a->bundle, dest, 0, &ro, NULL, e);
 		if (rc == KF_OK) {
 			printf("%-8s bundle %s-%s would be unpacked (dry run)\n", "changed",
@@ -105,10 +117,16 @@ static int unpack(apply *a, kf_err *e)
 		/* Remember the first directory we create, so that a bundle that
 		 * fails verification leaves the root exactly as it was. */
 		char probe[PATH_MAX];
-		snprintf(probe, sizeof probe, "%s", parent);
+		if (kf_strf(probe, sizeof probe, "%s", parent) != 0) {
+			rc = kf_err_set(e, KF_EIO, "path too long: %s", parent);
+			goto out;
+		}
 		while (access(probe, F_OK) != 0) {
 			free(created);
-			created = strdup(probe);
+			if (!(created = strdup(probe))) {
+				rc = kfi_oom(e);
+				goto out;
+			}
 			char *s = strrchr(probe, '/');
 			if (!s || s == probe)
 				break;
@@ -130,7 +148,10 @@ static int unpack(apply *a, kf_err *e)
 		{
 			char *lp = kfi_strf("%s.bundle.yaml", dest);
 			char *sp = kfi_strf("%s.bundle.yaml.minisig", dest);
-			rc = kf_write_file_atomic(sp, sig, sig_len, 0644, 1, e);
+			if (!lp || !sp)
+				rc = kfi_oom(e);
+			else
+				rc = kf_write_file_atomic(sp, sig, sig_len, 0644, 1, e);
 			if (rc == KF_OK)
 				rc = kf_write_file_atomic(lp, lock_yaml, lock_len, 0644, 1, e);
 			free(lp);

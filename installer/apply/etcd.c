@@ -17,12 +17,12 @@ int kfi_step_etcd(apply *a, kf_err *e)
 	const kf_lock_component *k;
 	int rc, ch = 0, any = 0, before;
 	char *f = NULL, *env = NULL, *ca = NULL, *cert = NULL, *key = NULL;
-	char rel[512];
 	const char *ips[] = {a->ip};
 
 	if ((rc = kfi_apply_need(a, n_etcd, &k, e)) != KF_OK)
 		goto out;
-	f = kfi_apply_file(a, k);
+	if ((rc = kfi_apply_file(a, k, &f, e)) != KF_OK)
+		goto out;
 	before = a->c.changed;
 	/* etcd-v<v>-linux-<arch>/{etcd,etcdctl,etcdutl}. */
 	if ((rc = kfi_tar_install(&a->c, f, k->sha256, 1, etcd_bins, "/usr/local/bin", 0755, NULL, e)) != KF_OK)
@@ -30,7 +30,10 @@ int kfi_step_etcd(apply *a, kf_err *e)
 	if ((rc = kfi_etcd_pki(&a->c, "/etc/ssl/etcd/ssl", a->host, ips, 1, e)) != KF_OK)
 		goto out;
 	any = a->c.changed != before;
-	env = kfi_render_etcd_env(a->host, a->ip);
+	if (!(env = kfi_render_etcd_env(a->host, a->ip))) {
+		rc = kfi_oom(e);
+		goto out;
+	}
 	if ((rc = kfi_put_file(&a->c, "/etc/etcd.env", env, strlen(env), 0640, &ch, e)) != KF_OK)
 		goto out;
 	any |= ch;
@@ -44,12 +47,13 @@ int kfi_step_etcd(apply *a, kf_err *e)
 	}
 	if (!a->systemd)
 		goto out;
-	snprintf(rel, sizeof rel, "/etc/ssl/etcd/ssl/ca.pem");
-	ca = kfi_path(&a->c, rel);
-	snprintf(rel, sizeof rel, "/etc/ssl/etcd/ssl/admin-%s.pem", a->host);
-	cert = kfi_path(&a->c, rel);
-	snprintf(rel, sizeof rel, "/etc/ssl/etcd/ssl/admin-%s-key.pem", a->host);
-	key = kfi_path(&a->c, rel);
+	ca = kfi_path(&a->c, "/etc/ssl/etcd/ssl/ca.pem");
+	cert = kfi_strf("%s/etc/ssl/etcd/ssl/admin-%s.pem", a->c.root, a->host);
+	key = kfi_strf("%s/etc/ssl/etcd/ssl/admin-%s-key.pem", a->c.root, a->host);
+	if (!ca || !cert || !key) {
+		rc = kfi_oom(e);
+		goto out;
+	}
 	/* etcd is Type=notify, so it answers once systemctl returns; a few
 	 * tries cover a restart racing the first request. */
 	for (int i = 0; i < 30; i++) {

@@ -26,7 +26,10 @@ static int edit_root_file(apply *a, const char *abs, edit_line_fn *edit, void *a
 
 	if ((rc = kfi_read_root_file(a, abs, &buf, &len, e)) != KF_OK)
 		goto out;
-	m = open_memstream(&out, &olen);
+	if (!(m = open_memstream(&out, &olen))) {
+		rc = kfi_oom(e);
+		goto out;
+	}
 	for (char *line = buf, *next; line && *line; line = next) {
 		next = strchr(line, '\n');
 		size_t l = next ? (size_t)(next - line) : strlen(line);
@@ -35,7 +38,10 @@ static int edit_root_file(apply *a, const char *abs, edit_line_fn *edit, void *a
 		edit(m, line, l, arg);
 		fputc('\n', m);
 	}
-	fclose(m);
+	if (fclose(m) != 0 || !out) {
+		rc = kfi_oom(e);
+		goto out;
+	}
 	rc = kfi_put_file(&a->c, abs, out, olen, 0644, NULL, e);
 out:
 	free(buf);

@@ -21,15 +21,16 @@ int kfi_step_kubernetes(apply *a, kf_err *e)
 		const char *names[] = {bins[i], NULL};
 		if ((rc = kfi_apply_need(a, names, &k, e)) != KF_OK)
 			goto out;
-		free(f);
-		f = kfi_apply_file(a, k);
+		if ((rc = kfi_apply_file(a, k, &f, e)) != KF_OK)
+			goto out;
+		/* bins[] are short literals: abs always holds them. */
 		snprintf(abs, sizeof abs, "/usr/local/bin/%s", bins[i]);
 		if ((rc = kfi_put_file_from_sum(&a->c, abs, f, k->sha256, 0755, NULL, e)) != KF_OK)
 			goto out;
 	}
 	if ((k = kfi_apply_component(a, n_helm))) {
-		free(f);
-		f = kfi_apply_file(a, k);
+		if ((rc = kfi_apply_file(a, k, &f, e)) != KF_OK)
+			goto out;
 		if ((rc = kfi_tar_install(&a->c, f, k->sha256, 1, helm_names, "/usr/local/bin", 0755,
 		                          NULL, e)) != KF_OK)
 			goto out;

@@ -75,7 +75,7 @@ void kfi_node_hostname(const apply *a, char *out, size_t n)
 
 	out[0] = '\0';
 	/* In --root mode the root's own name wins over the build host's. */
-	if (a->c.root[0] && kf_read_file(p, 4096, &buf, &len, &ign) == KF_OK) {
+	if (a->c.root[0] && p && kf_read_file(p, 4096, &buf, &len, &ign) == KF_OK) {
 		buf[strcspn(buf, " \t\r\n")] = '\0';
 		snprintf(out, n, "%s", buf);
 	}
@@ -97,6 +97,10 @@ int kfi_read_root_file(const apply *a, const char *abs, char **buf, size_t *len,
 	struct stat st;
 	int rc;
 
+	if (!p) {
+		rc = kfi_oom(e);
+		goto out;
+	}
 	if ((rc = kfi_check_parents(&a->c, abs, e)) != KF_OK)
 		goto out;
 	if (lstat(p, &st) != 0) {
@@ -117,7 +121,10 @@ out:
 int kfi_root_exists(const apply *a, const char *abs)
 {
 	char *p = kfi_path(&a->c, abs);
-	int r = access(p, F_OK) == 0;
+	/* Out of memory reads as present: the caller then plans the step
+	 * rather than skipping it. */
+	int r = !p || access(p, F_OK) == 0;
+
 	free(p);
 	return r;
 }

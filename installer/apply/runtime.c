@@ -32,18 +32,10 @@ static int ca_from_file(apply *a, kf_err *e)
 int kfi_step_mirror_ca(apply *a, kf_err *e)
 {
 	char host[256];
-	const char *colon = strrchr(a->mirror, ':');
 	int port;
 
-	if (!colon || colon == a->mirror || (size_t)(colon - a->mirror) >= sizeof host ||
-	    !colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
-	    (port = atoi(colon + 1)) <= 0 || port > 65535)
+	if (kfi_split_hostport(a->mirror, host, sizeof host, &port) != 0)
 		return kf_err_set(e, KF_EUSAGE, "--mirror %s: want HOST:PORT", a->mirror);
-	snprintf(host, sizeof host, "%.*s", (int)(colon - a->mirror), a->mirror);
-	if (host[0] == '[') { /* [::1]:5000 */
-		memmove(host, host + 1, strlen(host));
-		host[strcspn(host, "]")] = '\0';
-	}
 	/* HOST goes into every hosts.toml as a URL: a quote or newline there
 	 * would rewrite containerd's registry configuration. */
 	{
@@ -76,6 +68,10 @@ int kfi_step_certs_d(apply *a, kf_err *e)
 	DIR *d = NULL;
 	struct dirent *de;
 
+	if (!dir) {
+		rc = kfi_oom(e);
+		goto out;
+	}
 	if (a->no_mirror) {
 		printf("%-8s certs.d (--no-mirror: images come from the bundle)\n", "ok");
 		a->c.ok++;
@@ -85,7 +81,10 @@ int kfi_step_certs_d(apply *a, kf_err *e)
 		if ((rc = kfi_put_file(&a->c, KF_MIRROR_CA_PATH, a->mirror_ca, a->mirror_ca_len,
 		                       0644, &ch, e)) != KF_OK)
 			goto out;
-		mirror_url = kfi_strf("https://%s", a->mirror);
+		if (!(mirror_url = kfi_strf("https://%s", a->mirror))) {
+			rc = kfi_oom(e);
+			goto out;
+		}
 	}
 	d = opendir(dir);
 	if (!d) {
@@ -97,7 +96,8 @@ int kfi_step_certs_d(apply *a, kf_err *e)
 		char abs[PATH_MAX], *src, *text = NULL;
 		if (de->d_name[0] == '.' || strchr(de->d_name, '/'))
 			continue;
-		snprintf(abs, sizeof abs, "/etc/containerd/certs.d/%s/hosts.toml", de->d_name);
+		if (kf_strf(abs, sizeof abs, "/etc/containerd/certs.d/%s/hosts.toml", de->d_name) != 0)
+			continue; /* no registry name is that long */
 		if (mirror_url) {
 			/* The operator's mirror and its pinned CA replace the
 			 * endpoint chosen at build time. */
@@ -109,8 +109,9 @@ int kfi_step_certs_d(apply *a, kf_err *e)
 			rc = kfi_put_file(&a->c, abs, text, strlen(text), 0644, &ch, e);
 			free(text);
 		} else {
-			src = kfi_strf("%s/%s/hosts.toml", dir, de->d_name);
-			if (access(src, F_OK) == 0)
+			if (!(src = kfi_strf("%s/%s/hosts.toml", dir, de->d_name)))
+				rc = kfi_oom(e);
+			else if (access(src, F_OK) == 0)
 				rc = kfi_put_file_from(&a->c, abs, src, 0644, &ch, e);
 			free(src);
 		}
@@ -135,6 +136,10 @@ int kfi_step_import(apply *a, kf_err *e)
 	char *tar_abs = NULL;
 	char key[KF_SHA256_HEX];
 
+	if (!layout) {
+		rc = kfi_oom(e);
+		goto out;
+	}
 	if (access(layout, F_OK) != 0) {
 		printf("%-8s images (the bundle holds none)\n", "ok");
 		a->c.ok++;
@@ -145,17 +150,24 @@ int kfi_step_import(apply *a, kf_err *e)
 	tar = kfi_strf("%s.images.tar", a->bundle_dir);
 	/* The path containerd sees: without the --root prefix. */
 	tar_abs = kfi_strf("%s/%s-%s.images.tar", KFI_BUNDLES_DIR, a->lock->name, a->lock->version);
+	if (!layout || !tar || !tar_abs) {
+		rc = kfi_oom(e);
+		goto out;
+	}
 	kf_sha256_buf(a->lock->name, strlen(a->lock->name), key);
 	{
 		char *lk = kfi_strf("%s.bundle.yaml", a->bundle_dir), *buf = NULL;
 		size_t len;
 		kf_err ign;
-		if (kf_read_file(lk, KF_LOCK_MAX, &buf, &len, &ign) == KF_OK)
+		if (lk && kf_read_file(lk, KF_LOCK_MAX, &buf, &len, &ign) == KF_OK)
 			kf_sha256_buf(buf, len, key);
 		free(buf);
 		free(lk);
 	}
-	stamp = kfi_strf("%s/imported-%s", a->c.state_dir, key);
+	if (!(stamp = kfi_strf("%s/imported-%s", a->c.state_dir, key))) {
+		rc = kfi_oom(e);
+		goto out;
+	}
 	if (access(stamp, F_OK) == 0) {
 		printf("%-8s images imported into containerd (k8s.io)\n", "ok");
 		a->c.ok++;
@@ -207,7 +219,8 @@ int kfi_step_runtime(apply *a, kf_err *e)
 
 	if ((rc = kfi_apply_need(a, n_containerd, &k, e)) != KF_OK)
 		goto out;
-	f = kfi_apply_file(a, k);
+	if ((rc = kfi_apply_file(a, k, &f, e)) != KF_OK)
+		goto out;
 	/* bin/containerd, bin/ctr, ... with the first component stripped,
 	 * as Kubespray unpacks it. */
 	if ((rc = kfi_tar_install(&a->c, f, k->sha256, 1, NULL, "/usr/local/bin", 0755, NULL, e)) != KF_OK)
@@ -218,7 +231,10 @@ int kfi_step_runtime(apply *a, kf_err *e)
 		printf("%-8s the bundle holds no pause image; sandbox image %s must be reachable\n",
 		       "warn", pause);
 	}
-	cfg = kfi_render_containerd(k->version, pause);
+	if (!(cfg = kfi_render_containerd(k->version, pause))) {
+		rc = kfi_oom(e);
+		goto out;
+	}
 	if ((rc = kfi_put_file(&a->c, "/etc/containerd/config.toml", cfg, strlen(cfg), 0644,
 	                       &ch, e)) != KF_OK)
 		goto out;
@@ -226,8 +242,8 @@ int kfi_step_runtime(apply *a, kf_err *e)
 
 	if ((rc = kfi_apply_need(a, n_runc, &k, e)) != KF_OK)
 		goto out;
-	free(f);
-	f = kfi_apply_file(a, k);
+	if ((rc = kfi_apply_file(a, k, &f, e)) != KF_OK)
+		goto out;
 	if ((rc = kfi_put_file_from_sum(&a->c, "/usr/local/sbin/runc", f, k->sha256, 0755, &ch, e)) != KF_OK)
 		goto out;
 	/* containerd binaries, its config or runc changed: restart it. */
@@ -235,14 +251,14 @@ int kfi_step_runtime(apply *a, kf_err *e)
 
 	if ((rc = kfi_apply_need(a, n_cni, &k, e)) != KF_OK)
 		goto out;
-	free(f);
-	f = kfi_apply_file(a, k);
+	if ((rc = kfi_apply_file(a, k, &f, e)) != KF_OK)
+		goto out;
 	if ((rc = kfi_tar_install(&a->c, f, k->sha256, 0, NULL, "/opt/cni/bin", 0755, NULL, e)) != KF_OK)
 		goto out;
 
 	if ((k = kfi_apply_component(a, n_crictl))) {
-		free(f);
-		f = kfi_apply_file(a, k);
+		if ((rc = kfi_apply_file(a, k, &f, e)) != KF_OK)
+			goto out;
 		if ((rc = kfi_tar_install(&a->c, f, k->sha256, 0, crictl_names, "/usr/local/bin", 0755,
 		                          NULL, e)) != KF_OK)
 			goto out;
