@@ -1,6 +1,17 @@
 /*
- * installer: the static kubeferry-install program. This header is shared by
- * the installer's own files and its unit tests only.
+ * installer: the static kubeferry-install program, what runs on the nodes
+ * inside the closed network: verify and unpack a bundle, preflight, apply
+ * (host, runtime, mirror, Kubernetes, etcd; installer/apply/), the step
+ * engine every change goes through (installer/step/), the node's install
+ * state (applied.c), systemd units (units.c), PKI, kubeadm orchestration
+ * (cmd_cluster.c), the registry mirror service (cmd_mirror.c), status and
+ * reset. This header is shared by the installer's own files and its unit
+ * tests only; installer/apply/apply.h and installer/step/step.h are private
+ * to their folders.
+ *
+ * May include: base/, keys/, manifests/, archive/ and mirror/ (the
+ * registry server is linked into the installer only). Never bundler/: the
+ * installer links no HTTP client.
  */
 #ifndef KF_INSTALLER_H
 #define KF_INSTALLER_H
@@ -21,7 +32,7 @@ int kfi_cmd_apply(int argc, char **argv);     /* cmd_apply.c */
 int kfi_cmd_reset(int argc, char **argv);     /* cmd_reset.c */
 int kfi_cmd_status(int argc, char **argv);    /* cmd_status.c */
 int kfi_cmd_preflight(int argc, char **argv); /* cmd_preflight.c */
-int kfi_cmd_cluster(int argc, char **argv);   /* cmd_cluster.c: init, join */
+int kfi_cmd_cluster(int argc, char **argv);   /* cmd_cluster.c: init, join, restart-control-plane */
 
 /* The step engine (installer/step/: journal.c, put.c, run.c, stamp.c,
  * undo.c). Every change to a node goes through it: files
