@@ -2,8 +2,13 @@
  * bundler: the kubeferry program. This header is shared by the bundler's
  * own files and its unit tests; nothing outside bundler/ includes it.
  *
- * Parts: the transfer engine (transfer/, libcurl multi), the cache, the
- * registry client (images), and the build / verify / inspect commands.
+ * Parts: the transfer engine (transfer/, libcurl multi: pool, transfers,
+ * retries, progress, cache, rewrites), the registry client (registry/:
+ * references, auth, pull, push), the build, and the commands (cmd_*.c).
+ *
+ * May include every module below it: base/, keys/, manifests/, archive/
+ * and mirror/ (the layout store and hosts.toml, not the server). Never
+ * installer/.
  */
 #ifndef KF_BUNDLER_H
 #define KF_BUNDLER_H

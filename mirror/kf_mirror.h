@@ -3,6 +3,9 @@
  * layout store (layout.c), the containerd certs.d hosts.toml writer
  * (hosts.c), and the read-only registry server (server*.c, linked into the
  * installer only). No libcurl here.
+ *
+ * May include base/, keys/ and manifests/ (for the OCI model); sits beside
+ * archive/, and bundler/ and installer/ stand on it.
  */
 #ifndef KF_MIRROR_H
 #define KF_MIRROR_H
