@@ -52,19 +52,20 @@ static int read_entries(struct kf_ar_pass *p, struct archive *a, kf_err *e)
 		if (rc)
 			goto out;
 		le = &lock->entries[idx];
-		if (kf_ar_pipe_post(p, M_BEGIN, idx, NULL, 0) != 0)
-			goto out;
 		left = le->size;
-		while (left > 0) {
-			unsigned char *b = kf_ar_pipe_get_buf(p);
-			size_t want = left < KF_AR_BUF_SIZE ? (size_t)left : KF_AR_BUF_SIZE;
-			size_t got = 0;
+		if (left == 0 &&
+		    kf_ar_pipe_post(p, F_BEGIN | F_END, idx, NULL, 0) != 0)
+			goto out;
+		for (unsigned flags = F_BEGIN; left > 0; flags = 0) {
+			size_t want = 0, got = 0;
+			unsigned char *b = kf_ar_pipe_space(p, left < KF_AR_BUF_SIZE
+			                                       ? (size_t)left
+			                                       : KF_AR_BUF_SIZE, &want);
 			if (!b)
 				goto out;
 			while (got < want) {
 				la_ssize_t n = archive_read_data(a, b + got, want - got);
 				if (n < 0) {
-					kf_ar_pipe_put_buf(p, b);
 					rc = kf_ar_corrupt(e, p->origin, a);
 					goto out;
 				}
@@ -73,18 +74,16 @@ static int read_entries(struct kf_ar_pass *p, struct archive *a, kf_err *e)
 				got += (size_t)n;
 			}
 			if (got != want) {
-				kf_ar_pipe_put_buf(p, b);
 				rc = kf_err_set(e, KF_EVERIFY,
 				                "%s: truncated or corrupt bundle (%s ends early)",
 				                p->origin, name);
 				goto out;
 			}
-			if (kf_ar_pipe_post(p, M_DATA, idx, b, got) != 0)
-				goto out;
 			left -= got;
+			if (kf_ar_pipe_post(p, flags | (left == 0 ? F_END : 0), idx,
+			                    b, got) != 0)
+				goto out;
 		}
-		if (kf_ar_pipe_post(p, M_END, idx, NULL, 0) != 0)
-			goto out;
 	}
 	rc = kf_ar_check_all_seen(lock, seen, p->origin, e);
 out:
@@ -150,10 +149,6 @@ static int run_pass(const char *path, int dirfd, const kf_archive_read_opts *o,
 	}
 	rc = read_entries(p, a, e);
 	rc = kf_ar_pipe_finish(p, rc, e);
-	/* Every directory the worker created is fsynced, so that the tree
-	 * survives a crash once it is renamed into place. */
-	if (rc == KF_OK && dirfd >= 0)
-		rc = kf_ar_stage_sync_dirs(p, e);
 	if (rc == KF_OK && lock_out) {
 		*lock_out = lock;
 		lock = NULL;

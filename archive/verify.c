@@ -69,11 +69,13 @@ out:
 	return rc;
 }
 
+/* The name as stored first: a ustar name needs no conversion, and the
+ * path rules admit printable ASCII only, the same in every form. */
 const char *kf_ar_entry_name(struct archive_entry *ae)
 {
-	const char *n = archive_entry_pathname_utf8(ae);
+	const char *n = archive_entry_pathname(ae);
 	if (!n)
-		n = archive_entry_pathname(ae);
+		n = archive_entry_pathname_utf8(ae);
 	return n ? n : "(unnamed entry)";
 }
 
@@ -107,7 +109,6 @@ static int check_type(struct archive_entry *ae, const char *origin,
                       kf_err *e)
 {
 	char nbuf[1100];
-	const char *name = shown(kf_ar_entry_name(ae), nbuf, sizeof nbuf);
 	const char *what = NULL;
 
 	if (archive_entry_hardlink(ae))
@@ -141,13 +142,14 @@ static int check_type(struct archive_entry *ae, const char *origin,
 	}
 	if (what)
 		return kf_err_set(e, KF_EVERIFY, "%s: entry %s: %s is not allowed",
-		                  origin, name, what);
+		                  origin, shown(kf_ar_entry_name(ae), nbuf, sizeof nbuf),
+		                  what);
 	if (!archive_entry_size_is_set(ae) || archive_entry_size(ae) < 0)
 		return kf_err_set(e, KF_EVERIFY, "%s: entry %s: no size in header",
-		                  origin, name);
+		                  origin, shown(kf_ar_entry_name(ae), nbuf, sizeof nbuf));
 	if (archive_entry_sparse_count(ae) > 0)
 		return kf_err_set(e, KF_EVERIFY, "%s: entry %s: sparse entries are not allowed",
-		                  origin, name);
+		                  origin, shown(kf_ar_entry_name(ae), nbuf, sizeof nbuf));
 	return KF_OK;
 }
 
