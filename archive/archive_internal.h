@@ -20,14 +20,23 @@
  * signature file stays under 10 KiB. */
 #define KF_AR_SIG_MAX 16384
 
+/* ---- input.c: the file, zstd decoding, the end of the stream ----------- */
+
+struct kf_ar_input;
+/* Open path ("-": stdin) as zstd-compressed tar. */
+int kf_ar_open_bundle(const char *path, struct kf_ar_input **in,
+                      struct archive **a, kf_err *e);
+/* After the tar reader's end of archive: the rest of the file must decode
+ * as complete zstd frames holding only zero padding. */
+int kf_ar_check_end(struct archive *a, struct kf_ar_input *in,
+                    const char *origin, kf_err *e);
+/* Free both (either may be NULL) and close the file. */
+void kf_ar_close_bundle(struct archive *a, struct kf_ar_input *in);
+
 /* ---- verify.c: header and lock rules ------------------------------------ */
 
 /* A damaged stream: a verification failure naming libarchive's reason. */
 int kf_ar_corrupt(kf_err *e, const char *origin, struct archive *a);
-/* Open path ("-": stdin) as zstd-compressed tar; *fd_out is set even on
- * failure (close it when > STDIN_FILENO). */
-int kf_ar_open_bundle(const char *path, struct archive **out, int *fd_out,
-                      kf_err *e);
 /* Next header; 1 at the end of the archive, -1 on error (e set). */
 int kf_ar_next_header(struct archive *a, struct archive_entry **ae,
                       const char *origin, kf_err *e);

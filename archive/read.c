@@ -26,7 +26,8 @@
 
 /* ---- the reader ---------------------------------------------------------- */
 
-static int read_entries(struct kf_ar_pass *p, struct archive *a, kf_err *e)
+static int read_entries(struct kf_ar_pass *p, struct archive *a,
+                        struct kf_ar_input *in, kf_err *e)
 {
 	int rc = KF_OK;
 	const kf_lock *lock = p->lock;
@@ -86,6 +87,8 @@ static int read_entries(struct kf_ar_pass *p, struct archive *a, kf_err *e)
 		}
 	}
 	rc = kf_ar_check_all_seen(lock, seen, p->origin, e);
+	if (rc == KF_OK)
+		rc = kf_ar_check_end(a, in, p->origin, e);
 out:
 	free(seen);
 	return rc;
@@ -96,8 +99,9 @@ out:
 static int run_pass(const char *path, int dirfd, const kf_archive_read_opts *o,
                     kf_lock **lock_out, char *tc, size_t tc_len, kf_err *e)
 {
-	int rc, fd = -1;
+	int rc;
 	struct archive *a = NULL;
+	struct kf_ar_input *in = NULL;
 	char *lock_yaml = NULL, *sig = NULL;
 	size_t lock_len = 0, sig_len = 0;
 	kf_lock *lock = NULL;
@@ -108,7 +112,7 @@ static int run_pass(const char *path, int dirfd, const kf_archive_read_opts *o,
 		rc = kf_err_set(e, KF_EUSAGE, "no public key given to check %s", origin);
 		goto out;
 	}
-	rc = kf_ar_open_bundle(path, &a, &fd, e);
+	rc = kf_ar_open_bundle(path, &in, &a, e);
 	if (rc)
 		goto out;
 	rc = kf_ar_read_lock_entries(a, origin, &lock_yaml, &lock_len, &sig, &sig_len, e);
@@ -147,7 +151,7 @@ static int run_pass(const char *path, int dirfd, const kf_archive_read_opts *o,
 		rc = e->code;
 		goto out;
 	}
-	rc = read_entries(p, a, e);
+	rc = read_entries(p, a, in, e);
 	rc = kf_ar_pipe_finish(p, rc, e);
 	if (rc == KF_OK && lock_out) {
 		*lock_out = lock;
@@ -162,10 +166,7 @@ out:
 	kf_lock_free(lock);
 	free(lock_yaml);
 	free(sig);
-	if (a)
-		archive_read_free(a);
-	if (fd > STDIN_FILENO)
-		close(fd);
+	kf_ar_close_bundle(a, in);
 	return rc;
 }
 
@@ -248,13 +249,14 @@ out:
 int kf_archive_read_lock(const char *path, char **lock_yaml, size_t *lock_len,
                          char **sig_text, size_t *sig_len, kf_err *e)
 {
-	int rc, fd = -1;
+	int rc;
 	struct archive *a = NULL;
+	struct kf_ar_input *in = NULL;
 	const char *origin = strcmp(path, "-") ? path : "(stdin)";
 
 	*lock_yaml = NULL;
 	*sig_text = NULL;
-	rc = kf_ar_open_bundle(path, &a, &fd, e);
+	rc = kf_ar_open_bundle(path, &in, &a, e);
 	if (rc)
 		goto out;
 	rc = kf_ar_read_lock_entries(a, origin, lock_yaml, lock_len, sig_text,
@@ -266,9 +268,6 @@ int kf_archive_read_lock(const char *path, char **lock_yaml, size_t *lock_len,
 		*sig_text = NULL;
 	}
 out:
-	if (a)
-		archive_read_free(a);
-	if (fd > STDIN_FILENO)
-		close(fd);
+	kf_ar_close_bundle(a, in);
 	return rc;
 }

@@ -289,4 +289,37 @@ assert_eq "$(ls -A "$WORK")" dest "entries in $WORK"
 note "the bundler's verify refuses them too"
 expect_exit 1 "$KF" verify "$LAB/dup.tar.zst" -p "$LAB/k.pub"
 expect_output "duplicate entry"
+# ---- what verify and unpack must judge alike (issue 10, points 13-16) ----
+
+# accepted BUNDLE: verify and unpack both succeed.
+accepted() {
+	expect_exit 0 "$KFI" verify "$1" -p "$LAB/k.pub"
+	expect_exit 0 "$KFI" unpack "$1" -p "$LAB/k.pub" -d "$WORK/dest"
+	rm -rf "$WORK/dest"
+}
+
+rm -rf "$WORK/dest"
+head -c 100000 /dev/zero | zstd -q -c >"$LAB/zeros.zst"   # checksummed
+zs=$(stat -c %s "$LAB/zeros.zst")
+
+note "after the archive's end: another zstd frame with content"
+{ cat "$LAB/good.tar.zst"; printf 'not padding\n' | zstd -q -c; } >"$LAB/tail-frame.tar.zst"
+refused "$LAB/tail-frame.tar.zst" "data after the end of the archive"
+
+note "after the archive's end: a truncated zstd frame"
+{ cat "$LAB/good.tar.zst"; head -c $((zs - 2)) "$LAB/zeros.zst"; } >"$LAB/tail-cut.tar.zst"
+refused "$LAB/tail-cut.tar.zst" "truncated or corrupt bundle"
+
+note "after the archive's end: an undecodable zstd frame (bad checksum)"
+{ cat "$LAB/good.tar.zst"; head -c $((zs - 4)) "$LAB/zeros.zst"; printf 'XXXX'; } >"$LAB/tail-bad.tar.zst"
+refused "$LAB/tail-bad.tar.zst" "truncated or corrupt bundle"
+
+note "after the last zstd frame: garbage"
+{ cat "$LAB/good.tar.zst"; printf 'garbage'; } >"$LAB/tail-garbage.tar.zst"
+refused "$LAB/tail-garbage.tar.zst" "truncated or corrupt bundle"
+
+note "a frame of zero bytes after the end is tar padding: accepted"
+cat "$LAB/good.tar.zst" "$LAB/zeros.zst" >"$LAB/tail-zeros.tar.zst"
+accepted "$LAB/tail-zeros.tar.zst"
+
 echo "all hostile cases refused"
