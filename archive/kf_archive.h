@@ -122,7 +122,8 @@ int kf_archive_verify(const char *path, const kf_archive_read_opts *o,
  * bad one fails), then kf_archive_verify. */
 typedef struct kf_verify_report {
 	kf_lock *lock;          /* the verified lock */
-	char tc[1024];          /* the lock signature's trusted comment */
+	char tc[8192];          /* the lock signature's trusted comment (at
+	                         * most 8173 bytes, keys/minisig.c) */
 	char *sigpath;          /* BUNDLE.minisig; NULL for standard input */
 	int detached;           /* the detached signature was checked */
 } kf_verify_report;

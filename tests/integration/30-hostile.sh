@@ -322,4 +322,26 @@ note "a frame of zero bytes after the end is tar padding: accepted"
 cat "$LAB/good.tar.zst" "$LAB/zeros.zst" >"$LAB/tail-zeros.tar.zst"
 accepted "$LAB/tail-zeros.tar.zst"
 
+note "a trusted comment over 1 KiB (stock minisign signs up to 4 KiB): verify and unpack agree"
+LONG_TC=$(head -c 2000 /dev/zero | tr '\0' c)
+cp "$SRC/$SIG" "$LAB/sig.orig"
+minisign -S -s "$LAB/k.key" -m "$SRC/$LOCK" -t "$LONG_TC" >/dev/null
+pack "$LAB/longtc.tar.zst" $LOCK $SIG $A $T
+cp "$LAB/sig.orig" "$SRC/$SIG"
+accepted "$LAB/longtc.tar.zst"
+expect_exit 0 "$KFI" verify "$LAB/longtc.tar.zst" -p "$LAB/k.pub"
+expect_output "trusted comment: +$LONG_TC"
+
+note "blank lines after the signature's four lines: accepted, as by minisign -V"
+printf '\n\n\r\n\n' >>"$SRC/$SIG"
+expect_exit 0 minisign -V -p "$LAB/k.pub" -m "$SRC/$LOCK" -x "$SRC/$SIG"
+pack "$LAB/blanks.tar.zst" $LOCK $SIG $A $T
+accepted "$LAB/blanks.tar.zst"
+printf 'text\n' >>"$SRC/$SIG"
+pack "$LAB/sigtext.tar.zst" $LOCK $SIG $A $T
+cp "$LAB/sig.orig" "$SRC/$SIG"
+refused "$LAB/sigtext.tar.zst" "unexpected text after the global signature \(line 9\)"
+
+write_lock "$GOOD_ENTRIES"
+
 echo "all hostile cases refused"
