@@ -342,6 +342,26 @@ pack "$LAB/sigtext.tar.zst" $LOCK $SIG $A $T
 cp "$LAB/sig.orig" "$SRC/$SIG"
 refused "$LAB/sigtext.tar.zst" "unexpected text after the global signature \(line 9\)"
 
+note "a signed lock whose paths cannot all exist: a file and an entry inside it"
+mkdir -p "$LAB/src2/$A"
+printf 'child\n' >"$LAB/src2/$A/child"
+write_lock "$(lock_entry $A)
+$(SRC=$LAB/src2 lock_entry $A/child)
+"
+tar -C "$SRC" --format=pax --numeric-owner --owner=0 --group=0 --no-recursion \
+	-cf "$LAB/inside.tar" $LOCK $SIG $A
+tar -C "$LAB/src2" --format=pax --numeric-owner --owner=0 --group=0 --no-recursion \
+	-rf "$LAB/inside.tar" $A/child
+zstd -q -c "$LAB/inside.tar" >"$LAB/inside.tar.zst"
+refused "$LAB/inside.tar.zst" "entry \"$A/child\" cannot exist: \"$A\" is a file in the lock"
+
+note "a signed lock with a path component over 255 bytes"
+LONG=$(head -c 256 /dev/zero | tr '\0' n)
+write_lock "$(lock_entry $A | sed "s|$A|files/dl.example/$LONG|")"
+tar -C "$SRC" --format=pax --numeric-owner --owner=0 --group=0 --no-recursion \
+	--transform "s|^$A\$|files/dl.example/$LONG|" -cf - $LOCK $SIG $A |
+	zstd -q -c >"$LAB/longname.tar.zst"
+refused "$LAB/longname.tar.zst" "a component of 256 bytes \(at most 255"
 write_lock "$GOOD_ENTRIES"
 
 echo "all hostile cases refused"
