@@ -39,7 +39,8 @@ typedef struct kf_archive_source {
  * built under a temporary name next to its final name ("<final>.tmp-XXXXXX"
  * for a file, "<final>.kf-staging-XXXXXX" for a directory) and written
  * through the descriptor the commit hands out (the commit owns it).
- * kf_commit_finish fsyncs each (a file also gets its mode), renames them in
+ * kf_commit_finish makes each durable (fsync for a file, which also gets
+ * its mode; syncfs of its filesystem for a directory tree), renames them in
  * the order added, back to back, and fsyncs their directories; if a rename
  * fails, the files already renamed are removed again. Without replace a
  * directory that exists is refused (KF_EUSAGE); with it the old tree is
@@ -121,7 +122,8 @@ int kf_archive_verify(const char *path, const kf_archive_read_opts *o,
  * bad one fails), then kf_archive_verify. */
 typedef struct kf_verify_report {
 	kf_lock *lock;          /* the verified lock */
-	char tc[1024];          /* the lock signature's trusted comment */
+	char tc[8192];          /* the lock signature's trusted comment (at
+	                         * most 8173 bytes, keys/minisig.c) */
 	char *sigpath;          /* BUNDLE.minisig; NULL for standard input */
 	int detached;           /* the detached signature was checked */
 } kf_verify_report;
@@ -134,7 +136,7 @@ void kf_verify_report_print(FILE *f, const char *bundle,
 void kf_verify_report_clear(kf_verify_report *r);
 
 /* Verify and unpack into dest: extracts into a staging directory next to
- * dest ("<dest>.kf-staging-XXXXXX"), fsyncs every file and directory, then
+ * dest ("<dest>.kf-staging-XXXXXX"), syncs its filesystem once, then
  * renames it to dest. dest must not exist unless replace is set, in which
  * case the old tree is swapped out and removed after the rename. On any
  * failure the staging directory is removed and dest is untouched. */

@@ -26,7 +26,8 @@
 
 /* ---- the reader ---------------------------------------------------------- */
 
-static int read_entries(struct kf_ar_pass *p, struct archive *a, kf_err *e)
+static int read_entries(struct kf_ar_pass *p, struct archive *a,
+                        struct kf_ar_input *in, kf_err *e)
 {
 	int rc = KF_OK;
 	const kf_lock *lock = p->lock;
@@ -52,19 +53,20 @@ static int read_entries(struct kf_ar_pass *p, struct archive *a, kf_err *e)
 		if (rc)
 			goto out;
 		le = &lock->entries[idx];
-		if (kf_ar_pipe_post(p, M_BEGIN, idx, NULL, 0) != 0)
-			goto out;
 		left = le->size;
-		while (left > 0) {
-			unsigned char *b = kf_ar_pipe_get_buf(p);
-			size_t want = left < KF_AR_BUF_SIZE ? (size_t)left : KF_AR_BUF_SIZE;
-			size_t got = 0;
+		if (left == 0 &&
+		    kf_ar_pipe_post(p, F_BEGIN | F_END, idx, NULL, 0) != 0)
+			goto out;
+		for (unsigned flags = F_BEGIN; left > 0; flags = 0) {
+			size_t want = 0, got = 0;
+			unsigned char *b = kf_ar_pipe_space(p, left < KF_AR_BUF_SIZE
+			                                       ? (size_t)left
+			                                       : KF_AR_BUF_SIZE, &want);
 			if (!b)
 				goto out;
 			while (got < want) {
 				la_ssize_t n = archive_read_data(a, b + got, want - got);
 				if (n < 0) {
-					kf_ar_pipe_put_buf(p, b);
 					rc = kf_ar_corrupt(e, p->origin, a);
 					goto out;
 				}
@@ -73,20 +75,20 @@ static int read_entries(struct kf_ar_pass *p, struct archive *a, kf_err *e)
 				got += (size_t)n;
 			}
 			if (got != want) {
-				kf_ar_pipe_put_buf(p, b);
 				rc = kf_err_set(e, KF_EVERIFY,
 				                "%s: truncated or corrupt bundle (%s ends early)",
 				                p->origin, name);
 				goto out;
 			}
-			if (kf_ar_pipe_post(p, M_DATA, idx, b, got) != 0)
-				goto out;
 			left -= got;
+			if (kf_ar_pipe_post(p, flags | (left == 0 ? F_END : 0), idx,
+			                    b, got) != 0)
+				goto out;
 		}
-		if (kf_ar_pipe_post(p, M_END, idx, NULL, 0) != 0)
-			goto out;
 	}
 	rc = kf_ar_check_all_seen(lock, seen, p->origin, e);
+	if (rc == KF_OK)
+		rc = kf_ar_check_end(a, in, p->origin, e);
 out:
 	free(seen);
 	return rc;
@@ -97,8 +99,9 @@ out:
 static int run_pass(const char *path, int dirfd, const kf_archive_read_opts *o,
                     kf_lock **lock_out, char *tc, size_t tc_len, kf_err *e)
 {
-	int rc, fd = -1;
+	int rc;
 	struct archive *a = NULL;
+	struct kf_ar_input *in = NULL;
 	char *lock_yaml = NULL, *sig = NULL;
 	size_t lock_len = 0, sig_len = 0;
 	kf_lock *lock = NULL;
@@ -109,7 +112,7 @@ static int run_pass(const char *path, int dirfd, const kf_archive_read_opts *o,
 		rc = kf_err_set(e, KF_EUSAGE, "no public key given to check %s", origin);
 		goto out;
 	}
-	rc = kf_ar_open_bundle(path, &a, &fd, e);
+	rc = kf_ar_open_bundle(path, &in, &a, e);
 	if (rc)
 		goto out;
 	rc = kf_ar_read_lock_entries(a, origin, &lock_yaml, &lock_len, &sig, &sig_len, e);
@@ -148,12 +151,8 @@ static int run_pass(const char *path, int dirfd, const kf_archive_read_opts *o,
 		rc = e->code;
 		goto out;
 	}
-	rc = read_entries(p, a, e);
+	rc = read_entries(p, a, in, e);
 	rc = kf_ar_pipe_finish(p, rc, e);
-	/* Every directory the worker created is fsynced, so that the tree
-	 * survives a crash once it is renamed into place. */
-	if (rc == KF_OK && dirfd >= 0)
-		rc = kf_ar_stage_sync_dirs(p, e);
 	if (rc == KF_OK && lock_out) {
 		*lock_out = lock;
 		lock = NULL;
@@ -167,10 +166,7 @@ out:
 	kf_lock_free(lock);
 	free(lock_yaml);
 	free(sig);
-	if (a)
-		archive_read_free(a);
-	if (fd > STDIN_FILENO)
-		close(fd);
+	kf_ar_close_bundle(a, in);
 	return rc;
 }
 
@@ -253,13 +249,14 @@ out:
 int kf_archive_read_lock(const char *path, char **lock_yaml, size_t *lock_len,
                          char **sig_text, size_t *sig_len, kf_err *e)
 {
-	int rc, fd = -1;
+	int rc;
 	struct archive *a = NULL;
+	struct kf_ar_input *in = NULL;
 	const char *origin = strcmp(path, "-") ? path : "(stdin)";
 
 	*lock_yaml = NULL;
 	*sig_text = NULL;
-	rc = kf_ar_open_bundle(path, &a, &fd, e);
+	rc = kf_ar_open_bundle(path, &in, &a, e);
 	if (rc)
 		goto out;
 	rc = kf_ar_read_lock_entries(a, origin, lock_yaml, lock_len, sig_text,
@@ -271,9 +268,6 @@ int kf_archive_read_lock(const char *path, char **lock_yaml, size_t *lock_len,
 		*sig_text = NULL;
 	}
 out:
-	if (a)
-		archive_read_free(a);
-	if (fd > STDIN_FILENO)
-		close(fd);
+	kf_ar_close_bundle(a, in);
 	return rc;
 }

@@ -1,13 +1,23 @@
 /*
  * Staging writes: the worker's side of an unpack. Every entry is created
  * under the staging directory (parents one component at a time, never
- * following a symlink, the file with O_EXCL), written with early writeback,
- * and sealed (handed to the syncer, which fsyncs and closes it); the
- * directories made on the way are fsynced at the end of the pass.
+ * following a symlink, the file with O_EXCL), written, and closed.
+ *
+ * Nothing here fsyncs: the commit syncs the staging filesystem once
+ * (syncfs) before the rename, which makes every file and directory of the
+ * tree durable in one call instead of one fsync per file. Large files
+ * start their writeback as they are written (sync_file_range), so that
+ * the disk works while the next entries are decompressed.
+ *
+ * Entries come sorted, so most share their parent with the one before:
+ * the parent's descriptor is kept and the directory walk runs only when
+ * the parent changes. chmod runs only where the umask would have cleared
+ * bits of the mode asked for.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,7 +25,8 @@
 
 #include "archive/archive_internal.h"
 
-#define KICK_BYTES (8u << 20)   /* start writeback every 8 MiB */
+/* Files this large get their tail's writeback started when closed. */
+#define KICK_MIN (1u << 20)
 
 int kf_ar_write_all(int fd, const void *data, size_t n)
 {
@@ -33,83 +44,139 @@ int kf_ar_write_all(int fd, const void *data, size_t n)
 	return 0;
 }
 
-static int remember_dir(struct kf_ar_pass *p, const char *path, size_t len)
+/* The process umask, read without changing it (umask(2) can only set it,
+ * and setting it would race with other threads creating files). When it
+ * cannot be read, every bit counts as cleared, so chmod always runs. */
+static mode_t read_umask(void)
 {
-	if (p->ndirs == p->capdirs) {
-		size_t cap = p->capdirs ? p->capdirs * 2 : 64;
-		char **d = realloc(p->dirs, cap * sizeof *d);
-		if (!d)
-			return -1;
-		p->dirs = d;
-		p->capdirs = cap;
+	mode_t m = 07777;
+	char line[128];
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return m;
+	while (fgets(line, sizeof line, f)) {
+		if (!strncmp(line, "Umask:", 6)) {
+			char *end;
+			unsigned long v = strtoul(line + 6, &end, 8);
+			if (end != line + 6 && v <= 07777)
+				m = (mode_t)v;
+			break;
+		}
 	}
-	p->dirs[p->ndirs] = strndup(path, len);
-	if (!p->dirs[p->ndirs])
-		return -1;
-	p->ndirs++;
-	return 0;
+	fclose(f);
+	return m;
 }
 
-/* Create the parents of path under the staging directory, one component
- * at a time relative to directory fds and never following a symlink, then
- * the file itself with O_EXCL. Returns the file's fd or -1 (werr set). */
-int kf_ar_stage_open(struct kf_ar_pass *p, const char *path, unsigned mode)
+void kf_ar_stage_init(struct kf_ar_pass *p)
 {
-	int dfd = p->dirfd, fd = -1;
-	const char *s = path, *slash;
+	p->cdirfd = -1;
+	p->cdir_len = 0;
+	p->umask = p->dirfd >= 0 ? read_umask() : 0;
+}
+
+/* Open (creating as needed) the directory path[0..len) under staging, one
+ * component at a time relative to directory fds, never following a
+ * symlink. Returns its fd or -1 (werr set). */
+static int walk(struct kf_ar_pass *p, const char *path, size_t len)
+{
+	int dfd = p->dirfd;
+	size_t at = 0;
 	char comp[NAME_MAX + 1];
 
-	while ((slash = strchr(s, '/')) != NULL) {
-		size_t n = (size_t)(slash - s);
-		int nfd, created;
+	while (at < len) {
+		const char *s = path + at, *slash = memchr(s, '/', len - at);
+		size_t n = slash ? (size_t)(slash - s) : len - at;
+		int nfd, created = 0;
 		if (n == 0 || n > NAME_MAX) {
 			kf_err_set(&p->werr, KF_EVERIFY, "%s: bad path component", path);
-			goto out;
+			goto fail;
 		}
 		memcpy(comp, s, n);
 		comp[n] = '\0';
-		created = mkdirat(dfd, comp, 0755) == 0;
-		if (created) {
-			if (remember_dir(p, path, (size_t)(slash - path)) != 0) {
-				kf_err_set(&p->werr, KF_EIO, "out of memory");
-				goto out;
-			}
-		} else if (errno != EEXIST) {
-			kf_err_errno(&p->werr, "cannot create directory for", path);
-			goto out;
-		}
 		nfd = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (nfd < 0 && errno == ENOENT) {
+			if (mkdirat(dfd, comp, 0755) != 0) {
+				kf_err_errno(&p->werr, "cannot create directory for", path);
+				goto fail;
+			}
+			created = 1;
+			nfd = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		}
 		if (nfd < 0) {
 			kf_err_errno(&p->werr, "cannot open directory for", path);
-			goto out;
+			goto fail;
 		}
 		/* 0755 whatever the umask: the tree is read by services. */
-		if (created && fchmod(nfd, 0755) != 0) {
+		if (created && (p->umask & 0755) && fchmod(nfd, 0755) != 0) {
 			kf_err_errno(&p->werr, "cannot chmod directory for", path);
 			close(nfd);
-			goto out;
+			goto fail;
 		}
 		if (dfd != p->dirfd)
 			close(dfd);
 		dfd = nfd;
-		s = slash + 1;
+		at += n + 1;
 	}
+	return dfd;
+fail:
+	if (dfd != p->dirfd)
+		close(dfd);
+	return -1;
+}
+
+/* The parent directory of path, from the cache when it is the last one's. */
+static int parent_fd(struct kf_ar_pass *p, const char *path, const char **base)
+{
+	const char *slash = strrchr(path, '/');
+	size_t len;
+	int dfd;
+
+	if (!slash) {
+		*base = path;
+		return p->dirfd;
+	}
+	*base = slash + 1;
+	len = (size_t)(slash - path);
+	if (p->cdirfd >= 0 && len == p->cdir_len && !memcmp(path, p->cdir, len))
+		return p->cdirfd;
+	if (p->cdirfd >= 0)
+		close(p->cdirfd);
+	p->cdirfd = -1;
+	if (len >= sizeof p->cdir) {
+		kf_err_set(&p->werr, KF_EVERIFY, "%s: path too long", path);
+		return -1;
+	}
+	dfd = walk(p, path, len);
+	if (dfd >= 0 && dfd != p->dirfd) {
+		memcpy(p->cdir, path, len);
+		p->cdir_len = len;
+		p->cdirfd = dfd;
+	}
+	return dfd;
+}
+
+int kf_ar_stage_open(struct kf_ar_pass *p, const char *path, unsigned mode)
+{
+	const char *base;
+	int fd, dfd = parent_fd(p, path, &base);
 	/* Only 0644 and 0755 leave a bundle: no setuid, sticky or
 	 * group-writable bits, whatever the lock says. */
-	fd = openat(dfd, s, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	            (mode & 0111) ? 0755 : 0644);
+	mode_t perm = (mode & 0111) ? 0755 : 0644;
+
+	if (dfd < 0)
+		return -1;
+	fd = openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	            perm);
 	if (fd < 0) {
 		kf_err_errno(&p->werr, "cannot create", path);
-		goto out;
+		return -1;
 	}
-	if (fchmod(fd, (mode & 0111) ? 0755 : 0644) != 0) {
+	if ((p->umask & perm) && fchmod(fd, perm) != 0) {
 		kf_err_errno(&p->werr, "cannot chmod", path);
 		close(fd);
 		fd = -1;
 	}
-out:
-	if (dfd != p->dirfd)
-		close(dfd);
 	return fd;
 }
 
@@ -121,7 +188,7 @@ int kf_ar_stage_write(struct kf_ar_pass *p, const kf_lock_entry *le,
 		return -1;
 	}
 	/* Hand written pages to the disk now rather than all at once at
-	 * fsync time: keeps the disk busy while we decompress. */
+	 * the end: keeps the disk busy while we decompress. */
 	if (p->count - p->kicked >= KICK_BYTES) {
 		sync_file_range(p->fd, (off_t)p->kicked,
 		                (off_t)(p->count - p->kicked),
@@ -131,46 +198,25 @@ int kf_ar_stage_write(struct kf_ar_pass *p, const kf_lock_entry *le,
 	return 0;
 }
 
-void kf_ar_stage_seal(struct kf_ar_pass *p, size_t idx)
+int kf_ar_stage_seal(struct kf_ar_pass *p, const kf_lock_entry *le)
 {
-	int fd = p->fd;
+	int fd = p->fd, rc = 0;
 
 	p->fd = -1;
-	if (p->count > p->kicked)
+	if (p->count >= KICK_MIN && p->count > p->kicked)
 		sync_file_range(fd, (off_t)p->kicked,
 		                (off_t)(p->count - p->kicked),
 		                SYNC_FILE_RANGE_WRITE);
-	/* The syncer fsyncs and closes it. */
-	pthread_mutex_lock(&p->mu);
-	while (p->sq_len == SQCAP)
-		pthread_cond_wait(&p->cv_sq_space, &p->mu);
-	p->sq_fd[(p->sq_head + p->sq_len) % SQCAP] = fd;
-	p->sq_idx[(p->sq_head + p->sq_len) % SQCAP] = idx;
-	p->sq_len++;
-	pthread_cond_signal(&p->cv_sq);
-	pthread_mutex_unlock(&p->mu);
-}
-
-int kf_ar_stage_sync_dirs(struct kf_ar_pass *p, kf_err *e)
-{
-	int rc = KF_OK;
-
-	for (size_t i = 0; i < p->ndirs && rc == KF_OK; i++) {
-		int dfd = openat(p->dirfd, p->dirs[i],
-		                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (dfd < 0 || (fsync(dfd) != 0 && errno != EINVAL))
-			rc = kf_err_errno(e, "cannot fsync directory", p->dirs[i]);
-		if (dfd >= 0)
-			close(dfd);
+	if (close(fd) != 0) {
+		kf_err_errno(&p->werr, "cannot close", le->path);
+		rc = -1;
 	}
 	return rc;
 }
 
 void kf_ar_stage_free(struct kf_ar_pass *p)
 {
-	for (size_t i = 0; i < p->ndirs; i++)
-		free(p->dirs[i]);
-	free(p->dirs);
-	p->dirs = NULL;
-	p->ndirs = p->capdirs = 0;
+	if (p->cdirfd >= 0)
+		close(p->cdirfd);
+	p->cdirfd = -1;
 }

@@ -21,59 +21,13 @@ int kf_ar_corrupt(kf_err *e, const char *origin, struct archive *a)
 	                  origin, why ? why : "read error");
 }
 
-int kf_ar_open_bundle(const char *path, struct archive **out, int *fd_out,
-                      kf_err *e)
-{
-	int rc = KF_OK, fd;
-	struct archive *a = NULL;
-	struct stat st;
-	const char *origin = strcmp(path, "-") ? path : "(stdin)";
-
-	*out = NULL;
-	if (!strcmp(path, "-")) {
-		fd = STDIN_FILENO;
-	} else {
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return kf_err_errno(e, "cannot open", path);
-	}
-	*fd_out = fd;
-	/* A directory cannot be read at all: an I/O error (exit 3), not a
-	 * bundle that failed verification. (libarchive's own errno cannot
-	 * tell the two apart: it reports truncation as EIO too.) */
-	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-		rc = kf_err_set(e, KF_EIO, "%s: cannot read: %s", origin, strerror(EISDIR));
-		goto out;
-	}
-	a = archive_read_new();
-	if (!a) {
-		rc = kf_err_set(e, KF_EIO, "out of memory");
-		goto out;
-	}
-	/* tar and zstd only: every other format would be attack surface,
-	 * and the *_all variants drag large libraries into the static
-	 * installer. */
-	archive_read_support_format_tar(a);
-	archive_read_support_filter_zstd(a);
-	if (archive_read_open_fd(a, fd, KF_AR_BUF_SIZE) != ARCHIVE_OK) {
-		rc = kf_err_set(e, KF_EVERIFY, "%s: not a kubeferry bundle (%s)",
-		                origin, archive_error_string(a)
-		                        ? archive_error_string(a) : "unreadable");
-		goto out;
-	}
-	*out = a;
-	a = NULL;
-out:
-	if (a)
-		archive_read_free(a);
-	return rc;
-}
-
+/* The name as stored first: a ustar name needs no conversion, and the
+ * path rules admit printable ASCII only, the same in every form. */
 const char *kf_ar_entry_name(struct archive_entry *ae)
 {
-	const char *n = archive_entry_pathname_utf8(ae);
+	const char *n = archive_entry_pathname(ae);
 	if (!n)
-		n = archive_entry_pathname(ae);
+		n = archive_entry_pathname_utf8(ae);
 	return n ? n : "(unnamed entry)";
 }
 
@@ -107,7 +61,6 @@ static int check_type(struct archive_entry *ae, const char *origin,
                       kf_err *e)
 {
 	char nbuf[1100];
-	const char *name = shown(kf_ar_entry_name(ae), nbuf, sizeof nbuf);
 	const char *what = NULL;
 
 	if (archive_entry_hardlink(ae))
@@ -141,13 +94,14 @@ static int check_type(struct archive_entry *ae, const char *origin,
 	}
 	if (what)
 		return kf_err_set(e, KF_EVERIFY, "%s: entry %s: %s is not allowed",
-		                  origin, name, what);
+		                  origin, shown(kf_ar_entry_name(ae), nbuf, sizeof nbuf),
+		                  what);
 	if (!archive_entry_size_is_set(ae) || archive_entry_size(ae) < 0)
 		return kf_err_set(e, KF_EVERIFY, "%s: entry %s: no size in header",
-		                  origin, name);
+		                  origin, shown(kf_ar_entry_name(ae), nbuf, sizeof nbuf));
 	if (archive_entry_sparse_count(ae) > 0)
 		return kf_err_set(e, KF_EVERIFY, "%s: entry %s: sparse entries are not allowed",
-		                  origin, name);
+		                  origin, shown(kf_ar_entry_name(ae), nbuf, sizeof nbuf));
 	return KF_OK;
 }
 
@@ -212,11 +166,6 @@ int kf_ar_read_lock_entries(struct archive *a, const char *origin,
 	if (r > 0)
 		return kf_err_set(e, KF_EVERIFY, "%s: empty archive, no %s",
 		                  origin, KF_LOCK_PATH);
-	/* A plain tar (or anything but zstd) is not a bundle, even though
-	 * the tar reader alone would accept it. */
-	if (archive_filter_code(a, 0) != ARCHIVE_FILTER_ZSTD)
-		return kf_err_set(e, KF_EVERIFY, "%s: not zstd-compressed (%s)",
-		                  origin, archive_filter_name(a, 0));
 	rc = read_small(a, ae, KF_LOCK_PATH, KF_LOCK_MAX, origin, lock,
 	                lock_len, e);
 	if (rc)
