@@ -4,7 +4,8 @@
 # real binaries where Debian has them (containerd, runc, CNI plugins, etcd)
 # and from stand-ins where it has none (kubeadm/kubelet/kubectl: mock-kubeadm;
 # crictl and helm: one-line scripts).
-#   ETCD_MODE=kubeadm  writes install.etcd: kubeadm instead of host.
+#   ETCD_MODE=kubeadm  writes install.etcd: kubeadm instead of host (the spec
+#                  then needs registry.k8s.io/etcd:3.5.21-0 in KF_TEST_IMAGES).
 #   KF_TEST_IMAGES="REF..."  adds spec.images (pulled by kubeferry build:
 #                  pass --rewrite/--cacert/--mirror as further arguments).
 #   KF_UPSTREAM_WWW=DIR  lays the artifacts out in DIR/<host>/<path> as
