@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -31,6 +32,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <event2/util.h>
 #include <openssl/err.h>
@@ -38,6 +40,25 @@
 #include <openssl/x509v3.h>
 
 #include "mirror/server_int.h"
+
+/* A message whose length two parsers could read two ways: two
+ * Content-Length headers, or one beside Transfer-Encoding (RFC 9112 6.3).
+ * Whatever follows it on the connection cannot be trusted to be the next
+ * request (request smuggling through a proxy in front of the mirror). */
+static int framing_ambiguous(struct evhttp_request *req)
+{
+	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+	struct evkeyval *kv;
+	int ncl = 0, te = 0;
+
+	TAILQ_FOREACH(kv, h, next) {
+		if (!evutil_ascii_strcasecmp(kv->key, "Content-Length"))
+			ncl++;
+		else if (!evutil_ascii_strcasecmp(kv->key, "Transfer-Encoding"))
+			te++;
+	}
+	return ncl > 1 || (ncl > 0 && te > 0);
+}
 
 static void on_request(struct evhttp_request *req, void *arg)
 {
@@ -78,6 +99,14 @@ static void on_request(struct evhttp_request *req, void *arg)
 		if (!c->uri)
 			c->uri = strdup("-");
 		kf_srv_error(c, 400, "Bad Request", "NAME_INVALID", "bad request URI");
+		return;
+	}
+	if (framing_ambiguous(req)) {
+		/* evhttp closes the connection after a reply that says so */
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+		kf_srv_error(c, 400, "Bad Request", "UNSUPPORTED",
+		             "ambiguous message length (Content-Length twice, or with "
+		             "Transfer-Encoding)");
 		return;
 	}
 	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {

@@ -113,6 +113,38 @@ out:
 	json_decref(tags);
 }
 
+/* The first "ns" parameter of the query, decoded as evhttp decodes query
+ * values ('+' is a space): 0 when absent, 1 with out set, -1 when it is too
+ * long, decodes to a NUL byte (which would cut "docker.io%00x" short to a
+ * valid name) or cannot be decoded. What is decoded is what gets checked. */
+static int query_ns(const char *query, char *out, size_t n)
+{
+	const char *p = query;
+	int rc = 0;
+
+	while (p && *p && rc == 0) {
+		size_t seg = strcspn(p, "&");
+		if (seg > 3 && !memcmp(p, "ns=", 3)) {
+			char *raw = strndup(p + 3, seg - 3), *v = NULL;
+			size_t len = 0;
+			v = raw ? evhttp_uridecode(raw, 1, &len) : NULL;
+			rc = -1;
+			if (v && len == strlen(v) && len < n) {
+				memcpy(out, v, len + 1);
+				rc = 1;
+			}
+			free(v);
+			free(raw);
+		} else if (seg == 3 && !memcmp(p, "ns=", 3)) {
+			rc = -1; /* an empty registry name */
+		}
+		p += seg;
+		if (*p == '&')
+			p++;
+	}
+	return rc;
+}
+
 static int open_blob(server *s, const char *digest)
 {
 	char *p = kf_layout_blob_path(s->images, digest);
@@ -126,8 +158,6 @@ void kf_srv_handle_v2(reqctx *c, const char *path, const char *query)
 	server *s = c->srv;
 	char name[MAX_NAME + 1], repo[MAX_NAME * 2 + 32], ns[MAX_NAME + 1];
 	const char *rest = path + 4, *kind, *ref, *slash;
-	struct evkeyvalq q;
-	const char *nsv;
 	json_t *d;
 	int fd, have_ns = 0;
 
@@ -165,18 +195,11 @@ void kf_srv_handle_v2(reqctx *c, const char *path, const char *query)
 		kf_srv_error(c, 400, "Bad Request", "NAME_INVALID", "invalid repository name");
 		return;
 	}
-	TAILQ_INIT(&q);
-	if (query && evhttp_parse_query_str(query, &q) == 0 &&
-	    (nsv = evhttp_find_header(&q, "ns")) != NULL) {
-		if (strlen(nsv) > MAX_NAME || !kf_oci_domain_valid(nsv, strlen(nsv))) {
-			evhttp_clear_headers(&q);
-			kf_srv_error(c, 400, "Bad Request", "NAME_INVALID", "invalid ns parameter");
-			return;
-		}
-		snprintf(ns, sizeof ns, "%s", nsv);
-		have_ns = 1;
+	have_ns = query_ns(query, ns, sizeof ns);
+	if (have_ns < 0 || (have_ns && !kf_oci_domain_valid(ns, strlen(ns)))) {
+		kf_srv_error(c, 400, "Bad Request", "NAME_INVALID", "invalid ns parameter");
+		return;
 	}
-	evhttp_clear_headers(&q);
 	if (!resolve_repo(s, name, have_ns ? ns : NULL, repo, sizeof repo)) {
 		kf_srv_error(c, 404, "Not Found", "NAME_UNKNOWN", "repository not in this bundle");
 		return;

@@ -148,6 +148,9 @@ static int parse_range(const char *h, uint64_t size, uint64_t *from, uint64_t *t
 		return 0;
 	p = h + 6;
 	if (*p == '-') {
+		/* digits only: strtoull would take a sign or blanks */
+		if (p[1] < '0' || p[1] > '9')
+			return 0;
 		errno = 0;
 		b = strtoull(p + 1, &end, 10);
 		if (errno || end == p + 1 || *end)
