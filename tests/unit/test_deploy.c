@@ -32,6 +32,17 @@ static void t_containerd_v3(void)
 	CHECK_CONTAINS(s, "[plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.runc.options]\n"
 	                  "        BinaryName = \"/usr/local/sbin/runc\"\n        SystemdCgroup = true\n");
 	CHECK(!strstr(s, "grpc.v1.cri"));
+	/* 2.1 and later: the list (bin_dir is deprecated, containerd#11311). */
+	CHECK_CONTAINS(s, "[plugins.\"io.containerd.cri.v1.runtime\".cni]\n    bin_dirs = [\"/opt/cni/bin\"]\n");
+	CHECK(!strstr(s, "bin_dir ="));
+	free(s);
+	/* 2.0 still reads bin_dir; 3.x has the list. */
+	s = kfi_render_containerd("2.0.5", "registry.k8s.io/pause:3.10");
+	CHECK_CONTAINS(s, "    bin_dir = \"/opt/cni/bin\"\n");
+	CHECK(!strstr(s, "bin_dirs"));
+	free(s);
+	s = kfi_render_containerd("3.0.0", "registry.k8s.io/pause:3.10");
+	CHECK_CONTAINS(s, "    bin_dirs = [\"/opt/cni/bin\"]\n");
 	free(s);
 }
 
@@ -43,6 +54,11 @@ static void t_etcd_env(void)
 	CHECK_CONTAINS(s, "ETCD_INITIAL_CLUSTER=cp1=https://10.1.2.3:2380\n");
 	CHECK_CONTAINS(s, "ETCD_PEER_KEY_FILE=/etc/ssl/etcd/ssl/member-cp1-key.pem\n");
 	CHECK_CONTAINS(s, "ETCD_CLIENT_CERT_AUTH=true\n");
+	/* Kubespray v2.29.1's etcd.env and etcd's own snapshot default. */
+	CHECK_CONTAINS(s, "ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK=true\n");
+	CHECK_CONTAINS(s, "ETCD_EXPERIMENTAL_WATCH_PROGRESS_NOTIFY_INTERVAL=5s\n");
+	CHECK_CONTAINS(s, "ETCD_SNAPSHOT_COUNT=100000\n");
+	CHECK(!strstr(s, "ETCD_SNAPSHOT_COUNT=10000\n"));
 	free(s);
 	s = kfi_render_etcd_env("cp1", "127.0.0.1");
 	CHECK_CONTAINS(s, "ETCD_LISTEN_CLIENT_URLS=https://127.0.0.1:2379\n");
