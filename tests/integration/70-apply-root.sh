@@ -79,6 +79,8 @@ done
 cmp "$R/usr/local/sbin/runc" /usr/sbin/runc || fail "runc differs"
 assert_eq "$(stat -c %a "$R/usr/local/sbin/runc")" 755 "runc mode"
 for p in bridge host-local loopback portmap; do cmp "$R/opt/cni/bin/$p" "/usr/lib/cni/$p" || fail "cni $p"; done
+# The CNI archive's LICENSE and README.md are not plugins (point 12).
+assert_eq "$(ls "$R/opt/cni/bin" | tr '\n' ' ')" "bridge host-local loopback portmap " "/opt/cni/bin holds only the plugins"
 assert_file "$R/usr/local/bin/crictl"
 cfg=$R/etc/containerd/config.toml
 grep -qx 'version = 2' "$cfg" || fail "containerd 1.6 needs config version 2"
@@ -116,6 +118,10 @@ for c in member admin node; do
 		grep -q "$n" <<<"$san" || fail "$c SAN lacks $n"
 	done
 	openssl x509 -in "$P/$c-node1.pem" -noout -ext extendedKeyUsage | has 'TLS Web Client Authentication' || fail "$c EKU"
+	# EC leaves sign only: keyEncipherment is for RSA keys (issue 10, point 12).
+	ku=$(openssl x509 -in "$P/$c-node1.pem" -noout -ext keyUsage)
+	grep -q 'Digital Signature' <<<"$ku" || fail "$c key usage lacks digitalSignature"
+	! grep -q 'Key Encipherment' <<<"$ku" || fail "$c EC certificate has keyEncipherment"
 	# key and certificate belong together
 	assert_eq "$(openssl x509 -in "$P/$c-node1.pem" -noout -pubkey | sha256sum)" \
 		"$(openssl pkey -in "$P/$c-node1-key.pem" -pubout | sha256sum)" "$c key pair"

@@ -226,6 +226,7 @@ static void t_tar_hostile(void)
 	char root[] = "/tmp/kf-tar-XXXXXX", tgz[128], p[256], hex[KF_SHA256_HEX];
 	const struct member good[] = {
 		{"d/tool", "#!tool\n", NULL, 'f', 04755},
+		{"d/LICENSE", "license\n", NULL, 'f', 0644},
 		{"/etc/passwd", "root::0:0\n", NULL, 'f', 0644},
 		{"d/../../escape", "x", NULL, 'f', 0644},
 		{"d/link", NULL, "/etc/shadow", 'l', 0777},
@@ -242,7 +243,7 @@ static void t_tar_hostile(void)
 
 	CHECK(mkdtemp(root) != NULL);
 	snprintf(tgz, sizeof tgz, "%s/good.tar.gz", root);
-	write_tgz(tgz, good, 4);
+	write_tgz(tgz, good, 5);
 	CHECK_INT(kfi_ctx_init(&c, root, 0, &e), KF_OK);
 	/* Only the plain member is installed, with the mode asked for (no
 	 * setuid); traversal, absolute and link members are ignored. */
@@ -251,6 +252,9 @@ static void t_tar_hostile(void)
 	snprintf(p, sizeof p, "%s/bin/tool", root);
 	CHECK(stat(p, &st) == 0 && (st.st_mode & 07777) == 0755);
 	snprintf(p, sizeof p, "%s/bin/link", root);
+	CHECK(lstat(p, &st) != 0);
+	/* Without a list of names only programs: no LICENSE (point 12). */
+	snprintf(p, sizeof p, "%s/bin/LICENSE", root);
 	CHECK(lstat(p, &st) != 0);
 	snprintf(p, sizeof p, "%s/escape", root);
 	CHECK(lstat(p, &st) != 0);
