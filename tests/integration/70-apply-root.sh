@@ -290,6 +290,18 @@ expect_exit 2 "$KFI" apply "$B" -p "$PUB" --role control-plane --root "$R4" --ho
 expect_output "unusable host name 'n1,IP:10.9.9.9'"
 expect_exit 2 "$KFI" apply "$B" -p "$PUB" --role control-plane --root "$R4" --node-ip '10.0.0.5,DNS:evil'
 expect_output "node-ip 10.0.0.5,DNS:evil: not an IPv4 address"
+note "host names are RFC 1123 (point 17): refused before the first change"
+l63=$(printf 'a%.0s' $(seq 63)) l64=$(printf 'a%.0s' $(seq 64))
+long=$(printf "$l63.%.0s" 1 2 3)$(printf 'b%.0s' $(seq 62)) # 254 characters
+for h in Node1 localhost localhost.localdomain -n1 n1- n1..x n1. "$l64" "$long" 'n_1' 'n 1'; do
+	expect_exit 2 "$KFI" apply "$B" -p "$PUB" --role control-plane --root "$R4" --hostname "$h"
+	expect_output "unusable host name '$h' \\(RFC 1123"
+done
+# The longest names RFC 1123 allows still pass this check (dry run).
+ok253=$(printf "$l63.%.0s" 1 2 3)$(printf 'b%.0s' $(seq 61))
+for h in "$l63" "$ok253" n-1.example 1node; do
+	expect_exit 0 "$KFI" apply "$B" -p "$PUB" --role worker --root "$R4" --hostname "$h" --dry-run
+done
 listing "$R4" >"$LAB/after4"
 cmp "$LAB/before4" "$LAB/after4" || fail "a refused host name changed the root"
 note "usage errors"
