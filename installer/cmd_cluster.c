@@ -547,11 +547,16 @@ out:
 int kfi_cmd_cluster(int argc, char **argv)
 {
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		printf("Usage: kubeferry-install cluster init|join|restart-control-plane [OPTIONS]\n"
-		       "\nRun 'kubeferry-install cluster init --help' (or join) for the options.\n"
+		printf("Usage: kubeferry-install cluster plan|init|join|restart-control-plane [OPTIONS]\n"
+		       "\n  plan   plan a whole cluster from a Kubespray inventory (admin host, offline)\n"
+		       "  init   kubeadm init on the first control plane\n"
+		       "  join   kubeadm join on the other nodes\n"
+		       "\nRun 'kubeferry-install cluster plan --help' (or init, join) for the options.\n"
 		       "\nExit codes: 0 success, 2 usage error, 3 I/O error or kubeadm failed.\n");
 		return argc < 2 ? KF_EUSAGE : KF_OK;
 	}
+	if (!strcmp(argv[1], "plan"))
+		return kfi_cmd_cluster_plan(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "init"))
 		return cluster_init(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "join"))

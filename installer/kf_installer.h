@@ -22,6 +22,7 @@ int kfi_cmd_reset(int argc, char **argv);     /* cmd_reset.c */
 int kfi_cmd_status(int argc, char **argv);    /* cmd_reset.c */
 int kfi_cmd_preflight(int argc, char **argv); /* cmd_preflight.c */
 int kfi_cmd_cluster(int argc, char **argv);   /* cmd_cluster.c: init, join */
+int kfi_cmd_cluster_plan(int argc, char **argv); /* plan/plan.c: cluster plan */
 /* `mirror install` (routed here from cmd_mirror.c). */
 int kfi_cmd_mirror_install(int argc, char **argv); /* cmd_cluster.c */
 
