@@ -186,4 +186,26 @@ int kf_hostname_valid(const char *s);
 /* An IPv4 or IPv6 address literal. */
 int kf_ip_valid(const char *s);
 
+/* One host's share of a cluster plan: DIR/hosts/<name>/host.yaml, as
+ * `kubeferry-install cluster plan` writes it. */
+typedef struct kf_share {
+	char *dir;               /* DIR/hosts/<name>: the share's files */
+	char *name, *node_name, *ip, *access_ip;
+	char *bundle;            /* "<name>-<version>" the plan was made from */
+	char *kube_version;      /* "v1.33.3" */
+	char *endpoint;          /* controlPlaneEndpoint HOST:PORT */
+	char *etcd_member_name;  /* NULL unless a host etcd member */
+	char *mirror_fp;         /* the mirror CA's SHA-256, AB:CD:... */
+	char **mirrors;          /* "ADDR:PORT" of every mirror host, in order */
+	size_t nmirrors;
+	unsigned roles;          /* KF_ROLE_* */
+	int first_cp;            /* runs kubeadm init */
+	int mirror_port;         /* mirror hosts: the port they serve on */
+} kf_share;
+
+/* Read and check DIR/hosts/HOST/host.yaml (KF_EUSAGE naming FILE:LINE:COL
+ * on any fault; host must be an RFC 1123 name and the share's own). */
+int kf_share_load(const char *plan_dir, const char *host, kf_share **out, kf_err *e);
+void kf_share_free(kf_share *s);
+
 #endif
