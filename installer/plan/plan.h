@@ -9,6 +9,8 @@
  *   plan_shared.c DIR/shared/: token, certificate key, encryption, audit
  *   plan_host.c   DIR/hosts/<name>/: one host's complete share
  *   plan_render.c kubeadm.yaml, etcd.env, host.yaml and plan.yaml texts
+ *   share_install.c  on a node: a share's files into place (apply --plan,
+ *                 cluster init/join --plan, mirror install --plan)
  */
 #ifndef KFI_PLAN_H
 #define KFI_PLAN_H
@@ -106,5 +108,18 @@ char *kfp_render_plan_yaml(const kfp_plan *p);
 void kfp_mirror_endpoint(const kfp_plan *p, size_t i, char *out, size_t n);
 /* 1 when h is the first control plane. */
 int kfp_is_first_cp(const kfp_plan *p, const kf_inv_host *h);
+
+/* ---- share_install.c: a share on its host ---- */
+#define KFI_SHARE_ETCD 1u        /* etcd.env, etcd-ssl/ (etcd members) */
+#define KFI_SHARE_PKI 2u         /* pki/, encryption and audit (control planes) */
+#define KFI_SHARE_KUBEADM 4u     /* kubeadm.yaml (control planes, workers) */
+#define KFI_SHARE_MIRROR_TLS 8u  /* mirror-tls/ (mirror hosts) */
+/* Install the parts of the share s named by what (those its roles have)
+ * at their node paths; *changed (may be NULL) is set when a file was or
+ * would be written. */
+int kfi_share_install(kfi_ctx *c, const kf_share *s, unsigned what, int *changed, kf_err *e);
+/* The share's mirror CA, checked against the fingerprint its host.yaml
+ * pins: the one certificate as PEM (caller frees *pem). */
+int kfi_share_mirror_ca(const kf_share *s, char **pem, size_t *len, kf_err *e);
 
 #endif
