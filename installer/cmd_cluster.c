@@ -72,29 +72,6 @@ static int load_lock(const kfi_ctx *c, const kfi_applied *s, kf_lock **lk, kf_er
 	return rc;
 }
 
-/* 0 on success, -1 when the random generator fails (the token is a
- * secret: never made of whatever the buffer held). Bytes of 252 and more
- * are drawn again, so that every character is equally likely. */
-static int random_token(char *out /* 24 */)
-{
-	static const char alnum[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-	unsigned char r[64];
-	int n = 0;
-
-	while (n < 22) {
-		if (RAND_bytes(r, sizeof r) != 1)
-			return -1;
-		for (size_t i = 0; i < sizeof r && n < 22; i++)
-			if (r[i] < 252) {
-				out[n < 6 ? n : n + 1] = alnum[r[i] % 36];
-				n++;
-			}
-	}
-	out[6] = '.';
-	out[23] = '\0';
-	return 0;
-}
-
 /* A token and certificate key already in the written config are reused:
  * a re-run must render the same file and print the same join command. */
 static void reuse_secret(const kfi_ctx *c, const char *key, char *out, size_t n)
@@ -111,16 +88,6 @@ static void reuse_secret(const kfi_ctx *c, const char *key, char *out, size_t n)
 	}
 	free(p);
 	free(buf);
-}
-
-static int valid_token(const char *t)
-{
-	if (strlen(t) != 23 || t[6] != '.')
-		return 0;
-	for (int i = 0; i < 23; i++)
-		if (i != 6 && !strchr("abcdefghijklmnopqrstuvwxyz0123456789", t[i]))
-			return 0;
-	return 1;
 }
 
 static int apply_addons(kfi_ctx *c, const kfi_applied *s, kf_err *e)
@@ -182,7 +149,7 @@ static int single_node_config(kfi_ctx *c, const kfi_applied *s, const kf_lock *l
 	printf("== kubeadm configuration\n");
 	reuse_secret(c, "- token: ", token, sizeof token);
 	reuse_secret(c, "certificateKey: ", certkey, sizeof certkey);
-	if (!valid_token(token) && random_token(token) != 0) {
+	if (!kfi_token_valid(token) && kfi_token_random(token) != 0) {
 		rc = kf_err_set(e, KF_EIO, "cannot draw a bootstrap token: the random generator failed");
 		goto out;
 	}
@@ -432,7 +399,7 @@ static int cluster_join(int argc, char **argv)
 			return kfi_cluster_join_plan(root, plan, host);
 		goto out;
 	}
-	if (!api || !strchr(api, ':') || !token || !valid_token(token) || !hash ||
+	if (!api || !strchr(api, ':') || !token || !kfi_token_valid(token) || !hash ||
 	    strncmp(hash, "sha256:", 7) || kfi_fingerprint_norm(hash, hx) != 0) {
 		rc = kf_err_set(&e, KF_EUSAGE, "cluster join needs --api-server HOST:PORT, --token "
 		                "[a-z0-9]{6}.[a-z0-9]{16} and --discovery-token-ca-cert-hash sha256:<64 hex>");

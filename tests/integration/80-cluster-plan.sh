@@ -250,7 +250,10 @@ ctl() { ETCDCTL_API=3 etcdctl --endpoints "https://127.0.0.1:${ports[0]}" --cace
 	--cert "$H/cp1/etcd-ssl/admin-cp1.pem" --key "$H/cp1/etcd-ssl/admin-cp1-key.pem" "$@"; }
 ok=0
 for _ in $(seq 1 120); do
-	if ctl endpoint health --cluster >"$LAB/health" 2>&1; then ok=1; break; fi
+	# A member that has not published its client URL yet is not listed:
+	# wait for all three.
+	if ctl endpoint health --cluster >"$LAB/health" 2>&1 &&
+		[ "$(grep -c 'is healthy' "$LAB/health")" = 3 ]; then ok=1; break; fi
 	sleep 0.5
 done
 [ $ok = 1 ] || { cat "$LAB/health" "$LAB"/etcd-*.log | tail -n 60; fail "planned etcd cluster not healthy"; }
