@@ -195,6 +195,10 @@ void kfi_kubeadm_init_head(kf_buf *b, const char *token, const char *certkey,
 void kfi_kubeadm_node_registration(kf_buf *b, const char *name, const char *node_ip);
 void kfi_kubeadm_kubelet_proxy(kf_buf *b, const char *pod_subnet);
 
+/* What the CAs and the etcd certificates carry (pki.c; `cluster plan`
+ * issues from the same profiles). */
+kf_x509_profile kfi_ca_profile(const char *cn, int pathlen0);
+kf_x509_profile kfi_etcd_profile(const char *cn, const char *san);
 /* etcd PKI (pki.c), Kubespray layout under dir (ROOT/etc/ssl/etcd/ssl). */
 int kfi_etcd_pki(kfi_ctx *c, const char *dir_abs, const char *host,
                  const char *const *ips, size_t nip, kf_err *e);

@@ -89,9 +89,8 @@ int kfp_leaf(kfp_plan *p, const char *crt, const char *key, const kf_x509_profil
 /* The service-account key pair kubeadm would make (RSA 2048 sa.key and
  * its public half sa.pub). */
 int kfp_sa(kfp_plan *p, const char *key, const char *pub, kf_err *e);
-/* Leaf profiles: etcd member/admin/node (server and client), the
- * apiserver's etcd client, the mirror's server certificate. */
-kf_x509_profile kfp_etcd_profile(const char *cn, const char *san);
+/* Leaf profiles besides etcd's (kfi_etcd_profile): the apiserver's etcd
+ * client, the mirror's server certificate. */
 kf_x509_profile kfp_client_profile(const char *cn);
 kf_x509_profile kfp_mirror_profile(const char *cn, const char *san);
 

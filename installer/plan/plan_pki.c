@@ -19,7 +19,6 @@
 
 #include "installer/plan/plan.h"
 
-#define CA_DAYS 3650
 #define LEAF_DAYS 3650
 /* The lifetime of the mirror's own server certificates (mirror/server_tls.c). */
 #define MIRROR_DAYS 825
@@ -65,11 +64,7 @@ static EVP_PKEY *new_key(kfp_keytype t)
 int kfp_ca(kfp_plan *p, const char *crt, const char *key, const char *cn, kfp_keytype t,
            int pathlen0, X509 **x, EVP_PKEY **k, kf_err *e)
 {
-	kf_x509_profile prof = {
-		.cn = cn, .days = CA_DAYS,
-		.basic_constraints = pathlen0 ? "critical,CA:TRUE,pathlen:0" : "critical,CA:TRUE",
-		.key_usage = "critical,keyCertSign,cRLSign,digitalSignature",
-	};
+	kf_x509_profile prof = kfi_ca_profile(cn, pathlen0);
 	int have_c = kfp_exists(crt), have_k = kfp_exists(key);
 
 	*x = NULL;
@@ -192,19 +187,6 @@ out:
 	BIO_free(b);
 	EVP_PKEY_free(k);
 	return rc;
-}
-
-kf_x509_profile kfp_etcd_profile(const char *cn, const char *san)
-{
-	/* etcd uses one certificate for both directions on the peer port. */
-	kf_x509_profile prof = {
-		.cn = cn, .days = LEAF_DAYS,
-		.basic_constraints = "critical,CA:FALSE",
-		.key_usage = "critical,digitalSignature",
-		.ext_key_usage = "serverAuth,clientAuth",
-		.san = san,
-	};
-	return prof;
 }
 
 kf_x509_profile kfp_client_profile(const char *cn)
