@@ -11,8 +11,9 @@
 #   cluster_inventory FILE "CP..." "WORKER..."
 #                                a Kubespray INI inventory of lab nodes:
 #                                control planes are the etcd members
-#   cluster_vars                 writes $LAB/kubeferry.yml (the playbook
-#                                variables) for bundle DIR and plan $LAB/plan
+#   cluster_vars [BUNDLE PUBKEY] writes $LAB/kubeferry.yml (the playbook
+#                                variables): that bundle (default the one
+#                                cluster_bundle made) and plan $LAB/plan
 #   cluster_play PLAYBOOK INVENTORY [ARGS...]
 #                                ansible-playbook ansible/PLAYBOOK; output in
 #                                $LAB/play.out, exit status returned
@@ -56,8 +57,8 @@ cluster_inventory() {
 
 cluster_vars() {
 	cat >"$LAB/kubeferry.yml" <<-VARS
-	kubeferry_bundle: $CLUSTER_BUNDLE_DIR/bundle.tar.zst
-	kubeferry_pubkey: $CLUSTER_BUNDLE_DIR/keys/kf.pub
+	kubeferry_bundle: ${1:-$CLUSTER_BUNDLE_DIR/bundle.tar.zst}
+	kubeferry_pubkey: ${2:-$CLUSTER_BUNDLE_DIR/keys/kf.pub}
 	kubeferry_plan_dir: $LAB/plan
 	kubeferry_installer: $KFI
 	VARS
