@@ -189,7 +189,7 @@ lab_up() {
 
 # _lab_kill NAME: stop the node's nspawn, then anything left in its cgroups.
 _lab_kill() {
-	local n=$1 pid=${LAB_PIDS[$1]:-} cg h i p
+	local n=$1 pid=${LAB_PIDS[$1]:-} cg i p
 	cg=$(_lab_cg "$n")
 	if [ -n "$pid" ]; then
 		kill -TERM "$pid" 2>/dev/null || true
@@ -205,14 +205,7 @@ _lab_kill() {
 		kill -KILL $p 2>/dev/null || true
 		sleep 0.1
 	done
-	for i in $(seq 20); do
-		for h in systemd unified; do
-			[ -d "/sys/fs/cgroup/$h/$cg" ] &&
-				find "/sys/fs/cgroup/$h/$cg" -depth -type d -exec rmdir {} + 2>/dev/null
-		done
-		[ -d "/sys/fs/cgroup/systemd/$cg" ] || [ -d "/sys/fs/cgroup/unified/$cg" ] || break
-		sleep 0.2
-	done
+	kf_cgroup_rmdir "$cg"
 	LAB_PIDS[$n]=
 }
 
