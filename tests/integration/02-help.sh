@@ -28,6 +28,7 @@ for c in build fetch lint verify inspect push keygen sign; do check_help "$KF" "
 note "kubeferry-install commands"
 for c in verify unpack mirror preflight apply reset cluster status; do check_help "$KFI" "$c"; done
 check_help "$KFI" mirror install
+check_help "$KFI" cluster plan
 check_help "$KFI" cluster init
 check_help "$KFI" cluster join
 
