@@ -67,8 +67,8 @@ done
 grep -q 'kubeferry | recap' "$LAB/play.out" || fail "no recap"
 
 note "etcd: three members, healthy over TLS with the planned certificates"
-CFG=$(lab_in cp1 grep -l '^kind: ClusterConfiguration$' -r /etc/kubernetes --include='*.yaml' | head -n 1)
-[ -n "$CFG" ] || fail "no ClusterConfiguration on cp1"
+CFG=/etc/kubernetes/kubeadm-config.yaml
+lab_in cp1 grep -q '^kind: ClusterConfiguration$' "$CFG" || fail "no ClusterConfiguration in cp1's $CFG"
 etcd_file() { lab_in cp1 sed -n "s/^ *$1: *//p" "$CFG" | head -n 1; }
 ECA=$(etcd_file caFile) ECERT=$(etcd_file certFile) EKEY=$(etcd_file keyFile)
 [ -n "$ECA" ] && [ -n "$ECERT" ] && [ -n "$EKEY" ] || fail "no external etcd files in $CFG"
