@@ -18,6 +18,8 @@
 #     one at a time with the certificate key, the worker with the CA hash
 #   - a second run reports changed=0 on every host; scale.yml adds a fifth
 #     host; a run stopped halfway on one host, run again, finishes
+#   - remove-node.yml drains, resets and deletes a worker (an etcd member
+#     is refused); reset.yml needs confirmation, then resets every host
 source "$(dirname "$0")/../lib.sh"
 source "$ROOT/tests/registry/lib.sh"
 source "$ROOT/tests/lab/lab.sh"
@@ -185,4 +187,25 @@ done
 assert_eq "$(mock w2 | grep -c '^kubeadm join')" 1 "w2 joined"
 lab_in w2 /usr/local/bin/ctr -n k8s.io images pull --hosts-dir /etc/containerd/certs.d "$KF_CLUSTER_IMAGE" >/dev/null ||
 	fail "w2 cannot pull through the mirror"
+note "remove-node.yml: an etcd member is refused; a worker is drained, reset and deleted"
+! cluster_play remove-node.yml "$INV" -e node=cp2 || fail "removing an etcd member was accepted"
+grep -q 'neither an etcd' "$LAB/play.out" || { cat "$LAB/play.out"; fail "no reason for the refusal"; }
+cluster_play remove-node.yml "$INV" -e node=w2 || { cat "$LAB/play.out"; fail "remove-node.yml failed"; }
+lab_in cp1 grep -q '^kubectl .* drain w2 ' /var/log/mock-kubeadm.log || fail "w2 was not drained"
+lab_in cp1 grep -q '^kubectl .* delete node w2 ' /var/log/mock-kubeadm.log || fail "w2's Node was not deleted"
+lab_in w2 grep -q '^kubeadm reset' /var/log/mock-kubeadm.log || fail "kubeadm reset did not run on w2"
+! lab_in w2 systemctl is-active --quiet containerd || fail "containerd still runs on w2"
+lab_in w2 test ! -e /etc/kubeferry/plan || fail "w2 still holds its share of the plan"
+lab_in w1 systemctl is-active --quiet containerd || fail "remove-node touched w1"
+
+note "reset.yml: refused without confirmation, then every host reset"
+! cluster_play reset.yml "$INV" || fail "reset.yml ran without reset_confirmed=yes"
+lab_in cp1 systemctl is-active --quiet etcd || fail "the refused reset touched cp1"
+cluster_play reset.yml "$INV" -e reset_confirmed=yes || { cat "$LAB/play.out"; fail "reset.yml failed"; }
+for n in cp1 cp2 cp3 w1; do
+	! lab_in "$n" systemctl is-active --quiet containerd || fail "containerd still runs on $n"
+	! lab_in "$n" systemctl is-active --quiet etcd || fail "etcd still runs on $n"
+	lab_in "$n" test ! -e /etc/kubeferry/plan -a ! -e /etc/etcd.env || fail "$n keeps its share"
+done
+[ -s "$LAB/plan/shared/ca.key" ] || fail "reset removed the plan on the admin host"
 echo "cluster lab checks passed"
