@@ -31,6 +31,8 @@ static void usage(FILE *f)
 	        "Usage: kubeferry-install apply BUNDLE (-p PUBKEY | -P KEY) --role control-plane|worker\n"
 	        "           [--mirror HOST:PORT --mirror-ca-fingerprint SHA256 | --no-mirror]\n"
 	        "           [--root DIR] [--dry-run] [--hostname NAME] [--node-ip IP] [--arch ARCH]\n"
+	        "       kubeferry-install apply BUNDLE (-p PUBKEY | -P KEY) --plan DIR --host NAME\n"
+	        "           [--root DIR] [--dry-run] [--arch ARCH]\n"
 	        "\n"
 	        "Verifies and unpacks BUNDLE into /var/lib/kubeferry/bundles/<name>-<version>,\n"
 	        "then prepares this node: SELinux permissive, swap off, kernel modules,\n"
@@ -56,6 +58,13 @@ static void usage(FILE *f)
 	        "  --node-ip IP             address for etcd and the API server\n"
 	        "                           (default: the first non-loopback address)\n"
 	        "  --arch ARCH              architecture (default: this machine's)\n"
+	        "  --plan DIR --host NAME   host NAME of a cluster plan ('cluster plan'; DIR\n"
+	        "                           needs only hosts/NAME/): role, node name and\n"
+	        "                           address from the plan; the planned etcd member\n"
+	        "                           certificates and etcd.env instead of a new PKI;\n"
+	        "                           every mirror host in order in hosts.toml with the\n"
+	        "                           planned CA; control planes' CAs, keys, encryption\n"
+	        "                           and audit files and the kubeadm configuration\n"
 	        "\n"
 	        "Re-running changes nothing (changed=0); a run that was killed can be\n"
 	        "re-run and finishes; 'kubeferry-install reset' undoes it.\n"
@@ -102,7 +111,15 @@ static int when_no_mirror(const apply *a)
 
 static int when_host_etcd(const apply *a)
 {
-	return a->control_plane && (!a->lock->install.etcd || !strcmp(a->lock->install.etcd, "host"));
+	if (a->lock->install.etcd && strcmp(a->lock->install.etcd, "host"))
+		return 0;
+	/* With a plan the etcd group decides, not the control planes. */
+	return a->share ? a->share->etcd_member_name != NULL : a->control_plane;
+}
+
+static int when_plan(const apply *a)
+{
+	return a->share != NULL;
 }
 
 /* The run, in order. A step with a section prints "== section" first; a
@@ -116,6 +133,7 @@ static const struct {
 } steps[] = {
 	{NULL, kfi_step_mirror_ca, when_mirror},
 	{"bundle", kfi_step_bundle, NULL},
+	{"cluster plan: this host's share", kfi_step_plan_share, when_plan},
 	{"host: SELinux", kfi_step_selinux, NULL},
 	{"host: swap", kfi_step_swap, NULL},
 	{"host: kernel modules and sysctls", kfi_step_modules_sysctl, NULL},
@@ -148,7 +166,7 @@ static int run_steps(apply *a, kf_err *e)
 static int parse_args(apply *a, int argc, char **argv, kf_err *e)
 {
 	enum { O_ROLE = 256, O_ROOT, O_DRY, O_MIRROR, O_FP, O_NOMIRROR, O_HOST, O_IP, O_ARCH,
-	       O_CAFILE };
+	       O_CAFILE, O_PLAN, O_PLAN_HOST };
 	static const struct option opts[] = {
 		{"role", required_argument, NULL, O_ROLE},
 		{"root", required_argument, NULL, O_ROOT},
@@ -160,6 +178,8 @@ static int parse_args(apply *a, int argc, char **argv, kf_err *e)
 		{"hostname", required_argument, NULL, O_HOST},
 		{"node-ip", required_argument, NULL, O_IP},
 		{"arch", required_argument, NULL, O_ARCH},
+		{"plan", required_argument, NULL, O_PLAN},
+		{"host", required_argument, NULL, O_PLAN_HOST},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -180,6 +200,8 @@ static int parse_args(apply *a, int argc, char **argv, kf_err *e)
 		case O_HOST: a->hostname_opt = optarg; break;
 		case O_IP: a->node_ip_opt = optarg; break;
 		case O_ARCH: a->arch_opt = optarg; break;
+		case O_PLAN: a->plan_dir = optarg; break;
+		case O_PLAN_HOST: a->plan_host = optarg; break;
 		case 'h': usage(stdout); return -1;
 		default: usage(stderr); return KF_EUSAGE;
 		}
@@ -195,6 +217,19 @@ static int check_args(apply *a, kf_err *e)
 {
 	if (!a->pub_file == !a->pub_str)
 		return kf_err_set(e, KF_EUSAGE, "give the trusted public key with -p FILE or -P KEY");
+	if (a->plan_dir || a->plan_host) {
+		int rc;
+		/* The plan says who this node is and which mirrors it uses. */
+		if (!a->plan_dir || !a->plan_host)
+			return kf_err_set(e, KF_EUSAGE, "--plan DIR and --host NAME go together");
+		if (a->role || a->mirror || a->mirror_fp || a->mirror_ca_file || a->no_mirror ||
+		    a->hostname_opt || a->node_ip_opt)
+			return kf_err_set(e, KF_EUSAGE, "with --plan the plan gives the role, mirrors, host "
+			                  "name and address: drop --role, --mirror*, --no-mirror, "
+			                  "--hostname and --node-ip");
+		if ((rc = kfi_apply_plan_load(a, e)) != KF_OK)
+			return rc;
+	}
 	if (!a->role || (strcmp(a->role, "control-plane") && strcmp(a->role, "worker")))
 		return kf_err_set(e, KF_EUSAGE, "--role must be control-plane or worker");
 	a->control_plane = !strcmp(a->role, "control-plane");
@@ -236,6 +271,8 @@ static int identify(apply *a, kf_err *e)
 	/* The name and address end up in file names, /etc/etcd.env lines and
 	 * the OpenSSL SAN string ("DNS:name,IP:addr"): a ',', '/' or newline
 	 * there would add SANs, escape the directory or inject settings. */
+	if (!a->etcd_name)
+		a->etcd_name = a->host;
 	if (!kfi_host_valid(a->host))
 		return kf_err_set(e, KF_EUSAGE, "unusable host name '%s' (want letters, digits, '-' and '.'; use --hostname)",
 		                  a->host);
@@ -285,6 +322,7 @@ out:
 	}
 	free(a.bundle_dir);
 	free(a.mirror_ca);
+	kf_share_free(a.share);
 	kf_lock_free(a.lock);
 	if (ctx_ok)
 		kfi_ctx_free(&a.c);

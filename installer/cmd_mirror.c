@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "installer/kf_installer.h"
+#include "installer/plan/plan.h"
 #include "mirror/kf_mirror.h"
 
 #define PROG "kubeferry-install"
@@ -325,15 +325,17 @@ out:
  * what other nodes pass to apply --mirror. */
 static int cmd_install(int argc, char **argv)
 {
-	enum { O_ROOT = 256, O_SAN };
+	enum { O_ROOT = 256, O_SAN, O_PLAN, O_HOST };
 	static const struct option opts[] = {
 		{"root", required_argument, NULL, O_ROOT},
 		{"listen", required_argument, NULL, 'l'},
 		{"san", required_argument, NULL, O_SAN},
+		{"plan", required_argument, NULL, O_PLAN},
+		{"host", required_argument, NULL, O_HOST},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *root = "", *listen = NULL, *sans[16];
+	const char *root = "", *listen = NULL, *sans[16], *plan = NULL, *plan_host = NULL;
 	size_t nsans = 0;
 	kfi_ctx c;
 	kfi_applied s = {0};
@@ -352,8 +354,11 @@ static int cmd_install(int argc, char **argv)
 			if (nsans < 12)
 				sans[nsans++] = optarg;
 			break;
+		case O_PLAN: plan = optarg; break;
+		case O_HOST: plan_host = optarg; break;
 		case 'h':
 			printf("Usage: kubeferry-install mirror install --listen ADDR:PORT [--san NAME]... [--root DIR]\n"
+			       "       kubeferry-install mirror install --plan DIR --host NAME [--root DIR]\n"
 			       "\n"
 			       "Runs this node's applied bundle as kubeferry-mirror.service ('mirror\n"
 			       "serve' on the unpacked bundle, TLS with a CA made here and kept under\n"
@@ -363,12 +368,24 @@ static int cmd_install(int argc, char **argv)
 			       "--san names the certificate's addresses (default: the listen\n"
 			       "address, 127.0.0.1, localhost).\n"
 			       "\n"
+			       "With --plan, a mirror host of a cluster plan serves on its planned\n"
+			       "address and port with the server certificate the plan issued from the\n"
+			       "planned mirror CA (which every host of the plan already pins).\n"
+			       "\n"
 			       "Exit codes: 0 success, 2 usage error, 3 I/O error.\n");
 			goto out;
 		default:
 			rc = kf_err_set(&e, KF_EUSAGE, "see 'kubeferry-install mirror install --help'");
 			goto out;
 		}
+	}
+	if (plan || plan_host) {
+		if (!plan || !plan_host || listen || nsans)
+			rc = kf_err_set(&e, KF_EUSAGE, "--plan needs --host; the plan gives the address, "
+			                "port and certificate");
+		else
+			return kfi_mirror_install_plan(root, plan, plan_host);
+		goto out;
 	}
 	if (!listen || !strrchr(listen, ':')) {
 		rc = kf_err_set(&e, KF_EUSAGE, "mirror install needs --listen ADDR:PORT");

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <unistd.h>
 
 #include "manifests/manifests_internal.h"
 
@@ -179,6 +181,11 @@ int kf_share_load(const char *plan_dir, const char *host, kf_share **out, kf_err
 	if (kf_strf(path, sizeof path, "%s/hosts/%s", plan_dir, host) || !(s->dir = strdup(path)) ||
 	    kf_strf(path, sizeof path, "%s/host.yaml", s->dir)) {
 		rc = kf_err_set(e, KF_EUSAGE, "path too long: %s", plan_dir);
+		goto out;
+	}
+	if (access(path, F_OK) != 0) {
+		rc = kf_err_set(e, KF_EUSAGE, "no share for host %s in the plan %s (%s: %s)", host,
+		                plan_dir, path, strerror(errno));
 		goto out;
 	}
 	if ((rc = kf_read_file(path, 1 << 20, &buf, &len, e))) {

@@ -11,6 +11,9 @@
  *   plan_render.c kubeadm.yaml, etcd.env, host.yaml and plan.yaml texts
  *   share_install.c  on a node: a share's files into place (apply --plan,
  *                 cluster init/join --plan, mirror install --plan)
+ *   node_cluster.c   cluster init --plan (files, token and certificate
+ *                 refresh) and cluster join --plan
+ *   node_mirror.c    mirror install --plan
  */
 #ifndef KFI_PLAN_H
 #define KFI_PLAN_H
@@ -121,5 +124,26 @@ int kfi_share_install(kfi_ctx *c, const kf_share *s, unsigned what, int *changed
 /* The share's mirror CA, checked against the fingerprint its host.yaml
  * pins: the one certificate as PEM (caller frees *pem). */
 int kfi_share_mirror_ca(const kf_share *s, char **pem, size_t *len, kf_err *e);
+
+/* ---- node_cluster.c, node_mirror.c: the plan on its hosts ---- */
+/* The join secrets of a share, from its kubeadm.yaml (token, certificate
+ * key for control planes) and pki/ca.crt (discovery hash). */
+typedef struct kfi_plan_secrets {
+	char token[24];
+	char certkey[65];
+	char hash[KF_SHA256_HEX];
+	char endpoint[300];          /* the API endpoint joins use */
+} kfi_plan_secrets;
+int kfi_plan_join_secrets(const kf_share *s, kfi_plan_secrets *ps, kf_err *e);
+/* The planned PKI, encryption and audit files and kubeadm.yaml in place. */
+int kfi_plan_cluster_files(kfi_ctx *c, const kf_share *s, kf_err *e);
+/* First control plane: initialised (kubeadm init just ran) records the
+ * time; otherwise re-create the planned token and re-upload the
+ * certificates when they would have expired. */
+int kfi_plan_refresh(kfi_ctx *c, const kf_share *s, const kfi_plan_secrets *ps, int initialised,
+                     kf_err *e);
+/* The whole of `cluster join --plan` and `mirror install --plan`. */
+int kfi_cluster_join_plan(const char *root, const char *plan, const char *host);
+int kfi_mirror_install_plan(const char *root, const char *plan, const char *host);
 
 #endif

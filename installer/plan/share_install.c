@@ -14,12 +14,16 @@
 #include "mirror/kf_mirror.h"
 #include "installer/plan/plan.h"
 
-static int is_key(const char *name)
+/* Keys and files holding secrets 0600; etcd.env 0640 as apply writes it
+ * for a single node; everything else 0644. */
+static unsigned mode_of(const char *name)
 {
 	size_t l = strlen(name);
-	return (l > 4 && !strcmp(name + l - 4, ".key")) ||
-	       (l > 8 && !strcmp(name + l - 8, "-key.pem")) ||
-	       !strcmp(name, "encryption-config.yaml") || !strcmp(name, "kubeadm.yaml");
+
+	if ((l > 4 && !strcmp(name + l - 4, ".key")) || (l > 8 && !strcmp(name + l - 8, "-key.pem")) ||
+	    !strcmp(name, "encryption-config.yaml") || !strcmp(name, "kubeadm.yaml"))
+		return 0600;
+	return strcmp(name, "etcd.env") ? 0644 : 0640;
 }
 
 static int put_one(kfi_ctx *c, const char *src, const char *name, const char *dst_abs,
@@ -32,7 +36,7 @@ static int put_one(kfi_ctx *c, const char *src, const char *name, const char *ds
 		return kf_err_errno(e, "cannot read the share's", src);
 	if (!S_ISREG(st.st_mode))
 		return kf_err_set(e, KF_EUSAGE, "%s: not a regular file (a share holds files only)", src);
-	rc = kfi_put_file_from(c, dst_abs, src, is_key(name) ? 0600 : 0644, &ch, e);
+	rc = kfi_put_file_from(c, dst_abs, src, mode_of(name), &ch, e);
 	*changed |= ch;
 	return rc;
 }

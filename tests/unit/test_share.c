@@ -129,7 +129,7 @@ static void t_names(void)
 
 	CHECK_INT(kf_share_load(dir, "../cp2", &s, &e), KF_EUSAGE);
 	CHECK_CONTAINS(e.msg, "RFC 1123");
-	CHECK_INT(kf_share_load(dir, "nosuch", &s, &e), KF_EIO);
+	CHECK_INT(kf_share_load(dir, "nosuch", &s, &e), KF_EUSAGE);
 	CHECK_CONTAINS(e.msg, "no share for host nosuch");
 	CHECK(s == NULL);
 }
