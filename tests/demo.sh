@@ -126,8 +126,8 @@ echo "four nodes booted on bridge $LAB_BR ($LAB_NET.0/24), each with sshd and it
 mkdir -p "$DEMO/cluster"
 cluster_inventory "$DEMO/cluster/hosts.ini" "cp1 cp2 cp3" "w1"
 cat "$DEMO/cluster/hosts.ini"
-"$KFI" unpack "$DEMO/k8s.tar.zst" -p "$DEMO/demo.pub" -d "$DEMO/cluster/bundle" -q
-echo "the playbooks come from the verified bundle: $(cd "$DEMO/cluster/bundle" && ls ansible/*.yml | tr '\n' ' ')"
+"$KFI" unpack "$DEMO/k8s.tar.zst" -p "$DEMO/demo.pub" -d "$LAB/bundle" -q
+echo "the playbooks come from the verified bundle: $(cd "$LAB/bundle" && ls ansible/*.yml | tr '\n' ' ')"
 
 step "8a. ansible-playbook site.yml: verify, plan, mirrors, etcd, init, joins, CNI, recap"
 cat >"$DEMO/cluster/kubeferry.yml" <<VARS
@@ -141,7 +141,7 @@ demo_play() { # OUT: ansible-playbook site.yml, its plays shown as they start
 	{
 		rc=0
 		ANSIBLE_LOCALHOST_WARNING=False ansible-playbook -i "$DEMO/cluster/hosts.ini" \
-			-e "@$DEMO/cluster/kubeferry.yml" "$DEMO/cluster/bundle/ansible/site.yml" 2>&1 || rc=$?
+			-e "@$DEMO/cluster/kubeferry.yml" "$LAB/bundle/ansible/site.yml" 2>&1 || rc=$?
 		echo "ansible-playbook exit status $rc"
 	} | tee "$1" | grep --line-buffered -E '^PLAY \[|^fatal:' | cut -c1-160 || true
 	grep -qx 'ansible-playbook exit status 0' "$1" || { cat "$1"; fail "site.yml failed"; }
