@@ -6,6 +6,7 @@
 #   lab_up NAME...      boot one node per NAME, in parallel; may be called
 #                       again to add nodes (addresses keep counting)
 #   lab_ip NAME         the node's address on the bridge
+#   lab_root NAME       the node's root directory, seen from this host
 #   lab_in NAME CMD...  run CMD inside the node (nsenter, no network hop)
 #   lab_ssh NAME CMD... run CMD on the node over ssh as root
 #   lab_stop NAME       power the node off (its address stops answering)
@@ -37,6 +38,7 @@ _lab_cg() { echo "kflab$LAB_ID-$1"; }
 _lab_ns() { echo "kf$LAB_ID-$1"; }
 
 lab_ip() { echo "${LAB_IPS[$1]}"; }
+lab_root() { echo "$LAB_DIR/nodes/$1/root"; }
 lab_in() { local n=$1; shift; nsenter -t "${LAB_LEADERS[$n]}" -m -u -i -n -p -- "$@"; }
 lab_ssh() { local n=$1; shift; ssh -F "$LAB_SSH_CONFIG" "$n" "$@"; }
 
@@ -225,6 +227,7 @@ lab_down() {
 		rm -rf "/run/systemd/nspawn/propagate/$(_lab_ns "$n")"
 	done
 	ip link del "$LAB_BR" 2>/dev/null || true
-	rm -rf "$LAB_DIR/nodes"
+	# KF_KEEP=1 keeps each node's upper layer (what the node changed).
+	[ "${KF_KEEP:-0}" = 1 ] || rm -rf "$LAB_DIR/nodes"
 	LAB_NET=
 }
