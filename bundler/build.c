@@ -261,7 +261,7 @@ int kf_build(const kf_build_opts *o, kf_err *e)
 	 * certs.d here; it adds its files to set and fills lock->images. The
 	 * work directory sits next to the output and lives until the bundle
 	 * is written. */
-	if (spec->nimg) {
+	if (spec->nimg || spec->npkgset) {
 		if (snprintf(work_dir, sizeof work_dir, "%s.kf-images-XXXXXX", out) >=
 		    (int)sizeof work_dir) {
 			rc = kf_err_set(e, KF_EUSAGE, "output path too long: %s", out);
@@ -273,6 +273,10 @@ int kf_build(const kf_build_opts *o, kf_err *e)
 		}
 		have_work = 1;
 		rc = kf_images_pull(spec, o, work_dir, &set, lock, e);
+		if (rc)
+			goto out;
+		/* rpms/: host packages, in the same work directory. */
+		rc = kf_rpm_collect(spec, o, work_dir, when, &set, lock, e);
 		if (rc)
 			goto out;
 	}

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include "keys/kf_keys.h"
 #include "manifests/kf_manifests.h"
 #include "archive/kf_archive.h"
@@ -245,6 +246,18 @@ const char *kf_manifest_media_type(const char *body, size_t len,
 int kf_images_pull(const kf_spec *spec, const kf_build_opts *o,
                    const char *work_dir, kf_build_set *set, kf_lock *lock,
                    kf_err *e);
+
+/* ---- host packages (bundler/rpm/, docs/packages.md) ------------------- */
+
+/* For every spec.packages set and architecture: fetch the repositories'
+ * metadata, resolve the install: list against the base (libsolv), download
+ * each RPM pinned by primary's sha256, check its signature against the
+ * pinned distribution key, write work_dir/rpms/<set>/<rpm arch>/ (Packages/,
+ * repodata/ by createrepo_c with timestamps `when`, RPM-GPG-KEY), add those
+ * files to set and each package to lock->packages. No-op without sets. */
+int kf_rpm_collect(const kf_spec *spec, const kf_build_opts *o,
+                   const char *work_dir, time_t when, kf_build_set *set,
+                   kf_lock *lock, kf_err *e);
 
 /* ---- addons (addons.c) ------------------------------------------------- */
 
