@@ -345,7 +345,9 @@ int kf_build(const kf_build_opts *o, kf_err *e)
 	rc = kf_fsync_parent(out, e);
 	if (rc)
 		goto out;
-	if (!o->fetch.quiet)
+	if (o->json)
+		rc = kf_build_report_json(lock, out, sig_path, stdout);
+	else if (!o->fetch.quiet)
 		printf("%s\n%s\n", out, sig_path);
 out:
 	if (wrote_tmp)

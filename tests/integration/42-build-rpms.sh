@@ -109,6 +109,20 @@ HOME=$LAB/dnfhome dnf -q --config="$LAB/dnf.conf" --installroot="$LAB/q" --disab
 	sort >"$LAB/repo"
 diff "$LAB/repo" "$LAB/got" || fail "carried repodata does not list exactly the set"
 
+note "inspect lists the packages per set and architecture; build --json reports them"
+expect_exit 0 "$KF" inspect "$LAB/o1/b.tar.zst"
+expect_output '^packages: +4$'
+expect_output '^  el9 amd64: 4$'
+expect_output '^    kf-tool-2\.0-1\.x86_64\.rpm +baseos '
+expect_output '^    kf-app-1\.0-1\.noarch\.rpm +appstream '
+"$KF" inspect --json "$LAB/o1/b.tar.zst" | jq -r '.packages[] | "\(.name)-\(.epoch):\(.version)-\(.release).\(.rpmArch)"' >"$LAB/ij"
+diff "$LAB/ij" "$LAB/got" || fail "inspect --json packages"
+build app "$LAB/o7/b.tar.zst" --json >"$LAB/bj" || fail "build --json"
+assert_eq "$(jq -r '.bundle' "$LAB/bj")" "$LAB/o7/b.tar.zst" "build --json bundle"
+assert_eq "$(jq -r '.packages | map(select(.set == "el9" and .arch == "amd64" and .repo != "")) | length' "$LAB/bj")" 4 "build --json packages"
+assert_eq "$(jq -r '.packages[] | select(.name == "kf-tool") | .sha256' "$LAB/bj")" \
+	"$(sha "$LAB/www/pub/9/BaseOS/x86_64/os/Packages/kf-tool-2.0-1.x86_64.rpm")" "build --json sha256"
+
 note "a second build gives the same bytes"
 expect_exit 0 build app "$LAB/o2/b.tar.zst"
 cmp "$LAB/o1/b.tar.zst" "$LAB/o2/b.tar.zst" || fail "rebuild differs"
