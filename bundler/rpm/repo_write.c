@@ -130,3 +130,14 @@ out:
 	free(out);
 	return rc;
 }
+
+int kf_rpm_run(char *const *argv, const char *home, char **output,
+               int *status, kf_err *e)
+{
+	char envhome[4096];
+	char *envp[] = {"PATH=/usr/bin:/bin:/usr/sbin:/sbin", envhome, "LC_ALL=C", NULL};
+
+	if (kf_strf(envhome, sizeof envhome, "HOME=%s", home))
+		return kf_err_set(e, KF_EUSAGE, "home directory path too long: %s", home);
+	return kf_run_capture(argv, envp, output, status, e);
+}

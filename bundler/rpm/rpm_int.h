@@ -5,7 +5,7 @@
  *   repomd.c     repomd.xml, primary and filelists of one repository,
  *                through the transfer engine
  *   resolve.c    the closure of the requested packages (libsolv)
- *   run.c        running rpmkeys and createrepo_c (argv, no shell)
+ *   repo_write.c the bundle's repository (createrepo_c); kf_rpm_run
  *   sigcheck.c   OpenPGP signatures against the pinned key (rpmkeys)
  *   collect.c    the whole step for a spec: fetch, resolve, download,
  *                check, write rpms/<set>/<arch>/, fill the lock

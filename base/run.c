@@ -1,8 +1,9 @@
 /*
- * Running rpm's own tools (rpmkeys, createrepo_c): an argv array through
- * posix_spawn, never a shell, with a small fixed environment so that the
- * operator's ~/.rpmmacros (Debian's points the rpm database into $HOME)
- * and locale cannot change what the tools do or print.
+ * Running a helper program and keeping what it prints: an argv array
+ * through posix_spawnp, never a shell, with the caller's environment
+ * array (rpmkeys, createrepo_c, rpm -q and dnf run with a small fixed one,
+ * so that an operator's ~/.rpmmacros and locale cannot change what they do
+ * or print).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,16 +15,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "bundler/rpm/rpm_int.h"
+#include "base/kf_base.h"
 
 /* What a tool prints is kept for messages; more is cut off. */
 #define OUTPUT_MAX (1u << 20)
 
-int kf_rpm_run(char *const *argv, const char *home, char **output,
-               int *status, kf_err *e)
+int kf_run_capture(char *const *argv, char *const *envp, char **output,
+                   int *status, kf_err *e)
 {
-	char envhome[4096];
-	char *envp[] = {"PATH=/usr/bin:/bin:/usr/sbin:/sbin", envhome, "LC_ALL=C", NULL};
 	posix_spawn_file_actions_t fa;
 	int pfd[2] = {-1, -1}, rc = KF_OK, have_fa = 0, ws = 0;
 	pid_t pid = -1;
@@ -33,8 +32,6 @@ int kf_rpm_run(char *const *argv, const char *home, char **output,
 	*status = -1;
 	if (output)
 		*output = NULL;
-	if (kf_strf(envhome, sizeof envhome, "HOME=%s", home))
-		return kf_err_set(e, KF_EUSAGE, "home directory path too long: %s", home);
 	if (pipe2(pfd, O_CLOEXEC) != 0)
 		return kf_err_errno(e, "cannot create a pipe for", argv[0]);
 	if (posix_spawn_file_actions_init(&fa) != 0) {
