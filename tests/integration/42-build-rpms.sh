@@ -8,48 +8,28 @@
 # tampered packages fail naming the package (nothing tampered is cached),
 # and two builds are byte-identical.
 source "$(dirname "$0")/../lib.sh"
-source "$ROOT/tests/nginx/lab.sh"
-need rpmbuild rpmsign createrepo_c gpg rpmkeys dnf rpm zstd tar
-fetch_lab_start
-B=https://127.0.0.1:$TLS_PORT
-kf_keypair "$LAB/k"
-
+source "$ROOT/tests/rpm/lab.sh"
+need dnf zstd tar
 note "fixtures: two signed repositories on the mirror"
-bash "$ROOT/tests/rpm/make-repos.sh" "$LAB/fix" >/dev/null
-mkdir -p "$LAB/www/pub/9/BaseOS/x86_64" "$LAB/www/pub/9/AppStream/x86_64"
-cp -r "$LAB/fix/www/repo1" "$LAB/www/pub/9/BaseOS/x86_64/os"
-cp -r "$LAB/fix/www/repo2" "$LAB/www/pub/9/AppStream/x86_64/os"
-cp "$LAB/fix/keys/dist.asc" "$LAB/www/pub/KEY-9"
-chmod -R a+rX "$LAB/www"
-KEYSUM=$(sha "$LAB/fix/keys/dist.asc")
+rpm_lab_start
+kf_keypair "$LAB/k"
 printf '# captured with rpm -qa\nkf-core\nnot-in-any-repo\n' >"$LAB/base.txt"
 
 # spec NAME BASE INSTALL...: a bundle spec with one package set.
 spec() {
-	local name=$1 base=$2; shift 2
-	local list
-	list=$(printf '"%s", ' "$@")
-	cat >"$LAB/$name.yaml" <<EOF
-apiVersion: kubeferry.io/v1
-kind: Bundle
-metadata: {name: rpms, version: "1.0.0"}
-spec:
-  architectures: [amd64]
-  components: []
-  packages:
-    - distro: rocky-9
-      repos:
-        - {name: baseos, url: "https://mirror.test/pub/9/BaseOS/{arch}/os/"}
-        - {name: appstream, url: "https://mirror.test/pub/9/AppStream/{arch}/os"}
-      gpgkey: {url: "https://mirror.test/pub/KEY-9", sha256: ${KEYSUM}}
-      install: [${list%, }]
-      base: $base
-EOF
+	local name=$1 base=$2
+	shift 2
+	{
+		printf 'apiVersion: kubeferry.io/v1\nkind: Bundle\n'
+		printf 'metadata: {name: rpms, version: "1.0.0"}\n'
+		printf 'spec:\n  architectures: [amd64]\n  components: []\n'
+		rpm_packages "$base" "$@"
+	} >"$LAB/$name.yaml"
 }
 build() { # SPEC OUT [ARGS...]
 	local s=$1 o=$2; shift 2
 	"$KF" build "$LAB/$s.yaml" -s "$LAB/k/kf.key" --cache "${CACHE:-$LAB/cache}" \
-		--cacert "$LAB/ca/ca.crt" --rewrite "https://mirror.test=$B" -q -o "$o" "$@"
+		--cacert "$LAB/ca/ca.crt" --rewrite "$RPM_REWRITE" -q -o "$o" "$@"
 }
 # lockpkgs BUNDLE: "name-epoch:version-release.arch" lines from its lock.
 lockpkgs() {
