@@ -117,6 +117,11 @@ int kfi_pkgset_pick(const char *root, const kf_lock *l, const char *bundle_dir,
 	kfi_os_release(root, id, sizeof id, ver, sizeof ver);
 	snprintf(ps->release, sizeof ps->release, "%s %s", id[0] ? id : "(no /etc/os-release)", ver);
 	sets_list(l, arch, sets, sizeof sets);
+	/* Debian and Ubuntu nodes are supported too; RPMs are not for them. */
+	if (!strcmp(id, "debian") || !strcmp(id, "ubuntu")) {
+		ps->foreign = 1;
+		return KF_OK;
+	}
 	if ((rc = kf_rpm_set_for(id, ver, ps->set, sizeof ps->set, e)) != KF_OK)
 		return kf_err_set(e, KF_EUSAGE, "host packages: this node runs %s, the bundle carries "
 		                  "sets for %s (%s); fix: run on Rocky, RHEL, AlmaLinux or CentOS "

@@ -157,6 +157,7 @@ typedef struct kfi_pkgset {
 	char **names;           /* the set's package names for this arch */
 	size_t n;
 	char *repo_dir;         /* BUNDLE/rpms/<set>/<rpm arch> */
+	int foreign;            /* a Debian or Ubuntu node: RPMs do not apply */
 } kfi_pkgset;
 /* ID and VERSION_ID of ROOT/etc/os-release ("" when absent). */
 void kfi_os_release(const char *root, char *id, size_t idn, char *ver, size_t vern);
