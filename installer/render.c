@@ -1,7 +1,8 @@
 /*
  * Configuration files generated for a node. Pure functions of their inputs
  * (no time, no randomness), so a re-run renders identical bytes and the
- * step engine reports "ok".
+ * step engine reports "ok". Each returns a new string, or NULL when out of
+ * memory.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,11 +18,12 @@ char *kfi_render_containerd(const char *containerd_version,
                             const char *sandbox_image)
 {
 	const char *v = containerd_version ? containerd_version : "1";
-	int major;
+	long major;
 
 	if (*v == 'v')
 		v++;
-	major = atoi(v);
+	/* The leading number only: "2.1.4" is major 2. */
+	major = strtol(v, NULL, 10);
 	if (major >= 2)
 		return kfi_strf(
 		    "# Written by kubeferry-install: containerd %s (config version 3).\n"
@@ -134,6 +136,8 @@ char *kfi_render_kubeadm(const kfi_kubeadm_opts *o)
 		    o->etcd_endpoint, o->etcd_ca, o->etcd_cert, o->etcd_key);
 	else
 		etcd = kfi_strf("etcd:\n  local:\n    dataDir: /var/lib/etcd\n");
+	if (!etcd)
+		return NULL;
 	s = kfi_strf(
 	    "# Written by kubeferry-install cluster init.\n"
 	    "apiVersion: kubeadm.k8s.io/v1beta4\n"
