@@ -205,7 +205,7 @@ static void home_done(char *home, char *env_home)
 int kfi_pkg_missing(const kfi_ctx *c, const kfi_pkgset *ps, char ***missing, size_t *nmiss,
                     kf_err *e)
 {
-	char **argv = calloc(ps->n + 8, sizeof *argv), *out = NULL, *home = NULL, *eh = NULL;
+	char **argv = calloc(ps->n + 10, sizeof *argv), *out = NULL, *home = NULL, *eh = NULL;
 	int rc, status = 0;
 	size_t k = 0;
 
@@ -370,4 +370,48 @@ out:
 	free(out);
 	home_done(home, eh);
 	return rc;
+}
+
+/* The set apply saw, for reset to name (it leaves the packages). */
+#define PKG_RECORD "/host-packages"
+
+int kfi_pkg_record(const kfi_ctx *c, const kfi_pkgset *ps, kf_err *e)
+{
+	kf_buf b;
+	char *path = NULL;
+	int rc;
+
+	kf_buf_init(&b);
+	for (size_t i = 0; i < ps->n; i++)
+		kf_buf_addf(&b, "%s\n", ps->names[i]);
+	if (asprintf(&path, "%s%s", c->state_dir, PKG_RECORD) < 0)
+		path = NULL;
+	if (!kf_buf_ok(&b) || !path)
+		rc = kf_err_set(e, KF_EIO, "out of memory");
+	else if (!(rc = kf_mkdir_p(c->state_dir, 0700, e)))
+		rc = kf_write_file_atomic(path, b.p ? b.p : "", b.len, 0644, 1, e);
+	kf_buf_free(&b);
+	free(path);
+	return rc;
+}
+
+void kfi_pkg_report_kept(const kfi_ctx *c)
+{
+	char *path = NULL, *buf = NULL;
+	size_t len = 0;
+	kf_err ign;
+
+	if (asprintf(&path, "%s%s", c->state_dir, PKG_RECORD) < 0)
+		return;
+	if (kf_read_file(path, 1 << 20, &buf, &len, &ign) == KF_OK && len) {
+		printf("%-8s host packages left installed (they may be shared with other software; "
+		       "remove them with dnf if nothing needs them):", "kept");
+		for (char *p = buf; *p; p++)
+			putchar(*p == '\n' ? (p[1] ? ' ' : '\n') : *p);
+		if (buf[len - 1] != '\n')
+			putchar('\n');
+		fflush(stdout);
+	}
+	free(buf);
+	free(path);
 }

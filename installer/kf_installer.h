@@ -238,6 +238,10 @@ int kfi_pkg_dnf_argv(const kfi_ctx *c, const kfi_pkgset *ps, const char *conf,
 /* The step: "ok" when nothing is missing, else dnf installs the missing
  * ones ("changed" with the list); a dry run prints the dnf command. */
 int kfi_pkg_install(kfi_ctx *c, const kfi_pkgset *ps, kf_err *e);
+/* Record the set in the state directory; reset names it (and leaves the
+ * packages installed: kfi_pkg_report_kept). */
+int kfi_pkg_record(const kfi_ctx *c, const kfi_pkgset *ps, kf_err *e);
+void kfi_pkg_report_kept(const kfi_ctx *c);
 /* The bundle package (in set and arch) that provides a host tool, or NULL. */
 const char *kfi_pkg_for_tool(const kf_lock *l, const char *set, const char *arch,
                              const char *tool);

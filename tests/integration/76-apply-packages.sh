@@ -3,7 +3,8 @@
 # the bundle's set with the real dnf (dnf --installroot; the packages are
 # tests/rpm/make-repos.sh's, served as the distribution's mirror at build
 # time), a second run reports ok, --dry-run prints the dnf command, reset
-# leaves the packages and says so, a Rocky 10 node gets the failure with
+# leaves the packages and says so, --selinux enforcing keeps SELinux and
+# plans restorecon (and needs container-selinux in the bundle), a Rocky 10 node gets the failure with
 # the fix from apply and preflight, a bundle whose RPM was altered after
 # signing is refused by the reader, and dnf's own gpgcheck (the installer's
 # very command) refuses a package signed by another key.
@@ -12,11 +13,11 @@ source "$ROOT/tests/rpm/lab.sh"
 need dnf zstd tar python3 openssl gzip sha256sum cmp /usr/bin/containerd /usr/sbin/runc \
 	/usr/bin/etcd /usr/lib/cni/bridge
 rpm_lab_start
-rpm_packages minimal kf-app >"$LAB/packages.yaml"
+rpm_packages minimal kf-app conntrack-tools container-selinux >"$LAB/packages.yaml"
 KF=$KF KF_TEST_PACKAGES=$LAB/packages.yaml bash "$ROOT/tests/node/make-bundle.sh" "$LAB/b" \
 	--cache "$LAB/cache" --cacert "$LAB/ca/ca.crt" --rewrite "$RPM_REWRITE"
 B=$LAB/b/bundle.tar.zst PUB=$LAB/b/keys/kf.pub
-SET="kf-app kf-core kf-libfoo kf-shell kf-tool"
+SET="conntrack-tools container-selinux kf-app kf-core kf-libfoo kf-shell kf-tool"
 
 rocky_root() { # DIR VERSION_ID
 	mkdir -p "$1/etc/selinux" "$1/var/lib"
@@ -31,7 +32,7 @@ printf '%%_dbpath /var/lib/rpm\n' >"$LAB/home/.rpmmacros"
 # installed ROOT: the kf-* packages rpm finds in ROOT, one line.
 installed() {
 	HOME=$LAB/home rpm -qa --root "$1" --dbpath /var/lib/rpm --qf '%{NAME}\n' 2>/dev/null |
-		grep '^kf-' | sort | tr '\n' ' ' | sed 's/ $//'
+		grep -v '^gpg-pubkey' | sort | tr '\n' ' ' | sed 's/ $//'
 }
 R=$LAB/root
 rocky_root "$R" 9.4
@@ -57,12 +58,32 @@ HOME=$LAB/home rpm -q --root "$R" --dbpath /var/lib/rpm gpg-pubkey >/dev/null ||
 
 note "a second run: ok"
 expect_exit 0 "${APPLY[@]}"
-expect_output "^ok +host packages el9 x86_64: all 5 installed$"
+expect_output "^ok +host packages el9 x86_64: all 7 installed$"
 
 note "reset leaves the packages and says so"
 expect_exit 0 "$KFI" reset --root "$R"
 expect_output 'host packages .*left installed.*kf-app'
 assert_eq "$(installed "$R")" "$SET" "packages after reset"
+
+note "--selinux enforcing: SELinux stays enforcing, restorecon is planned at the end"
+R4=$LAB/root4
+rocky_root "$R4" 9.4
+expect_exit 0 "$KFI" apply "$B" -p "$PUB" --role worker --root "$R4" --node-ip 10.0.0.5 --selinux enforcing
+expect_output '^ok +selinux left as configured'
+expect_output '^plan +run restorecon -R -F /usr/local/bin /usr/local/sbin /opt/cni/bin .*/var/lib/kubelet'
+grep -q setenforce "$LAB/out" && fail "setenforce planned under --selinux enforcing"
+assert_eq "$(cat "$R4/etc/selinux/config")" "$(printf 'SELINUX=enforcing\nSELINUXTYPE=targeted')" "selinux config"
+rl=$(grep -n 'run restorecon' "$LAB/out" | cut -d: -f1)
+kb=$(grep -n '^== kubernetes' "$LAB/out" | cut -d: -f1)
+[ "$rl" -gt "$kb" ] || fail "restorecon planned before the binaries are installed"
+rpm_packages minimal kf-app >"$LAB/packages2.yaml"
+KF=$KF KF_TEST_PACKAGES=$LAB/packages2.yaml bash "$ROOT/tests/node/make-bundle.sh" "$LAB/b2" \
+	--cache "$LAB/cache" --cacert "$LAB/ca/ca.crt" --rewrite "$RPM_REWRITE"
+R5=$LAB/root5
+rocky_root "$R5" 9.4
+expect_exit 2 "$KFI" apply "$LAB/b2/bundle.tar.zst" -p "$LAB/b2/keys/kf.pub" --role worker --root "$R5" \
+	--node-ip 10.0.0.5 --selinux enforcing
+expect_output 'selinux enforcing needs container-selinux in the bundle.s el9 set'
 
 note "a Rocky 10 node: no set in the bundle, apply and preflight fail with the fix"
 R10=$LAB/root10
@@ -74,8 +95,15 @@ expect_exit 1 "$KFI" preflight "$B" -p "$PUB" --root "$R10" --role worker
 expect_output '^host packages +fail .*el10'
 
 note "preflight names the bundle package for each missing host tool"
+R1=$LAB/root1
+rocky_root "$R1" 9.4
+expect_exit 1 "$KFI" preflight "$B" -p "$PUB" --root "$R1" --role worker
+expect_output '^host packages +pass +rocky 9.4 el9 x86_64: 7 packages'
+expect_output '^host tools .*conntrack \(bundle: conntrack-tools\)'
+expect_output '^host tools .* socat( |$)'
+# After apply the bundle's conntrack is there.
 expect_exit 1 "$KFI" preflight "$B" -p "$PUB" --root "$R" --role worker
-expect_output '^host packages +pass .*el9 x86_64: 5 packages'
+grep -q 'conntrack (bundle' "$LAB/out" && fail "conntrack still missing after apply"
 
 note "a bundle whose RPM was altered after signing is refused by the reader"
 python3 - "$B" "$LAB/altered.tar" <<'PY'
@@ -114,9 +142,9 @@ for w in "${cmd[@]:2}"; do
 	--config=*) w=--config=$LAB/dnf.conf ;;
 	--repofrompath=*) w=--repofrompath=kf,file://$LAB/x/rpms/el9/x86_64 ;;
 	--setopt=kf.gpgkey=*) w=--setopt=kf.gpgkey=file://$LAB/x/rpms/el9/x86_64/RPM-GPG-KEY ;;
-	kf-*) continue ;;
 	esac
 	args+=("$w")
+	[ "$w" = install ] && break
 done
 HOME=$LAB/home expect_exit 1 "${args[@]}" kf-otherkey
 expect_output 'not correct for this package|GPG check FAILED'

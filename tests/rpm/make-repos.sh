@@ -19,6 +19,10 @@
 #   kf-unsigned-1.0    not signed
 #   kf-otherkey-1.0    signed by the other key
 #   kf-app-1.0 (repo2) requires kf-tool >= 1.5
+#   conntrack-tools-1.4.7 (repo2) a stand-in named like the real package,
+#                      owning /usr/sbin/conntrack (preflight's tool map)
+#   container-selinux-2.229.0 (repo2) a stand-in named like the real one
+#                      (apply --selinux enforcing needs it in the bundle)
 set -euo pipefail
 OUT=$1
 mkdir -p "$OUT"
@@ -68,7 +72,7 @@ mkpkg() {
 		echo "mkdir -p %{buildroot}$(dirname "$file")"
 		echo "echo $name-$ver >%{buildroot}$file"
 		echo "%files"
-		echo "$file"
+		echo "%attr(0755,root,root) $file"
 	} >"$spec"
 	rpmbuild -bb --quiet \
 		--define '_build_id_links none' --define 'debug_package %{nil}' \
@@ -97,6 +101,8 @@ mkpkg kf-broken 1.0 noarch repo1 kf-dist /usr/share/kf-broken/b 'Requires: kf-no
 mkpkg kf-unsigned 1.0 noarch repo1 none /usr/share/kf-unsigned/u
 mkpkg kf-otherkey 1.0 noarch repo1 kf-other /usr/share/kf-otherkey/o
 mkpkg kf-app 1.0 noarch repo2 kf-dist /usr/bin/kf-app 'Requires: kf-tool >= 1.5'
+mkpkg conntrack-tools 1.4.7 x86_64 repo2 kf-dist /usr/sbin/conntrack
+mkpkg container-selinux 2.229.0 noarch repo2 kf-dist /usr/share/container-selinux/stand-in
 
 for r in repo1 repo2; do
 	touch -d "@$SOURCE_DATE_EPOCH" "$OUT/www/$r/Packages/"*.rpm
