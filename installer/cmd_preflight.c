@@ -60,36 +60,16 @@ static void list_add(char *out, size_t n, const char *sep, const char *item)
 		out[off] = '\0';
 }
 
-/* Value of KEY= in os-release, unquoted. */
-static void osr_value(const char *osr, const char *key, char *out, size_t n)
-{
-	size_t kl = strlen(key);
-	out[0] = '\0';
-	for (const char *l = osr; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-		if (!strncmp(l, key, kl) && l[kl] == '=') {
-			const char *v = l + kl + 1;
-			size_t len = strcspn(v, "\n");
-			if (len && (*v == '"' || *v == '\'')) {
-				v++;
-				len = len >= 2 ? len - 2 : 0;
-			}
-			snprintf(out, n, "%.*s", (int)len, v);
-			return;
-		}
-	}
-}
-
 static void check_os(pf *p)
 {
-	char *osr = root_read(p, "/etc/os-release"), id[64], ver[64], d[200];
+	char id[64], ver[64], d[200];
 	int major, ok = 0;
 
-	if (!osr) {
+	kfi_os_release(p->root, id, sizeof id, ver, sizeof ver);
+	if (!id[0]) {
 		row(p, "os", 2, "no /etc/os-release", "run on Rocky/RHEL/AlmaLinux/CentOS Stream 9 or 10, Debian 12 or Ubuntu 22.04/24.04");
 		return;
 	}
-	osr_value(osr, "ID", id, sizeof id);
-	osr_value(osr, "VERSION_ID", ver, sizeof ver);
 	major = (int)strtol(ver, NULL, 10); /* "9.4" is major 9 */
 	if (!strcmp(id, "rocky") || !strcmp(id, "rhel") || !strcmp(id, "almalinux") ||
 	    !strcmp(id, "centos"))
@@ -100,7 +80,6 @@ static void check_os(pf *p)
 		ok = !strcmp(ver, "22.04") || !strcmp(ver, "24.04");
 	snprintf(d, sizeof d, "%s %s", id, ver);
 	row(p, "os", ok ? 0 : 2, d, "supported: Rocky/RHEL/AlmaLinux/CentOS Stream 9 and 10, Debian 12, Ubuntu 22.04/24.04");
-	free(osr);
 }
 
 static void check_arch(pf *p, const kf_lock *lk)
