@@ -66,7 +66,7 @@ int kf_write_file_atomic(const char *path, const void *data, size_t len,
                          mode_t mode, int overwrite, kf_err *e)
 {
 	int rc = KF_OK, fd = -1;
-	char tmp[PATH_MAX];
+	char tmp[PATH_MAX] = "";
 	struct stat st;
 
 	if (!overwrite && lstat(path, &st) == 0) {

@@ -2,8 +2,13 @@
  * bundler: the kubeferry program. This header is shared by the bundler's
  * own files and its unit tests; nothing outside bundler/ includes it.
  *
- * Parts: the transfer engine (transfer/, libcurl multi), the cache, the
- * registry client (images), and the build / verify / inspect commands.
+ * Parts: the transfer engine (transfer/, libcurl multi: pool, transfers,
+ * retries, progress, cache, rewrites), the registry client (registry/:
+ * references, auth, pull, push), the build, and the commands (cmd_*.c).
+ *
+ * May include every module below it: base/, keys/, manifests/, archive/
+ * and mirror/ (the layout store and hosts.toml, not the server). Never
+ * installer/.
  */
 #ifndef KF_BUNDLER_H
 #define KF_BUNDLER_H
@@ -141,19 +146,9 @@ int kf_build_report_json(const kf_lock *l, const char *out, const char *sig,
  * file. Returns an exit code; prints progress on stderr unless quiet. */
 int kf_build(const kf_build_opts *o, kf_err *e);
 
-/* ---- registry client (registry*.c, auth.c, images.c, push.c) ---------- */
+/* ---- registry client (registry/: endpoint, client, auth, pull, push) --- */
 
-/* An image reference, normalised: "nginx:1.28" is docker.io/library/nginx. */
-typedef struct kf_image_ref {
-	char *registry;    /* as named: "docker.io", "registry.k8s.io", "h:5000" */
-	char *repository;  /* "library/nginx", "pause" */
-	char *tag;         /* NULL when only a digest was given */
-	char *digest;      /* "sha256:..." from NAME@DIGEST, or NULL */
-	char *name;        /* full name: registry/repository[:tag][@digest] */
-} kf_image_ref;
-
-int kf_image_ref_parse(const char *s, kf_image_ref *r, kf_err *e);
-void kf_image_ref_clear(kf_image_ref *r);
+/* Image references are the OCI model's: kf_oci_ref (manifests/). */
 
 /* Where registry/repository is pulled from: base URL ("https://host[:port]")
  * and the repository path on that host, after the longest matching

@@ -256,10 +256,12 @@ static int identify(apply *a, kf_err *e)
 		kfi_node_ip(a->ip, sizeof a->ip);
 	/* The name and address end up in file names, /etc/etcd.env lines and
 	 * the OpenSSL SAN string ("DNS:name,IP:addr"): a ',', '/' or newline
-	 * there would add SANs, escape the directory or inject settings. */
-	if (!kfi_host_valid(a->host))
-		return kf_err_set(e, KF_EUSAGE, "unusable host name '%s' (want letters, digits, '-' and '.'; use --hostname)",
-		                  a->host);
+	 * there would add SANs, escape the directory or inject settings.
+	 * Checked here, before the first change to the node. */
+	if (!kfi_node_name_valid(a->host))
+		return kf_err_set(e, KF_EUSAGE, "unusable host name '%s' (RFC 1123: lowercase letters, digits "
+		                  "and inner '-', labels of at most 63, at most 253 in all, not localhost; "
+		                  "use --hostname)", a->host);
 	/* IPv4 only: etcd.env and the kubeadm configuration write the
 	 * address into URLs without IPv6 brackets. */
 	if (inet_pton(AF_INET, a->ip, sa) != 1)

@@ -33,6 +33,8 @@ static void usage(FILE *f)
 	        "                                      REGISTRY...\n"
 	        "       kubeferry-install mirror install --listen ADDR:PORT [--san NAME]...\n"
 	        "                                        [--root DIR]\n"
+	        "       kubeferry-install mirror kubespray-vars BUNDLE (-p F | -P K)\n"
+	        "                                        --mirror HOST:PORT\n"
 	        "\n"
 	        "serve: serve an unpacked bundle (DIR/images, an OCI image layout, and\n"
 	        "DIR/files) read-only: the OCI distribution pull API under /v2/ (names\n"
@@ -51,6 +53,8 @@ static void usage(FILE *f)
 	        "install: run this node's applied bundle as kubeferry-mirror.service\n"
 	        "(see 'mirror install --help'); prints the CA fingerprint that other\n"
 	        "nodes pass to 'apply --mirror-ca-fingerprint'.\n"
+	        "kubespray-vars: print a Kubespray offline.yml that takes every file\n"
+	        "and image from this mirror (see 'mirror kubespray-vars --help').\n"
 	        "\n"
 	        "Options:\n"
 	        "  -l, --listen ADDR:PORT   numeric address and port (\"[::]:5443\" for v6)\n"
@@ -498,6 +502,10 @@ int kfi_cmd_mirror(int argc, char **argv)
 	 * the applied bundle; it parses its own options. */
 	if (!strcmp(sub, "install")) {
 		rc = cmd_install(argc - 1, argv + 1);
+		goto out;
+	}
+	if (!strcmp(sub, "kubespray-vars")) {
+		rc = kfi_cmd_mirror_kubespray_vars(argc - 1, argv + 1);
 		goto out;
 	}
 	rc = parse(argc - 1, argv + 1, &o);

@@ -26,6 +26,8 @@ int kfi_cmd_verify(int argc, char **argv);  /* cmd_unpack.c */
 int kfi_cmd_unpack(int argc, char **argv);  /* cmd_unpack.c */
 int kfi_cmd_mirror(int argc, char **argv);  /* cmd_mirror.c */
 int kfi_cmd_host(int argc, char **argv);    /* cmd_host.c: host packages */
+/* `mirror kubespray-vars` (kubespray_vars.c). */
+int kfi_cmd_mirror_kubespray_vars(int argc, char **argv);
 
 /* ---- node deployment (engineer "deploy": apply, reset, status, ...) ---- */
 
@@ -133,7 +135,8 @@ int kfi_split_hostport(const char *in, char *host, size_t n, int *port);
 
 /* Upstream .tar.gz archives (extract.c): every regular file whose path,
  * after dropping strip leading components (and a leading "./"), is a single
- * name (and one of names[], when names is not NULL) is installed into
+ * name (one of names[], or when names is NULL any with an execute bit:
+ * programs, not LICENSE or README) is installed into
  * dest_dir with mode. Returns the number installed via *count. */
 int kfi_tar_install(kfi_ctx *c, const char *tgz, const char *tgz_sha256, int strip,
                     const char *const *names, const char *dest_dir,

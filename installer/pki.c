@@ -113,7 +113,9 @@ int kfi_etcd_pki(kfi_ctx *c, const char *dir, const char *host,
 	kf_x509_profile leaf_p = {
 		.cn = cn, .days = CERT_DAYS,
 		.basic_constraints = "critical,CA:FALSE",
-		.key_usage = "critical,digitalSignature,keyEncipherment",
+		/* EC keys sign; they cannot encipher a key (RFC 8813, and Go's
+		 * crypto/x509 rejects keyEncipherment on ECDSA leaves). */
+		.key_usage = "critical,digitalSignature",
 		.ext_key_usage = "serverAuth,clientAuth",
 		.san = san,
 	};

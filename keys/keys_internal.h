@@ -16,6 +16,10 @@
 #define KF_TRUSTED_COMMENT_MAX 8192
 #define KF_UNTRUSTED_PREFIX "untrusted comment: "
 #define KF_TRUSTED_PREFIX "trusted comment: "
+/* The longest trusted comment, the one limit for signing and verifying:
+ * what minisign's line buffer holds besides the prefix, '\n' and NUL
+ * (8173 bytes; docs/keys.md). */
+#define KF_TRUSTED_TEXT_MAX (KF_TRUSTED_COMMENT_MAX - sizeof KF_TRUSTED_PREFIX - 1)
 
 struct kf_seckey {
 	unsigned char keyid[8];

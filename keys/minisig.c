@@ -109,8 +109,7 @@ int kf_sig_sign(const kf_seckey *k, const unsigned char digest[KF_BLAKE2B_LEN],
 	rc = check_comment(untrusted_comment, KF_COMMENT_MAX - strlen(KF_UNTRUSTED_PREFIX) - 1,
 	                   "untrusted comment", e);
 	if (rc == KF_OK)
-		rc = check_comment(trusted_comment,
-		                   KF_TRUSTED_COMMENT_MAX - strlen(KF_TRUSTED_PREFIX) - 1,
+		rc = check_comment(trusted_comment, KF_TRUSTED_TEXT_MAX + 1,
 		                   "trusted comment", e);
 	if (rc != KF_OK)
 		goto out;
@@ -177,8 +176,8 @@ int kf_sig_verify(const kf_pubkey *pk, const char *sig_text, size_t sig_len,
                   size_t tc_len, const char *origin, kf_err *e)
 {
 	int rc = KF_EVERIFY;
-	const char *line[5];
-	size_t len[5], nlines, tplen = strlen(KF_TRUSTED_PREFIX);
+	const char *line[4];
+	size_t len[4], nlines, tplen = strlen(KF_TRUSTED_PREFIX);
 	unsigned char sigblock[SIG_BYTES], gsig[64], *gmsg = NULL;
 	const char *tcs;
 	size_t tcn;
@@ -186,17 +185,21 @@ int kf_sig_verify(const kf_pubkey *pk, const char *sig_text, size_t sig_len,
 
 	if (!origin)
 		origin = "signature";
-	nlines = kf_keys_lines(sig_text, sig_len, line, len, 5);
-	/* Four lines, plus at most blank lines after them. */
-	for (size_t i = 4; i < nlines && i < 5; i++)
-		if (len[i] != 0) {
-			kf_err_set(e, KF_EVERIFY, "%s: unexpected text after the global signature (line %zu)",
-			           origin, i + 1);
-			goto out;
+	nlines = kf_keys_lines(sig_text, sig_len, line, len, 4);
+	/* Four lines, then only blank lines, as many as there are (minisign
+	 * -V reads four lines and ignores the rest). */
+	if (nlines > 4) {
+		const char *rest = line[3] + len[3];
+		size_t left = sig_len - (size_t)(rest - sig_text), lineno = 4;
+		for (size_t i = 0; i < left; i++) {
+			if (rest[i] == '\n') {
+				lineno++;
+			} else if (rest[i] != '\r') {
+				kf_err_set(e, KF_EVERIFY, "%s: unexpected text after the global signature (line %zu)",
+				           origin, lineno);
+				goto out;
+			}
 		}
-	if (nlines > 5) {
-		kf_err_set(e, KF_EVERIFY, "%s: not a minisign signature (more than 4 lines)", origin);
-		goto out;
 	}
 	if (nlines < 4) {
 		kf_err_set(e, KF_EVERIFY, "%s: truncated minisign signature (%zu of 4 lines)",
@@ -212,9 +215,15 @@ int kf_sig_verify(const kf_pubkey *pk, const char *sig_text, size_t sig_len,
 		           origin, SIG_BYTES);
 		goto out;
 	}
-	if (!has_prefix(line[2], len[2], KF_TRUSTED_PREFIX) ||
-	    len[2] - tplen >= KF_TRUSTED_COMMENT_MAX) {
+	if (!has_prefix(line[2], len[2], KF_TRUSTED_PREFIX)) {
 		kf_err_set(e, KF_EVERIFY, "%s: line 3 is not a 'trusted comment:' line", origin);
+		goto out;
+	}
+	/* The same limit whether or not the caller wants the comment, so
+	 * that verify and unpack never disagree on a bundle. */
+	if (len[2] - tplen > KF_TRUSTED_TEXT_MAX) {
+		kf_err_set(e, KF_EVERIFY, "%s: trusted comment too long (%zu bytes, at most %zu)",
+		           origin, len[2] - tplen, (size_t)KF_TRUSTED_TEXT_MAX);
 		goto out;
 	}
 	if (kf_b64_decode(line[3], len[3], gsig, sizeof gsig) != 64) {

@@ -6,6 +6,7 @@
  * signature is checked, so it is strict: every key, type and value is
  * checked and any deviation is KF_EVERIFY naming origin:LINE:COL.
  */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -371,14 +372,14 @@ static int parse_image(kf_yctx *c, const kf_ynode *n, kf_lock *l, kf_lock_image 
 	if ((rc = exact_keys(c, n, "an image", keys, v)) ||
 	    (rc = str(c, v[0], "image ref", &im->ref)))
 		return rc;
-	if (!kf_valid_image_ref(im->ref, &why))
+	if (!kf_oci_ref_valid(im->ref, &why))
 		return kf_ytree_fail(c, v[0], "bad image reference \"%s\": %s", im->ref, why);
 	for (kf_lock_image *o = l->images; o < im; o++)
 		if (!strcmp(o->ref, im->ref))
 			return kf_ytree_fail(c, v[0], "duplicate image \"%s\"", im->ref);
 	if ((rc = str(c, v[1], "image digest", &im->digest)))
 		return rc;
-	if (!kf_valid_image_digest(im->digest))
+	if (!kf_oci_digest_valid(im->digest))
 		return kf_ytree_fail(c, v[1], "bad digest \"%s\" (sha256:<64 lowercase hex>)", im->digest);
 	return str_list(c, v[2], "platforms", im->platforms, &im->nplat, kf_valid_platform);
 }
@@ -408,6 +409,37 @@ static int parse_install(kf_yctx *c, const kf_ynode *n, kf_install *in)
 			return rc;
 		if (!kf_valid_https_url(in->mirror))
 			return kf_ytree_fail(c, v[4], "install.mirror is not an https:// URL");
+	}
+	return KF_OK;
+}
+
+/* Every path of a signed lock must be able to exist on disk at once, so
+ * that a bundle verify accepts also unpacks: no component longer than a
+ * file name may be (NAME_MAX), and no entry inside another entry (a file
+ * "X" and "X/child"). The entries are sorted, so each parent is looked up
+ * by binary search. */
+static int check_on_disk(kf_yctx *c, const kf_ynode *n, const kf_lock *l,
+                         const kf_lock_entry *en)
+{
+	char parent[1025];          /* kf_path_safe: at most 1024 bytes */
+	const char *p = en->path, *slash;
+
+	while ((slash = strchr(p, '/')) != NULL || *p) {
+		size_t seg = slash ? (size_t)(slash - p) : strlen(p);
+		size_t at = (size_t)(p - en->path) + seg;
+		if (seg > NAME_MAX)
+			return kf_ytree_fail(c, n, "entry path \"%s\": a component of %zu bytes (at most %d fit in a file name)",
+			                     en->path, seg, NAME_MAX);
+		if (!slash)
+			break;
+		if (at < sizeof parent) {
+			memcpy(parent, en->path, at);
+			parent[at] = '\0';
+			if (kf_lock_find(l, parent))
+				return kf_ytree_fail(c, n, "entry \"%s\" cannot exist: \"%s\" is a file in the lock",
+				                     en->path, parent);
+		}
+		p = slash + 1;
 	}
 	return KF_OK;
 }
@@ -594,6 +626,9 @@ static int parse_lock(kf_yctx *c, const kf_ynode *root, kf_lock *l)
 		                      i ? &l->entries[i - 1] : NULL, &total)))
 			return rc;
 	}
+	for (size_t i = 0; i < l->nentries; i++)
+		if ((rc = check_on_disk(c, v[10]->items[i], l, &l->entries[i])))
+			return rc;
 	if (pkgs && ((rc = kf_lock_packages_parse(c, pkgs, l)) ||
 	             (rc = kf_lock_packages_check_entries(c, pkgs, l))))
 		return rc;

@@ -1,7 +1,7 @@
 /*
  * Internals shared by the manifests module's files (spec.c, lock.c,
- * paths.c, yamltree.c). Not part of the public contract: other modules use
- * kf_manifests.h only.
+ * paths.c, yamltree.c, kubeadm_etcd.c). Not part of the public contract:
+ * other modules use kf_manifests.h only.
  */
 #ifndef KF_MANIFESTS_INTERNAL_H
 #define KF_MANIFESTS_INTERNAL_H
@@ -56,8 +56,6 @@ int kf_ytree_str(kf_yctx *c, const kf_ynode *n, const char *what, int printable,
                  char **out);
 
 /* Value checks shared by spec and lock. Each returns 1 when valid. */
-int kf_valid_image_ref(const char *ref, const char **why);
-int kf_valid_image_digest(const char *d);
 int kf_valid_cidr(const char *s);
 int kf_valid_https_url(const char *s);
 int kf_valid_token(const char *s);     /* versions: [A-Za-z0-9._+-]+ */
@@ -85,5 +83,9 @@ int kf_lock_exact_keys(kf_yctx *c, const kf_ynode *map, const char *what,
                        const char *const *keys, const kf_ynode **vals);
 /* Install defaults applied when a spec leaves them out. */
 int kf_install_set_defaults(kf_install *i);
+/* kubeadm_etcd.c: with install.etcd kubeadm, spec.images must hold the
+ * etcd image kubeadm runs for s->kube_version; else an error at `at` (the
+ * install.etcd node). KF_OK for install.etcd host. */
+int kf_spec_check_kubeadm_etcd(kf_yctx *c, const kf_ynode *at, const kf_spec *s);
 
 #endif

@@ -7,9 +7,10 @@
  *   fetch.c (kf_fetch_all) -> pool.c, workers.c, rewrite.c, curl.c
  *   http.c (kf_http_request) -> curl.c
  *   pool.c -> xfer.c, cache.c, progress.c, workers.c, curl.c
- *   xfer.c -> progress.c (its log line), curl.c
+ *   xfer.c -> sink.c, progress.c (its log line), curl.c
  *   progress.c -> curl.c (the clock)
- *   cache.c, workers.c, rewrite.c, curl.c -> nothing in transfer/
+ *   pool.c also starts the sink (sink.c) and hands it to each xfer
+ *   sink.c, cache.c, workers.c, rewrite.c, curl.c -> nothing in transfer/
  */
 #ifndef KF_TRANSFER_FETCH_INT_H
 #define KF_TRANSFER_FETCH_INT_H
@@ -83,6 +84,30 @@ char *kf_cache_tmp_path(const char *cache_dir, const char *hex);
 int kf_cache_lookup(const char *path, const char *hex, uint64_t *size,
                     int quiet, kf_err *e);
 
+/* ---- sink.c: hashing and writing on their own thread ---------------------- */
+
+typedef struct kf_sink kf_sink;
+/* A buffer of downloaded bytes on its way into fd and dg. */
+typedef struct kf_sinkbuf kf_sinkbuf;
+struct kf_sinkbuf {
+	char *data;
+	size_t len;
+	int fd;
+	kf_digest *dg;
+	int *err;                   /* first write error (errno value) */
+	int busy;                   /* queued or being processed */
+	kf_sinkbuf *next;
+};
+/* Start the sink thread; NULL when it cannot start (then kf_sink_put
+ * does the work in the caller, and kf_sink_wait returns at once). */
+kf_sink *kf_sink_new(void);
+/* Drain the queue, stop the thread and free. */
+void kf_sink_free(kf_sink *s);
+/* Queue b (nothing for an empty b); write then hash it in order. */
+void kf_sink_put(kf_sink *s, kf_sinkbuf *b);
+/* Wait until b is no longer queued or in work. */
+void kf_sink_wait(kf_sink *s, kf_sinkbuf *b);
+
 /* ---- xfer.c: one download into the cache --------------------------------- */
 
 enum { KF_XFER_WAIT, KF_XFER_ACTIVE, KF_XFER_DONE };
@@ -95,7 +120,11 @@ struct kf_xfer {
 	char *final_path, *tmp_path;
 	int fd;
 	kf_digest *dg;              /* hash of the bytes in the tmp file */
-	uint64_t have;              /* bytes in the tmp file */
+	uint64_t have;              /* bytes taken in (file and buffers) */
+	kf_sink *sink;              /* set by pool.c before kf_xfer_start */
+	kf_sinkbuf buf[2];          /* one fills while the sink has the other */
+	int cur;                    /* the buffer that fills */
+	int sink_err;               /* the sink's write error (errno value) */
 	uint64_t resume_at;         /* have when this attempt started */
 	CURL *h;
 	struct curl_slist *hl;

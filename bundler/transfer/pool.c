@@ -6,7 +6,8 @@
  * hashed on every core by workers.c), so only missing files travel.
  * progress.c shows what runs.
  *
- * This is the top of the remote side: it uses xfer.c, cache.c,
+ * This is the top of the remote side: it uses xfer.c, sink.c (started
+ * here, one thread hashing and writing for every download), cache.c,
  * progress.c, workers.c and curl.c; none of them calls back into it.
  */
 #include <stdlib.h>
@@ -39,6 +40,7 @@ int kf_fetch_remote(kf_fetch_item *items, const size_t *idx,
 	kf_xfer *xs = NULL;
 	CURLM *m = NULL;
 	kf_progress *pg = NULL;
+	kf_sink *sink = NULL;
 	struct lookup_job lj = {0};
 	kf_err deferred = {0};
 
@@ -100,6 +102,11 @@ int kf_fetch_remote(kf_fetch_item *items, const size_t *idx,
 		goto out;
 	}
 	curl_multi_setopt(m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+	/* Hashing and writing run beside this loop; without the thread
+	 * (NULL) the downloads do it themselves. */
+	sink = kf_sink_new();
+	for (i = 0; i < n; i++)
+		xs[i].sink = sink;
 
 	while (ndone < n) {
 		int64_t now = kf_fetch_now_ms(), wake = now + 200;
@@ -209,6 +216,7 @@ out:
 			free(x->tmp_path);
 		}
 	}
+	kf_sink_free(sink);
 	free(xs);
 	free(lj.hits);
 	free(lj.errs);

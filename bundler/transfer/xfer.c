@@ -19,20 +19,6 @@
 
 #include "bundler/transfer/fetch_int.h"
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static size_t x_header(char *buf, size_t size, size_t nitems, void *ud)
 {
 	kf_xfer *x = ud;
@@ -50,11 +36,47 @@ static size_t x_header(char *buf, size_t size, size_t nitems, void *ud)
 	return len;
 }
 
+/* Downloaded bytes are gathered into megabyte buffers and handed to the
+ * sink thread (sink.c), which writes and hashes them while this thread
+ * receives the next ones; libcurl hands over one HTTP/2 frame or TLS
+ * record (~16 KiB) at a time. Every attempt ends with x_drain
+ * (kf_xfer_finish), so x->have bytes are in the file and the hash
+ * whenever the file is resumed, checked or committed. */
+#define WBUF_SIZE (1u << 20)
+
+/* Hand the filling buffer over and wait for the other one. */
+static int x_swap(kf_xfer *x)
+{
+	kf_sink_put(x->sink, &x->buf[x->cur]);
+	x->cur ^= 1;
+	kf_sink_wait(x->sink, &x->buf[x->cur]);
+	x->buf[x->cur].len = 0;
+	if (x->sink_err) {
+		x->write_errno = x->sink_err;
+		return -1;
+	}
+	return 0;
+}
+
+/* Everything taken in is written and hashed afterwards. */
+static void x_drain(kf_xfer *x)
+{
+	if (!x->buf[0].data)
+		return;
+	kf_sink_put(x->sink, &x->buf[x->cur]);
+	kf_sink_wait(x->sink, &x->buf[0]);
+	kf_sink_wait(x->sink, &x->buf[1]);
+	x->buf[0].len = x->buf[1].len = 0;
+	if (x->sink_err && !x->write_errno)
+		x->write_errno = x->sink_err;
+}
+
 /* Throw away what the tmp file holds and start hashing from zero. */
 static int x_truncate(kf_xfer *x)
 {
 	unsigned char scratch[64];
 
+	x->buf[0].len = x->buf[1].len = 0;
 	if (ftruncate(x->fd, 0) != 0 || lseek(x->fd, 0, SEEK_SET) != 0)
 		return -1;
 	kf_digest_final(x->dg, scratch); /* resets the state */
@@ -86,12 +108,18 @@ static size_t x_write(char *buf, size_t size, size_t nitems, void *ud)
 		x->too_big = 1;
 		return 0;
 	}
-	if (write_all(x->fd, buf, len) != 0) {
-		x->write_errno = errno ? errno : EIO;
-		return 0;
-	}
-	kf_digest_update(x->dg, buf, len);
 	x->have += len;
+	for (size_t done = 0; done < len;) {
+		kf_sinkbuf *b = &x->buf[x->cur];
+		size_t n = len - done;
+		if (n > WBUF_SIZE - b->len)
+			n = WBUF_SIZE - b->len;
+		memcpy(b->data + b->len, buf + done, n);
+		b->len += n;
+		done += n;
+		if (b->len == WBUF_SIZE && x_swap(x) != 0)
+			return 0;
+	}
 	return len;
 }
 
@@ -119,7 +147,17 @@ static int x_open(kf_xfer *x, kf_err *e)
 	}
 	x->dg = kf_digest_new(KF_DIGEST_SHA256);
 	buf = malloc(bufsz);
-	if (!x->dg || !buf) {
+	for (int i = 0; i < 2; i++) {
+		kf_sinkbuf *b = &x->buf[i];
+		b->data = malloc(WBUF_SIZE);
+		b->len = 0;
+		b->fd = x->fd;
+		b->dg = x->dg;
+		b->err = &x->sink_err;
+	}
+	x->cur = 0;
+	x->sink_err = 0;
+	if (!x->dg || !x->buf[0].data || !x->buf[1].data || !buf) {
 		rc = kf_err_set(e, KF_EIO, "out of memory");
 		goto out;
 	}
@@ -192,6 +230,13 @@ out:
 
 void kf_xfer_close(kf_xfer *x, int remove_tmp)
 {
+	/* Nothing may still be on its way into the file or the hash. */
+	for (int i = 0; i < 2; i++) {
+		kf_sink_wait(x->sink, &x->buf[i]);
+		free(x->buf[i].data);
+		x->buf[i].data = NULL;
+		x->buf[i].len = 0;
+	}
 	if (x->fd >= 0) {
 		/* Unlink while the lock is held, so no other run adopts a file
 		 * that is about to vanish. */
@@ -251,6 +296,8 @@ int kf_xfer_finish(kf_xfer *x, CURLcode cc, const kf_fetch_opts *o,
 	*delay_ms = 0;
 	x->it->http_status = status;
 
+	/* From here on the tmp file and the hash hold all x->have bytes. */
+	x_drain(x);
 	if (x->write_errno) {
 		errno = x->write_errno;
 		kf_err_errno(e, "cannot write", x->tmp_path);

@@ -48,8 +48,11 @@ extern const char *const kfi_tpl_worker_ports[];
 void kfi_host_arch(char *out, size_t n);
 /* The first non-loopback IPv4 address: what etcd advertises. */
 void kfi_node_ip(char *out, size_t n);
-/* An RFC 1123 host name. */
-int kfi_host_valid(const char *h);
+/* An RFC 1123 host name: dot-separated labels of 1 to 63 letters, digits
+ * and inner '-', at most 253 characters; lowercase only unless any_case. */
+int kfi_dns_name_valid(const char *h, int any_case);
+/* A node name: an RFC 1123 name in lowercase, not localhost. */
+int kfi_node_name_valid(const char *h);
 void kfi_node_hostname(const apply *a, char *out, size_t n);
 /* A file apply edits in place: KF_OK with its content, -1 when it does not
  * exist, else an error. Never read through a symbolic link. */

@@ -289,4 +289,79 @@ assert_eq "$(ls -A "$WORK")" dest "entries in $WORK"
 note "the bundler's verify refuses them too"
 expect_exit 1 "$KF" verify "$LAB/dup.tar.zst" -p "$LAB/k.pub"
 expect_output "duplicate entry"
+# ---- what verify and unpack must judge alike (issue 10, points 13-16) ----
+
+# accepted BUNDLE: verify and unpack both succeed.
+accepted() {
+	expect_exit 0 "$KFI" verify "$1" -p "$LAB/k.pub"
+	expect_exit 0 "$KFI" unpack "$1" -p "$LAB/k.pub" -d "$WORK/dest"
+	rm -rf "$WORK/dest"
+}
+
+rm -rf "$WORK/dest"
+head -c 100000 /dev/zero | zstd -q -c >"$LAB/zeros.zst"   # checksummed
+zs=$(stat -c %s "$LAB/zeros.zst")
+
+note "after the archive's end: another zstd frame with content"
+{ cat "$LAB/good.tar.zst"; printf 'not padding\n' | zstd -q -c; } >"$LAB/tail-frame.tar.zst"
+refused "$LAB/tail-frame.tar.zst" "data after the end of the archive"
+
+note "after the archive's end: a truncated zstd frame"
+{ cat "$LAB/good.tar.zst"; head -c $((zs - 2)) "$LAB/zeros.zst"; } >"$LAB/tail-cut.tar.zst"
+refused "$LAB/tail-cut.tar.zst" "truncated or corrupt bundle"
+
+note "after the archive's end: an undecodable zstd frame (bad checksum)"
+{ cat "$LAB/good.tar.zst"; head -c $((zs - 4)) "$LAB/zeros.zst"; printf 'XXXX'; } >"$LAB/tail-bad.tar.zst"
+refused "$LAB/tail-bad.tar.zst" "truncated or corrupt bundle"
+
+note "after the last zstd frame: garbage"
+{ cat "$LAB/good.tar.zst"; printf 'garbage'; } >"$LAB/tail-garbage.tar.zst"
+refused "$LAB/tail-garbage.tar.zst" "truncated or corrupt bundle"
+
+note "a frame of zero bytes after the end is tar padding: accepted"
+cat "$LAB/good.tar.zst" "$LAB/zeros.zst" >"$LAB/tail-zeros.tar.zst"
+accepted "$LAB/tail-zeros.tar.zst"
+
+note "a trusted comment over 1 KiB (stock minisign signs up to 4 KiB): verify and unpack agree"
+LONG_TC=$(head -c 2000 /dev/zero | tr '\0' c)
+cp "$SRC/$SIG" "$LAB/sig.orig"
+minisign -S -s "$LAB/k.key" -m "$SRC/$LOCK" -t "$LONG_TC" >/dev/null
+pack "$LAB/longtc.tar.zst" $LOCK $SIG $A $T
+cp "$LAB/sig.orig" "$SRC/$SIG"
+accepted "$LAB/longtc.tar.zst"
+expect_exit 0 "$KFI" verify "$LAB/longtc.tar.zst" -p "$LAB/k.pub"
+expect_output "trusted comment: +$LONG_TC"
+
+note "blank lines after the signature's four lines: accepted, as by minisign -V"
+printf '\n\n\r\n\n' >>"$SRC/$SIG"
+expect_exit 0 minisign -V -p "$LAB/k.pub" -m "$SRC/$LOCK" -x "$SRC/$SIG"
+pack "$LAB/blanks.tar.zst" $LOCK $SIG $A $T
+accepted "$LAB/blanks.tar.zst"
+printf 'text\n' >>"$SRC/$SIG"
+pack "$LAB/sigtext.tar.zst" $LOCK $SIG $A $T
+cp "$LAB/sig.orig" "$SRC/$SIG"
+refused "$LAB/sigtext.tar.zst" "unexpected text after the global signature \(line 9\)"
+
+note "a signed lock whose paths cannot all exist: a file and an entry inside it"
+mkdir -p "$LAB/src2/$A"
+printf 'child\n' >"$LAB/src2/$A/child"
+write_lock "$(lock_entry $A)
+$(SRC=$LAB/src2 lock_entry $A/child)
+"
+tar -C "$SRC" --format=pax --numeric-owner --owner=0 --group=0 --no-recursion \
+	-cf "$LAB/inside.tar" $LOCK $SIG $A
+tar -C "$LAB/src2" --format=pax --numeric-owner --owner=0 --group=0 --no-recursion \
+	-rf "$LAB/inside.tar" $A/child
+zstd -q -c "$LAB/inside.tar" >"$LAB/inside.tar.zst"
+refused "$LAB/inside.tar.zst" "entry \"$A/child\" cannot exist: \"$A\" is a file in the lock"
+
+note "a signed lock with a path component over 255 bytes"
+LONG=$(head -c 256 /dev/zero | tr '\0' n)
+write_lock "$(lock_entry $A | sed "s|$A|files/dl.example/$LONG|")"
+tar -C "$SRC" --format=pax --numeric-owner --owner=0 --group=0 --no-recursion \
+	--transform "s|^$A\$|files/dl.example/$LONG|" -cf - $LOCK $SIG $A |
+	zstd -q -c >"$LAB/longname.tar.zst"
+refused "$LAB/longname.tar.zst" "a component of 256 bytes \(at most 255"
+write_lock "$GOOD_ENTRIES"
+
 echo "all hostile cases refused"

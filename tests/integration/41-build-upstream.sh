@@ -13,33 +13,7 @@ kf_keypair "$LAB/k"
 lines() { wc -l <"$1" | tr -d ' '; }
 
 note "spec: the components of manifests/k8s-1.33.yaml with test files"
-# name|version|url template, as the shipped spec lists them.
-awk '/^  components:/ {c=1; next} /^  [a-z]/ {c=0}
-     c && $1 == "-" && $2 == "name:" {n=$3}
-     c && $1 == "version:" {v=$2; gsub(/"/, "", v)}
-     c && $1 == "url:" {print n "|" v "|" $2}' "$ROOT/manifests/k8s-1.33.yaml" >"$LAB/components"
-assert_eq "$(lines "$LAB/components")" 9 "components in k8s-1.33.yaml"
-{
-	echo "apiVersion: kubeferry.io/v1"
-	echo "kind: Bundle"
-	echo "metadata: {name: k8s, version: \"1.33.3\"}"
-	echo "spec:"
-	echo "  kubernetesVersion: \"1.33.3\""
-	echo "  architectures: [amd64, arm64]"
-	echo "  components:"
-	while IFS='|' read -r name ver tmpl; do
-		echo "    - name: $name"
-		echo "      version: \"$ver\""
-		echo "      url: $tmpl"
-		echo "      sha256:"
-		for arch in amd64 arm64; do
-			url=${tmpl//\{version\}/$ver}
-			url=${url//\{arch\}/$arch}
-			echo "        $arch: $(mkfile "${url#https://}" $((20000 + RANDOM % 20000)))"
-			echo "$url" >>"$LAB/urls"
-		done
-	done <"$LAB/components"
-} >"$LAB/spec.yaml"
+shipped_spec_like 20000
 assert_eq "$(lines "$LAB/urls")" 18 "artifacts"
 RW=(--rewrite "https://dl.k8s.io=$B/dl.k8s.io" --rewrite "https://github.com=$B/github.com"
 	--rewrite "https://get.helm.sh=$B/get.helm.sh")

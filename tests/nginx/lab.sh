@@ -7,6 +7,11 @@
 #   mkfile REL SIZE   random file $LAB/www/REL of SIZE bytes; prints its sha256
 #   sha FILE          sha256 of FILE
 #   kf_fetch ARGS...  kubeferry fetch with the lab's cache and CA
+#   shipped_spec_like SIZE   a spec ($LAB/spec.yaml, without images) with
+#                     the components, versions and URL templates of
+#                     manifests/k8s-1.33.yaml for amd64 and arm64, each file
+#                     made by mkfile with SIZE to 2*SIZE random bytes under
+#                     the upstream layout; one URL a line in $LAB/urls
 FETCH_LAB_DIR=$ROOT/tests/nginx
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
@@ -18,6 +23,38 @@ mkfile() {
 }
 
 kf_fetch() { "$KF" fetch --cache "$LAB/cache" --cacert "$LAB/ca/ca.crt" "$@"; }
+
+shipped_spec_like() {
+	local size=$1 name ver tmpl url arch
+	# name|version|url template, as the shipped spec lists them.
+	awk '/^  components:/ {c=1; next} /^  [a-z]/ {c=0}
+	     c && $1 == "-" && $2 == "name:" {n=$3}
+	     c && $1 == "version:" {v=$2; gsub(/"/, "", v)}
+	     c && $1 == "url:" {print n "|" v "|" $2}' "$ROOT/manifests/k8s-1.33.yaml" >"$LAB/components"
+	[ "$(wc -l <"$LAB/components")" -eq 9 ] || fail "components in k8s-1.33.yaml: $(cat "$LAB/components")"
+	: >"$LAB/urls"
+	{
+		echo "apiVersion: kubeferry.io/v1"
+		echo "kind: Bundle"
+		echo "metadata: {name: k8s, version: \"1.33.3\"}"
+		echo "spec:"
+		echo "  kubernetesVersion: \"1.33.3\""
+		echo "  architectures: [amd64, arm64]"
+		echo "  components:"
+		while IFS='|' read -r name ver tmpl; do
+			echo "    - name: $name"
+			echo "      version: \"$ver\""
+			echo "      url: $tmpl"
+			echo "      sha256:"
+			for arch in amd64 arm64; do
+				url=${tmpl//\{version\}/$ver}
+				url=${url//\{arch\}/$arch}
+				echo "        $arch: $(mkfile "${url#https://}" $((size + RANDOM % size)))"
+				echo "$url" >>"$LAB/urls"
+			done
+		done <"$LAB/components"
+	} >"$LAB/spec.yaml"
+}
 
 # Three distinct free ports.
 _fetch_lab_ports() {

@@ -4,7 +4,8 @@
 # real binaries where Debian has them (containerd, runc, CNI plugins, etcd)
 # and from stand-ins where it has none (kubeadm/kubelet/kubectl: mock-kubeadm;
 # crictl and helm: one-line scripts).
-#   ETCD_MODE=kubeadm  writes install.etcd: kubeadm instead of host.
+#   ETCD_MODE=kubeadm  writes install.etcd: kubeadm instead of host (the spec
+#                  then needs registry.k8s.io/etcd:3.5.21-0 in KF_TEST_IMAGES).
 #   KF_TEST_IMAGES="REF..."  adds spec.images (pulled by kubeferry build:
 #                  pass --rewrite/--cacert/--mirror as further arguments).
 #   KF_UPSTREAM_WWW=DIR  lays the artifacts out in DIR/<host>/<path> as
@@ -23,7 +24,7 @@ mkdir -p "$src/stage" "$out/keys"
 kv=1.33.3 cv=1.6.20 rv=1.1.5 ev=3.4.23 nv=1.1.1 crv=1.33.0 hv=3.18.4
 arch=amd64
 
-# Upstream layouts (../shared/notes/specs.md): fixed owner and mtime so the
+# Upstream layouts (as the release archives ship them): fixed owner and mtime so the
 # archives, hence the bundle, are reproducible.
 tgz() { # OUT DIR PATHS...
 	local o=$1 d=$2; shift 2
@@ -40,7 +41,11 @@ printf 'etcd test archive\n' >"$s/etcd/etcd-v$ev-linux-$arch/README.md"
 chmod 0755 "$s/etcd/etcd-v$ev-linux-$arch/etcdutl"
 tgz "$src/etcd-v$ev-linux-$arch.tar.gz" "$s/etcd" "etcd-v$ev-linux-$arch"
 for p in bridge host-local loopback portmap; do cp "/usr/lib/cni/$p" "$s/cni/"; done
-tgz "$src/cni-plugins-linux-$arch-v$nv.tgz" "$s/cni" ./bridge ./host-local ./loopback ./portmap
+# As upstream publishes it: the plugins and their LICENSE and README.md.
+printf 'Apache License 2.0 (test copy)\n' >"$s/cni/LICENSE"
+printf '# CNI plugins (test copy)\n' >"$s/cni/README.md"
+chmod 0644 "$s/cni/LICENSE" "$s/cni/README.md"
+tgz "$src/cni-plugins-linux-$arch-v$nv.tgz" "$s/cni" ./LICENSE ./README.md ./bridge ./host-local ./loopback ./portmap
 printf '#!/bin/sh\necho "crictl stand-in"\n' >"$s/crictl/crictl"
 chmod 0755 "$s/crictl/crictl"
 tgz "$src/crictl-v$crv-linux-$arch.tar.gz" "$s/crictl" crictl

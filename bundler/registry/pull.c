@@ -24,54 +24,11 @@
 
 #include "bundler/kf_bundler.h"
 #include "mirror/kf_mirror.h"
+#include "bundler/registry/pull_int.h"
 
 #define CONFIG_MAX (8u << 20)
-/* Renew a token this close to its expiry before a batch starts. */
-#define TOKEN_MARGIN_S 30
-/* Batches in a row that may end in 401s without any blob arriving. */
-#define AUTH_RETRIES 2
 
-struct blob {
-	char *digest;
-	uint64_t size;
-	char *url;
-	size_t src;            /* index of the image whose session fetches it */
-	char *what;            /* image name, for messages */
-	int done;
-};
-
-/* One image's registry session: its token is scoped to the repository. */
-struct source {
-	kf_registry r;
-	char *repo;
-	int opened;
-	const char *hdr[2];
-};
-
-struct image {
-	kf_image_ref ref;
-	char *digest, *media_type;
-	uint64_t size;
-	char *config;          /* single-manifest image: its config digest */
-	char *platforms[KF_ARCH_MAX];
-	size_t nplat;
-};
-
-struct pull {
-	const kf_spec *spec;
-	const kf_build_opts *o;
-	char layout[PATH_MAX];
-	struct blob *blobs;
-	size_t nblob, cap;
-	struct source *srcs;   /* one per image */
-	size_t cur;            /* the image being planned */
-	char **stored;         /* every digest in the layout, for the set */
-	size_t nstored, capstored;
-};
-
-static void say(const struct pull *p, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void say(const struct pull *p, const char *fmt, ...)
+void kf_pull_say(const struct pull *p, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -84,7 +41,7 @@ static void say(const struct pull *p, const char *fmt, ...)
 	va_end(ap);
 }
 
-static int remember(struct pull *p, const char *digest, kf_err *e)
+int kf_pull_remember(struct pull *p, const char *digest, kf_err *e)
 {
 	int rc = KF_OK;
 
@@ -114,17 +71,14 @@ out:
 /* Plan one blob download; a blob shared by several images is fetched
  * once. */
 static int want_blob(struct pull *p, const kf_registry *r, const char *repo,
-                     json_t *desc, const char *what, const char *manifest,
+                     const kf_oci_desc *desc, const char *what, const char *manifest,
                      kf_err *e)
 {
 	int rc = KF_OK;
-	json_t *d = json_object_get(desc, "digest");
-	json_t *s = json_object_get(desc, "size");
-	const char *digest = json_string_value(d);
+	const char *digest = desc->digest;
 	struct blob *b;
 
-	if (!json_is_object(desc) || !kf_digest_valid(digest) ||
-	    !json_is_integer(s) || json_integer_value(s) < 0) {
+	if (!kf_oci_digest_valid(digest) || desc->size < 0) {
 		rc = kf_err_set(e, KF_EVERIFY,
 		                "image %s: manifest %s has a descriptor without a valid sha256 digest and size",
 		                what, manifest);
@@ -147,7 +101,7 @@ static int want_blob(struct pull *p, const kf_registry *r, const char *repo,
 	memset(b, 0, sizeof *b);
 	p->nblob++;
 	b->digest = strdup(digest);
-	b->size = (uint64_t)json_integer_value(s);
+	b->size = (uint64_t)desc->size;
 	b->what = strdup(what);
 	b->src = p->cur;
 	if (asprintf(&b->url, "%s/v2/%s/blobs/%s", r->base, repo, digest) < 0)
@@ -158,41 +112,51 @@ out:
 	return rc;
 }
 
+/* What a walk over one image manifest needs. */
+struct blobs_walk {
+	struct pull *p;
+	const kf_registry *r;
+	const char *repo, *what, *digest;
+	char **config_out;
+};
+
+static int want_child(const kf_oci_desc *d, void *arg, kf_err *e)
+{
+	struct blobs_walk *w = arg;
+	int rc = KF_OK;
+
+	if (d->role == KF_OCI_CHILD_MANIFEST)
+		goto out;
+	rc = want_blob(w->p, w->r, w->repo, d, w->what, w->digest, e);
+	if (!rc && d->role == KF_OCI_CHILD_CONFIG && w->config_out) {
+		*w->config_out = strdup(d->digest);
+		if (!*w->config_out)
+			rc = kf_err_set(e, KF_EIO, "out of memory");
+	}
+out:
+	return rc;
+}
+
 /* Config and layers of one image manifest. */
 static int want_manifest_blobs(struct pull *p, const kf_registry *r,
                                const char *repo, const char *body, size_t len,
                                const char *what, const char *digest,
                                char **config_out, kf_err *e)
 {
-	int rc = KF_OK;
-	json_t *root = json_loadb(body, len, 0, NULL);
-	json_t *config = json_object_get(root, "config");
-	json_t *layers = json_object_get(root, "layers");
-	json_t *l;
-	size_t i;
+	int rc;
+	kf_oci_shape shape;
+	struct blobs_walk w = {p, r, repo, what, digest, config_out};
 
-	if (!json_is_object(root) || !json_is_object(config) ||
-	    !json_is_array(layers)) {
+	/* The shape first: a manifest without config or layers plans nothing. */
+	rc = kf_oci_children(body, len, NULL, NULL, &shape, e);
+	if (rc || !shape.config || !shape.layers) {
 		rc = kf_err_set(e, KF_EVERIFY,
 		                "image %s: manifest %s has no config or layers", what,
 		                digest);
 		goto out;
 	}
-	rc = want_blob(p, r, repo, config, what, digest, e);
-	if (rc)
-		goto out;
-	json_array_foreach(layers, i, l) {
-		rc = want_blob(p, r, repo, l, what, digest, e);
-		if (rc)
-			goto out;
-	}
-	if (config_out) {
-		*config_out = strdup(json_string_value(json_object_get(config, "digest")));
-		if (!*config_out)
-			rc = kf_err_set(e, KF_EIO, "out of memory");
-	}
+	rc = kf_oci_children(body, len, want_child, &w, NULL, e);
 out:
-	json_decref(root);
 	return rc;
 }
 
@@ -226,71 +190,87 @@ static int spec_arch(const kf_spec *s, const char *arch)
 	return 0;
 }
 
+/* What a walk over an index needs. */
+struct index_walk {
+	struct pull *p;
+	kf_registry *r;
+	const char *repo;
+	struct image *im;
+	char offered[512];
+	size_t olen;
+};
+
+/* One entry of an index: fetched when it is linux/<spec arch>. */
+static int index_child(const kf_oci_desc *m, void *arg, kf_err *e)
+{
+	struct index_walk *w = arg;
+	struct pull *p = w->p;
+	struct image *im = w->im;
+	char *cbody = NULL, *cmt = NULL, *cdigest = NULL;
+	char platform[128];
+	size_t clen;
+	int rc = KF_OK;
+
+	if (m->role != KF_OCI_CHILD_MANIFEST || !m->os || !m->arch)
+		goto out;
+	snprintf(platform, sizeof platform, "%s/%s%s%s", m->os, m->arch,
+	         m->variant ? "/" : "", m->variant ? m->variant : "");
+	if (w->olen < sizeof w->offered - 1)
+		w->olen += (size_t)snprintf(w->offered + w->olen, sizeof w->offered - w->olen,
+		                            "%s%s", w->olen ? ", " : "", platform);
+	if (w->olen >= sizeof w->offered)
+		w->olen = sizeof w->offered - 1;
+	if (strcmp(m->os, "linux") || !spec_arch(p->spec, m->arch))
+		goto out;
+	if (!kf_oci_digest_valid(m->digest)) {
+		rc = kf_err_set(e, KF_EVERIFY,
+		                "image %s: index %s lists %s without a valid sha256 digest",
+		                im->ref.name, im->digest, platform);
+		goto out;
+	}
+	rc = kf_registry_get_manifest(w->r, w->repo, m->digest, im->ref.name, &cbody, &clen,
+	                              &cmt, &cdigest, e);
+	if (rc)
+		goto out;
+	if (strcmp(cmt, KF_MT_OCI_MANIFEST) && strcmp(cmt, KF_MT_DOCKER_MANIFEST)) {
+		rc = kf_err_set(e, KF_EUSAGE,
+		                "image %s: %s entry %s is a %s, not an image manifest (nested indexes are not supported)",
+		                im->ref.name, platform, m->digest, cmt);
+		goto out;
+	}
+	rc = kf_layout_add_blob_buf(p->layout, cdigest, cbody, clen, e);
+	if (!rc)
+		rc = kf_pull_remember(p, cdigest, e);
+	if (!rc)
+		rc = want_manifest_blobs(p, w->r, w->repo, cbody, clen, im->ref.name,
+		                         cdigest, NULL, e);
+	if (!rc)
+		rc = add_platform(im, platform, e);
+out:
+	free(cbody);
+	free(cmt);
+	free(cdigest);
+	return rc;
+}
+
 /* An index: the manifests for linux/<spec arch>, every variant. */
 static int pull_index(struct pull *p, kf_registry *r, const char *repo,
                       struct image *im, const char *body, size_t len,
                       kf_err *e)
 {
-	int rc = KF_OK;
-	json_t *root = json_loadb(body, len, 0, NULL);
-	json_t *list = json_object_get(root, "manifests"), *m;
-	char *cbody = NULL, *cmt = NULL, *cdigest = NULL;
-	char offered[512] = "";
-	size_t i, clen, olen = 0;
+	int rc;
+	kf_oci_shape shape;
+	struct index_walk w = {.p = p, .r = r, .repo = repo, .im = im};
 
-	if (!json_is_array(list)) {
+	rc = kf_oci_children(body, len, NULL, NULL, &shape, e);
+	if (rc || !shape.index) {
 		rc = kf_err_set(e, KF_EVERIFY, "image %s: index %s has no manifests list",
 		                im->ref.name, im->digest);
 		goto out;
 	}
-	json_array_foreach(list, i, m) {
-		json_t *plat = json_object_get(m, "platform");
-		const char *os = json_string_value(json_object_get(plat, "os"));
-		const char *arch = json_string_value(json_object_get(plat, "architecture"));
-		const char *variant = json_string_value(json_object_get(plat, "variant"));
-		const char *d = json_string_value(json_object_get(m, "digest"));
-		char platform[128];
-
-		if (!os || !arch)
-			continue;
-		snprintf(platform, sizeof platform, "%s/%s%s%s", os, arch,
-		         variant ? "/" : "", variant ? variant : "");
-		if (olen < sizeof offered - 1)
-			olen += (size_t)snprintf(offered + olen, sizeof offered - olen,
-			                         "%s%s", olen ? ", " : "", platform);
-		if (strcmp(os, "linux") || !spec_arch(p->spec, arch))
-			continue;
-		if (!kf_digest_valid(d)) {
-			rc = kf_err_set(e, KF_EVERIFY,
-			                "image %s: index %s lists %s without a valid sha256 digest",
-			                im->ref.name, im->digest, platform);
-			goto out;
-		}
-		free(cbody);
-		free(cmt);
-		free(cdigest);
-		cbody = cmt = cdigest = NULL;
-		rc = kf_registry_get_manifest(r, repo, d, im->ref.name, &cbody, &clen,
-		                              &cmt, &cdigest, e);
-		if (rc)
-			goto out;
-		if (strcmp(cmt, KF_MT_OCI_MANIFEST) && strcmp(cmt, KF_MT_DOCKER_MANIFEST)) {
-			rc = kf_err_set(e, KF_EUSAGE,
-			                "image %s: %s entry %s is a %s, not an image manifest (nested indexes are not supported)",
-			                im->ref.name, platform, d, cmt);
-			goto out;
-		}
-		rc = kf_layout_add_blob_buf(p->layout, cdigest, cbody, clen, e);
-		if (!rc)
-			rc = remember(p, cdigest, e);
-		if (!rc)
-			rc = want_manifest_blobs(p, r, repo, cbody, clen, im->ref.name,
-			                         cdigest, NULL, e);
-		if (!rc)
-			rc = add_platform(im, platform, e);
-		if (rc)
-			goto out;
-	}
+	rc = kf_oci_children(body, len, index_child, &w, NULL, e);
+	if (rc)
+		goto out;
 	/* Every architecture the cluster runs must be there: an image missing
 	 * on some nodes would only show up as a failed pod. */
 	for (size_t a = 0; a < p->spec->narch; a++) {
@@ -305,15 +285,11 @@ static int pull_index(struct pull *p, kf_registry *r, const char *repo,
 		if (!found) {
 			rc = kf_err_set(e, KF_EUSAGE,
 			                "image %s: no %s manifest upstream (offered: %s)",
-			                im->ref.name, want, olen ? offered : "none");
+			                im->ref.name, want, w.olen ? w.offered : "none");
 			goto out;
 		}
 	}
 out:
-	free(cbody);
-	free(cmt);
-	free(cdigest);
-	json_decref(root);
 	return rc;
 }
 
@@ -327,7 +303,7 @@ static int pull_image(struct pull *p, const kf_spec_image *si, struct image *im,
 	const char *want;
 	size_t len = 0;
 
-	rc = kf_image_ref_parse(si->ref, &im->ref, e);
+	rc = kf_oci_ref_parse(si->ref, &im->ref, e);
 	if (rc) {
 		kf_err_prefix(e, "%s:%d:%d", p->spec->path, si->line, si->col);
 		goto out;
@@ -371,7 +347,7 @@ static int pull_image(struct pull *p, const kf_spec_image *si, struct image *im,
 	im->size = len;
 	rc = kf_layout_add_blob_buf(p->layout, im->digest, body, len, e);
 	if (!rc)
-		rc = remember(p, im->digest, e);
+		rc = kf_pull_remember(p, im->digest, e);
 	if (rc)
 		goto out;
 	if (!strcmp(im->media_type, KF_MT_OCI_INDEX) ||
@@ -385,7 +361,7 @@ static int pull_image(struct pull *p, const kf_spec_image *si, struct image *im,
 	{
 		const char *host = strstr(base, "://") + 3;
 		int via = strcmp(host, im->ref.registry) != 0;
-		say(p, "%s %s%s%s", im->ref.name, im->digest, via ? " via " : "",
+		kf_pull_say(p, "%s %s%s%s", im->ref.name, im->digest, via ? " via " : "",
 		    via ? base : "");
 	}
 out:
@@ -434,219 +410,13 @@ static int config_platform(struct pull *p, struct image *im, kf_err *e)
 	/* Upstream offers nothing else, so this is not an error; but nodes
 	 * of the other architectures will not run it. */
 	if (p->spec->narch > 1)
-		say(p, "warning: %s is single-platform (%s) only", im->ref.name,
+		kf_pull_say(p, "warning: %s is single-platform (%s) only", im->ref.name,
 		    platform);
 	rc = add_platform(im, platform, e);
 out:
 	json_decref(root);
 	free(text);
 	free(path);
-	return rc;
-}
-
-/* A verified blob goes into the layout. */
-static int store_blob(struct pull *p, struct blob *b, const kf_fetch_item *it,
-                      kf_err *e)
-{
-	int rc = KF_OK;
-
-	if (it->size != b->size) {
-		rc = kf_err_set(e, KF_EVERIFY,
-		                "image %s: blob %s is %llu bytes, its manifest says %llu",
-		                b->what, b->digest, (unsigned long long)it->size,
-		                (unsigned long long)b->size);
-		goto out;
-	}
-	rc = kf_layout_add_blob_file(p->layout, b->digest, it->path, e);
-	if (!rc)
-		rc = remember(p, b->digest, e);
-	if (!rc)
-		b->done = 1;
-out:
-	return rc;
-}
-
-/* Renew the token of every session that has blobs in pend[] and either
- * answered 401 (force) or holds a token about to expire. */
-static int renew_tokens(struct pull *p, const size_t *pend, size_t npend,
-                        int force, kf_err *e)
-{
-	int rc = KF_OK;
-
-	for (size_t i = 0; i < npend; i++) {
-		struct source *src = &p->srcs[p->blobs[pend[i]].src];
-		int seen = 0;
-		/* Once per session. */
-		for (size_t k = 0; k < i && !seen; k++)
-			seen = p->blobs[pend[k]].src == p->blobs[pend[i]].src;
-		if (seen || !(force || kf_registry_auth_stale(&src->r, TOKEN_MARGIN_S)))
-			continue;
-		say(p, "%s: %s token for %s", src->r.host,
-		    force ? "refused, fetching a new" : "expiring, renewing the",
-		    src->repo);
-		rc = kf_registry_reauth(&src->r, src->repo, e);
-		if (rc)
-			goto out;
-	}
-out:
-	return rc;
-}
-
-static int fetch_blobs(struct pull *p, kf_err *e)
-{
-	int rc = KF_OK, idle = 0;
-	kf_fetch_item *items = calloc(p->nblob + 1, sizeof *items);
-	size_t *pend = calloc(p->nblob + 1, sizeof *pend);
-	size_t npend = 0;
-	kf_fetch_opts fo = p->o->fetch;
-
-	if (!items || !pend) {
-		rc = kf_err_set(e, KF_EIO, "out of memory");
-		goto out;
-	}
-	/* A 401 is the token's fault, not the blob's: let the rest of the
-	 * batch finish, then renew and retry only those. */
-	fo.defer_401 = 1;
-	for (size_t i = 0; i < p->nblob; i++)
-		pend[npend++] = i;
-	if (p->nblob)
-		say(p, "fetching %zu blobs", p->nblob);
-	for (int force = 0; npend; force = 1) {
-		size_t n401 = 0, nok = 0, next = 0;
-
-		rc = renew_tokens(p, pend, npend, force, e);
-		if (rc)
-			goto out;
-		for (size_t i = 0; i < npend; i++) {
-			struct blob *b = &p->blobs[pend[i]];
-			struct source *src = &p->srcs[b->src];
-			src->hdr[0] = src->r.auth;
-			src->hdr[1] = NULL;
-			memset(&items[i], 0, sizeof items[i]);
-			items[i].url = b->url;
-			items[i].sha256 = b->digest + 7;
-			items[i].headers = src->r.auth ? src->hdr : NULL;
-			/* The descriptor's size bounds the download itself. */
-			items[i].max_size = b->size;
-		}
-		rc = kf_fetch_all(items, npend, &fo, e);
-		for (size_t i = 0; i < npend; i++) {
-			if (items[i].path)
-				nok++;
-			else if (items[i].http_status == 401 &&
-			         p->srcs[p->blobs[pend[i]].src].r.challenge)
-				n401++;
-		}
-		/* Anything but "verified or refused with a renewable token"
-		 * (a bad digest, a dead link) ends the pull as it is. */
-		if (rc && nok + n401 != npend)
-			goto out;
-		for (size_t i = 0; i < npend; i++) {
-			if (items[i].path) {
-				int src_rc = store_blob(p, &p->blobs[pend[i]], &items[i], e);
-				if (src_rc) {
-					rc = src_rc;
-					goto out;
-				}
-			} else {
-				pend[next++] = pend[i];
-			}
-			kf_fetch_item_clear(&items[i]);
-		}
-		npend = next;
-		if (!rc)
-			break;
-		idle = nok ? 0 : idle + 1;
-		if (idle > AUTH_RETRIES) {
-			kf_err_prefix(e, "image %s: still refused after %d new tokens",
-			              p->blobs[pend[0]].what, AUTH_RETRIES);
-			goto out;
-		}
-		rc = KF_OK;
-	}
-out:
-	for (size_t i = 0; items && i < p->nblob; i++)
-		kf_fetch_item_clear(&items[i]);
-	free(items);
-	free(pend);
-	return rc;
-}
-
-/* snprintf into a path buffer; KF_EIO naming the path when it does not
- * fit. */
-static int pathf(char *buf, size_t n, kf_err *e, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int pathf(char *buf, size_t n, kf_err *e, const char *fmt, ...)
-{
-	va_list ap;
-	int len;
-
-	va_start(ap, fmt);
-	len = vsnprintf(buf, n, fmt, ap);
-	va_end(ap);
-	if (len < 0 || (size_t)len >= n)
-		return kf_err_set(e, KF_EIO, "path too long: %s...", buf);
-	return KF_OK;
-}
-
-static int add_file(kf_build_set *set, const char *entry, const char *path,
-                    kf_err *e)
-{
-	char hex[KF_SHA256_HEX];
-	uint64_t size = 0;
-	int rc = kf_sha256_file(path, hex, &size, e);
-
-	if (!rc)
-		rc = kf_build_set_add(set, entry, path, size, hex, 0644, e);
-	return rc;
-}
-
-static int collect(struct pull *p, const char *work_dir, struct image *ims,
-                   size_t n, kf_build_set *set, kf_err *e)
-{
-	int rc = KF_OK;
-	char path[PATH_MAX], entry[PATH_MAX];
-	struct stat st;
-
-	rc = pathf(path, sizeof path, e, "%s/oci-layout", p->layout);
-	if (!rc)
-		rc = add_file(set, "images/oci-layout", path, e);
-	if (rc)
-		goto out;
-	rc = pathf(path, sizeof path, e, "%s/index.json", p->layout);
-	if (!rc)
-		rc = add_file(set, "images/index.json", path, e);
-	if (rc)
-		goto out;
-	/* Blobs were verified on their way into the store: their name is
-	 * their digest, no need to hash them again. */
-	for (size_t i = 0; i < p->nstored; i++) {
-		const char *hex = p->stored[i] + 7;
-		rc = pathf(path, sizeof path, e, "%s/blobs/sha256/%s", p->layout, hex);
-		if (rc)
-			goto out;
-		snprintf(entry, sizeof entry, "images/blobs/sha256/%s", hex);
-		if (stat(path, &st) != 0) {
-			rc = kf_err_errno(e, "cannot stat", path);
-			goto out;
-		}
-		rc = kf_build_set_add(set, entry, path, (uint64_t)st.st_size, hex,
-		                      0644, e);
-		if (rc)
-			goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		rc = pathf(path, sizeof path, e, "%s/certs.d/%s/hosts.toml",
-		           work_dir, ims[i].ref.registry);
-		if (!rc)
-			rc = pathf(entry, sizeof entry, e, "certs.d/%s/hosts.toml",
-			           ims[i].ref.registry);
-		if (!rc)
-			rc = add_file(set, entry, path, e);
-		if (rc)
-			goto out;
-	}
-out:
 	return rc;
 }
 
@@ -693,7 +463,7 @@ int kf_images_pull(const kf_spec *spec, const kf_build_opts *o,
 			}
 		}
 	}
-	rc = fetch_blobs(&p, e);
+	rc = kf_pull_fetch_blobs(&p, e);
 	if (rc)
 		goto out;
 	for (size_t i = 0; i < spec->nimg; i++) {
@@ -719,7 +489,7 @@ int kf_images_pull(const kf_spec *spec, const kf_build_opts *o,
 		if (rc)
 			goto out;
 	}
-	rc = collect(&p, work_dir, ims, spec->nimg, set, e);
+	rc = kf_pull_collect(&p, work_dir, ims, spec->nimg, set, e);
 	if (rc)
 		goto out;
 	lock->images = calloc(spec->nimg, sizeof *lock->images);
@@ -740,10 +510,10 @@ int kf_images_pull(const kf_spec *spec, const kf_build_opts *o,
 			goto out;
 		}
 	}
-	say(&p, "%zu images, %zu blobs in the layout", spec->nimg, p.nstored);
+	kf_pull_say(&p, "%zu images, %zu blobs in the layout", spec->nimg, p.nstored);
 out:
 	for (size_t i = 0; ims && i < spec->nimg; i++) {
-		kf_image_ref_clear(&ims[i].ref);
+		kf_oci_ref_clear(&ims[i].ref);
 		free(ims[i].digest);
 		free(ims[i].media_type);
 		free(ims[i].config);
