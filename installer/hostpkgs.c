@@ -109,7 +109,6 @@ int kfi_pkgset_pick(const char *root, const kf_lock *l, const char *bundle_dir,
 {
 	char id[64], ver[64], sets[128];
 	const char *ra = kf_rpm_arch(arch);
-	int rc;
 
 	memset(ps, 0, sizeof *ps);
 	if (!l->npkg)
@@ -122,7 +121,7 @@ int kfi_pkgset_pick(const char *root, const kf_lock *l, const char *bundle_dir,
 		ps->foreign = 1;
 		return KF_OK;
 	}
-	if ((rc = kf_rpm_set_for(id, ver, ps->set, sizeof ps->set, e)) != KF_OK)
+	if (kf_rpm_set_for(id, ver, ps->set, sizeof ps->set, e) != KF_OK)
 		return kf_err_set(e, KF_EUSAGE, "host packages: this node runs %s, the bundle carries "
 		                  "sets for %s (%s); fix: run on Rocky, RHEL, AlmaLinux or CentOS "
 		                  "Stream of those majors, or build a bundle whose spec.packages has a "

@@ -274,7 +274,7 @@ static int parse_pkgset(kf_yctx *c, const kf_ynode *m, kf_spec *s, kf_spec_pkgse
 	    (rc = parse_distro(c, v, ps)))
 		return rc;
 	for (kf_spec_pkgset *o = s->pkgsets; o < ps; o++)
-		if (!strcmp(o->set, ps->set))
+		if (o->set && ps->set && !strcmp(o->set, ps->set))
 			return kf_ytree_fail(c, v, "package set %s: %s and %s are the same release "
 			                     "family (first at line %d)", ps->set, o->distro,
 			                     ps->distro, o->line);
