@@ -103,6 +103,15 @@ int kf_buf_ok(const kf_buf *b);
 char *kf_buf_take(kf_buf *b);
 void kf_buf_free(kf_buf *b);
 
+/* ---- helper programs (run.c) ------------------------------------------ */
+
+/* Run argv (argv[0] looked up on this process's PATH, posix_spawnp) with
+ * exactly the environment envp, stdin from /dev/null; stdout and stderr
+ * together into *output (may be NULL; at most 1 MiB kept). *status is the
+ * exit status (128 + signal when killed), -1 when it could not run. */
+int kf_run_capture(char *const *argv, char *const *envp, char **output,
+                   int *status, kf_err *e);
+
 /* ---- base64 (RFC 4648, '=' padding) ------------------------------------- */
 
 /* out needs 4*ceil(n/3)+1 bytes. */

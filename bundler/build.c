@@ -276,6 +276,10 @@ int kf_build(const kf_build_opts *o, kf_err *e)
 		if (rc)
 			goto out;
 	}
+	/* rpms/: host packages, in the same work directory. */
+	rc = kf_rpm_collect(spec, o, work_dir, when, &set, lock, e);
+	if (rc)
+		goto out;
 	/* addons/: the CNI manifest, rendered with the images just pulled;
 	 * ansible/: the playbooks this kubeferry was built with. */
 	rc = kf_addons_render(spec, spec->nimg ? work_dir : NULL, &set, e);
@@ -333,7 +337,9 @@ int kf_build(const kf_build_opts *o, kf_err *e)
 	rc = kf_commit_finish(&commit, 1, e);
 	if (rc)
 		goto out;
-	if (!o->fetch.quiet)
+	if (o->json)
+		rc = kf_build_report_json(lock, out, sig_path, stdout);
+	else if (!o->fetch.quiet)
 		printf("%s\n%s\n", out, sig_path);
 out:
 	kf_commit_clear(&commit);

@@ -28,6 +28,9 @@ static void usage(FILE *f)
 	        "                          still records the upstream URL (repeatable)\n"
 	        "      --mirror URL        mirror endpoint written into certs.d hosts.toml\n"
 	        "  -q, --quiet             no progress output\n"
+	        "      --json              on success, a JSON report on stdout (bundle,\n"
+	        "                          signature, entries, size, components, images,\n"
+	        "                          host packages) instead of the two paths\n"
 	        "  -h, --help              this help\n"
 	        "\n"
 	        "Environment: SOURCE_DATE_EPOCH sets the embedded time (default 0, so\n"
@@ -61,6 +64,7 @@ int kf_cmd_build(int argc, char **argv)
 		{"rewrite", required_argument, NULL, 'R'},
 		{"mirror", required_argument, NULL, 'M'},
 		{"quiet", no_argument, NULL, 'q'},
+		{"json", no_argument, NULL, 'J'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -100,6 +104,7 @@ int kf_cmd_build(int argc, char **argv)
 		}
 		case 'M': o.mirror = optarg; break;
 		case 'q': o.fetch.quiet = 1; break;
+		case 'J': o.json = 1; break;
 		case 'h':
 			usage(stdout);
 			goto out;

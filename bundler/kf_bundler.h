@@ -15,6 +15,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+#include <jansson.h>
 #include "keys/kf_keys.h"
 #include "manifests/kf_manifests.h"
 #include "archive/kf_archive.h"
@@ -118,6 +121,7 @@ typedef struct kf_build_opts {
 	const char *out_path;       /* -o; default <name>-<version>-linux-<archs>.tar.zst */
 	int level;                  /* --level, zstd 1..19 */
 	const char *mirror;         /* --mirror https://HOST:PORT for hosts.toml */
+	int json;                   /* --json: report on stdout (build_report.c) */
 	kf_fetch_opts fetch;
 } kf_build_opts;
 
@@ -133,6 +137,10 @@ int kf_build_set_add(kf_build_set *set, const char *entry_path,
                      const char *src_path, uint64_t size, const char *sha256,
                      unsigned mode, kf_err *e);
 void kf_build_set_clear(kf_build_set *set);
+
+/* build --json: what the bundle at out (signature sig) holds. */
+int kf_build_report_json(const kf_lock *l, const char *out, const char *sig,
+                         FILE *f);
 
 /* The whole build: load spec, fetch, collect, lock, sign, write, sign the
  * file. Returns an exit code; prints progress on stderr unless quiet. */
@@ -240,6 +248,24 @@ const char *kf_manifest_media_type(const char *body, size_t len,
 int kf_images_pull(const kf_spec *spec, const kf_build_opts *o,
                    const char *work_dir, kf_build_set *set, kf_lock *lock,
                    kf_err *e);
+
+/* ---- host packages (bundler/rpm/, docs/packages.md) ------------------- */
+
+/* For every spec.packages set and architecture: fetch the repositories'
+ * metadata, resolve the install: list against the base (libsolv), download
+ * each RPM pinned by primary's sha256, check its signature against the
+ * pinned distribution key, write work_dir/rpms/<set>/<rpm arch>/ (Packages/,
+ * repodata/ by createrepo_c with timestamps `when`, RPM-GPG-KEY), add those
+ * files to set and each package to lock->packages. No-op without sets. */
+int kf_rpm_collect(const kf_spec *spec, const kf_build_opts *o,
+                   const char *work_dir, time_t when, kf_build_set *set,
+                   kf_lock *lock, kf_err *e);
+
+/* The lock's packages for inspect and build --json (bundler/rpm/report.c):
+ * a JSON array (NULL on out of memory), and text grouped by set and
+ * architecture. */
+json_t *kf_rpm_packages_json(const kf_lock *l);
+void kf_rpm_packages_print(const kf_lock *l, FILE *f);
 
 /* ---- addons (addons.c) ------------------------------------------------- */
 

@@ -31,11 +31,14 @@ static void usage(FILE *f)
 	        "Usage: kubeferry-install apply BUNDLE (-p PUBKEY | -P KEY) --role control-plane|worker\n"
 	        "           [--mirror HOST:PORT --mirror-ca-fingerprint SHA256 | --no-mirror]\n"
 	        "           [--root DIR] [--dry-run] [--hostname NAME] [--node-ip IP] [--arch ARCH]\n"
+	        "           [--selinux permissive|enforcing]\n"
 	        "       kubeferry-install apply BUNDLE (-p PUBKEY | -P KEY) --plan DIR --host NAME\n"
-	        "           [--root DIR] [--dry-run] [--arch ARCH]\n"
+	        "           [--root DIR] [--dry-run] [--arch ARCH] [--selinux permissive|enforcing]\n"
 	        "\n"
 	        "Verifies and unpacks BUNDLE into /var/lib/kubeferry/bundles/<name>-<version>,\n"
-	        "then prepares this node: SELinux permissive, swap off, kernel modules,\n"
+	        "then prepares this node: host packages (the bundle's RPMs for this\n"
+	        "release, installed by the node's dnf from the bundle only, gpgcheck on),\n"
+	        "SELinux permissive, swap off, kernel modules,\n"
 	        "sysctls, firewalld ports, containerd + runc + CNI + crictl, registry mirror\n"
 	        "(certs.d), kubeadm/kubelet/kubectl/helm, and etcd with its own PKI on\n"
 	        "control planes when the bundle says etcd: host. Each step prints ok or\n"
@@ -52,7 +55,12 @@ static void usage(FILE *f)
 	        "  --no-mirror              no mirror: import the bundle's images into\n"
 	        "                           containerd's k8s.io namespace instead\n"
 	        "  --root DIR               install into DIR; commands are printed as\n"
-	        "                           'plan', not run\n"
+	        "                           'plan', not run (host packages: dnf\n"
+	        "                           --installroot=DIR does run)\n"
+	        "  --selinux MODE           permissive (default) or enforcing: keep SELinux\n"
+	        "                           enforcing and relabel what apply installs\n"
+	        "                           (restorecon); needs container-selinux in the\n"
+	        "                           bundle's host packages\n"
 	        "  --dry-run                print what would change; change nothing\n"
 	        "  --hostname NAME          node name (default: this host's name)\n"
 	        "  --node-ip IP             address for etcd and the API server\n"
@@ -109,6 +117,11 @@ static int when_no_mirror(const apply *a)
 	return a->no_mirror;
 }
 
+static int when_enforcing(const apply *a)
+{
+	return a->selinux_enforcing;
+}
+
 static int when_host_etcd(const apply *a)
 {
 	if (a->lock->install.etcd && strcmp(a->lock->install.etcd, "host"))
@@ -134,6 +147,7 @@ static const struct {
 	{NULL, kfi_step_mirror_ca, when_mirror},
 	{"bundle", kfi_step_bundle, NULL},
 	{"cluster plan: this host's share", kfi_step_plan_share, when_plan},
+	{"host: packages", kfi_step_packages, NULL},
 	{"host: SELinux", kfi_step_selinux, NULL},
 	{"host: swap", kfi_step_swap, NULL},
 	{"host: kernel modules and sysctls", kfi_step_modules_sysctl, NULL},
@@ -144,6 +158,7 @@ static const struct {
 	{"images (--no-mirror)", kfi_step_import, when_no_mirror},
 	{"kubernetes", kfi_step_kubernetes, NULL},
 	{"etcd (host)", kfi_step_etcd, when_host_etcd},
+	{"SELinux: relabel (--selinux enforcing)", kfi_step_relabel, when_enforcing},
 };
 
 static int run_steps(apply *a, kf_err *e)
@@ -166,7 +181,7 @@ static int run_steps(apply *a, kf_err *e)
 static int parse_args(apply *a, int argc, char **argv, kf_err *e)
 {
 	enum { O_ROLE = 256, O_ROOT, O_DRY, O_MIRROR, O_FP, O_NOMIRROR, O_HOST, O_IP, O_ARCH,
-	       O_CAFILE, O_PLAN, O_PLAN_HOST };
+	       O_CAFILE, O_PLAN, O_PLAN_HOST, O_SELINUX };
 	static const struct option opts[] = {
 		{"role", required_argument, NULL, O_ROLE},
 		{"root", required_argument, NULL, O_ROOT},
@@ -180,6 +195,7 @@ static int parse_args(apply *a, int argc, char **argv, kf_err *e)
 		{"arch", required_argument, NULL, O_ARCH},
 		{"plan", required_argument, NULL, O_PLAN},
 		{"host", required_argument, NULL, O_PLAN_HOST},
+		{"selinux", required_argument, NULL, O_SELINUX},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -202,6 +218,11 @@ static int parse_args(apply *a, int argc, char **argv, kf_err *e)
 		case O_ARCH: a->arch_opt = optarg; break;
 		case O_PLAN: a->plan_dir = optarg; break;
 		case O_PLAN_HOST: a->plan_host = optarg; break;
+		case O_SELINUX:
+			if (strcmp(optarg, "permissive") && strcmp(optarg, "enforcing"))
+				return kf_err_set(e, KF_EUSAGE, "--selinux must be permissive or enforcing");
+			a->selinux_enforcing = !strcmp(optarg, "enforcing");
+			break;
 		case 'h': usage(stdout); return -1;
 		default: usage(stderr); return KF_EUSAGE;
 		}

@@ -60,36 +60,16 @@ static void list_add(char *out, size_t n, const char *sep, const char *item)
 		out[off] = '\0';
 }
 
-/* Value of KEY= in os-release, unquoted. */
-static void osr_value(const char *osr, const char *key, char *out, size_t n)
-{
-	size_t kl = strlen(key);
-	out[0] = '\0';
-	for (const char *l = osr; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-		if (!strncmp(l, key, kl) && l[kl] == '=') {
-			const char *v = l + kl + 1;
-			size_t len = strcspn(v, "\n");
-			if (len && (*v == '"' || *v == '\'')) {
-				v++;
-				len = len >= 2 ? len - 2 : 0;
-			}
-			snprintf(out, n, "%.*s", (int)len, v);
-			return;
-		}
-	}
-}
-
 static void check_os(pf *p)
 {
-	char *osr = root_read(p, "/etc/os-release"), id[64], ver[64], d[200];
+	char id[64], ver[64], d[200];
 	int major, ok = 0;
 
-	if (!osr) {
+	kfi_os_release(p->root, id, sizeof id, ver, sizeof ver);
+	if (!id[0]) {
 		row(p, "os", 2, "no /etc/os-release", "run on Rocky/RHEL/AlmaLinux/CentOS Stream 9 or 10, Debian 12 or Ubuntu 22.04/24.04");
 		return;
 	}
-	osr_value(osr, "ID", id, sizeof id);
-	osr_value(osr, "VERSION_ID", ver, sizeof ver);
 	major = (int)strtol(ver, NULL, 10); /* "9.4" is major 9 */
 	if (!strcmp(id, "rocky") || !strcmp(id, "rhel") || !strcmp(id, "almalinux") ||
 	    !strcmp(id, "centos"))
@@ -100,7 +80,6 @@ static void check_os(pf *p)
 		ok = !strcmp(ver, "22.04") || !strcmp(ver, "24.04");
 	snprintf(d, sizeof d, "%s %s", id, ver);
 	row(p, "os", ok ? 0 : 2, d, "supported: Rocky/RHEL/AlmaLinux/CentOS Stream 9 and 10, Debian 12, Ubuntu 22.04/24.04");
-	free(osr);
 }
 
 static void check_arch(pf *p, const kf_lock *lk)
@@ -278,18 +257,65 @@ static int tool_in_root(const pf *p, const char *name)
 	return 0;
 }
 
-static void check_tools(pf *p)
+/* The node's architecture as bundles name it. */
+static const char *node_arch(void)
+{
+	struct utsname u;
+	return uname(&u) == 0 && !strcmp(u.machine, "aarch64") ? "arm64" : "amd64";
+}
+
+/* Missing host tools, each with the bundle package that provides it
+ * (apply installs those from the bundle before anything needs them). */
+static void check_tools(pf *p, const kf_lock *lk, const kfi_pkgset *ps)
 {
 	static const char *const tools[] = {"conntrack", "socat", "mount", "modprobe", NULL};
-	char missing[200] = "";
+	char missing[400] = "", item[96];
+	int covered = 1;
 
-	for (size_t i = 0; tools[i]; i++)
-		if (!tool_in_root(p, tools[i]))
+	for (size_t i = 0; tools[i]; i++) {
+		const char *pkg;
+		if (tool_in_root(p, tools[i]))
+			continue;
+		pkg = ps->n ? kfi_pkg_for_tool(lk, ps->set, node_arch(), tools[i]) : NULL;
+		covered &= pkg != NULL;
+		if (pkg && kf_strf(item, sizeof item, "%s (bundle: %s)", tools[i], pkg) == 0)
+			list_add(missing, sizeof missing, " ", item);
+		else
 			list_add(missing, sizeof missing, " ", tools[i]);
-	if (!tool_in_root(p, "iptables") && !tool_in_root(p, "nft"))
-		list_add(missing, sizeof missing, " ", "iptables|nft");
-	row(p, "host tools", missing[0] ? 2 : 0, missing[0] ? missing : "conntrack socat iptables|nft mount modprobe",
-	    "dnf install conntrack-tools socat iptables-nft (apt-get install conntrack socat iptables)");
+	}
+	if (!tool_in_root(p, "iptables") && !tool_in_root(p, "nft")) {
+		const char *pkg = ps->n ? kfi_pkg_for_tool(lk, ps->set, node_arch(), "iptables") : NULL;
+		covered &= pkg != NULL;
+		if (pkg && kf_strf(item, sizeof item, "iptables|nft (bundle: %s)", pkg) == 0)
+			list_add(missing, sizeof missing, " ", item);
+		else
+			list_add(missing, sizeof missing, " ", "iptables|nft");
+	}
+	/* Covered by the bundle: a warning (apply fixes it), else a failure. */
+	row(p, "host tools", missing[0] ? (covered ? 1 : 2) : 0,
+	    missing[0] ? missing : "conntrack socat iptables|nft mount modprobe",
+	    covered ? "kubeferry-install apply installs them from the bundle (host packages)"
+	            : "dnf install conntrack-tools socat iptables-nft (apt-get install conntrack socat iptables)");
+}
+
+/* The bundle's host-package set for this node's release. */
+static void check_packages(pf *p, const kf_lock *lk, kfi_pkgset *ps)
+{
+	char d[400];
+	kf_err e = {0};
+
+	if (!lk->npkg)
+		return;
+	if (kfi_pkgset_pick(p->root, lk, "", node_arch(), ps, &e) != KF_OK) {
+		row(p, "host packages", 2, e.msg, "see the message");
+		return;
+	}
+	if (ps->foreign)
+		snprintf(d, sizeof d, "%s: not RPM-based, the bundle's RPM sets do not apply", ps->release);
+	else
+		snprintf(d, sizeof d, "%s %s %s: %zu packages, installed by apply with the node's dnf "
+		         "(gpgcheck on)", ps->release, ps->set, ps->rpm_arch, ps->n);
+	row(p, "host packages", 0, d, NULL);
 }
 
 int kfi_cmd_preflight(int argc, char **argv)
@@ -305,6 +331,7 @@ int kfi_cmd_preflight(int argc, char **argv)
 	char *lock_yaml = NULL, *sig = NULL;
 	size_t lock_len = 0, sig_len = 0;
 	kf_lock *lk = NULL;
+	kfi_pkgset ps = {0};
 	kf_err e = {0};
 	int rc = KF_OK, opt;
 
@@ -368,13 +395,15 @@ int kfi_cmd_preflight(int argc, char **argv)
 	check_uuid(&p);
 	check_cgroup(&p);
 	check_modules(&p);
-	check_tools(&p);
+	check_packages(&p, lk, &ps);
+	check_tools(&p, lk, &ps);
 	printf("pass=%d warn=%d fail=%d\n", p.pass, p.warn, p.fail);
 	if (p.fail)
 		rc = KF_EVERIFY;
 out:
 	if (rc != KF_OK && e.code)
 		kf_err_print("kubeferry-install preflight", &e);
+	kfi_pkgset_free(&ps);
 	kf_lock_free(lk);
 	free(lock_yaml);
 	free(sig);

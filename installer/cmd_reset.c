@@ -32,7 +32,9 @@ static int parse_root(int argc, char **argv, const char **root)
 			       "Undoes what apply changed, from its journal: services stopped\n"
 			       "and disabled, replaced files restored from their backups,\n"
 			       "created files, links and directories removed. The unpacked\n"
-			       "bundle under /var/lib/kubeferry/bundles stays.\n"
+			       "bundle under /var/lib/kubeferry/bundles stays, and so do the\n"
+			       "host packages apply installed (other software may need them;\n"
+			       "reset names them).\n"
 			       "\nExit codes: 0 success, 2 usage error, 3 I/O error.\n");
 			return -1;
 		default:
@@ -61,6 +63,7 @@ int kfi_cmd_reset(int argc, char **argv)
 	if ((rc = kfi_ctx_init(&c, root, 0, &e)) != KF_OK)
 		goto out;
 	ctx_ok = 1;
+	kfi_pkg_report_kept(&c);
 	rc = kfi_journal_undo(&c, &e);
 	if (rc == KF_OK)
 		printf("reset done; the unpacked bundles in %s%s stay\n", c.root, KFI_BUNDLES_DIR);

@@ -25,6 +25,7 @@
 int kfi_cmd_verify(int argc, char **argv);  /* cmd_unpack.c */
 int kfi_cmd_unpack(int argc, char **argv);  /* cmd_unpack.c */
 int kfi_cmd_mirror(int argc, char **argv);  /* cmd_mirror.c */
+int kfi_cmd_host(int argc, char **argv);    /* cmd_host.c: host packages */
 /* `mirror kubespray-vars` (kubespray_vars.c). */
 int kfi_cmd_mirror_kubespray_vars(int argc, char **argv);
 
@@ -232,5 +233,43 @@ int kfi_fingerprint_norm(const char *in, char out[KF_SHA256_HEX]);
 char *kfi_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* kf_err_set(e, KF_EIO, "out of memory"); returns KF_EIO. */
 int kfi_oom(kf_err *e);
+
+/* Host packages (hostpkgs.c, docs/packages.md): the bundle's set for this
+ * node's release, what rpm says is missing, dnf installing it from the
+ * unpacked bundle with gpgcheck on. */
+typedef struct kfi_pkgset {
+	char set[8];            /* "el9"; "" when the bundle carries no packages */
+	char release[160];      /* "rocky 9.6": the node's os-release */
+	const char *rpm_arch;   /* x86_64 ... */
+	char **names;           /* the set's package names for this arch */
+	size_t n;
+	char *repo_dir;         /* BUNDLE/rpms/<set>/<rpm arch> */
+	int foreign;            /* a Debian or Ubuntu node: RPMs do not apply */
+} kfi_pkgset;
+/* ID and VERSION_ID of ROOT/etc/os-release ("" when absent). */
+void kfi_os_release(const char *root, char *id, size_t idn, char *ver, size_t vern);
+/* The set for the node under root; KF_OK with an empty set when the bundle
+ * carries none; KF_EUSAGE with the fix when it has none for this release
+ * or architecture. */
+int kfi_pkgset_pick(const char *root, const kf_lock *l, const char *bundle_dir,
+                    const char *arch, kfi_pkgset *ps, kf_err *e);
+void kfi_pkgset_free(kfi_pkgset *ps);
+/* Names of the set that rpm -q (under c->root) does not find. */
+int kfi_pkg_missing(const kfi_ctx *c, const kfi_pkgset *ps, char ***missing,
+                    size_t *nmiss, kf_err *e);
+/* dnf's argv for installing names from the set's repository only, with
+ * gpgcheck on and the bundle's key; --installroot under --root. */
+int kfi_pkg_dnf_argv(const kfi_ctx *c, const kfi_pkgset *ps, const char *conf,
+                     char *const *names, size_t n, char ***argv_out);
+/* The step: "ok" when nothing is missing, else dnf installs the missing
+ * ones ("changed" with the list); a dry run prints the dnf command. */
+int kfi_pkg_install(kfi_ctx *c, const kfi_pkgset *ps, kf_err *e);
+/* Record the set in the state directory; reset names it (and leaves the
+ * packages installed: kfi_pkg_report_kept). */
+int kfi_pkg_record(const kfi_ctx *c, const kfi_pkgset *ps, kf_err *e);
+void kfi_pkg_report_kept(const kfi_ctx *c);
+/* The bundle package (in set and arch) that provides a host tool, or NULL. */
+const char *kfi_pkg_for_tool(const kf_lock *l, const char *set, const char *arch,
+                             const char *tool);
 
 #endif

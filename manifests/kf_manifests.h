@@ -127,6 +127,31 @@ typedef struct kf_spec_image {
 	int line, col;
 } kf_spec_image;
 
+/* spec.packages[]: host packages for one distribution release
+ * (manifests/spec_packages.c, docs/packages.md). */
+typedef struct kf_spec_repo {
+	char *name;            /* [a-z0-9][a-z0-9._-]* */
+	char *url;             /* repository base URL; {arch} is the RPM arch */
+	int line, col;
+} kf_spec_repo;
+
+typedef struct kf_spec_pkgset {
+	char *distro;          /* as written: rocky-9, rhel-10, almalinux-9 ... */
+	char *set;             /* family and major, the bundle's
+	                          rpms/<set>/: "el9", "el10" */
+	int major;             /* 9 or 10 */
+	kf_spec_repo *repos;
+	size_t nrepo;
+	char *gpgkey_url;      /* the distribution's key, pinned by sha256 */
+	char *gpgkey_sha256;
+	char **install;        /* "name" or "name = [EPOCH:]VERSION[-RELEASE]" */
+	size_t ninstall;
+	char *base;            /* "none", "minimal", or a file (relative to
+	                          the spec's directory) listing one installed
+	                          package name per line */
+	int line, col;
+} kf_spec_pkgset;
+
 typedef struct kf_spec {
 	char *path;            /* the spec file as given */
 	char *dir;             /* its directory: base of relative sources */
@@ -138,6 +163,8 @@ typedef struct kf_spec {
 	kf_spec_image *images;
 	size_t nimg;
 	kf_install install;
+	kf_spec_pkgset *pkgsets;   /* spec.packages, may be empty */
+	size_t npkgset;
 } kf_spec;
 
 /* Parse and check a spec: unknown keys, wrong types, missing checksums for a
@@ -155,6 +182,19 @@ char *kf_spec_source_url(const kf_spec_component *c, const char *arch);
  * set, KF_EUSAGE) for anything that would escape files/ (.., empty
  * segments, query strings). Caller frees. */
 char *kf_entry_path_for_url(const char *url, kf_err *e);
+
+/* The RPM architecture for a bundle architecture (amd64 -> x86_64, arm64
+ * -> aarch64, ppc64le, s390x), or NULL when RHEL-family distributions do
+ * not build for it. */
+const char *kf_rpm_arch(const char *arch);
+/* A repository URL for one bundle architecture: {arch} replaced by the RPM
+ * architecture. Caller frees; NULL on out of memory or an unknown arch. */
+char *kf_spec_repo_url(const kf_spec_repo *r, const char *arch);
+/* The set name ("el9") for an os-release ID and VERSION_ID ("rocky",
+ * "9.6"): rocky, rhel, almalinux, centos of major 9 or 10. KF_EUSAGE
+ * naming the release otherwise. out holds at least 8 bytes. */
+int kf_rpm_set_for(const char *id, const char *version_id, char *out,
+                   size_t n, kf_err *e);
 
 /* 1 when arch is one kubeferry knows (amd64, arm64, arm, ppc64le, s390x,
  * riscv64). */
@@ -180,6 +220,17 @@ typedef struct kf_lock_image {
 	size_t nplat;
 } kf_lock_image;
 
+/* A host package carried under rpms/<set>/<rpm arch>/ (docs/packages.md). */
+typedef struct kf_lock_package {
+	char *set;          /* "el9", "el10" */
+	char *arch;         /* bundle architecture: amd64 */
+	char *name, *epoch, *version, *release;
+	char *rpm_arch;     /* x86_64, noarch ... */
+	char *sha256;       /* of the .rpm, as the distribution's primary says */
+	char *repo;         /* spec repository it came from */
+	char *path;         /* its entry: rpms/el9/x86_64/Packages/<file>.rpm */
+} kf_lock_package;
+
 typedef struct kf_lock_entry {
 	char *path;
 	uint64_t size;
@@ -199,6 +250,8 @@ typedef struct kf_lock {
 	kf_lock_image *images;
 	size_t nimg;
 	kf_install install;
+	kf_lock_package *packages;     /* sorted by set, arch, name, rpm_arch */
+	size_t npkg;
 	kf_lock_entry *entries;        /* sorted by path (strcmp), unique */
 	size_t nentries;
 } kf_lock;

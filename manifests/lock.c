@@ -161,6 +161,16 @@ int kf_lock_emit(kf_lock *l, char **out, size_t *len, kf_err *e)
 		puts_(&b, "    platforms: ");
 		put_flow(&b, im->platforms, im->nplat, "platforms");
 	}
+	{
+		kf_buf pb;
+		kf_buf_init(&pb);
+		kf_lock_packages_emit(l, &pb);
+		if (!kf_buf_ok(&pb))
+			b.oom = 1;
+		else if (pb.len)
+			put(&b, pb.p, pb.len);
+		kf_buf_free(&pb);
+	}
 	puts_(&b, "install:\n");
 	put_key_str(&b, "  ", "etcd", l->install.etcd);
 	put_key_str(&b, "  ", "cni", l->install.cni);
@@ -517,6 +527,7 @@ void kf_lock_free(kf_lock *l)
 	}
 	free(l->images);
 	kf_install_clear(&l->install);
+	kf_lock_packages_free(l);
 	for (size_t i = 0; i < l->nentries; i++)
 		free(l->entries[i].path);
 	free(l->entries);
@@ -528,7 +539,9 @@ static int parse_lock(kf_yctx *c, const kf_ynode *root, kf_lock *l)
 	static const char *const keys[] = {"format", "name", "version", "kubernetesVersion",
 	                                   "architectures", "created", "builder", "components",
 	                                   "images", "install", "entries", NULL};
-	const kf_ynode *v[11], *fmt;
+	const kf_ynode *v[11], *fmt, *pkgs = NULL;
+	kf_ynode view;
+	kf_ynode *items[2 * 12];
 	uint64_t format = 0, total = 0;
 	int rc;
 
@@ -547,6 +560,23 @@ static int parse_lock(kf_yctx *c, const kf_ynode *root, kf_lock *l)
 		return kf_ytree_fail(c, fmt, "unsupported lock format %llu (this kubeferry reads %d)",
 		            (unsigned long long)format, KF_FORMAT_VERSION);
 	l->format = KF_FORMAT_VERSION;
+	/* packages: is the one optional key (bundles without host packages
+	 * keep their bytes): the other keys are checked on a view without it. */
+	view = *root;
+	view.items = items;
+	view.n = 0;
+	for (size_t i = 0; i + 1 < root->n; i += 2) {
+		if (kf_ytree_key_is(root->items[i], "packages")) {
+			pkgs = root->items[i + 1];
+			continue;
+		}
+		if (view.n + 2 > sizeof items / sizeof items[0])
+			return kf_ytree_fail(c, root->items[i], "unknown key \"%s\" in the lock",
+			                     root->items[i]->value);
+		items[view.n++] = root->items[i];
+		items[view.n++] = root->items[i + 1];
+	}
+	root = &view;
 	if ((rc = exact_keys(c, root, "the lock", keys, v)) ||
 	    (rc = str(c, v[1], "name", &l->name)) ||
 	    (rc = str(c, v[2], "version", &l->version)) ||
@@ -599,6 +629,9 @@ static int parse_lock(kf_yctx *c, const kf_ynode *root, kf_lock *l)
 	for (size_t i = 0; i < l->nentries; i++)
 		if ((rc = check_on_disk(c, v[10]->items[i], l, &l->entries[i])))
 			return rc;
+	if (pkgs && ((rc = kf_lock_packages_parse(c, pkgs, l)) ||
+	             (rc = kf_lock_packages_check_entries(c, pkgs, l))))
+		return rc;
 	return KF_OK;
 }
 
@@ -658,4 +691,11 @@ uint64_t kf_lock_total_size(const kf_lock *l)
 	for (size_t i = 0; i < l->nentries; i++)
 		t += l->entries[i].size;
 	return t;
+}
+
+/* For lock_packages.c: the lock's one rule for mappings. */
+int kf_lock_exact_keys(kf_yctx *c, const kf_ynode *map, const char *what,
+                       const char *const *keys, const kf_ynode **vals)
+{
+	return exact_keys(c, map, what, keys, vals);
 }

@@ -61,6 +61,26 @@ int kf_valid_https_url(const char *s);
 int kf_valid_token(const char *s);     /* versions: [A-Za-z0-9._+-]+ */
 int kf_valid_name(const char *s);      /* names: [a-z0-9][a-z0-9._-]* */
 int kf_valid_platform(const char *s);  /* os/arch[/variant] */
+/* spec.packages (spec_packages.c); spec_dir resolves a base FILE. */
+int kf_spec_parse_packages(kf_yctx *c, const kf_ynode *seq, kf_spec *s);
+void kf_spec_pkgsets_free(kf_spec *s);
+/* Shared by spec.c and spec_packages.c. */
+int kf_spec_check_keys(kf_yctx *c, const kf_ynode *map, const char *what,
+                       const char *const *allowed);
+const kf_ynode *kf_spec_find(const kf_ynode *map, const char *key);
+int kf_spec_check_hex(kf_yctx *c, const kf_ynode *n, const char *hex,
+                      const char *what);
+/* The lock's packages: section (lock_packages.c). Emitted only when
+ * there are packages, so that locks without any keep their bytes. The
+ * parser checks each package's entry exists with the same sha256. */
+void kf_lock_packages_emit(const kf_lock *l, kf_buf *b);
+int kf_lock_packages_parse(kf_yctx *c, const kf_ynode *seq, kf_lock *l);
+int kf_lock_packages_check_entries(kf_yctx *c, const kf_ynode *seq,
+                                   const kf_lock *l);
+void kf_lock_packages_free(kf_lock *l);
+/* Every key of keys present, no other (lock.c's rule for mappings). */
+int kf_lock_exact_keys(kf_yctx *c, const kf_ynode *map, const char *what,
+                       const char *const *keys, const kf_ynode **vals);
 /* Install defaults applied when a spec leaves them out. */
 int kf_install_set_defaults(kf_install *i);
 /* kubeadm_etcd.c: with install.etcd kubeadm, spec.images must hold the

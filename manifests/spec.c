@@ -93,6 +93,7 @@ void kf_spec_free(kf_spec *s)
 	}
 	free(s->images);
 	kf_install_clear(&s->install);
+	kf_spec_pkgsets_free(s);
 	free(s);
 }
 
@@ -392,7 +393,8 @@ static int parse_spec(kf_yctx *c, const kf_ynode *root, kf_spec *s)
 	static const char *const top_keys[] = {"apiVersion", "kind", "metadata", "spec", NULL};
 	static const char *const meta_keys[] = {"name", "version", NULL};
 	static const char *const spec_keys[] = {"kubernetesVersion", "architectures",
-	                                        "components", "images", "install", NULL};
+	                                        "components", "images", "install", "packages",
+	                                        NULL};
 	const kf_ynode *v, *meta, *sp, *seq;
 	char *tmp = NULL;
 	int rc;
@@ -484,6 +486,9 @@ static int parse_spec(kf_yctx *c, const kf_ynode *root, kf_spec *s)
 	/* After the images: stacked etcd needs its image among them. */
 	if (v && (rc = kf_spec_check_kubeadm_etcd(c, find(v, "etcd"), s)))
 		goto out;
+	if ((v = find(sp, "packages")) && !kf_ytree_is_null(v) &&
+	    (rc = kf_spec_parse_packages(c, v, s)))
+		goto out;
 out:
 	free(tmp);
 	return rc;
@@ -519,4 +524,22 @@ out:
 	kf_ytree_free(root);
 	free(buf);
 	return rc;
+}
+
+/* For spec_packages.c: the same checks, so that both halves of the spec
+ * report errors alike. */
+int kf_spec_check_keys(kf_yctx *c, const kf_ynode *map, const char *what,
+                       const char *const *allowed)
+{
+	return check_keys(c, map, what, allowed);
+}
+
+const kf_ynode *kf_spec_find(const kf_ynode *map, const char *key)
+{
+	return find(map, key);
+}
+
+int kf_spec_check_hex(kf_yctx *c, const kf_ynode *n, const char *hex, const char *what)
+{
+	return check_hex(c, n, hex, what);
 }

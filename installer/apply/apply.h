@@ -19,6 +19,7 @@ typedef struct apply {
 	const char *bundle, *pub_file, *pub_str, *role, *root;
 	const char *mirror, *mirror_fp, *mirror_ca_file, *hostname_opt, *node_ip_opt, *arch_opt;
 	int dry_run, no_mirror, control_plane;
+	int selinux_enforcing;  /* --selinux enforcing: keep it, relabel at the end */
 	char arch[32], host[256], ip[64];
 	kf_lock *lock;
 	char *bundle_dir;       /* the unpacked bundle (real path) */
@@ -77,6 +78,9 @@ kfi_apply_step kfi_step_bundle;
 /* ---- host (apply/host.c) ---------------------------------------------- */
 kfi_apply_step kfi_step_selinux, kfi_step_swap, kfi_step_modules_sysctl,
 	kfi_step_firewalld;
+
+/* ---- host packages (apply/packages.c) -------------------------------- */
+kfi_apply_step kfi_step_packages, kfi_step_relabel;
 
 /* ---- runtime (apply/runtime.c) ---------------------------------------- */
 kfi_apply_step kfi_step_mirror_ca, kfi_step_runtime, kfi_step_certs_d,

@@ -93,6 +93,13 @@ int kfi_step_selinux(apply *a, kf_err *e)
 	static const char *const argv[] = {"setenforce", "0", NULL};
 	int rc, disabled = 0;
 
+	/* --selinux enforcing: leave the mode alone; the relabel step at
+	 * the end gives what apply installed its contexts. */
+	if (a->selinux_enforcing) {
+		printf("%-8s selinux left as configured (--selinux enforcing)\n", "ok");
+		a->c.ok++;
+		return KF_OK;
+	}
 	rc = edit_root_file(a, "/etc/selinux/config", edit_selinux, &disabled, e);
 	if (rc < 0) {
 		printf("%-8s selinux (no /etc/selinux/config)\n", "ok");

@@ -195,6 +195,103 @@ spec escape <<EOF2
 EOF2
 bad escape '9:12' 'url of component tool: \.\./outside/amd64: unsafe path'
 
+note "spec.packages: a valid set for Rocky 9 and AlmaLinux 10, a captured base"
+printf 'bash\ncoreutils\n' >rpm-qa.txt
+spec pkgs <<EOF2
+  components: []
+  packages:
+    - distro: rocky-9
+      repos:
+        - {name: baseos, url: "https://mirror.test/9/BaseOS/{arch}/os/"}
+        - {name: appstream, url: "https://mirror.test/9/AppStream/{arch}/os/"}
+      gpgkey: {url: "https://mirror.test/RPM-GPG-KEY-Rocky-9", sha256: $H}
+      install: [socat, "conntrack-tools = 1.4.7-2.el9"]
+      base: minimal
+    - distro: almalinux-10
+      repos: [{name: baseos, url: "https://mirror.test/10/{arch}/"}]
+      gpgkey: {url: "https://mirror.test/KEY-10", sha256: $H}
+      install: [ethtool]
+      base: rpm-qa.txt
+EOF2
+expect_exit 0 "$KF" lint pkgs.yaml
+
+# pkgbad NAME LINE:COL REGEX: a packages: section (stdin, from line 7) that
+# fails lint at LINE:COL.
+pkgbad() {
+	spec "$1" <<EOF2
+  components: []
+  packages:
+$(cat)
+EOF2
+	bad "$@"
+}
+note "spec.packages errors"
+pkgbad pkgdistro '8:15' 'packages.distro "debian-12" is not one of rocky-9' <<EOF2
+    - distro: debian-12
+      repos: [{name: b, url: "https://m/"}]
+      gpgkey: {url: k, sha256: $H}
+      install: [x]
+EOF2
+pkgbad pkgsame '12:15' 'package set el9: rocky-9 and rhel-9 are the same release family' <<EOF2
+    - distro: rocky-9
+      repos: [{name: b, url: "https://m/"}]
+      gpgkey: {url: k, sha256: $H}
+      install: [x]
+    - distro: rhel-9
+      repos: [{name: b, url: "https://m/"}]
+      gpgkey: {url: k, sha256: $H}
+      install: [x]
+EOF2
+pkgbad pkgplace '9:30' 'bad placeholder in repository url' <<EOF2
+    - distro: rocky-9
+      repos: [{name: b, url: "https://m/{version}/"}]
+      gpgkey: {url: k, sha256: $H}
+      install: [x]
+EOF2
+pkgbad pkgnokey '8:7' 'missing required key "gpgkey" in packages rocky-10' <<EOF2
+    - distro: rocky-10
+      repos: [{name: b, url: "https://m/"}]
+      install: [x]
+EOF2
+pkgbad pkghex '11:32' 'packages.gpgkey.sha256 is not 64 lowercase hex digits' <<EOF2
+    - distro: rocky-9
+      repos:
+        - {name: b, url: "https://m/"}
+      gpgkey: {url: k, sha256: abc}
+      install: [x]
+EOF2
+pkgbad pkgpin '13:11' 'bad version pin "socat = 1.7 beta"' <<EOF2
+    - distro: rocky-9
+      repos: [{name: b, url: "https://m/"}]
+      gpgkey: {url: k, sha256: $H}
+      install:
+        - socat
+        - "socat = 1.7 beta"
+EOF2
+pkgbad pkgbase '12:13' 'packages.base "missing.txt" is neither none, minimal nor a readable file' <<EOF2
+    - distro: rocky-9
+      repos: [{name: b, url: "https://m/"}]
+      gpgkey: {url: k, sha256: $H}
+      install: [x]
+      base: missing.txt
+EOF2
+pkgbad pkgkey '12:7' 'unknown key "gpgcheck" in a package set' <<EOF2
+    - distro: rocky-9
+      repos: [{name: b, url: "https://m/"}]
+      gpgkey: {url: k, sha256: $H}
+      install: [x]
+      gpgcheck: false
+EOF2
+spec pkgarch <<EOF2
+  components: []
+  packages:
+    - distro: rocky-9
+      repos: [{name: b, url: "https://m/"}]
+      gpgkey: {url: k, sha256: $H}
+      install: [x]
+EOF2
+sed -i 's/\[amd64, arm64\]/[amd64, riscv64]/' pkgarch.yaml
+bad pkgarch '8:15' 'packages for rocky-9: architecture riscv64 has no RPM architecture'
 note "install.etcd: kubeadm without the etcd image kubeadm runs for the release"
 spec stacked <<EOF2
   kubernetesVersion: "1.33.3"

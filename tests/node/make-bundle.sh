@@ -12,6 +12,7 @@
 #                  the upstream hosts publish them (dl.k8s.io, github.com,
 #                  get.helm.sh) and writes the upstream https URLs into the
 #                  spec: serve DIR over TLS and pass --rewrite per host.
+#   KF_TEST_PACKAGES=FILE  appends FILE (a "  packages:" block) to the spec.
 #   KF_SPEC_ONLY=1 stops after writing OUT/spec.yaml (the caller builds).
 #   KF, SOURCE_DATE_EPOCH as in tests/lib.sh.
 set -euo pipefail
@@ -86,6 +87,8 @@ gh=https://github.com
 	for b in kubeadm kubelet kubectl; do
 		comp "$b" "$kv" "$b" "https://dl.k8s.io/release/v$kv/bin/linux/$arch/$b"
 	done
+	# A spec.packages block (tests/rpm/lab.sh rpm_packages) from this file.
+	[ -z "${KF_TEST_PACKAGES:-}" ] || cat "$KF_TEST_PACKAGES"
 	if [ -n "${KF_TEST_IMAGES:-}" ]; then
 		printf '  images:\n'
 		for i in $KF_TEST_IMAGES; do printf '    - ref: %s\n' "$i"; done
