@@ -146,4 +146,51 @@ int kfi_fingerprint_norm(const char *in, char out[KF_SHA256_HEX]);
 /* vasprintf into a new string; aborts on out-of-memory (step.c). */
 char *kfi_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* ---- etcd lifecycle (installer/etcd/, cmd_etcd.c) ---------------------- */
+
+int kfi_cmd_etcd(int argc, char **argv);      /* cmd_etcd.c: snapshot, restore */
+
+/* What snapshot and restore read from a member's etcd.env (etcdctl.c).
+ * Paths are the node's (absolute, without --root). */
+typedef struct kfi_etcd_env {
+	char *name, *data_dir, *client_urls, *peer_urls;
+	char *initial_cluster, *cluster_token;  /* token defaults to etcd's own */
+	char *ca_file, *cert_file, *key_file;
+} kfi_etcd_env;
+int kfi_etcd_env_load(const char *path, kfi_etcd_env *env, kf_err *e);
+void kfi_etcd_env_free(kfi_etcd_env *env);
+/* How to reach a member as a client: its first advertised client URL, the
+ * CA, and admin-<name>.pem beside the CA (else the member certificate),
+ * all under ROOT. */
+typedef struct kfi_etcd_conn {
+	char endpoint[256];    /* https://HOST:PORT */
+	char host[256];
+	int port;
+	char ca[1024], cert[1024], key[1024];
+} kfi_etcd_conn;
+int kfi_etcd_client(const kfi_ctx *c, const kfi_etcd_env *env, kfi_etcd_conn *conn, kf_err *e);
+/* The host's NAME (etcdctl, etcdutl) in /usr/local/bin, /usr/bin, /bin
+ * into out; -1 (out "") when there is none. */
+int kfi_etcd_tool(const char *name, char *out, size_t n);
+/* Run an etcd tool (argv[0] a path) with ETCDCTL_API=3. With out, its
+ * standard output is captured there (caller frees), else it goes to our
+ * stderr. Non-zero exit is KF_EIO naming the tool and subcommand. */
+int kfi_etcd_exec(const char *const argv[], char **out, kf_err *e);
+/* Snapshots (etcd/snapshot.c). */
+typedef struct kfi_snapshot_opts {
+	const char *dir;      /* node path, default KFI_SNAPSHOT_DIR */
+	long keep;            /* newest kept, default 7 */
+	const char *env_path; /* node path of etcd.env, default /etc/etcd.env */
+} kfi_snapshot_opts;
+#define KFI_SNAPSHOT_DIR "/var/lib/kubeferry/etcd-snapshots"
+int kfi_etcd_snapshot(kfi_ctx *c, const kfi_snapshot_opts *o, kf_err *e);
+/* Restore (etcd/restore.c). */
+typedef struct kfi_restore_opts {
+	const char *snapshot;  /* a file with SNAPSHOT.sha256 beside it */
+	const char *env_file;  /* a real path (a plan's hosts/NAME/etcd.env), or NULL:
+	                        * ROOT/etc/etcd.env */
+	int no_start;          /* leave etcd stopped (several members at once) */
+} kfi_restore_opts;
+int kfi_etcd_restore(kfi_ctx *c, const kfi_restore_opts *o, kf_err *e);
+
 #endif

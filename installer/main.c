@@ -19,6 +19,7 @@ static const struct command commands[] = {
 	{"reset", kfi_cmd_reset, "undo what apply changed (keeps the bundle)"},
 	{"cluster", kfi_cmd_cluster, "kubeadm init/join from the applied bundle"},
 	{"status", kfi_cmd_status, "what apply installed, units, etcd cert expiry"},
+	{"etcd", kfi_cmd_etcd, "etcd snapshot (backup) and restore"},
 };
 
 static void usage(FILE *f)

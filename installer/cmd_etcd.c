@@ -1,0 +1,201 @@
+/*
+ * kubeferry-install etcd snapshot|restore: backups of the host etcd that
+ * apply installs (Kubespray's layout: /etc/etcd.env, /etc/ssl/etcd/ssl/).
+ * The work is in installer/etcd/; this file reads the command line.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "installer/kf_installer.h"
+
+static const char SNAPSHOT_HELP[] =
+	"Usage: kubeferry-install etcd snapshot [--dir DIR] [--keep N] [--root DIR]\n"
+	"                                       [--env FILE] [--dry-run]\n"
+	"\n"
+	"Saves a snapshot of this etcd member (etcdctl snapshot save over TLS with\n"
+	"the admin-<member>.pem certificate from /etc/ssl/etcd/ssl, endpoint and\n"
+	"member name from /etc/etcd.env), checks it (etcdutl snapshot status, or\n"
+	"etcdctl before 3.5), and stores it as DIR/etcd-<member>-<UTC time>.db\n"
+	"(0600) with its sha256 in <file>.sha256 (sha256sum format). Then removes\n"
+	"all but the newest N snapshots in DIR.\n"
+	"\n"
+	"  --dir DIR      where snapshots go (default " KFI_SNAPSHOT_DIR ")\n"
+	"  --keep N       snapshots kept, newest first (default 7; 0 keeps all)\n"
+	"  --env FILE     the member's etcd.env (default /etc/etcd.env)\n"
+	"  --root DIR     the node's files are under DIR (etcd's tools are the host's)\n"
+	"  --dry-run      print what would be done\n"
+	"\n"
+	"Exit codes: 0 success, 1 the snapshot failed its status check,\n"
+	"2 usage error, 3 I/O error or etcdctl failed.\n";
+
+static const char RESTORE_HELP[] =
+	"Usage: kubeferry-install etcd restore SNAPSHOT [--plan DIR --host NAME]\n"
+	"                                      [--no-start] [--root DIR] [--dry-run]\n"
+	"\n"
+	"Restores this etcd member from SNAPSHOT, a file that etcd snapshot wrote\n"
+	"(its SNAPSHOT.sha256 must exist and match: checked first). Stops\n"
+	"etcd.service, restores (etcdutl snapshot restore, or etcdctl before 3.5)\n"
+	"into a fresh data directory with this member's name, peer URLs, initial\n"
+	"cluster and cluster token from /etc/etcd.env (or the plan's\n"
+	"DIR/hosts/NAME/etcd.env), swaps it with ETCD_DATA_DIR in one rename and\n"
+	"keeps the old data as ETCD_DATA_DIR.before-restore-<UTC time> (never\n"
+	"deleted), then starts etcd and checks its health.\n"
+	"\n"
+	"Every member of a cluster is restored from the same snapshot, all of\n"
+	"them stopped first: ansible/etcd-restore.yml does that with --no-start,\n"
+	"then starts them together.\n"
+	"\n"
+	"  --plan DIR     read the member's etcd.env from a cluster plan\n"
+	"  --host NAME    the member's host in the plan (with --plan)\n"
+	"  --no-start     leave etcd stopped after the restore\n"
+	"  --root DIR     the node's files are under DIR; systemctl is only planned\n"
+	"  --dry-run      print what would be done\n"
+	"\n"
+	"Exit codes: 0 success, 1 the snapshot's checksum is missing or wrong,\n"
+	"2 usage error, 3 I/O error, etcd still running, restore or health failed.\n";
+
+static int parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int etcd_snapshot(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"dir", required_argument, NULL, 'd'},
+		{"keep", required_argument, NULL, 'k'},
+		{"env", required_argument, NULL, 'E'},
+		{"root", required_argument, NULL, 'r'},
+		{"dry-run", no_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	kfi_snapshot_opts o = {.keep = 7};
+	const char *root = "";
+	int opt, dry = 0, rc = KF_OK, ctx_ok = 0;
+	kfi_ctx c;
+	kf_err e = {0};
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'd': o.dir = optarg; break;
+		case 'E': o.env_path = optarg; break;
+		case 'r': root = optarg; break;
+		case 'n': dry = 1; break;
+		case 'k':
+			if (parse_long(optarg, 0, 100000, &o.keep) != 0) {
+				rc = kf_err_set(&e, KF_EUSAGE, "--keep %s: want a number 0..100000", optarg);
+				goto out;
+			}
+			break;
+		case 'h': fputs(SNAPSHOT_HELP, stdout); goto out;
+		default: fputs(SNAPSHOT_HELP, stderr); rc = KF_EUSAGE; goto out;
+		}
+	}
+	if (optind != argc) {
+		rc = kf_err_set(&e, KF_EUSAGE, "unexpected argument %s", argv[optind]);
+		goto out;
+	}
+	if ((rc = kfi_ctx_init(&c, root, dry, &e)) != KF_OK)
+		goto out;
+	ctx_ok = 1;
+	rc = kfi_etcd_snapshot(&c, &o, &e);
+out:
+	if (rc != KF_OK && e.code)
+		kf_err_print("kubeferry-install etcd snapshot", &e);
+	if (ctx_ok)
+		kfi_ctx_free(&c);
+	return rc;
+}
+
+static int etcd_restore(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"plan", required_argument, NULL, 'p'},
+		{"host", required_argument, NULL, 'H'},
+		{"no-start", no_argument, NULL, 's'},
+		{"root", required_argument, NULL, 'r'},
+		{"dry-run", no_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	kfi_restore_opts o = {0};
+	const char *root = "", *plan = NULL, *host = NULL;
+	char envf[1200];
+	int opt, dry = 0, rc = KF_OK, ctx_ok = 0;
+	kfi_ctx c;
+	kf_err e = {0};
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'p': plan = optarg; break;
+		case 'H': host = optarg; break;
+		case 's': o.no_start = 1; break;
+		case 'r': root = optarg; break;
+		case 'n': dry = 1; break;
+		case 'h': fputs(RESTORE_HELP, stdout); goto out;
+		default: fputs(RESTORE_HELP, stderr); rc = KF_EUSAGE; goto out;
+		}
+	}
+	if (optind + 1 != argc) {
+		rc = kf_err_set(&e, KF_EUSAGE, "want one SNAPSHOT file (see --help)");
+		goto out;
+	}
+	o.snapshot = argv[optind];
+	if (!plan != !host) {
+		rc = kf_err_set(&e, KF_EUSAGE, "--plan and --host go together");
+		goto out;
+	}
+	if (host && (strchr(host, '/') || host[0] == '.' || !host[0])) {
+		rc = kf_err_set(&e, KF_EUSAGE, "--host %s: not a host name", host);
+		goto out;
+	}
+	if (plan) {
+		if (kf_strf(envf, sizeof envf, "%s/hosts/%s/etcd.env", plan, host) != 0) {
+			rc = kf_err_set(&e, KF_EUSAGE, "--plan %s: path too long", plan);
+			goto out;
+		}
+		o.env_file = envf;
+	}
+	if ((rc = kfi_ctx_init(&c, root, dry, &e)) != KF_OK)
+		goto out;
+	ctx_ok = 1;
+	rc = kfi_etcd_restore(&c, &o, &e);
+out:
+	if (rc != KF_OK && e.code)
+		kf_err_print("kubeferry-install etcd restore", &e);
+	if (ctx_ok)
+		kfi_ctx_free(&c);
+	return rc;
+}
+
+int kfi_cmd_etcd(int argc, char **argv)
+{
+	int rc = KF_EUSAGE;
+
+	if (argc >= 2 && !strcmp(argv[1], "snapshot")) {
+		rc = etcd_snapshot(argc - 1, argv + 1);
+	} else if (argc >= 2 && !strcmp(argv[1], "restore")) {
+		rc = etcd_restore(argc - 1, argv + 1);
+	} else if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		printf("Usage: kubeferry-install etcd snapshot|restore [OPTIONS]\n"
+		       "\nRun 'kubeferry-install etcd snapshot --help' (or restore) for the options.\n");
+		rc = KF_OK;
+	} else {
+		fprintf(stderr, "Usage: kubeferry-install etcd snapshot|restore [OPTIONS]\n");
+	}
+	return rc;
+}
