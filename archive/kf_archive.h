@@ -28,6 +28,9 @@ typedef struct kf_archive_write_opts {
 	int level;            /* zstd level, 1..19 (default 3) */
 	int threads;          /* zstd worker threads (0: number of CPUs) */
 	time_t mtime;         /* every entry's mtime (SOURCE_DATE_EPOCH) */
+	/* A delta: the sources are the entries the base lacks, a subset of
+	 * the lock's (which must name a base). */
+	int partial;
 	/* Progress: called after each entry with bytes written so far. */
 	void (*progress)(void *arg, const char *entry, uint64_t done,
 	                 uint64_t total);
