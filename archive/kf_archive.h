@@ -1,19 +1,28 @@
 /*
- * archive: the bundle file (format v1, docs/bundle-format.md).
+ * archive: the bundle file (format v1, docs/bundle-format.md): writing it,
+ * verifying and unpacking it, and the commit that makes either's output
+ * visible. May include base/, keys/ and manifests/ (kf_base.h, kf_keys.h,
+ * kf_manifests.h) and nothing above; bundler/ and installer/ stand on it.
  *
- * Writer: lock, lock signature, then every entry sorted by path, as a pax
- * tar stream compressed with zstd (libarchive), with fixed metadata so the
- * same inputs give the same bytes.
+ * Writer (write.c): lock, lock signature, then every entry sorted by path,
+ * as a pax tar stream compressed with zstd (libarchive), with fixed
+ * metadata so the same inputs give the same bytes.
  *
- * Reader: one streaming pass that enforces every rule of the format before
- * anything leaves staging. Decompression and tar parsing run on one thread,
- * hashing and writing on another.
+ * Reader (read.c, verify.c, pipe.c, stage.c): one streaming pass that
+ * enforces every rule of the format before anything leaves staging.
+ * Decompression and tar parsing run on one thread, hashing and writing on
+ * another.
+ *
+ * Commit (commit.c): outputs are built under temporary names and renamed
+ * into place together, durably (see kf_commit below).
  */
 #ifndef KF_ARCHIVE_H
 #define KF_ARCHIVE_H
 
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 #include <time.h>
 #include "keys/kf_keys.h"
 #include "manifests/kf_manifests.h"
@@ -23,6 +32,43 @@ typedef struct kf_archive_source {
 	const char *entry_path;   /* path inside the bundle */
 	const char *src_path;     /* local file to read */
 } kf_archive_source;
+
+/* ---- commit ------------------------------------------------------------ */
+
+/* One commit makes up to KF_COMMIT_MAX outputs visible together: each is
+ * built under a temporary name next to its final name ("<final>.tmp-XXXXXX"
+ * for a file, "<final>.kf-staging-XXXXXX" for a directory) and written
+ * through the descriptor the commit hands out (the commit owns it).
+ * kf_commit_finish makes each durable (fsync for a file, which also gets
+ * its mode; syncfs of its filesystem for a directory tree), renames them in
+ * the order added, back to back, and fsyncs their directories; if a rename
+ * fails, the files already renamed are removed again. Without replace a
+ * directory that exists is refused (KF_EUSAGE); with it the old tree is
+ * swapped out (RENAME_EXCHANGE) and removed. kf_commit_clear always ends a
+ * commit: it removes every temporary not renamed. Users: the bundle writer
+ * and the builder (a bundle and its .minisig), the unpacker (the tree). */
+#define KF_COMMIT_MAX 4
+typedef struct kf_commit_item {
+	char tmp[PATH_MAX], final[PATH_MAX];
+	int fd, is_dir, state;
+	mode_t mode;
+} kf_commit_item;
+typedef struct kf_commit {
+	size_t n;
+	kf_commit_item it[KF_COMMIT_MAX];
+} kf_commit;
+
+void kf_commit_init(kf_commit *c);
+int kf_commit_add_file(kf_commit *c, const char *final, mode_t mode,
+                       int *fd, kf_err *e);
+int kf_commit_add_data(kf_commit *c, const char *final, mode_t mode,
+                       const void *data, size_t len, kf_err *e);
+int kf_commit_add_dir(kf_commit *c, const char *final, int *dirfd,
+                      kf_err *e);
+int kf_commit_finish(kf_commit *c, int replace, kf_err *e);
+void kf_commit_clear(kf_commit *c);
+
+/* ---- writer ------------------------------------------------------------ */
 
 typedef struct kf_archive_write_opts {
 	int level;            /* zstd level, 1..19 (default 3) */
@@ -35,6 +81,10 @@ typedef struct kf_archive_write_opts {
 	void (*progress)(void *arg, const char *entry, uint64_t done,
 	                 uint64_t total);
 	void *progress_arg;
+	/* When set, the bundle joins this commit (file mode 0644) and is not
+	 * renamed until the caller finishes it; otherwise it is committed
+	 * alone before kf_archive_write returns. */
+	kf_commit *commit;
 } kf_archive_write_opts;
 
 /* Write a bundle to out_path (temporary name, fsync, rename, fsync dir).
@@ -48,6 +98,8 @@ int kf_archive_write(const char *out_path, const char *lock_yaml,
                      const kf_lock *lock, const kf_archive_source *src,
                      size_t nsrc, const kf_archive_write_opts *o,
                      unsigned char file_digest[KF_BLAKE2B_LEN], kf_err *e);
+
+/* ---- reader ------------------------------------------------------------ */
 
 /* Progress during reading: bytes of entry content processed so far. */
 typedef void (*kf_archive_progress_fn)(void *arg, uint64_t done,
@@ -86,7 +138,7 @@ void kf_verify_report_print(FILE *f, const char *bundle,
 void kf_verify_report_clear(kf_verify_report *r);
 
 /* Verify and unpack into dest: extracts into a staging directory next to
- * dest ("<dest>.kf-staging-XXXXXX"), fsyncs every file and directory, then
+ * dest ("<dest>.kf-staging-XXXXXX"), syncs its filesystem once, then
  * renames it to dest. dest must not exist unless replace is set, in which
  * case the old tree is swapped out and removed after the rename. On any
  * failure the staging directory is removed and dest is untouched. */

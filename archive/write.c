@@ -19,7 +19,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
-#include "archive/kf_archive.h"
+#include "archive/archive_internal.h"
 
 #define WRITE_BUF (1u << 20)
 
@@ -35,21 +35,10 @@ static ssize_t sink_write(struct archive *a, void *arg, const void *buf,
                           size_t n)
 {
 	struct sink *s = arg;
-	const char *p = buf;
-	size_t left = n;
-
-	while (left > 0) {
-		ssize_t w = write(s->fd, p, left);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			s->err = errno;
-			archive_set_error(a, errno, "write %s: %s", s->tmp,
-			                  strerror(errno));
-			return -1;
-		}
-		p += w;
-		left -= (size_t)w;
+	if (kf_ar_write_all(s->fd, buf, n) != 0) {
+		s->err = errno;
+		archive_set_error(a, errno, "write %s: %s", s->tmp, strerror(errno));
+		return -1;
 	}
 	/* Digest the file while it is written: no second read for the
 	 * detached signature. */
@@ -240,8 +229,9 @@ int kf_archive_write(const char *out_path, const char *lock_yaml,
                      size_t nsrc, const kf_archive_write_opts *o,
                      unsigned char file_digest[KF_BLAKE2B_LEN], kf_err *e)
 {
-	int rc = KF_OK, level = 3, threads = 0, opened = 0;
-	char tmp[PATH_MAX], opt[128];
+	int rc = KF_OK, level = 3, threads = 0;
+	char opt[128];
+	kf_commit own, *c = o && o->commit ? o->commit : &own;
 	struct sink s = {.fd = -1};
 	struct archive *a = NULL;
 	struct archive_entry *ae = NULL;
@@ -251,6 +241,8 @@ int kf_archive_write(const char *out_path, const char *lock_yaml,
 	uint64_t total = 0, done = 0;
 	time_t mtime = o ? o->mtime : 0;
 
+	if (c == &own)
+		kf_commit_init(&own);
 	if (o && o->level)
 		level = o->level;
 	if (level < 1 || level > 19) {
@@ -277,18 +269,10 @@ int kf_archive_write(const char *out_path, const char *lock_yaml,
 	for (size_t i = 0; i < nsrc; i++)
 		total += ents[i]->size;
 
-	if (snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", out_path) >=
-	    (int)sizeof tmp) {
-		rc = kf_err_set(e, KF_EUSAGE, "path too long: %s", out_path);
+	rc = kf_commit_add_file(c, out_path, 0644, &s.fd, e);
+	if (rc)
 		goto out;
-	}
-	s.fd = mkostemp(tmp, O_CLOEXEC);
-	if (s.fd < 0) {
-		rc = kf_err_errno(e, "cannot create", tmp);
-		goto out;
-	}
-	opened = 1;
-	s.tmp = tmp;
+	s.tmp = c->it[c->n - 1].tmp;
 
 	a = archive_write_new();
 	ae = archive_entry_new();
@@ -340,38 +324,22 @@ int kf_archive_write(const char *out_path, const char *lock_yaml,
 		rc = ar_fail(e, a, "cannot finish", "archive", out_path);
 		goto out;
 	}
-	if (fsync(s.fd) != 0) {
-		rc = kf_err_errno(e, "cannot fsync", tmp);
-		goto out;
+	/* Sealed (fsync, mode 0644) and renamed by the commit. */
+	if (c == &own) {
+		rc = kf_commit_finish(&own, 1, e);
+		if (rc)
+			goto out;
 	}
-	if (fchmod(s.fd, 0644) != 0) {
-		rc = kf_err_errno(e, "cannot chmod", tmp);
-		goto out;
-	}
-	if (close(s.fd) != 0) {
-		s.fd = -1;
-		rc = kf_err_errno(e, "cannot close", tmp);
-		goto out;
-	}
-	s.fd = -1;
-	if (rename(tmp, out_path) != 0) {
-		rc = kf_err_errno(e, "cannot rename to", out_path);
-		goto out;
-	}
-	opened = 0;
-	rc = kf_fsync_parent(out_path, e);
-	if (rc)
-		goto out;
 	if (file_digest)
 		kf_digest_final(s.b2, file_digest);
 out:
 	if (a)
 		archive_write_free(a);
 	archive_entry_free(ae);
-	if (s.fd >= 0)
-		close(s.fd);
-	if (opened)
-		unlink(tmp);
+	/* The commit owns s.fd; on failure a shared one drops the bundle
+	 * with everything else, and ours drops it here. */
+	if (c == &own)
+		kf_commit_clear(&own);
 	kf_digest_free(s.b2);
 	free(buf);
 	free(sorted);

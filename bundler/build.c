@@ -184,14 +184,14 @@ int kf_build(const kf_build_opts *o, kf_err *e)
 	kf_build_set set = {0};
 	kf_lock *lock = calloc(1, sizeof *lock);
 	char *lock_yaml = NULL, *lock_sig = NULL, *file_sig = NULL;
-	char *out = NULL, sig_path[PATH_MAX], tmp_out[PATH_MAX], tmp_sig[PATH_MAX];
+	char *out = NULL, sig_path[PATH_MAX];
 	char keyid[17], tc[512], uc[128];
 	size_t lock_len = 0;
 	unsigned char file_digest[KF_BLAKE2B_LEN];
 	kf_pubkey pub;
 	kf_fetch_opts fo = o->fetch;
 	time_t when = 0;
-	int wrote_tmp = 0, wrote_sig = 0;
+	kf_commit commit;
 	char work_dir[PATH_MAX];
 	int have_work = 0;
 	kf_lock *base = NULL;
@@ -200,6 +200,7 @@ int kf_build(const kf_build_opts *o, kf_err *e)
 	size_t wn = 0;
 	uint64_t wbytes = 0;
 
+	kf_commit_init(&commit);
 	if (!lock) {
 		rc = kf_err_set(e, KF_EIO, "out of memory");
 		goto out;
@@ -231,9 +232,7 @@ int kf_build(const kf_build_opts *o, kf_err *e)
 		rc = kf_err_set(e, KF_EIO, "out of memory");
 		goto out;
 	}
-	if (snprintf(sig_path, sizeof sig_path, "%s.minisig", out) >= (int)sizeof sig_path ||
-	    snprintf(tmp_out, sizeof tmp_out, "%s.kf-new", out) >= (int)sizeof tmp_out ||
-	    snprintf(tmp_sig, sizeof tmp_sig, "%s.minisig.kf-new", out) >= (int)sizeof tmp_sig) {
+	if (snprintf(sig_path, sizeof sig_path, "%s.minisig", out) >= (int)sizeof sig_path) {
 		rc = kf_err_set(e, KF_EUSAGE, "output path too long: %s", out);
 		goto out;
 	}
@@ -324,14 +323,14 @@ int kf_build(const kf_build_opts *o, kf_err *e)
 		.mtime = when,
 		.progress = write_progress,
 		.progress_arg = (void *)o,
+		.commit = &commit,
 		.partial = base != NULL,
 	};
-	rc = kf_archive_write(tmp_out, lock_yaml, lock_len, lock_sig,
+	rc = kf_archive_write(out, lock_yaml, lock_len, lock_sig,
 	                      strlen(lock_sig), lock, base ? wsrc : set.src,
 	                      base ? wn : set.n, &wo, file_digest, e);
 	if (rc)
 		goto out;
-	wrote_tmp = 1;
 
 	{
 		const char *fname = strrchr(out, '/');
@@ -345,31 +344,17 @@ int kf_build(const kf_build_opts *o, kf_err *e)
 	/* Both files are complete under temporary names before either is
 	 * renamed, so a failure leaves the previous bundle and its signature
 	 * as they were; the window where they disagree is two renames. */
-	rc = kf_write_file_atomic(tmp_sig, file_sig, strlen(file_sig), 0644, 1, e);
+	rc = kf_commit_add_data(&commit, sig_path, 0644, file_sig,
+	                       strlen(file_sig), e);
 	if (rc)
 		goto out;
-	wrote_sig = 1;
-	if (rename(tmp_out, out) != 0) {
-		rc = kf_err_errno(e, "cannot rename into", out);
-		goto out;
-	}
-	wrote_tmp = 0;
-	if (rename(tmp_sig, sig_path) != 0) {
-		rc = kf_err_errno(e, "cannot rename into", sig_path);
-		unlink(out);
-		goto out;
-	}
-	wrote_sig = 0;
-	rc = kf_fsync_parent(out, e);
+	rc = kf_commit_finish(&commit, 1, e);
 	if (rc)
 		goto out;
 	if (!o->fetch.quiet)
 		printf("%s\n%s\n", out, sig_path);
 out:
-	if (wrote_tmp)
-		unlink(tmp_out);
-	if (wrote_sig)
-		unlink(tmp_sig);
+	kf_commit_clear(&commit);
 	if (have_work) {
 		kf_err ignore;
 		kf_remove_tree(work_dir, &ignore);
