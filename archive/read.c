@@ -26,7 +26,10 @@
 
 /* ---- the reader ---------------------------------------------------------- */
 
-static int read_entries(struct kf_ar_pass *p, struct archive *a, kf_err *e)
+/* A delta's seen[] goes to *seen_out: what it left out comes from the
+ * base afterwards. */
+static int read_entries(struct kf_ar_pass *p, struct archive *a, unsigned char **seen_out,
+                        kf_err *e)
 {
 	int rc = KF_OK;
 	const kf_lock *lock = p->lock;
@@ -85,7 +88,12 @@ static int read_entries(struct kf_ar_pass *p, struct archive *a, kf_err *e)
 				goto out;
 		}
 	}
-	rc = kf_ar_check_all_seen(lock, seen, p->origin, e);
+	if (lock->delta) {
+		*seen_out = seen;
+		seen = NULL;
+	} else {
+		rc = kf_ar_check_all_seen(lock, seen, p->origin, e);
+	}
 out:
 	free(seen);
 	return rc;
@@ -103,6 +111,7 @@ static int run_pass(const char *path, int dirfd, const kf_archive_read_opts *o,
 	kf_lock *lock = NULL;
 	struct kf_ar_pass *p = NULL;
 	const char *origin = strcmp(path, "-") ? path : "(stdin)";
+	unsigned char *seen = NULL;
 
 	if (!o || !o->key) {
 		rc = kf_err_set(e, KF_EUSAGE, "no public key given to check %s", origin);
@@ -127,6 +136,12 @@ static int run_pass(const char *path, int dirfd, const kf_archive_read_opts *o,
 		goto out;
 	}
 
+	if (lock->delta && dirfd >= 0 && !o->base_dir) {
+		rc = kf_err_set(e, KF_EUSAGE, "%s is a delta of %s %s (lock sha256 %s): name its "
+		                "base (--base)", origin, lock->base.name, lock->base.version,
+		                lock->base.lock);
+		goto out;
+	}
 	/* The lock bounds the disk an unpack uses: refuse before writing
 	 * rather than fill the filesystem halfway. */
 	if (dirfd >= 0) {
@@ -147,13 +162,16 @@ static int run_pass(const char *path, int dirfd, const kf_archive_read_opts *o,
 		rc = e->code;
 		goto out;
 	}
-	rc = read_entries(p, a, e);
+	rc = read_entries(p, a, &seen, e);
 	rc = kf_ar_pipe_finish(p, rc, e);
+	if (rc == KF_OK && seen && o->base_dir)
+		rc = kf_ar_delta_fill(p, seen, e);
 	if (rc == KF_OK && lock_out) {
 		*lock_out = lock;
 		lock = NULL;
 	}
 out:
+	free(seen);
 	kf_ar_pipe_free(p);
 	if (rc && lock_out && *lock_out) {
 		kf_lock_free(*lock_out);

@@ -1,0 +1,250 @@
+/*
+ * Delta bundles, read side (docs/bundle-format.md, "Delta bundles"). A
+ * delta's stream carries only the entries its base lacks; its signed lock
+ * still lists the whole tree. After the stream has passed every rule, each
+ * entry it left out is taken from the base: the unpacked base directory,
+ * at the path the base's lock gives for that content (else the same path),
+ * read and hashed here and written into the same staging directory as the
+ * streamed entries (stage.c), so the full tree is committed in one step as
+ * a full unpack is. An entry whose base copy is missing, not a regular
+ * file, of another size or another sha256 fails verification by name, and
+ * nothing is committed.
+ *
+ * What --base names (kf_archive_base_open): an unpacked bundle directory
+ * (apply leaves its lock beside it as DIR.bundle.yaml, which tells where
+ * each content sits), or a full bundle file, verified and unpacked into
+ * scratch space next to the destination first and removed afterwards.
+ * The base itself need not be trusted: every entry taken from it is
+ * checked against the delta's signed lock.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "archive/archive_internal.h"
+
+/* Open the base's copy of le: the content's path in the base lock first. */
+static int open_base(int basefd, const kf_lock_entry *le, const kf_lock_entry *const *idx,
+                     size_t nidx, const char **from)
+{
+	const kf_lock_entry *be = idx ? kf_lock_find_sha(idx, nidx, le->sha256) : NULL;
+	int fd = -1;
+
+	*from = le->path;
+	if (be && (fd = openat(basefd, be->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) >= 0)
+		*from = be->path;
+	else
+		fd = openat(basefd, le->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	return fd;
+}
+
+/* Copy (or, when only verifying, read) one entry from the base. */
+static int take(struct kf_ar_pass *p, int basefd, const kf_lock_entry *le,
+                const kf_lock_entry *const *idx, size_t nidx, unsigned char *buf,
+                kf_digest *d, kf_err *e)
+{
+	const char *from, *base = p->o->base_dir;
+	char hex[KF_SHA256_HEX];
+	struct stat st;
+	int fd = open_base(basefd, le, idx, nidx, &from), rc = KF_OK;
+	ssize_t n;
+
+	p->fd = -1;
+	if (fd < 0) {
+		rc = kf_err_set(e, KF_EVERIFY, "%s: %s is not in the delta and not in the base %s (%s)",
+		                p->origin, le->path, base, strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != le->size) {
+		rc = kf_err_set(e, KF_EVERIFY, "%s: %s: the base's copy %s/%s is not a regular file "
+		                "of %llu bytes", p->origin, le->path, base, from,
+		                (unsigned long long)le->size);
+		goto out;
+	}
+	if (p->dirfd >= 0 && (p->fd = kf_ar_stage_open(p, le->path, le->mode)) < 0) {
+		*e = p->werr;
+		rc = e->code;
+		goto out;
+	}
+	p->count = p->kicked = 0;
+	while ((n = read(fd, buf, KF_AR_BUF_SIZE)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = kf_err_errno(e, "cannot read the base's copy of", le->path);
+			goto out;
+		}
+		kf_digest_update(d, buf, (size_t)n);
+		p->count += (uint64_t)n;
+		if (p->fd >= 0 && kf_ar_stage_write(p, le, buf, (size_t)n) != 0) {
+			*e = p->werr;
+			rc = e->code;
+			goto out;
+		}
+	}
+	kf_digest_final_hex(d, hex);
+	if (p->count != le->size || strcmp(hex, le->sha256)) {
+		rc = kf_err_set(e, KF_EVERIFY, "%s: %s: the base's copy %s/%s has sha256 %s, the "
+		                "delta's lock says %s", p->origin, le->path, base, from, hex, le->sha256);
+		goto out;
+	}
+	if (p->fd >= 0) {
+		int r = kf_ar_stage_seal(p, le);
+		if (r != 0) {
+			*e = p->werr;
+			rc = e->code;
+		}
+	}
+out:
+	if (p->fd >= 0) {
+		close(p->fd);
+		p->fd = -1;
+	}
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+int kf_ar_delta_fill(struct kf_ar_pass *p, const unsigned char *seen, kf_err *e)
+{
+	const kf_lock *lock = p->lock;
+	const kf_lock *bl = p->o->base_lock;
+	const kf_lock_entry **idx = NULL;
+	unsigned char *buf = malloc(KF_AR_BUF_SIZE);
+	kf_digest *d = kf_digest_new(KF_DIGEST_SHA256);
+	int basefd = -1, rc = KF_OK;
+
+	if (!buf || !d || (bl && !(idx = kf_lock_sha_index(bl)))) {
+		rc = kf_err_set(e, KF_EIO, "out of memory");
+		goto out;
+	}
+	basefd = open(p->o->base_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (basefd < 0) {
+		rc = kf_err_set(e, KF_EVERIFY, "%s: the base %s cannot be opened: %s", p->origin,
+		                p->o->base_dir, strerror(errno));
+		goto out;
+	}
+	for (size_t i = 0; i < lock->nentries && rc == KF_OK; i++)
+		if (!seen[i])
+			rc = take(p, basefd, &lock->entries[i], idx, bl ? bl->nentries : 0, buf, d, e);
+out:
+	if (basefd >= 0)
+		close(basefd);
+	kf_digest_free(d);
+	free(buf);
+	free(idx);
+	return rc;
+}
+
+int kf_archive_carried(const char *path, uint64_t *bytes, size_t *n, kf_err *e)
+{
+	struct archive *a = NULL;
+	struct archive_entry *ae;
+	char *lock = NULL, *sig = NULL;
+	size_t ll = 0, sl = 0;
+	const char *origin = strcmp(path, "-") ? path : "(stdin)";
+	int fd = -1, rc, r;
+
+	*bytes = 0;
+	*n = 0;
+	if ((rc = kf_ar_open_bundle(path, &a, &fd, e)) != KF_OK ||
+	    (rc = kf_ar_read_lock_entries(a, origin, &lock, &ll, &sig, &sl, e)) != KF_OK)
+		goto out;
+	while ((r = kf_ar_next_header(a, &ae, origin, e)) == 0) {
+		*bytes += (uint64_t)archive_entry_size(ae);
+		(*n)++;
+		if (archive_read_data_skip(a) != ARCHIVE_OK) {
+			rc = kf_ar_corrupt(e, origin, a);
+			goto out;
+		}
+	}
+	if (r < 0)
+		rc = e->code;
+out:
+	free(lock);
+	free(sig);
+	if (a)
+		archive_read_free(a);
+	if (fd > STDIN_FILENO)
+		close(fd);
+	return rc;
+}
+
+int kf_archive_base_open(const char *arg, const kf_pubkey *key, const char *near, kf_archive_base *b,
+                  kf_err *e)
+{
+	struct stat st;
+	char *text = NULL, parent[4096];
+	size_t len = 0;
+	int rc = KF_OK;
+
+	memset(b, 0, sizeof *b);
+	if (stat(arg, &st) != 0) {
+		rc = kf_err_errno(e, "cannot find the base", arg);
+		goto out;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		char lp[4200];
+		kf_err ign;
+		if (!(b->dir = strdup(arg))) {
+			rc = kf_err_set(e, KF_EIO, "out of memory");
+			goto out;
+		}
+		/* Only a map of where contents sit: a bad one finds nothing. */
+		if (kf_strf(lp, sizeof lp, "%s.bundle.yaml", arg) == 0 &&
+		    kf_read_file(lp, KF_LOCK_MAX, &text, &len, &ign) == KF_OK &&
+		    kf_lock_parse(text, len, lp, &b->lock, &ign) != KF_OK)
+			b->lock = NULL;
+		goto out;
+	}
+	kf_dirname(near, parent, sizeof parent);
+	if (kf_strf(parent + strlen(parent), sizeof parent - strlen(parent),
+	            "/.kf-base-XXXXXX") != 0 || !(b->scratch = strdup(parent))) {
+		rc = kf_err_set(e, KF_EUSAGE, "path too long: %s", near);
+		goto out;
+	}
+	if (!mkdtemp(b->scratch)) {
+		rc = kf_err_errno(e, "cannot create", b->scratch);
+		free(b->scratch);
+		b->scratch = NULL;
+		goto out;
+	}
+	if (asprintf(&b->dir, "%s/tree", b->scratch) < 0) {
+		b->dir = NULL;
+		rc = kf_err_set(e, KF_EIO, "out of memory");
+		goto out;
+	}
+	{
+		kf_archive_read_opts ro = {.key = key};
+		if ((rc = kf_archive_unpack(arg, b->dir, 0, &ro, &b->lock, e)) != KF_OK) {
+			kf_err_prefix(e, "the base");
+			goto out;
+		}
+	}
+	if (b->lock->delta) {
+		rc = kf_err_set(e, KF_EUSAGE, "the base %s is itself a delta: give a full bundle or "
+		                "an unpacked directory", arg);
+		goto out;
+	}
+out:
+	free(text);
+	if (rc != KF_OK)
+		kf_archive_base_close(b);
+	return rc;
+}
+
+void kf_archive_base_close(kf_archive_base *b)
+{
+	if (b->scratch) {
+		kf_err ign;
+		kf_remove_tree(b->scratch, &ign);
+	}
+	free(b->scratch);
+	free(b->dir);
+	kf_lock_free(b->lock);
+	memset(b, 0, sizeof *b);
+}
