@@ -2,7 +2,7 @@
  * bundler: the kubeferry program. This header is shared by the bundler's
  * own files and its unit tests; nothing outside bundler/ includes it.
  *
- * Parts: the transfer engine (fetch*.c, libcurl multi), the cache, the
+ * Parts: the transfer engine (transfer/, libcurl multi), the cache, the
  * registry client (images), and the build / verify / inspect commands.
  */
 #ifndef KF_BUNDLER_H
@@ -299,6 +299,6 @@ int kf_cmd_build(int argc, char **argv);   /* cmd_build.c */
 int kf_cmd_verify(int argc, char **argv);  /* cmd_verify.c */
 int kf_cmd_inspect(int argc, char **argv); /* cmd_verify.c */
 int kf_cmd_push(int argc, char **argv);    /* cmd_push.c */
-int kf_cmd_fetch(int argc, char **argv);   /* fetch_cmd.c */
+int kf_cmd_fetch(int argc, char **argv);   /* cmd_fetch.c */
 
 #endif

@@ -75,6 +75,13 @@ char *kf_entry_path_for_url(const char *url, kf_err *e);
  * riscv64). */
 int kf_arch_known(const char *arch);
 
+/* Stacked etcd (install.etcd: kubeadm): kubeadm runs KF_KUBEADM_ETCD_REPO:TAG
+ * with TAG its SupportedEtcdVersion for the release; kf_kubeadm_etcd_tag
+ * gives TAG ("3.5.21-0" for "1.33.3"), NULL for a release kubeferry does
+ * not know. kf_spec_load refuses a kubeadm-etcd spec without that image. */
+#define KF_KUBEADM_ETCD_REPO "registry.k8s.io/etcd"
+const char *kf_kubeadm_etcd_tag(const char *kube_version);
+
 /* ---- lock ---------------------------------------------------------------- */
 
 typedef struct kf_lock_component {

@@ -1,7 +1,7 @@
 /*
  * Internals shared by the manifests module's files (spec.c, lock.c,
- * paths.c, yamltree.c). Not part of the public contract: other modules use
- * kf_manifests.h only.
+ * paths.c, yamltree.c, kubeadm_etcd.c). Not part of the public contract:
+ * other modules use kf_manifests.h only.
  */
 #ifndef KF_MANIFESTS_INTERNAL_H
 #define KF_MANIFESTS_INTERNAL_H
@@ -65,5 +65,9 @@ int kf_valid_name(const char *s);      /* names: [a-z0-9][a-z0-9._-]* */
 int kf_valid_platform(const char *s);  /* os/arch[/variant] */
 /* Install defaults applied when a spec leaves them out. */
 int kf_install_set_defaults(kf_install *i);
+/* kubeadm_etcd.c: with install.etcd kubeadm, spec.images must hold the
+ * etcd image kubeadm runs for s->kube_version; else an error at `at` (the
+ * install.etcd node). KF_OK for install.etcd host. */
+int kf_spec_check_kubeadm_etcd(kf_yctx *c, const kf_ynode *at, const kf_spec *s);
 
 #endif

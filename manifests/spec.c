@@ -477,8 +477,13 @@ static int parse_spec(kf_yctx *c, const kf_ynode *root, kf_spec *s)
 	}
 	if ((v = find(sp, "install")) && (rc = parse_install(c, v, &s->install)))
 		goto out;
-	if (kf_install_set_defaults(&s->install))
+	if (kf_install_set_defaults(&s->install)) {
 		rc = kf_err_set(c->e, KF_EIO, "out of memory");
+		goto out;
+	}
+	/* After the images: stacked etcd needs its image among them. */
+	if (v && (rc = kf_spec_check_kubeadm_etcd(c, find(v, "etcd"), s)))
+		goto out;
 out:
 	free(tmp);
 	return rc;

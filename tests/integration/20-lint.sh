@@ -195,6 +195,30 @@ spec escape <<EOF2
 EOF2
 bad escape '9:12' 'url of component tool: \.\./outside/amd64: unsafe path'
 
+note "install.etcd: kubeadm without the etcd image kubeadm runs for the release"
+spec stacked <<EOF2
+  kubernetesVersion: "1.33.3"
+  components: []
+  images:
+    - ref: registry.k8s.io/pause:3.10
+  install:
+    etcd: kubeadm
+EOF2
+bad stacked '11:11' 'install\.etcd: kubeadm runs etcd from registry\.k8s\.io/etcd:3\.5\.21-0 \(kubeadm.s image for Kubernetes 1\.33\.3\), which is not in spec\.images'
+expect_output 'add "- ref: registry\.k8s\.io/etcd:3\.5\.21-0", or use install\.etcd: host'
+note "build refuses it the same way, before fetching anything"
+kf_keypair "$LAB/k"
+expect_exit 2 "$KF" build stacked.yaml -q -s "$LAB/k/kf.key" -o "$LAB/stacked.tar.zst" --cache "$LAB/cache"
+expect_output 'stacked\.yaml:11:11: install\.etcd: kubeadm runs etcd from registry\.k8s\.io/etcd:3\.5\.21-0'
+assert_absent "$LAB/cache"
+note "with the image (and for 1.32.10 its own tag) the spec is valid"
+sed 's#registry.k8s.io/pause:3.10#registry.k8s.io/etcd:3.5.21-0#' stacked.yaml >stacked-ok.yaml
+expect_exit 0 "$KF" lint stacked-ok.yaml
+sed 's#"1.33.3"#"1.32.10"#' stacked-ok.yaml >stacked-132.yaml
+bad stacked-132 '11:11' 'install\.etcd: kubeadm runs etcd from registry\.k8s\.io/etcd:3\.5\.24-0 \(kubeadm.s image for Kubernetes 1\.32\.10\)'
+sed 's#etcd:3.5.21-0#etcd:3.5.24-0#' stacked-132.yaml >stacked-132-ok.yaml
+expect_exit 0 "$KF" lint stacked-132-ok.yaml
+
 note "several specs: every one is reported, exit 2 when any fails"
 expect_exit 2 "$KF" lint good.yaml unknown.yaml
 expect_output '^good\.yaml: ok'

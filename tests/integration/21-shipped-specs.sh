@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# The shipped specs (manifests/k8s-*.yaml) against Kubespray's pinned data:
-# every URL template, sha256 and image must equal the data file's, and
-# kubeferry lint must accept both specs. A deliberately altered copy must be
-# caught, proving the check itself works.
+# The shipped specs (manifests/k8s-*.yaml) against Kubespray's pinned data
+# (tests/facts/kubespray-v2.29.1-checksums.yaml, kept in the repo): every URL
+# template, sha256 and image must equal the data file's, and kubeferry lint
+# must accept both specs. Deliberately altered copies of a spec and of the
+# data file must be caught, proving the check itself works.
 source "$(dirname "$0")/../lib.sh"
 need python3
 python3 -c 'import yaml' 2>/dev/null || { echo "skip: python3-yaml not installed"; exit 77; }
 
-DATA=$ROOT/../shared/upstream/kubespray-checksums.yaml
-[ -f "$DATA" ] || fail "data file $DATA missing (CI keeps shared/ beside the clone)"
+DATA=$ROOT/tests/facts/kubespray-v2.29.1-checksums.yaml
+[ -f "$DATA" ] || fail "data file $DATA missing"
 
 cat >"$LAB/check.py" <<'PY'
 import sys, yaml
@@ -83,7 +84,7 @@ for e in errors:
 sys.exit(1 if errors else 0)
 PY
 
-check() { python3 "$LAB/check.py" "$1" "$DATA" "$2" "$3"; }
+check() { python3 "$LAB/check.py" "$1" "${CHECK_DATA:-$DATA}" "$2" "$3"; }
 
 for s in "k8s-1.33.yaml 1.33.3 1.33.0" "k8s-1.32.yaml 1.32.10 1.32.0"; do
 	set -- $s
@@ -104,5 +105,17 @@ expect_exit 1 check "$LAB/url.yaml" 1.33.3 1.33.0
 expect_output 'helm: url'
 sed 's#coredns/coredns:v1.12.0#coredns/coredns:v1.11.3#' "$ROOT/manifests/k8s-1.33.yaml" >"$LAB/img.yaml"
 expect_exit 1 check "$LAB/img.yaml" 1.33.3 1.33.0
+expect_output 'images'
+
+note "the check catches a changed data file"
+sed 's/baaa1f7621c9c239cd4ac3be5b7e427df329d7e1e15430db5f6ea5bb7a15a02b/caaa1f7621c9c239cd4ac3be5b7e427df329d7e1e15430db5f6ea5bb7a15a02b/' \
+	"$DATA" >"$LAB/data.yaml"
+! cmp -s "$DATA" "$LAB/data.yaml" || fail "the altered data file is unchanged"
+CHECK_DATA=$LAB/data.yaml expect_exit 1 check "$ROOT/manifests/k8s-1.33.yaml" 1.33.3 1.33.0
+expect_output 'kubeadm: sha256'
+sed 's#registry.k8s.io/coredns/coredns:v1.11.3#registry.k8s.io/coredns/coredns:v1.11.4#' \
+	"$DATA" >"$LAB/data.yaml"
+! cmp -s "$DATA" "$LAB/data.yaml" || fail "the altered data file is unchanged"
+CHECK_DATA=$LAB/data.yaml expect_exit 1 check "$ROOT/manifests/k8s-1.32.yaml" 1.32.10 1.32.0
 expect_output 'images'
 echo "shipped specs match the data file"

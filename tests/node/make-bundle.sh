@@ -4,7 +4,8 @@
 # real binaries where Debian has them (containerd, runc, CNI plugins, etcd)
 # and from stand-ins where it has none (kubeadm/kubelet/kubectl: mock-kubeadm;
 # crictl and helm: one-line scripts).
-#   ETCD_MODE=kubeadm  writes install.etcd: kubeadm instead of host.
+#   ETCD_MODE=kubeadm  writes install.etcd: kubeadm instead of host (the spec
+#                  then needs registry.k8s.io/etcd:3.5.21-0 in KF_TEST_IMAGES).
 #   KF_TEST_IMAGES="REF..."  adds spec.images (pulled by kubeferry build:
 #                  pass --rewrite/--cacert/--mirror as further arguments).
 #   KF_UPSTREAM_WWW=DIR  lays the artifacts out in DIR/<host>/<path> as
@@ -22,7 +23,7 @@ mkdir -p "$src/stage" "$out/keys"
 kv=1.33.3 cv=1.6.20 rv=1.1.5 ev=3.4.23 nv=1.1.1 crv=1.33.0 hv=3.18.4
 arch=amd64
 
-# Upstream layouts (../shared/notes/specs.md): fixed owner and mtime so the
+# Upstream layouts (as the release archives ship them): fixed owner and mtime so the
 # archives, hence the bundle, are reproducible.
 tgz() { # OUT DIR PATHS...
 	local o=$1 d=$2; shift 2

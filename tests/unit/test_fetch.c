@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "bundler/kf_bundler.h"
-#include "bundler/fetch_int.h"
+#include "bundler/transfer/fetch_int.h"
 #include "kf_test.h"
 
 static char lab[256];

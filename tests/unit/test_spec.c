@@ -51,6 +51,7 @@ static void t_valid(void)
 	         "    - ref: registry.k8s.io/pause:3.10\n"
 	         "    - ref: docker.io/library/nginx:1.28\n"
 	         "      digest: sha256:" H "\n"
+	         "    - ref: registry.k8s.io/etcd:3.5.21-0\n"
 	         "  install: {etcd: kubeadm, mirror: \"https://10.0.0.1:5000\"}\n", head);
 	CHECK_INT(load(text, &s, &e, path, sizeof path), KF_OK);
 	if (!s) {
@@ -75,7 +76,7 @@ static void t_valid(void)
 		CHECK_STR(u, "src/tool-1");
 		free(u);
 	}
-	CHECK_INT(s->nimg, 2);
+	CHECK_INT(s->nimg, 3);
 	CHECK(s->images[0].digest == NULL);
 	CHECK_STR(s->images[1].digest, "sha256:" H);
 	CHECK_STR(s->install.etcd, "kubeadm");
@@ -145,7 +146,41 @@ static const struct bad_case bad[] = {
 	{"  components: [\n", ":7:1: ", "not valid YAML"},
 	{"  components: []\n  kubernetesVersion: [1]\n", ":7:22: ", "must be a scalar"},
 	{"  components: *x\n", ":6:15: ", "aliases are not allowed"},
+	/* install.etcd: kubeadm needs the etcd image kubeadm runs (1.33.3 here). */
+	{"  components: []\n  images:\n    - ref: registry.k8s.io/pause:3.10\n  install: {etcd: kubeadm}\n",
+	 ":9:19: ", "runs etcd from registry.k8s.io/etcd:3.5.21-0 (kubeadm's image for Kubernetes 1.33.3)"},
+	{"  components: []\n  install: {etcd: kubeadm}\n", ":7:19: ", "not in spec.images"},
+	{"  components: []\n  images:\n    - ref: registry.k8s.io/etcd:3.5.16-0\n  install: {etcd: kubeadm}\n",
+	 ":9:19: ", "add \"- ref: registry.k8s.io/etcd:3.5.21-0\""},
+	{"  components: []\n  images:\n    - ref: quay.io/coreos/etcd:v3.5.21\n  install: {etcd: kubeadm}\n",
+	 ":9:19: ", "not in spec.images"},
+	{"  components: []\n  images:\n    - ref: registry.k8s.io/etcd:3.5.21-0\n  install: {etcd: kubeadm}\n",
+	 NULL, NULL},
+	{"  components: []\n  install: {etcd: host}\n", NULL, NULL},
+	/* A release the table does not know: any registry.k8s.io/etcd image. */
+	{"  kubernetesVersion: \"1.31.2\"\n  components: []\n  install: {etcd: kubeadm}\n",
+	 ":8:19: ", "spec.images has no registry.k8s.io/etcd image"},
+	{"  kubernetesVersion: \"1.31.2\"\n  components: []\n  images:\n"
+	 "    - ref: registry.k8s.io/etcd:3.5.15-0\n  install: {etcd: kubeadm}\n", NULL, NULL},
 };
+
+/* kubeadm's SupportedEtcdVersion per release (kubeadm_etcd.c's table). */
+static void t_kubeadm_etcd_tag(void)
+{
+	static const struct { const char *v, *tag; } t[] = {
+		{"1.33.3", "3.5.21-0"}, {"v1.33.0", "3.5.21-0"}, {"1.33.5", "3.5.21-0"},
+		{"1.33.6", "3.5.24-0"}, {"1.32.10", "3.5.24-0"}, {"1.33.3-rc.1", "3.5.21-0"},
+		{"1.32.9", NULL}, {"1.33.7", NULL}, {"1.34.1", NULL}, {"2.33.3", NULL},
+		{"1.33", NULL}, {"1.33.x", NULL}, {"1.33.3x", NULL}, {"", NULL}, {NULL, NULL},
+	};
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		const char *got = kf_kubeadm_etcd_tag(t[i].v);
+		if (t[i].tag)
+			CHECK_STR(got, t[i].tag);
+		else
+			CHECK(got == NULL);
+	}
+}
 
 static void t_bad(void)
 {
@@ -290,5 +325,5 @@ static void t_teardown(void)
 	rmdir(dir);
 }
 
-KF_TEST_MAIN(t_setup, t_valid, t_bad, t_whole_file_errors, t_entry_path, t_path_safe,
-             t_archs, t_teardown)
+KF_TEST_MAIN(t_setup, t_valid, t_bad, t_kubeadm_etcd_tag, t_whole_file_errors, t_entry_path,
+             t_path_safe, t_archs, t_teardown)

@@ -1,17 +1,12 @@
 /*
- * Remote transfers: one libcurl multi handle drives up to o->jobs
- * downloads at once (multiplexed over HTTP/2 where the server offers it).
- * Each download streams into <cache>/tmp/<hex>.part while its SHA-256 is
- * computed on the same bytes, so verifying costs no second pass; only a
- * file whose digest matches is renamed to <cache>/sha256/<hex>.
- *
- * Faults: network errors, timeouts, 429 and 5xx are retried with
- * exponential backoff and jitter (429/503 honour Retry-After); a transfer
- * cut off midway resumes with a Range request from the bytes already in
- * the temporary file, whose hash state carries on. Other 4xx are final.
- * With defer_401 a 401 (an expired registry token) ends only its own
- * transfer; the others carry on and the batch fails at its end, so the
- * caller can renew the token and re-run just those.
+ * One download into the cache: the temporary file (picked up and hashed
+ * again after a killed run), the write and header callbacks that stream
+ * the bytes to disk and into SHA-256 at once, the easy handle's settings,
+ * and the decision when an attempt ends: done (renamed into place),
+ * retry (network errors, timeouts, 429 and 5xx, with backoff and jitter,
+ * resuming with a Range request) or failure. With defer_401 a 401 ends
+ * only this download. pool.c runs many of these on one multi handle;
+ * this file uses curl.c and progress.c's log line.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,28 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bundler/fetch_int.h"
-
-enum { X_WAIT, X_ACTIVE, X_DONE };
-
-struct xfer {
-	kf_fetch_item *it;
-	const char *url;            /* effective URL (after rewrites) */
-	char *final_path, *tmp_path;
-	int fd;
-	kf_digest *dg;              /* hash of the bytes in the tmp file */
-	uint64_t have;              /* bytes in the tmp file */
-	uint64_t resume_at;         /* have when this attempt started */
-	CURL *h;
-	struct curl_slist *hl;
-	int state, attempt, slot;
-	int64_t not_before;
-	int status_checked, discard, restarted, resumed, too_big;
-	int write_errno;
-	char retry_after[64];
-	char last_error[256];
-	char errbuf[CURL_ERROR_SIZE];
-};
+#include "bundler/transfer/fetch_int.h"
 
 static int write_all(int fd, const char *p, size_t n)
 {
@@ -61,7 +35,7 @@ static int write_all(int fd, const char *p, size_t n)
 
 static size_t x_header(char *buf, size_t size, size_t nitems, void *ud)
 {
-	struct xfer *x = ud;
+	kf_xfer *x = ud;
 	size_t len = size * nitems;
 
 	if (len >= 5 && !strncmp(buf, "HTTP/", 5)) {
@@ -77,7 +51,7 @@ static size_t x_header(char *buf, size_t size, size_t nitems, void *ud)
 }
 
 /* Throw away what the tmp file holds and start hashing from zero. */
-static int x_truncate(struct xfer *x)
+static int x_truncate(kf_xfer *x)
 {
 	unsigned char scratch[64];
 
@@ -91,7 +65,7 @@ static int x_truncate(struct xfer *x)
 
 static size_t x_write(char *buf, size_t size, size_t nitems, void *ud)
 {
-	struct xfer *x = ud;
+	kf_xfer *x = ud;
 	size_t len = size * nitems;
 
 	if (!x->status_checked) {
@@ -123,7 +97,7 @@ static size_t x_write(char *buf, size_t size, size_t nitems, void *ud)
 
 /* Open (or pick up) the temporary file: bytes a killed earlier run left
  * there are hashed first, so the download resumes after them. */
-static int x_open(struct xfer *x, kf_err *e)
+static int x_open(kf_xfer *x, kf_err *e)
 {
 	int rc = KF_OK;
 	char *buf = NULL;
@@ -167,8 +141,7 @@ out:
 	return rc;
 }
 
-static int x_start(struct xfer *x, CURLM *m, const kf_fetch_opts *o,
-                   kf_progress *pg, kf_err *e)
+int kf_xfer_start(kf_xfer *x, const kf_fetch_opts *o, kf_err *e)
 {
 	int rc = KF_OK;
 	struct curl_slist *t;
@@ -213,19 +186,11 @@ static int x_start(struct xfer *x, CURLM *m, const kf_fetch_opts *o,
 	x->write_errno = 0;
 	x->errbuf[0] = '\0';
 	x->retry_after[0] = '\0';
-	if (curl_multi_add_handle(m, x->h) != CURLM_OK) {
-		rc = kf_err_set(e, KF_EIO, "cannot start transfer of %s", x->url);
-		curl_easy_cleanup(x->h);
-		x->h = NULL;
-		goto out;
-	}
-	x->state = X_ACTIVE;
-	x->slot = kf_progress_start(pg, x->url);
 out:
 	return rc;
 }
 
-static void x_close(struct xfer *x, int remove_tmp)
+void kf_xfer_close(kf_xfer *x, int remove_tmp)
 {
 	if (x->fd >= 0) {
 		/* Unlink while the lock is held, so no other run adopts a file
@@ -241,7 +206,7 @@ static void x_close(struct xfer *x, int remove_tmp)
 
 /* The rewritten URL, when it differs, in messages: the operator must see
  * both what the spec asked for and where it was fetched. */
-static const char *via(const struct xfer *x, char *buf, size_t n)
+static const char *via(const kf_xfer *x, char *buf, size_t n)
 {
 	if (!strcmp(x->url, x->it->url))
 		return "";
@@ -250,7 +215,7 @@ static const char *via(const struct xfer *x, char *buf, size_t n)
 }
 
 /* The digest matched: make the file durable and put it in place. */
-static int x_commit(struct xfer *x, kf_err *e)
+static int x_commit(kf_xfer *x, kf_err *e)
 {
 	int rc = KF_OK;
 
@@ -275,14 +240,10 @@ out:
 	return rc;
 }
 
-enum { F_DONE, F_RETRY, F_FAIL, F_DEFER };
-
-/* One attempt ended: decide between done, retry (after a delay) and
- * failure. */
-static int x_finish(struct xfer *x, CURLcode cc, const kf_fetch_opts *o,
-                    kf_progress *pg, long *delay_ms, kf_err *e)
+int kf_xfer_finish(kf_xfer *x, CURLcode cc, const kf_fetch_opts *o,
+                   kf_progress *pg, long *delay_ms, kf_err *e)
 {
-	int res = F_FAIL;
+	int res = KF_XFER_FAIL;
 	long status = 0, ra = -1;
 	char got[KF_SHA256_HEX], vb[600], sz[32];
 
@@ -309,7 +270,7 @@ static int x_finish(struct xfer *x, CURLcode cc, const kf_fetch_opts *o,
 		}
 		snprintf(x->last_error, sizeof x->last_error,
 		         "server does not support ranges");
-		res = F_RETRY;
+		res = KF_XFER_RETRY;
 		goto out;
 	}
 	if (status == 416 && x->resume_at > 0) {
@@ -321,34 +282,34 @@ static int x_finish(struct xfer *x, CURLcode cc, const kf_fetch_opts *o,
 		if (kf_sha256_file(x->tmp_path, got, &n, &tmp) == KF_OK &&
 		    !strcmp(got, x->it->sha256)) {
 			x->have = n;
-			res = x_commit(x, e) == KF_OK ? F_DONE : F_FAIL;
+			res = x_commit(x, e) == KF_OK ? KF_XFER_OK : KF_XFER_FAIL;
 			goto out;
 		}
 		if (x_truncate(x) != 0) {
 			kf_err_errno(e, "cannot truncate", x->tmp_path);
 			goto out;
 		}
-		res = F_RETRY;
+		res = KF_XFER_RETRY;
 		goto out;
 	}
 	if (status >= 300 || (cc == CURLE_OK && status < 200)) {
 		snprintf(x->last_error, sizeof x->last_error, "HTTP %ld", status);
 		if (status == 429 || status >= 500) {
 			ra = kf_fetch_parse_retry_after(x->retry_after);
-			res = F_RETRY;
+			res = KF_XFER_RETRY;
 			goto retry;
 		}
 		kf_err_set(e, KF_EIO, "download of %s%s failed: HTTP %ld", x->it->url,
 		           via(x, vb, sizeof vb), status);
 		if (status == 401 && o->defer_401)
-			res = F_DEFER;
+			res = KF_XFER_DEFER;
 		goto out;
 	}
 	if (cc != CURLE_OK) {
 		snprintf(x->last_error, sizeof x->last_error, "%s",
 		         x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
 		if (kf_fetch_curl_retryable(cc)) {
-			res = F_RETRY;
+			res = KF_XFER_RETRY;
 			goto retry;
 		}
 		kf_err_set(e, KF_EIO, "download of %s%s failed: %s", x->it->url,
@@ -368,7 +329,7 @@ static int x_finish(struct xfer *x, CURLcode cc, const kf_fetch_opts *o,
 			}
 			kf_progress_log(pg, "kubeferry: %s: checksum mismatch after resuming, "
 			                "downloading it again from the start", x->it->url);
-			res = F_RETRY;
+			res = KF_XFER_RETRY;
 			goto out;
 		}
 		kf_err_set(e, KF_EVERIFY,
@@ -378,14 +339,14 @@ static int x_finish(struct xfer *x, CURLcode cc, const kf_fetch_opts *o,
 	}
 	if (x_commit(x, e) != KF_OK)
 		goto out;
-	res = F_DONE;
+	res = KF_XFER_OK;
 	goto out;
 retry:
 	if (x->attempt >= o->max_retries) {
 		kf_err_set(e, KF_EIO, "download of %s%s failed after %d attempts: %s",
 		           x->it->url, via(x, vb, sizeof vb), x->attempt + 1,
 		           x->last_error);
-		res = F_FAIL;
+		res = KF_XFER_FAIL;
 		goto out;
 	}
 	x->attempt++;
@@ -397,199 +358,4 @@ retry:
 	                x->have ? sz : "");
 out:
 	return res;
-}
-
-struct lookup_job {
-	struct xfer *xs;
-	int quiet;
-	int *hits;
-	kf_err *errs;
-};
-
-/* A cache entry is trusted only after hashing it again. */
-static void lookup_one(size_t i, void *ctx)
-{
-	struct lookup_job *j = ctx;
-	struct xfer *x = &j->xs[i];
-	j->hits[i] = kf_cache_lookup(x->final_path, x->it->sha256, &x->it->size,
-	                             j->quiet, &j->errs[i]);
-}
-
-int kf_fetch_remote(kf_fetch_item *items, const size_t *idx,
-                    char *const *urls, size_t n, const kf_fetch_opts *o,
-                    kf_err *e)
-{
-	int rc = KF_OK, jobs = o->jobs > 0 ? o->jobs : 8, active = 0;
-	size_t i, ndone = 0;
-	struct xfer *xs = NULL;
-	CURLM *m = NULL;
-	kf_progress *pg = NULL;
-	struct lookup_job lj = {0};
-	kf_err deferred = {0};
-
-	if ((rc = kf_cache_prepare(o->cache_dir, e)) != KF_OK)
-		goto out;
-	xs = calloc(n, sizeof *xs);
-	lj.hits = calloc(n, sizeof *lj.hits);
-	lj.errs = calloc(n, sizeof *lj.errs);
-	if (!xs || !lj.hits || !lj.errs) {
-		rc = kf_err_set(e, KF_EIO, "out of memory");
-		goto out;
-	}
-	for (i = 0; i < n; i++) {
-		struct xfer *x = &xs[i];
-		x->fd = -1;
-		x->slot = -1;
-		x->it = &items[idx[i]];
-		x->url = urls[i];
-		x->final_path = kf_cache_entry_path(o->cache_dir, x->it->sha256);
-		x->tmp_path = kf_cache_tmp_path(o->cache_dir, x->it->sha256);
-		if (!x->final_path || !x->tmp_path) {
-			rc = kf_err_set(e, KF_EIO, "out of memory");
-			goto out;
-		}
-	}
-	/* A warm cache costs one hash of every file: spread it over the
-	 * cores. */
-	lj.xs = xs;
-	lj.quiet = o->quiet;
-	kf_fetch_parallel(n, jobs, lookup_one, &lj);
-	for (i = 0; i < n; i++) {
-		struct xfer *x = &xs[i];
-		if (lj.hits[i] < 0) {
-			rc = lj.errs[i].code ? lj.errs[i].code : KF_EIO;
-			if (e)
-				*e = lj.errs[i];
-			kf_err_prefix(e, "%s", x->it->url);
-			goto out;
-		}
-		if (lj.hits[i]) {
-			x->it->path = strdup(x->final_path);
-			if (!x->it->path) {
-				rc = kf_err_set(e, KF_EIO, "out of memory");
-				goto out;
-			}
-			x->it->from_cache = 1;
-			x->state = X_DONE;
-			ndone++;
-		}
-	}
-	if (ndone == n)
-		goto out;
-	if ((rc = kf_fetch_curl_init(e)) != KF_OK)
-		goto out;
-	m = curl_multi_init();
-	pg = kf_progress_new(o->quiet, n - ndone);
-	if (!m || !pg) {
-		rc = kf_err_set(e, KF_EIO, "out of memory");
-		goto out;
-	}
-	curl_multi_setopt(m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-
-	while (ndone < n) {
-		int64_t now = kf_fetch_now_ms(), wake = now + 200;
-		int running = 0, left;
-		CURLMsg *msg;
-
-		for (i = 0; i < n && active < jobs; i++) {
-			struct xfer *x = &xs[i];
-			if (x->state != X_WAIT)
-				continue;
-			if (x->not_before > now) {
-				if (x->not_before < wake)
-					wake = x->not_before;
-				continue;
-			}
-			if ((rc = x_start(x, m, o, pg, e)) != KF_OK)
-				goto out;
-			active++;
-		}
-		if (curl_multi_perform(m, &running) != CURLM_OK) {
-			rc = kf_err_set(e, KF_EIO, "libcurl transfer loop failed");
-			goto out;
-		}
-		while ((msg = curl_multi_info_read(m, &left))) {
-			struct xfer *x = NULL;
-			long delay = 0;
-			int res;
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-			res = x_finish(x, msg->data.result, o, pg, &delay, e);
-			curl_multi_remove_handle(m, x->h);
-			curl_easy_cleanup(x->h);
-			x->h = NULL;
-			active--;
-			kf_progress_done(pg, x->slot, res == F_DONE, x->it->url, x->have);
-			x->slot = -1;
-			if (res == F_FAIL) {
-				rc = e ? e->code : KF_EIO;
-				if (rc == KF_OK)
-					rc = KF_EIO;
-				goto out;
-			}
-			if (res == F_DEFER) {
-				/* Reported when the batch is over; the first
-				 * one names the URL. */
-				if (!deferred.code && e)
-					deferred = *e;
-				if (!deferred.code)
-					deferred.code = KF_EIO;
-				x_close(x, 1);
-				x->state = X_DONE;
-				ndone++;
-			} else if (res == F_DONE) {
-				x_close(x, 0);
-				x->state = X_DONE;
-				ndone++;
-			} else {
-				x->state = X_WAIT;
-				x->not_before = kf_fetch_now_ms() + delay;
-			}
-		}
-		for (i = 0; i < n; i++) {
-			struct xfer *x = &xs[i];
-			curl_off_t cl = -1;
-			if (x->state != X_ACTIVE)
-				continue;
-			curl_easy_getinfo(x->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
-			kf_progress_update(pg, x->slot, x->have,
-			                   cl > 0 ? x->resume_at + (uint64_t)cl : 0);
-		}
-		kf_progress_draw(pg, 0);
-		if (ndone == n)
-			break;
-		now = kf_fetch_now_ms();
-		if (wake > now || active)
-			curl_multi_poll(m, NULL, 0, wake > now ? (int)(wake - now) : 0, NULL);
-	}
-	if (deferred.code) {
-		rc = deferred.code;
-		if (e)
-			*e = deferred;
-	}
-out:
-	kf_progress_free(pg);
-	if (xs) {
-		for (i = 0; i < n; i++) {
-			struct xfer *x = &xs[i];
-			if (x->h) {
-				curl_multi_remove_handle(m, x->h);
-				curl_easy_cleanup(x->h);
-			}
-			/* After a failure nothing of this run stays in the cache:
-			 * a partial file is only picked up again when a run was
-			 * killed before it could clean up. */
-			x_close(x, rc != KF_OK);
-			curl_slist_free_all(x->hl);
-			free(x->final_path);
-			free(x->tmp_path);
-		}
-	}
-	free(xs);
-	free(lj.hits);
-	free(lj.errs);
-	if (m)
-		curl_multi_cleanup(m);
-	return rc;
 }

@@ -11,7 +11,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "bundler/fetch_int.h"
+#include "bundler/transfer/fetch_int.h"
 
 #define REDRAW_MS 200
 

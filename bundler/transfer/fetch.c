@@ -1,48 +1,16 @@
 /*
- * Transfer engine entry points: options, and kf_fetch_all, which sorts
+ * Transfer engine entry point: kf_fetch_all, which sorts
  * items into local sources (hashed in place) and remote ones (handed to
- * the libcurl multi engine in fetch_http.c, landing in the cache).
+ * the libcurl multi engine in pool.c, landing in the cache).
  */
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "bundler/fetch_int.h"
-
-/* Tunables may come from the environment, so an operator (or a test) can
- * adapt timeouts to a slow proxy without new command-line flags. */
-static long env_long(const char *name, long def)
-{
-	const char *v = getenv(name);
-	char *end = NULL;
-	long r;
-
-	if (!v || !*v)
-		return def;
-	errno = 0;
-	r = strtol(v, &end, 10);
-	if (errno || !end || *end || r < 0)
-		return def;
-	return r;
-}
-
-void kf_fetch_opts_default(kf_fetch_opts *o)
-{
-	memset(o, 0, sizeof *o);
-	o->jobs = 8;
-	o->connect_timeout_s = env_long("KUBEFERRY_CONNECT_TIMEOUT", 30);
-	/* Below 1 KiB/s for 60 s: the link is dead in practice, but a slow
-	 * corporate proxy is not killed. */
-	o->low_speed_limit = env_long("KUBEFERRY_LOW_SPEED_LIMIT", 1024);
-	o->low_speed_time_s = env_long("KUBEFERRY_LOW_SPEED_TIME", 60);
-	o->max_retries = (int)env_long("KUBEFERRY_RETRIES", 5);
-	o->backoff_base_ms = env_long("KUBEFERRY_BACKOFF_MS", 1000);
-}
+#include "bundler/transfer/fetch_int.h"
 
 void kf_fetch_item_clear(kf_fetch_item *it)
 {
@@ -52,56 +20,6 @@ void kf_fetch_item_clear(kf_fetch_item *it)
 	it->path = NULL;
 	it->size = 0;
 	it->from_cache = 0;
-}
-
-struct pool {
-	size_t n, next;
-	pthread_mutex_t mu;
-	void (*fn)(size_t i, void *ctx);
-	void *ctx;
-};
-
-static void *pool_main(void *arg)
-{
-	struct pool *p = arg;
-
-	for (;;) {
-		size_t i;
-		pthread_mutex_lock(&p->mu);
-		i = p->next++;
-		pthread_mutex_unlock(&p->mu);
-		if (i >= p->n)
-			break;
-		p->fn(i, p->ctx);
-	}
-	return NULL;
-}
-
-void kf_fetch_parallel(size_t n, int threads, void (*fn)(size_t i, void *ctx),
-                       void *ctx)
-{
-	struct pool p = {n, 0, PTHREAD_MUTEX_INITIALIZER, fn, ctx};
-	pthread_t tid[16];
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	int extra = 0, i;
-
-	/* Hashing is CPU-bound: more threads than cores only adds seeks. */
-	if (cpus > 0 && threads > cpus)
-		threads = (int)cpus;
-	if ((size_t)threads > n)
-		threads = (int)n;
-	if (threads > 16)
-		threads = 16;
-	for (i = 1; i < threads; i++) {
-		/* Fewer threads than asked is fine: the caller's runs too. */
-		if (pthread_create(&tid[extra], NULL, pool_main, &p) != 0)
-			break;
-		extra++;
-	}
-	pool_main(&p);
-	for (i = 0; i < extra; i++)
-		pthread_join(tid[i], NULL);
-	pthread_mutex_destroy(&p.mu);
 }
 
 /* Length of "scheme" in "scheme://...", 0 when url has no scheme. */

@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bundler/fetch_int.h"
+#include "bundler/transfer/fetch_int.h"
 
 char *kf_fetch_default_cache(void)
 {
