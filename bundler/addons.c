@@ -292,7 +292,7 @@ out:
 /* 1 when the image's repository is suffix, whole or after a '/': so that
  * "flannel/flannel" matches docker.io/flannel/flannel and
  * mirror.example/proxy/flannel/flannel, but not x/notflannel/flannel. */
-static int repo_ends_with(const kf_image_ref *r, const char *suffix)
+static int repo_ends_with(const kf_oci_ref *r, const char *suffix)
 {
 	size_t rl = strlen(r->repository), sl = strlen(suffix);
 
@@ -310,14 +310,14 @@ static int find_image(const kf_spec *spec, const char *suffix,
 
 	*found = NULL;
 	for (size_t i = 0; i < spec->nimg; i++) {
-		kf_image_ref r;
+		kf_oci_ref r;
 		int hit;
 
-		rc = kf_image_ref_parse(spec->images[i].ref, &r, e);
+		rc = kf_oci_ref_parse(spec->images[i].ref, &r, e);
 		if (rc)
 			goto out;
 		hit = repo_ends_with(&r, suffix);
-		kf_image_ref_clear(&r);
+		kf_oci_ref_clear(&r);
 		if (!hit)
 			continue;
 		if (*found) {

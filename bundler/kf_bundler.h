@@ -147,19 +147,9 @@ char *kf_delta_out_name(const char *full, const char *base_version);
  * file. Returns an exit code; prints progress on stderr unless quiet. */
 int kf_build(const kf_build_opts *o, kf_err *e);
 
-/* ---- registry client (registry*.c, auth.c, images.c, push.c) ---------- */
+/* ---- registry client (registry/: endpoint, client, auth, pull, push) --- */
 
-/* An image reference, normalised: "nginx:1.28" is docker.io/library/nginx. */
-typedef struct kf_image_ref {
-	char *registry;    /* as named: "docker.io", "registry.k8s.io", "h:5000" */
-	char *repository;  /* "library/nginx", "pause" */
-	char *tag;         /* NULL when only a digest was given */
-	char *digest;      /* "sha256:..." from NAME@DIGEST, or NULL */
-	char *name;        /* full name: registry/repository[:tag][@digest] */
-} kf_image_ref;
-
-int kf_image_ref_parse(const char *s, kf_image_ref *r, kf_err *e);
-void kf_image_ref_clear(kf_image_ref *r);
+/* Image references are the OCI model's: kf_oci_ref (manifests/). */
 
 /* Where registry/repository is pulled from: base URL ("https://host[:port]")
  * and the repository path on that host, after the longest matching

@@ -1,7 +1,10 @@
 /*
- * manifests: the bundle spec (what the operator asks for) and the lock (what
- * a bundle holds, signed). Both are YAML parsed with libyaml; every error
- * names the file, line and column.
+ * manifests: the formats kubeferry reads and writes as data. The bundle spec
+ * (what the operator asks for) and the lock (what a bundle holds, signed),
+ * both YAML parsed with libyaml, every error naming the file, line and
+ * column; and the OCI model (oci.c: image references, digests, the
+ * descriptors of manifests and indexes; jansson). Stands on keys/ and
+ * base/ only.
  */
 #ifndef KF_MANIFESTS_H
 #define KF_MANIFESTS_H
@@ -25,6 +28,88 @@ typedef struct kf_install {
 	char *service_subnet;  /* default 10.96.0.0/12 */
 	char *mirror;          /* mirror endpoint for hosts.toml, may be NULL */
 } kf_install;
+
+/* ---- OCI model (oci.c) ---------------------------------------------------- */
+
+/* Media types, exactly as registries send them. */
+#define KF_MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define KF_MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
+#define KF_MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+#define KF_MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+
+/* 1 when a well-formed digest: "sha256:" + 64 lowercase hex. */
+int kf_oci_digest_valid(const char *digest);
+/* 1 when a repository path ("library/nginx") follows the OCI distribution
+ * grammar: [a-z0-9]+ runs joined by '.', '_', '__' or runs of '-', in
+ * '/'-separated components, at most 255 bytes. */
+int kf_oci_path_valid(const char *s, size_t n);
+int kf_oci_name_valid(const char *name);
+/* 1 when a tag: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}. */
+int kf_oci_tag_valid(const char *tag);
+/* 1 when s[0..n) is a registry host: DNS labels ([A-Za-z0-9], inner '-')
+ * or [IPv6], with an optional numeric :port. */
+int kf_oci_domain_valid(const char *s, size_t n);
+/* Length of the registry host that starts a name ("h:5000/x" -> 6), or 0
+ * when the first component is no host (docker's rule: it has a '.', a ':',
+ * an upper-case letter, or is "localhost", and a '/' follows). */
+size_t kf_oci_domain_len(const char *name);
+
+/* An image reference, normalised as docker and containerd do:
+ * "nginx:1.28" is docker.io/library/nginx:1.28. */
+typedef struct kf_oci_ref {
+	char *registry;    /* as named: "docker.io", "registry.k8s.io", "h:5000" */
+	char *repository;  /* "library/nginx", "pause" */
+	char *tag;         /* "latest" when neither tag nor digest was given;
+	                      NULL when only a digest was */
+	char *digest;      /* "sha256:..." from NAME@DIGEST, or NULL */
+	char *name;        /* full name: registry/repository[:tag][@digest] */
+} kf_oci_ref;
+
+/* Parse any reference (KF_EUSAGE naming it when malformed). */
+int kf_oci_ref_parse(const char *s, kf_oci_ref *r, kf_err *e);
+void kf_oci_ref_clear(kf_oci_ref *r);
+/* 1 when ref is a reference as a spec or lock records it: an explicit
+ * registry host, a repository and a tag, no digest (that is a field of its
+ * own). Else 0 with *why saying what is wrong. */
+int kf_oci_ref_valid(const char *ref, const char **why);
+
+/* One descriptor of an index (manifests[]) or an image manifest (config,
+ * layers[]). Strings point into the parsed document and live only during
+ * the callback; digest is as written (check it with kf_oci_digest_valid). */
+typedef enum {
+	KF_OCI_CHILD_MANIFEST,  /* an entry of an index's manifests[] */
+	KF_OCI_CHILD_CONFIG,
+	KF_OCI_CHILD_LAYER
+} kf_oci_role;
+
+typedef struct kf_oci_desc {
+	kf_oci_role role;
+	size_t index;            /* position in manifests[] or layers[] */
+	const char *media_type;  /* NULL when absent */
+	const char *digest;      /* NULL when absent or not a string */
+	int64_t size;            /* -1 when absent, negative or not an integer */
+	const char *os, *arch, *variant;  /* platform, NULL when absent */
+	const char *ref_name;    /* io.containerd.image.name, else
+	                            org.opencontainers.image.ref.name */
+} kf_oci_desc;
+
+/* What the top of the document holds. */
+typedef struct kf_oci_shape {
+	int index;               /* manifests is an array */
+	int config;              /* config is an object */
+	int layers;              /* layers is an array */
+	char media_type[128];    /* the document's own mediaType, or "" */
+} kf_oci_shape;
+
+typedef int (*kf_oci_child_fn)(const kf_oci_desc *d, void *arg, kf_err *e);
+
+/* Walk the descriptors of an index or manifest body in document order
+ * (manifests[], then config, then layers[]), calling fn for each (fn may be
+ * NULL); a non-zero return from fn stops the walk and is returned. A body
+ * that is not a JSON object is KF_EVERIFY. shape (may be NULL) says which
+ * lists were there. */
+int kf_oci_children(const char *body, size_t len, kf_oci_child_fn fn, void *arg,
+                    kf_oci_shape *shape, kf_err *e);
 
 /* ---- spec --------------------------------------------------------------- */
 

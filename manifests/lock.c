@@ -369,14 +369,14 @@ static int parse_image(kf_yctx *c, const kf_ynode *n, kf_lock *l, kf_lock_image 
 	if ((rc = exact_keys(c, n, "an image", keys, v)) ||
 	    (rc = str(c, v[0], "image ref", &im->ref)))
 		return rc;
-	if (!kf_valid_image_ref(im->ref, &why))
+	if (!kf_oci_ref_valid(im->ref, &why))
 		return kf_ytree_fail(c, v[0], "bad image reference \"%s\": %s", im->ref, why);
 	for (kf_lock_image *o = l->images; o < im; o++)
 		if (!strcmp(o->ref, im->ref))
 			return kf_ytree_fail(c, v[0], "duplicate image \"%s\"", im->ref);
 	if ((rc = str(c, v[1], "image digest", &im->digest)))
 		return rc;
-	if (!kf_valid_image_digest(im->digest))
+	if (!kf_oci_digest_valid(im->digest))
 		return kf_ytree_fail(c, v[1], "bad digest \"%s\" (sha256:<64 lowercase hex>)", im->digest);
 	return str_list(c, v[2], "platforms", im->platforms, &im->nplat, kf_valid_platform);
 }

@@ -56,8 +56,6 @@ int kf_ytree_str(kf_yctx *c, const kf_ynode *n, const char *what, int printable,
                  char **out);
 
 /* Value checks shared by spec and lock. Each returns 1 when valid. */
-int kf_valid_image_ref(const char *ref, const char **why);
-int kf_valid_image_digest(const char *d);
 int kf_valid_cidr(const char *s);
 int kf_valid_https_url(const char *s);
 int kf_valid_token(const char *s);     /* versions: [A-Za-z0-9._+-]+ */

@@ -1,7 +1,8 @@
 /*
  * Path and value rules shared by the spec and the lock: where an upstream URL
  * lands inside a bundle, which entry paths are safe to extract, and the
- * small grammars (image references, CIDRs, names) both files use.
+ * small grammars (CIDRs, names) both files use; image references and
+ * digests are the OCI model's (oci.c).
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -170,112 +171,6 @@ int kf_valid_name(const char *s)
 		if (!islower((unsigned char)*s) && !isdigit((unsigned char)*s) && !strchr("._-", *s))
 			return 0;
 	return 1;
-}
-
-int kf_valid_image_digest(const char *d)
-{
-	return d && !strncmp(d, "sha256:", 7) && kf_is_sha256_hex(d + 7);
-}
-
-/* One repository path component: [a-z0-9]+ joined by '.', '_', '__' or
- * runs of '-' (the distribution reference grammar). */
-static int repo_component_ok(const char *s, size_t n)
-{
-	if (n == 0 || !isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[n - 1]))
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (islower(c) || isdigit(c))
-			continue;
-		if (c == '.' || c == '_' || c == '-') {
-			if (c == '.' && !isalnum((unsigned char)s[i + 1]))
-				return 0;
-			if (c == '_' && s[i + 1] == '_' && s[i + 2] == '_')
-				return 0;
-			continue;
-		}
-		return 0;
-	}
-	return 1;
-}
-
-int kf_valid_image_ref(const char *ref, const char **why)
-{
-	const char *slash, *p, *tag = NULL, *path, *end;
-	size_t hlen;
-	int ok = 0;
-
-	*why = "not a reference";
-	if (!ref || !*ref || strlen(ref) > 255)
-		goto out;
-	if (strchr(ref, '@')) {
-		*why = "put the digest in 'digest:', not in the reference";
-		goto out;
-	}
-	slash = strchr(ref, '/');
-	hlen = slash ? (size_t)(slash - ref) : 0;
-	/* The first component is a registry only when it looks like a host:
-	 * it has a dot or a port, or it is localhost. Short names resolve to
-	 * different registries on different nodes, so they are refused. */
-	if (!slash || !(memchr(ref, '.', hlen) || memchr(ref, ':', hlen) ||
-	                (hlen == 9 && !memcmp(ref, "localhost", 9)))) {
-		*why = "no registry host (write e.g. registry.k8s.io/pause:3.10 or "
-		       "docker.io/library/nginx:1.28)";
-		goto out;
-	}
-	for (p = ref; p < slash; p++)
-		if (!isalnum((unsigned char)*p) && !strchr(".-:[]", *p)) {
-			*why = "bad registry host";
-			goto out;
-		}
-	/* The host names a directory (certs.d/<host>) and a URL: ".." or a
-	 * label that starts or ends with a dot is no host name. */
-	if (!(isalnum((unsigned char)ref[0]) || ref[0] == '[') ||
-	    !(isalnum((unsigned char)ref[hlen - 1]) || ref[hlen - 1] == ']') ||
-	    memmem(ref, hlen, "..", 2) || memmem(ref, hlen, ".:", 2)) {
-		*why = "bad registry host";
-		goto out;
-	}
-	path = slash + 1;
-	/* the tag is after the last ':' that follows the last '/' */
-	tag = strrchr(path, ':');
-	if (tag && strchr(tag, '/'))
-		tag = NULL;
-	if (!tag) {
-		*why = "no tag (write :TAG; the bundle pins what it carries)";
-		goto out;
-	}
-	end = tag;
-	while (path < end) {
-		const char *s = memchr(path, '/', (size_t)(end - path));
-		size_t n = s ? (size_t)(s - path) : (size_t)(end - path);
-		if (!repo_component_ok(path, n)) {
-			*why = "bad repository name (lowercase letters, digits, '.', '_', '-')";
-			goto out;
-		}
-		path += n + (s ? 1 : 0);
-		if (s && path == end) {
-			*why = "bad repository name";
-			goto out;
-		}
-	}
-	if (path == slash + 1) {
-		*why = "empty repository name";
-		goto out;
-	}
-	tag++;
-	if (!*tag || strlen(tag) > 128 || !(isalnum((unsigned char)*tag) || *tag == '_')) {
-		*why = "bad tag";
-		goto out;
-	}
-	for (p = tag; *p; p++)
-		if (!isalnum((unsigned char)*p) && !strchr("._-", *p)) {
-			*why = "bad tag";
-			goto out;
-		}
-	ok = 1;
-out:
-	return ok;
 }
 
 int kf_valid_cidr(const char *s)

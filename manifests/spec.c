@@ -326,7 +326,7 @@ static int parse_image(kf_yctx *c, const kf_ynode *m, kf_spec *s, kf_spec_image 
 	    (rc = check_keys(c, m, "an image", keys)) ||
 	    (rc = req_str(c, m, "ref", "image", &im->ref, &rn)))
 		return rc;
-	if (!kf_valid_image_ref(im->ref, &why))
+	if (!kf_oci_ref_valid(im->ref, &why))
 		return kf_ytree_fail(c, rn, "bad image reference \"%s\": %s", im->ref, why);
 	for (size_t i = 0; s->images + i < im; i++)
 		if (!strcmp(s->images[i].ref, im->ref))
@@ -336,7 +336,7 @@ static int parse_image(kf_yctx *c, const kf_ynode *m, kf_spec *s, kf_spec_image 
 	if (dn && !kf_ytree_is_null(dn)) {
 		if ((rc = kf_ytree_str(c, dn, "image digest", 0, &im->digest)))
 			return rc;
-		if (!kf_valid_image_digest(im->digest))
+		if (!kf_oci_digest_valid(im->digest))
 			return kf_ytree_fail(c, dn, "bad digest \"%s\" for image %s (sha256:<64 lowercase hex>)",
 			            im->digest, im->ref);
 	}

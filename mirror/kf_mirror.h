@@ -9,13 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "keys/kf_keys.h"
-
-/* Media types, exactly as registries send them. */
-#define KF_MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
-#define KF_MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
-#define KF_MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
-#define KF_MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+#include "manifests/kf_manifests.h"
 
 /* ---- OCI image layout store ---------------------------------------------- */
 
@@ -24,8 +18,6 @@ int kf_layout_init(const char *dir, kf_err *e);
 /* "<dir>/blobs/sha256/<hex>" for a "sha256:<hex>" digest; NULL for a
  * malformed digest. Caller frees. */
 char *kf_layout_blob_path(const char *dir, const char *digest);
-/* 1 when a well-formed digest ("sha256:" + 64 lowercase hex). */
-int kf_digest_valid(const char *digest);
 int kf_layout_has_blob(const char *dir, const char *digest);
 /* Store a blob: src_path is hashed and must match digest; it is hard-linked
  * when possible (same filesystem), else copied (temporary name, fsync,

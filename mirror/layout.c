@@ -19,17 +19,11 @@
 
 #define OCI_LAYOUT_TEXT "{\"imageLayoutVersion\":\"1.0.0\"}"
 
-int kf_digest_valid(const char *digest)
-{
-	return digest && !strncmp(digest, "sha256:", 7) &&
-	       kf_is_sha256_hex(digest + 7);
-}
-
 char *kf_layout_blob_path(const char *dir, const char *digest)
 {
 	char *p = NULL;
 
-	if (!dir || !kf_digest_valid(digest))
+	if (!dir || !kf_oci_digest_valid(digest))
 		return NULL;
 	if (asprintf(&p, "%s/blobs/sha256/%s", dir, digest + 7) < 0)
 		p = NULL;
@@ -259,7 +253,7 @@ int kf_layout_write_index(const char *dir, const kf_layout_ref *refs,
 	}
 	for (size_t i = 0; i < n; i++) {
 		const kf_layout_ref *r = &refs[i];
-		if (!r->name || !*r->name || !kf_digest_valid(r->digest) ||
+		if (!r->name || !*r->name || !kf_oci_digest_valid(r->digest) ||
 		    !r->media_type || !*r->media_type) {
 			rc = kf_err_set(e, KF_EUSAGE, "%s: image %zu (%s) has no valid name, digest or media type",
 			                path, i, r->name ? r->name : "(null)");

@@ -11,11 +11,13 @@
  * its index, its platform manifests and their config and layer blobs. A
  * request for anything else, or any path that is not a well-formed name and
  * digest, gets a 4xx and nothing from the disk.
+ *
+ * This file: the listener, TLS setup, signals and the dispatch of each
+ * request (server_int.h says where the rest lives).
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,10 +26,8 @@
 #include <sys/queue.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
@@ -35,819 +35,29 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <event2/util.h>
-#include <jansson.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "mirror/kf_mirror.h"
+#include "mirror/server_int.h"
 
-/* Bytes queued per step of a body: bounds memory per client. */
-#define CHUNK (256 * 1024)
-/* Manifests and indexes are small; anything larger is not one. */
-#define MAX_MANIFEST (4 * 1024 * 1024)
-#define MAX_NAME 255
-
-typedef struct server {
-	struct event_base *base;
-	struct evhttp *http;
-	SSL_CTX *ssl;
-	char *images;     /* dir/images */
-	int files_fd;     /* dir/files, or -1 */
-	/* "T repo:tag" -> descriptor; "M repo@digest" -> {mediaType};
-	 * "B repo@digest" -> {} ; "R repo" -> {}. */
-	json_t *map;
-	int quiet;
-} server;
-
-typedef struct reqctx {
-	server *srv;
-	struct evhttp_request *req;
-	struct timespec start;
-	char method[8];
-	char *uri;
-	char peer[64];
-	int status;
-	uint64_t bytes;
-	/* streaming state */
-	int fd;
-	uint64_t off, end;
-	struct evhttp_connection *evcon;
-} reqctx;
-
-/* ---- index ----------------------------------------------------------------- */
-
-static int map_put(json_t *map, const char *kind, const char *a, char sep,
-                   const char *b, json_t *val)
+/* A message whose length two parsers could read two ways: two
+ * Content-Length headers, or one beside Transfer-Encoding (RFC 9112 6.3).
+ * Whatever follows it on the connection cannot be trusted to be the next
+ * request (request smuggling through a proxy in front of the mirror). */
+static int framing_ambiguous(struct evhttp_request *req)
 {
-	char key[MAX_NAME + 200];
-	int r;
+	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+	struct evkeyval *kv;
+	int ncl = 0, te = 0;
 
-	if (b)
-		r = snprintf(key, sizeof key, "%s %s%c%s", kind, a, sep, b);
-	else
-		r = snprintf(key, sizeof key, "%s %s", kind, a);
-	if (r < 0 || (size_t)r >= sizeof key) {
-		json_decref(val);
-		return -1;
+	TAILQ_FOREACH(kv, h, next) {
+		if (!evutil_ascii_strcasecmp(kv->key, "Content-Length"))
+			ncl++;
+		else if (!evutil_ascii_strcasecmp(kv->key, "Transfer-Encoding"))
+			te++;
 	}
-	return json_object_set_new(map, key, val);
-}
-
-static json_t *map_get(json_t *map, const char *kind, const char *a, char sep,
-                       const char *b)
-{
-	char key[MAX_NAME + 200];
-	int r;
-
-	if (b)
-		r = snprintf(key, sizeof key, "%s %s%c%s", kind, a, sep, b);
-	else
-		r = snprintf(key, sizeof key, "%s %s", kind, a);
-	if (r < 0 || (size_t)r >= sizeof key)
-		return NULL;
-	return json_object_get(map, key);
-}
-
-/* Read a manifest blob and check it against its digest: the server states
- * Docker-Content-Digest for it, so it must hold exactly those bytes. */
-static int read_manifest(server *s, const char *digest, json_t **out, int *missing,
-                         kf_err *e)
-{
-	int rc = KF_OK;
-	char *path = kf_layout_blob_path(s->images, digest), *buf = NULL;
-	char hex[KF_SHA256_HEX];
-	size_t n;
-	json_error_t je;
-	struct stat st;
-
-	*out = NULL;
-	*missing = 0;
-	if (!path) {
-		rc = kf_err_set(e, KF_EVERIFY, "%s/index.json: malformed digest '%s'",
-		                s->images, digest);
-		goto out;
-	}
-	if (lstat(path, &st) != 0) {
-		*missing = 1;
-		rc = kf_err_errno(e, "cannot read manifest", path);
-		goto out;
-	}
-	rc = kf_read_file(path, MAX_MANIFEST, &buf, &n, e);
-	if (rc)
-		goto out;
-	kf_sha256_buf(buf, n, hex);
-	if (strcmp(hex, digest + 7)) {
-		rc = kf_err_set(e, KF_EVERIFY, "%s: content does not match its digest %s",
-		                path, digest);
-		goto out;
-	}
-	*out = json_loadb(buf, n, 0, &je);
-	if (!*out || !json_is_object(*out)) {
-		json_decref(*out);
-		*out = NULL;
-		rc = kf_err_set(e, KF_EVERIFY, "%s: not a JSON manifest: %s", path, je.text);
-	}
-out:
-	free(buf);
-	free(path);
-	return rc;
-}
-
-static int is_index_type(const char *mt)
-{
-	return mt && (!strcmp(mt, KF_MT_OCI_INDEX) || !strcmp(mt, KF_MT_DOCKER_LIST));
-}
-
-/* Record a manifest (or index) and everything it references as served
- * under repo. Children absent from the layout are skipped: the bundle holds
- * only its architectures, while the index is kept byte for byte. */
-static int walk_manifest(server *s, const char *repo, const char *digest,
-                         const char *desc_mt, int depth, int top, kf_err *e)
-{
-	int rc = KF_OK, missing = 0;
-	json_t *m = NULL, *arr, *it;
-	const char *mt;
-	size_t i;
-
-	if (depth > 4) {
-		rc = kf_err_set(e, KF_EVERIFY, "%s: manifests nested too deep at %s",
-		                repo, digest);
-		goto out;
-	}
-	rc = read_manifest(s, digest, &m, &missing, e);
-	if (rc) {
-		if (missing && !top)
-			rc = KF_OK;
-		goto out;
-	}
-	/* The manifest's own mediaType wins; OCI lets it be absent, then the
-	 * descriptor that pointed here says what it is. */
-	mt = json_string_value(json_object_get(m, "mediaType"));
-	if (!mt)
-		mt = desc_mt;
-	if (!mt) {
-		rc = kf_err_set(e, KF_EVERIFY, "%s@%s: manifest has no media type", repo, digest);
-		goto out;
-	}
-	if (map_put(s->map, "M", repo, '@', digest, json_pack("{ss}", "mediaType", mt))) {
-		rc = kf_err_set(e, KF_EIO, "%s: name too long", repo);
-		goto out;
-	}
-	if (is_index_type(mt)) {
-		arr = json_object_get(m, "manifests");
-		json_array_foreach(arr, i, it) {
-			const char *d = json_string_value(json_object_get(it, "digest"));
-			if (!kf_digest_valid(d))
-				continue;
-			rc = walk_manifest(s, repo, d,
-			                   json_string_value(json_object_get(it, "mediaType")),
-			                   depth + 1, 0, e);
-			if (rc)
-				goto out;
-		}
-		goto out;
-	}
-	it = json_object_get(m, "config");
-	if (kf_digest_valid(json_string_value(json_object_get(it, "digest"))))
-		map_put(s->map, "B", repo, '@',
-		        json_string_value(json_object_get(it, "digest")), json_object());
-	arr = json_object_get(m, "layers");
-	json_array_foreach(arr, i, it) {
-		const char *d = json_string_value(json_object_get(it, "digest"));
-		if (kf_digest_valid(d))
-			map_put(s->map, "B", repo, '@', d, json_object());
-	}
-out:
-	json_decref(m);
-	return rc;
-}
-
-/* "registry.k8s.io/pause:3.10" -> repo "registry.k8s.io/pause", tag "3.10";
- * "repo@sha256:..." -> digest reference, no tag. */
-static int split_ref(const char *ref, char *repo, size_t n, const char **tag)
-{
-	const char *at = strchr(ref, '@'), *slash = strrchr(ref, '/');
-	const char *colon = strrchr(ref, ':');
-	size_t len;
-
-	*tag = NULL;
-	if (at) {
-		len = (size_t)(at - ref);
-	} else if (colon && (!slash || colon > slash)) {
-		len = (size_t)(colon - ref);
-		*tag = colon + 1;
-	} else {
-		len = strlen(ref);
-		*tag = "latest";
-	}
-	if (len == 0 || len >= n)
-		return -1;
-	memcpy(repo, ref, len);
-	repo[len] = '\0';
-	return 0;
-}
-
-static int load_index(server *s, kf_err *e)
-{
-	int rc = KF_OK;
-	char path[PATH_MAX];
-	json_t *root = NULL, *it;
-	json_error_t je;
-	size_t i, named = 0;
-
-	snprintf(path, sizeof path, "%s/index.json", s->images);
-	root = json_load_file(path, 0, &je);
-	if (!root) {
-		if (access(path, F_OK) != 0)
-			rc = kf_err_errno(e, "cannot read", path);
-		else
-			rc = kf_err_set(e, KF_EVERIFY, "%s: line %d: %s", path, je.line, je.text);
-		goto out;
-	}
-	json_array_foreach(json_object_get(root, "manifests"), i, it) {
-		json_t *ann = json_object_get(it, "annotations");
-		const char *name = json_string_value(json_object_get(ann, "io.containerd.image.name"));
-		const char *d = json_string_value(json_object_get(it, "digest"));
-		const char *mt = json_string_value(json_object_get(it, "mediaType"));
-		const char *tag;
-		char repo[MAX_NAME + 1];
-
-		if (!name)
-			name = json_string_value(json_object_get(ann, "org.opencontainers.image.ref.name"));
-		if (!name || !strchr(name, '/'))
-			continue; /* not a full reference: nothing to serve it as */
-		if (!kf_digest_valid(d) || split_ref(name, repo, sizeof repo, &tag)) {
-			rc = kf_err_set(e, KF_EVERIFY, "%s: manifests[%zu] (%s): bad name or digest",
-			                path, i, name);
-			goto out;
-		}
-		rc = walk_manifest(s, repo, d, mt, 0, 1, e);
-		if (rc)
-			goto out;
-		map_put(s->map, "R", repo, 0, NULL, json_object());
-		if (tag)
-			map_put(s->map, "T", repo, ':', tag,
-			        json_pack("{ssss}", "digest", d, "mediaType",
-			                  json_string_value(json_object_get(
-			                          map_get(s->map, "M", repo, '@', d), "mediaType"))));
-		named++;
-	}
-	if (named == 0)
-		fprintf(stderr, "kubeferry-install: warning: %s names no image\n", path);
-out:
-	json_decref(root);
-	return rc;
-}
-
-/* ---- responses --------------------------------------------------------------- */
-
-static double elapsed_ms(const struct timespec *t0)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
-static void ctx_done(reqctx *c)
-{
-	if (!c->srv->quiet)
-		printf("%s %s %s %d %" PRIu64 " %.1fms\n", c->peer, c->method, c->uri,
-		       c->status, c->bytes, elapsed_ms(&c->start));
-	if (c->fd >= 0)
-		close(c->fd);
-	free(c->uri);
-	free(c);
-}
-
-static void reply(reqctx *c, int code, const char *reason, struct evbuffer *body)
-{
-	c->status = code;
-	if (body)
-		c->bytes = evbuffer_get_length(body);
-	evhttp_send_reply(c->req, code, reason, body);
-	ctx_done(c);
-}
-
-static void oci_error(reqctx *c, int code, const char *reason, const char *ecode,
-                      const char *msg)
-{
-	struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
-	struct evbuffer *b = evbuffer_new();
-	json_t *j = json_pack("{s[{ssss}]}", "errors", "code", ecode, "message", msg);
-	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-
-	evhttp_add_header(h, "Content-Type", "application/json");
-	if (b && text && evhttp_request_get_command(c->req) != EVHTTP_REQ_HEAD) {
-		evbuffer_add(b, text, strlen(text));
-		evbuffer_add(b, "\n", 1);
-	} else if (text) {
-		char len[32];
-		snprintf(len, sizeof len, "%zu", strlen(text) + 1);
-		evhttp_add_header(h, "Content-Length", len);
-	}
-	reply(c, code, reason, b);
-	evbuffer_free(b);
-	free(text);
-	json_decref(j);
-}
-
-static void stream_next(struct evhttp_connection *evcon, void *arg);
-
-/* The connection closes mid-body. When the client went away, libevent has
- * detached the request from the connection and ending it frees it; when the
- * server shuts down (evhttp_free), the request is still attached and the
- * connection frees it right after this callback. */
-static void stream_closed(struct evhttp_connection *evcon, void *arg)
-{
-	reqctx *c = arg;
-	(void)evcon;
-	c->status = 499; /* as nginx logs a client that closed early */
-	if (evhttp_request_get_connection(c->req) == NULL)
-		evhttp_send_reply_end(c->req);
-	ctx_done(c);
-}
-
-/* The next piece of the body, or NULL when out of descriptors or memory.
- * evbuffer_add_file owns its descriptor: one per chunk keeps each chunk's
- * mapping (TLS) or sendfile (plain TCP) independent and short-lived. */
-static struct evbuffer *next_chunk(reqctx *c)
-{
-	struct evbuffer *b = evbuffer_new();
-	uint64_t n = c->end - c->off;
-	int fd = b ? fcntl(c->fd, F_DUPFD_CLOEXEC, 0) : -1;
-
-	if (n > CHUNK)
-		n = CHUNK;
-	if (fd < 0 || evbuffer_add_file(b, fd, (ev_off_t)c->off, (ev_off_t)n) != 0) {
-		if (fd >= 0)
-			close(fd);
-		if (b)
-			evbuffer_free(b);
-		return NULL;
-	}
-	c->off += n;
-	c->bytes += n;
-	return b;
-}
-
-static void stream_next(struct evhttp_connection *evcon, void *arg)
-{
-	reqctx *c = arg;
-	struct evbuffer *b;
-
-	if (c->off == c->end) {
-		evhttp_connection_set_closecb(evcon, NULL, NULL);
-		evhttp_send_reply_end(c->req);
-		ctx_done(c);
-		return;
-	}
-	b = next_chunk(c);
-	if (!b) {
-		/* Headers are out: the only honest signal left is to cut the
-		 * connection short of Content-Length. Freeing it frees the
-		 * request too. */
-		c->status = 500;
-		evhttp_connection_set_closecb(evcon, NULL, NULL);
-		evhttp_connection_free(evcon);
-		ctx_done(c);
-		return;
-	}
-	evhttp_send_reply_chunk_with_cb(c->req, b, stream_next, c);
-	evbuffer_free(b);
-}
-
-/* Parse a single "bytes=" range against size. Returns 1 with [*from,*to)
- * set, 0 when the header is absent or not something we honour (then the
- * whole body is sent, as RFC 9110 allows), -1 when unsatisfiable. */
-static int parse_range(const char *h, uint64_t size, uint64_t *from, uint64_t *to)
-{
-	const char *p;
-	char *end;
-	unsigned long long a, b;
-
-	if (!h || strncmp(h, "bytes=", 6) || strchr(h, ','))
-		return 0;
-	p = h + 6;
-	if (*p == '-') {
-		errno = 0;
-		b = strtoull(p + 1, &end, 10);
-		if (errno || end == p + 1 || *end)
-			return 0;
-		if (b == 0)
-			return -1;
-		*from = b >= size ? 0 : size - b;
-		*to = size;
-		return size ? 1 : -1;
-	}
-	if (*p < '0' || *p > '9')
-		return 0;
-	errno = 0;
-	a = strtoull(p, &end, 10);
-	if (errno || *end != '-')
-		return 0;
-	p = end + 1;
-	if (*p == '\0') {
-		b = size ? size - 1 : 0;
-	} else {
-		if (*p < '0' || *p > '9')
-			return 0;
-		b = strtoull(p, &end, 10);
-		if (errno || *end || b < a)
-			return 0;
-	}
-	if (a >= size)
-		return -1;
-	if (b >= size)
-		b = size - 1;
-	*from = a;
-	*to = b + 1;
-	return 1;
-}
-
-/* Send an open file (fd is owned from here) with the given headers. */
-static void send_fd(reqctx *c, int fd, const char *ctype, const char *digest)
-{
-	struct evhttp_request *req = c->req;
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-	struct stat st;
-	uint64_t from = 0, to;
-	struct evbuffer *b;
-	char num[96];
-	int r, code = 200;
-
-	c->fd = fd;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		oci_error(c, 500, "Internal Server Error", "UNKNOWN", "cannot read the file");
-		return;
-	}
-	to = (uint64_t)st.st_size;
-	evhttp_add_header(h, "Content-Type", ctype);
-	evhttp_add_header(h, "Accept-Ranges", "bytes");
-	if (digest) {
-		evhttp_add_header(h, "Docker-Content-Digest", digest);
-		/* Content-addressed: the bytes behind a digest never change. */
-		snprintf(num, sizeof num, "\"%s\"", digest);
-		evhttp_add_header(h, "ETag", num);
-	}
-	r = parse_range(evhttp_find_header(evhttp_request_get_input_headers(req), "Range"),
-	                (uint64_t)st.st_size, &from, &to);
-	if (r < 0) {
-		snprintf(num, sizeof num, "bytes */%" PRIu64, (uint64_t)st.st_size);
-		evhttp_add_header(h, "Content-Range", num);
-		evhttp_remove_header(h, "Content-Type");
-		oci_error(c, 416, "Range Not Satisfiable", "BLOB_UNKNOWN" /* no better code */,
-		          "requested range not satisfiable");
-		return;
-	}
-	if (r > 0) {
-		code = 206;
-		snprintf(num, sizeof num, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64,
-		         from, to - 1, (uint64_t)st.st_size);
-		evhttp_add_header(h, "Content-Range", num);
-	}
-	snprintf(num, sizeof num, "%" PRIu64, to - from);
-	evhttp_add_header(h, "Content-Length", num);
-	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD || to == from) {
-		reply(c, code, code == 206 ? "Partial Content" : "OK", NULL);
-		return;
-	}
-	c->off = from;
-	c->end = to;
-	c->evcon = evhttp_request_get_connection(req);
-	b = next_chunk(c);
-	if (!b) {
-		c->bytes = 0;
-		evhttp_remove_header(h, "Content-Length");
-		oci_error(c, 503, "Service Unavailable", "UNKNOWN", "out of file descriptors");
-		return;
-	}
-	c->status = code;
-	/* Content-Length is set, so evhttp sends the body as is (no chunked
-	 * transfer coding) and we pace it chunk by chunk. */
-	evhttp_send_reply_start(req, code, code == 206 ? "Partial Content" : "OK");
-	evhttp_connection_set_closecb(c->evcon, stream_closed, c);
-	evhttp_send_reply_chunk_with_cb(req, b, stream_next, c);
-	evbuffer_free(b);
-}
-
-/* ---- names ---------------------------------------------------------------- */
-
-/* A path component of an OCI repository name: [a-z0-9] runs joined by
- * '.', '_' or '-'; the first component of a path-prefixed name may be a
- * registry host with a port. */
-static int component_valid(const char *s, size_t n, int first)
-{
-	if (n == 0)
-		return 0;
-	if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' ||
-		      ch == '_' || ch == '-' || (first && ch == ':')))
-			return 0;
-	}
-	return 1;
-}
-
-static int name_valid(const char *name)
-{
-	size_t len = strlen(name);
-	const char *p = name;
-	int first = 1;
-
-	if (len == 0 || len > MAX_NAME)
-		return 0;
-	while (*p) {
-		const char *slash = strchr(p, '/');
-		size_t n = slash ? (size_t)(slash - p) : strlen(p);
-		if (!component_valid(p, n, first))
-			return 0;
-		first = 0;
-		p += n;
-		if (*p == '/') {
-			p++;
-			if (!*p)
-				return 0;
-		}
-	}
-	return 1;
-}
-
-static int registry_like(const char *name)
-{
-	const char *slash = strchr(name, '/');
-	size_t n = slash ? (size_t)(slash - name) : 0;
-	return slash && (memchr(name, '.', n) || memchr(name, ':', n) ||
-	                 (n == 9 && !strncmp(name, "localhost", 9)));
-}
-
-/* The image repository a request names: containerd's ?ns=<registry> says
- * which registry the client wanted; a path-prefixed name carries it itself;
- * a bare name is a docker.io one (library/ for official images). */
-static int resolve_repo(server *s, const char *name, const char *ns, char *out,
-                        size_t n)
-{
-	char cand[3][MAX_NAME * 2 + 32];
-	int nc = 0;
-
-	if (ns) {
-		snprintf(cand[nc++], sizeof cand[0], "%s/%s", ns, name);
-		if (!strcmp(ns, "docker.io") && !strchr(name, '/'))
-			snprintf(cand[nc++], sizeof cand[0], "docker.io/library/%s", name);
-	} else if (registry_like(name)) {
-		snprintf(cand[nc++], sizeof cand[0], "%s", name);
-	} else {
-		snprintf(cand[nc++], sizeof cand[0], "docker.io/%s", name);
-		if (!strchr(name, '/'))
-			snprintf(cand[nc++], sizeof cand[0], "docker.io/library/%s", name);
-	}
-	for (int i = 0; i < nc; i++) {
-		size_t len = strlen(cand[i]);
-		if (len < n && map_get(s->map, "R", cand[i], 0, NULL)) {
-			memcpy(out, cand[i], len + 1);
-			return 1;
-		}
-	}
-	return 0;
-}
-
-static int tag_valid(const char *t)
-{
-	size_t n = strlen(t);
-	if (n == 0 || n > 128)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char ch = t[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || ch == '_' ||
-		      (i > 0 && (ch == '.' || ch == '-'))))
-			return 0;
-	}
-	return 1;
-}
-
-static int cmp_json_str(const void *a, const void *b)
-{
-	return strcmp(json_string_value(*(json_t *const *)a),
-	              json_string_value(*(json_t *const *)b));
-}
-
-/* GET /v2/<name>/tags/list: the tags the bundle holds for one repository,
- * sorted (skopeo list-tags, operators checking a mirror). */
-static void send_tags(reqctx *c, const char *name, const char *repo)
-{
-	struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
-	struct evbuffer *b = evbuffer_new();
-	json_t *tags = json_array(), *v, *out = NULL;
-	const char *key;
-	char prefix[MAX_NAME * 2 + 40], *text = NULL, len[32];
-	size_t plen, n;
-	json_t **sorted = NULL;
-
-	snprintf(prefix, sizeof prefix, "T %s:", repo);
-	plen = strlen(prefix);
-	json_object_foreach(c->srv->map, key, v) {
-		if (!strncmp(key, prefix, plen) && !strpbrk(key + plen, "/:"))
-			json_array_append_new(tags, json_string(key + plen));
-	}
-	n = json_array_size(tags);
-	sorted = calloc(n ? n : 1, sizeof *sorted);
-	for (size_t i = 0; sorted && i < n; i++)
-		sorted[i] = json_array_get(tags, i);
-	if (sorted)
-		qsort(sorted, n, sizeof *sorted, cmp_json_str);
-	out = json_pack("{s:s,s:[]}", "name", name, "tags");
-	for (size_t i = 0; out && sorted && i < n; i++)
-		json_array_append(json_object_get(out, "tags"), sorted[i]);
-	text = out ? json_dumps(out, JSON_COMPACT) : NULL;
-	if (!b || !text) {
-		oci_error(c, 500, "Internal Server Error", "UNKNOWN", "out of memory");
-		goto out;
-	}
-	evhttp_add_header(h, "Content-Type", "application/json");
-	if (evhttp_request_get_command(c->req) == EVHTTP_REQ_HEAD) {
-		snprintf(len, sizeof len, "%zu", strlen(text));
-		evhttp_add_header(h, "Content-Length", len);
-	} else {
-		evbuffer_add(b, text, strlen(text));
-	}
-	reply(c, 200, "OK", b);
-out:
-	if (b)
-		evbuffer_free(b);
-	free(text);
-	free(sorted);
-	json_decref(out);
-	json_decref(tags);
-}
-
-static int open_blob(server *s, const char *digest)
-{
-	char *p = kf_layout_blob_path(s->images, digest);
-	int fd = p ? open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
-	free(p);
-	return fd;
-}
-
-static void handle_v2(reqctx *c, const char *path, const char *query)
-{
-	server *s = c->srv;
-	char name[MAX_NAME + 1], repo[MAX_NAME * 2 + 32], ns[MAX_NAME + 1];
-	const char *rest = path + 4, *kind, *ref, *slash;
-	struct evkeyvalq q;
-	const char *nsv;
-	json_t *d;
-	int fd, have_ns = 0;
-
-	if (*rest == '\0') {
-		struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
-		struct evbuffer *b = evbuffer_new();
-		evhttp_add_header(h, "Content-Type", "application/json");
-		if (b && evhttp_request_get_command(c->req) != EVHTTP_REQ_HEAD)
-			evbuffer_add(b, "{}", 2);
-		else
-			evhttp_add_header(h, "Content-Length", "2");
-		reply(c, 200, "OK", b);
-		evbuffer_free(b);
-		return;
-	}
-	/* <name>/(manifests|blobs)/<reference> */
-	slash = strrchr(rest, '/');
-	if (!slash) {
-		oci_error(c, 404, "Not Found", "NAME_UNKNOWN", "no such endpoint");
-		return;
-	}
-	ref = slash + 1;
-	kind = slash;
-	while (kind > rest && kind[-1] != '/')
-		kind--;
-	if (kind == rest || (size_t)(kind - 1 - rest) > MAX_NAME ||
-	    (strncmp(kind, "manifests/", 10) && strncmp(kind, "blobs/", 6) &&
-	     strcmp(kind, "tags/list"))) {
-		oci_error(c, 404, "Not Found", "NAME_UNKNOWN", "no such endpoint");
-		return;
-	}
-	memcpy(name, rest, (size_t)(kind - 1 - rest));
-	name[kind - 1 - rest] = '\0';
-	if (!name_valid(name)) {
-		oci_error(c, 400, "Bad Request", "NAME_INVALID", "invalid repository name");
-		return;
-	}
-	TAILQ_INIT(&q);
-	if (query && evhttp_parse_query_str(query, &q) == 0 &&
-	    (nsv = evhttp_find_header(&q, "ns")) != NULL) {
-		if (strlen(nsv) > MAX_NAME || strchr(nsv, '/') || !component_valid(nsv, strlen(nsv), 1)) {
-			evhttp_clear_headers(&q);
-			oci_error(c, 400, "Bad Request", "NAME_INVALID", "invalid ns parameter");
-			return;
-		}
-		snprintf(ns, sizeof ns, "%s", nsv);
-		have_ns = 1;
-	}
-	evhttp_clear_headers(&q);
-	if (!resolve_repo(s, name, have_ns ? ns : NULL, repo, sizeof repo)) {
-		oci_error(c, 404, "Not Found", "NAME_UNKNOWN", "repository not in this bundle");
-		return;
-	}
-
-	if (kind[0] == 't') {
-		send_tags(c, name, repo);
-		return;
-	}
-	if (kind[0] == 'm') {
-		const char *digest = ref, *mt;
-		if (!strncmp(ref, "sha256:", 7) || strchr(ref, ':')) {
-			if (!kf_digest_valid(ref)) {
-				oci_error(c, 400, "Bad Request", "DIGEST_INVALID", "invalid digest");
-				return;
-			}
-			d = map_get(s->map, "M", repo, '@', ref);
-		} else if (!tag_valid(ref)) {
-			oci_error(c, 400, "Bad Request", "TAG_INVALID", "invalid tag");
-			return;
-		} else {
-			d = map_get(s->map, "T", repo, ':', ref);
-			digest = json_string_value(json_object_get(d, "digest"));
-		}
-		mt = json_string_value(json_object_get(d, "mediaType"));
-		if (!d || !digest || !mt) {
-			oci_error(c, 404, "Not Found", "MANIFEST_UNKNOWN", "manifest unknown");
-			return;
-		}
-		fd = open_blob(s, digest);
-		if (fd < 0) {
-			oci_error(c, 404, "Not Found", "MANIFEST_UNKNOWN", "manifest missing from the layout");
-			return;
-		}
-		send_fd(c, fd, mt, digest);
-		return;
-	}
-	if (!kf_digest_valid(ref)) {
-		oci_error(c, 400, "Bad Request", "DIGEST_INVALID", "invalid digest");
-		return;
-	}
-	/* Only blobs an image of this repository references: the layout's
-	 * directory is never browsed by name. */
-	if (!map_get(s->map, "B", repo, '@', ref) && !map_get(s->map, "M", repo, '@', ref)) {
-		oci_error(c, 404, "Not Found", "BLOB_UNKNOWN", "blob unknown to this repository");
-		return;
-	}
-	fd = open_blob(s, ref);
-	if (fd < 0) {
-		oci_error(c, 404, "Not Found", "BLOB_UNKNOWN", "blob missing from the layout");
-		return;
-	}
-	send_fd(c, fd, "application/octet-stream", ref);
-}
-
-/* files/<path>: walk component by component from the files/ directory
- * with O_NOFOLLOW, so no symlink, "..", or absolute path leads out. */
-static void handle_files(reqctx *c, const char *raw)
-{
-	server *s = c->srv;
-	size_t len = 0;
-	char *path = evhttp_uridecode(raw, 0, &len), *p, *save = NULL, *tok, *next;
-	int dirfd = -1, fd = -1;
-	struct stat st;
-
-	if (s->files_fd < 0 || !path || len != strlen(path) || !*path) {
-		oci_error(c, path && len != strlen(path) ? 400 : 404,
-		          path && len != strlen(path) ? "Bad Request" : "Not Found",
-		          "NOT_FOUND", "no such file");
-		goto out;
-	}
-	dirfd = fcntl(s->files_fd, F_DUPFD_CLOEXEC, 0);
-	p = path;
-	tok = strtok_r(p, "/", &save);
-	while (tok) {
-		next = strtok_r(NULL, "/", &save);
-		if (!strcmp(tok, "..") || !strcmp(tok, ".")) {
-			oci_error(c, 400, "Bad Request", "NAME_INVALID", "path not allowed");
-			goto out;
-		}
-		fd = openat(dirfd, tok, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
-		                        (next ? O_DIRECTORY : 0));
-		if (fd < 0) {
-			oci_error(c, 404, "Not Found", "NOT_FOUND", "no such file");
-			goto out;
-		}
-		close(dirfd);
-		dirfd = fd;
-		fd = -1;
-		tok = next;
-	}
-	if (fstat(dirfd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		oci_error(c, 404, "Not Found", "NOT_FOUND", "no such file");
-		goto out;
-	}
-	send_fd(c, dirfd, "application/octet-stream", NULL);
-	dirfd = -1;
-out:
-	if (dirfd >= 0)
-		close(dirfd);
-	free(path);
+	return ncl > 1 || (ncl > 0 && te > 0);
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -888,12 +98,20 @@ static void on_request(struct evhttp_request *req, void *arg)
 	if (!c->uri || !path) {
 		if (!c->uri)
 			c->uri = strdup("-");
-		oci_error(c, 400, "Bad Request", "NAME_INVALID", "bad request URI");
+		kf_srv_error(c, 400, "Bad Request", "NAME_INVALID", "bad request URI");
+		return;
+	}
+	if (framing_ambiguous(req)) {
+		/* evhttp closes the connection after a reply that says so */
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+		kf_srv_error(c, 400, "Bad Request", "UNSUPPORTED",
+		             "ambiguous message length (Content-Length twice, or with "
+		             "Transfer-Encoding)");
 		return;
 	}
 	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
-		oci_error(c, 405, "Method Not Allowed", "UNSUPPORTED",
+		kf_srv_error(c, 405, "Method Not Allowed", "UNSUPPORTED",
 		          "this mirror is read-only");
 		return;
 	}
@@ -901,17 +119,17 @@ static void on_request(struct evhttp_request *req, void *arg)
 		/* Names and digests never need escapes: a '%' is refused before
 		 * anything is looked up. */
 		if (strchr(path, '%')) {
-			oci_error(c, 400, "Bad Request", "NAME_INVALID", "escaped characters in name");
+			kf_srv_error(c, 400, "Bad Request", "NAME_INVALID", "escaped characters in name");
 			return;
 		}
-		handle_v2(c, strcmp(path, "/v2") ? path : "/v2/", evhttp_uri_get_query(u));
+		kf_srv_handle_v2(c, strcmp(path, "/v2") ? path : "/v2/", evhttp_uri_get_query(u));
 		return;
 	}
 	if (!strncmp(path, "/files/", 7)) {
-		handle_files(c, path + 7);
+		kf_srv_handle_files(c, path + 7);
 		return;
 	}
-	oci_error(c, 404, "Not Found", "NOT_FOUND", "not found");
+	kf_srv_error(c, 404, "Not Found", "NOT_FOUND", "not found");
 }
 
 /* ---- setup ------------------------------------------------------------------ */
@@ -1063,10 +281,13 @@ int kf_mirror_serve(const kf_mirror_serve_opts *o, kf_err *e)
 		rc = kf_err_set(e, KF_EIO, "out of memory");
 		goto out;
 	}
-	rc = load_index(&s, e);
+	rc = kf_srv_load_index(&s, e);
 	if (rc)
 		goto out;
-	snprintf(files, sizeof files, "%s/files", o->dir);
+	if (kf_strf(files, sizeof files, "%s/files", o->dir)) {
+		rc = kf_err_set(e, KF_EUSAGE, "path too long: %s", o->dir);
+		goto out;
+	}
 	if (stat(files, &st) == 0) {
 		s.files_fd = open(files, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (s.files_fd < 0) {

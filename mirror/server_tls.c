@@ -113,7 +113,8 @@ static char *cert_sans(X509 *x)
 {
 	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
 	char **items = NULL, *out = NULL;
-	size_t n = 0, len = 1;
+	size_t n = 0;
+	kf_buf b;
 	int count = gens ? sk_GENERAL_NAME_num(gens) : 0;
 
 	items = calloc((size_t)count + 1, sizeof *items);
@@ -121,11 +122,13 @@ static char *cert_sans(X509 *x)
 		goto out;
 	for (int i = 0; i < count; i++) {
 		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-		char buf[INET6_ADDRSTRLEN + 8];
+		/* as long as a requested SAN may be (build_sans), so that a
+		 * long DNS name compares equal to itself */
+		char buf[300];
 		if (g->type == GEN_DNS) {
 			const unsigned char *d = ASN1_STRING_get0_data(g->d.dNSName);
 			snprintf(buf, sizeof buf, "DNS:%.*s",
-			         ASN1_STRING_length(g->d.dNSName) > 200 ? 200 :
+			         ASN1_STRING_length(g->d.dNSName) > 253 ? 253 :
 			         ASN1_STRING_length(g->d.dNSName), (const char *)d);
 		} else if (g->type == GEN_IPADD) {
 			char ip[INET6_ADDRSTRLEN] = "?";
@@ -142,16 +145,14 @@ static char *cert_sans(X509 *x)
 		items[n] = strdup(buf);
 		if (!items[n])
 			goto out;
-		len += strlen(items[n]) + 1;
 		n++;
 	}
 	qsort(items, n, sizeof *items, cmp_str);
-	out = calloc(1, len);
-	for (size_t i = 0; out && i < n; i++) {
-		if (i)
-			strcat(out, ",");
-		strcat(out, items[i]);
-	}
+	kf_buf_init(&b);
+	kf_buf_adds(&b, "");
+	for (size_t i = 0; i < n; i++)
+		kf_buf_addf(&b, "%s%s", i ? "," : "", items[i]);
+	out = kf_buf_take(&b);
 out:
 	for (size_t i = 0; items && i < n; i++)
 		free(items[i]);
@@ -167,8 +168,12 @@ static int build_sans(const char *const *sans, size_t nsans, char **ext,
 {
 	int rc = KF_OK;
 	char **items = calloc(nsans + 1, sizeof *items);
-	size_t len = 1;
+	kf_buf be, bc;
 
+	kf_buf_init(&be);
+	kf_buf_init(&bc);
+	kf_buf_adds(&be, "");
+	kf_buf_adds(&bc, "");
 	*ext = *canon = NULL;
 	if (!items) {
 		rc = kf_err_set(e, KF_EIO, "out of memory");
@@ -197,29 +202,23 @@ static int build_sans(const char *const *sans, size_t nsans, char **ext,
 			rc = kf_err_set(e, KF_EIO, "out of memory");
 			goto out;
 		}
-		len += strlen(buf) + 1;
 	}
-	*ext = calloc(1, len);
-	*canon = calloc(1, len);
-	if (!*ext || !*canon) {
-		rc = kf_err_set(e, KF_EIO, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < nsans; i++) {
-		if (i)
-			strcat(*ext, ",");
-		strcat(*ext, items[i]);
-	}
+	for (size_t i = 0; i < nsans; i++)
+		kf_buf_addf(&be, "%s%s", i ? "," : "", items[i]);
 	qsort(items, nsans, sizeof *items, cmp_str);
 	for (size_t i = 0; i < nsans; i++) {
 		/* Duplicates collapse, as they do in the certificate. */
 		if (i && !strcmp(items[i], items[i - 1]))
 			continue;
-		if (**canon)
-			strcat(*canon, ",");
-		strcat(*canon, items[i]);
+		kf_buf_addf(&bc, "%s%s", bc.len ? "," : "", items[i]);
 	}
+	*ext = kf_buf_take(&be);
+	*canon = kf_buf_take(&bc);
+	if (!*ext || !*canon)
+		rc = kf_err_set(e, KF_EIO, "out of memory");
 out:
+	kf_buf_free(&be);
+	kf_buf_free(&bc);
 	for (size_t i = 0; items && i < nsans; i++)
 		free(items[i]);
 	free(items);
@@ -310,14 +309,14 @@ int kf_mirror_tls_ensure(const char *state_dir, const char *const *sans,
 	rc = build_sans(sans, nsans, &ext, &canon, e);
 	if (rc)
 		goto out;
-	if (snprintf(ca_crt, sizeof ca_crt, "%s/ca.crt", state_dir) >= (int)sizeof ca_crt) {
+	if (kf_strf(ca_crt, sizeof ca_crt, "%s/ca.crt", state_dir) ||
+	    kf_strf(ca_key, sizeof ca_key, "%s/ca.key", state_dir) ||
+	    kf_strf(srv_crt, sizeof srv_crt, "%s/server.crt", state_dir) ||
+	    kf_strf(srv_key, sizeof srv_key, "%s/server.key", state_dir) ||
+	    kf_strf(chain, sizeof chain, "%s/" KF_MIRROR_CHAIN_FILE, state_dir)) {
 		rc = kf_err_set(e, KF_EUSAGE, "path too long: %s", state_dir);
 		goto out;
 	}
-	snprintf(ca_key, sizeof ca_key, "%s/ca.key", state_dir);
-	snprintf(srv_crt, sizeof srv_crt, "%s/server.crt", state_dir);
-	snprintf(srv_key, sizeof srv_key, "%s/server.key", state_dir);
-	snprintf(chain, sizeof chain, "%s/" KF_MIRROR_CHAIN_FILE, state_dir);
 	rc = kf_mkdir_p(state_dir, 0700, e);
 	if (rc)
 		goto out;

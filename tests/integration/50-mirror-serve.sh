@@ -127,6 +127,12 @@ cmp "$LAB/part" <(tail -c +11 "$lpath" | head -c 10) || fail "range body"
 cmp "$LAB/part" <(tail -c 5 "$lpath") || fail "suffix range body"
 code=$("${C[@]}" -o /dev/null -w '%{http_code}' -r 999999-1000000 "$M/v2/pause/blobs/$layer?ns=registry.k8s.io")
 assert_eq "$code" 416 "unsatisfiable range"
+# A Range with a sign or blanks is malformed: ignored, the whole blob (200).
+for r in "bytes=-+5" "bytes=--5" "bytes=- 5" "bytes=+5-" "bytes=5-+7" "bytes=+0-4"; do
+	code=$("${C[@]}" -o "$LAB/part" -w '%{http_code}' -H "Range: $r" "$M/v2/pause/blobs/$layer?ns=registry.k8s.io")
+	assert_eq "$code" 200 "status for Range: $r"
+	cmp "$LAB/part" "$lpath" || fail "Range: $r should get the whole blob"
+done
 
 # err METHOD URL STATUS CODE: status and OCI error code of a request
 err() {
@@ -150,6 +156,15 @@ err GET "/v2/Pause/manifests/3.10?ns=registry.k8s.io" 400 NAME_INVALID
 err GET "/v2/../images/manifests/3.10" 400 NAME_INVALID
 err GET "/v2/pause/manifests/3.10?ns=evil/../x" 400 NAME_INVALID
 err GET "/v2/pause/manifests/-bad?ns=registry.k8s.io" 400 TAG_INVALID
+# ns is checked as decoded: a NUL would cut it short to a valid name.
+err GET "/v2/pause/manifests/3.10?ns=registry.k8s.io%00evil" 400 NAME_INVALID
+err GET "/v2/pause/manifests/3.10?ns=registry.k8s.io%2Fx" 400 NAME_INVALID
+err GET "/v2/pause/manifests/3.10?ns=registry+k8s.io" 400 NAME_INVALID
+err GET "/v2/pause/manifests/3.10?ns=%ZZ" 400 NAME_INVALID
+err GET "/v2/pause/manifests/3.10?ns=" 400 NAME_INVALID
+err GET "/v2/pause/manifests/3.10?x=1&ns=reg_istry.io" 400 NAME_INVALID
+err GET "/v2/pause/manifests/3.10?ns=registry%2Ek8s%2Eio" 200
+err GET "/v2/pause/manifests/3.10?x=%00&ns=registry.k8s.io" 200
 for m in PUT DELETE POST PATCH; do
 	err "$m" "/v2/pause/manifests/3.10?ns=registry.k8s.io" 405 UNSUPPORTED
 done
@@ -295,6 +310,55 @@ kf_bg "$KFI" mirror serve "$B" --listen "127.0.0.1:$PORT4" --plain-http >"$LAB/m
 kf_wait_port "$PORT4" 30
 grep -q "WARNING: --plain-http" "$LAB/mirror4.log" || fail "plain HTTP not announced"
 assert_eq "$(curl -s "http://127.0.0.1:$PORT4/v2/registry.k8s.io/pause/manifests/3.10" | sha256sum | cut -d' ' -f1)" "${PAUSE#sha256:}" "plain manifest"
+
+note "ambiguous message length: 400, and the connection closes"
+# Each case is one request with a second one pipelined behind it: the
+# server must answer the first with 400 and close, never answer the second.
+python3 - "$PORT4" <<'EOF' || fail "ambiguous message length"
+import socket, sys
+port = int(sys.argv[1])
+nxt = b"GET /v2/ HTTP/1.1\r\nHost: m\r\n\r\n"
+cases = {
+    "two Content-Length": b"GET /v2/ HTTP/1.1\r\nHost: m\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n",
+    "two different Content-Length": b"GET /v2/ HTTP/1.1\r\nHost: m\r\nContent-Length: 2\r\ncontent-length: 0\r\n\r\nab",
+    "Content-Length and Transfer-Encoding": b"GET /v2/ HTTP/1.1\r\nHost: m\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "HEAD with both": b"HEAD /v2/ HTTP/1.1\r\nHost: m\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n",
+}
+
+def exchange(req, want):
+    s = socket.create_connection(("127.0.0.1", port))
+    # Not a timing check: a server that keeps the connection open is
+    # caught by the timeout instead of hanging the test.
+    s.settimeout(20)
+    s.sendall(req)
+    data, closed = b"", False
+    try:
+        while data.count(b"HTTP/1.1 ") < want or want == 1:
+            got = s.recv(65536)
+            if not got:
+                closed = True
+                break
+            data += got
+    except socket.timeout:
+        pass
+    s.close()
+    return data, closed
+
+bad = 0
+for name, req in cases.items():
+    data, closed = exchange(req + nxt, 1)
+    status = data.split(b"\r\n", 1)[0]
+    n = data.count(b"HTTP/1.1 ")
+    if not status.startswith(b"HTTP/1.1 400") or n != 1 or not closed:
+        print(f"{name}: got {status!r}, {n} responses, closed={closed}")
+        bad += 1
+# One Content-Length is fine, and the connection serves the next request.
+data, closed = exchange(b"GET /v2/ HTTP/1.1\r\nHost: m\r\nContent-Length: 0\r\n\r\n" + nxt, 2)
+if data.count(b"HTTP/1.1 200") != 2:
+    print(f"one Content-Length: {data[:300]!r}")
+    bad += 1
+sys.exit(1 if bad else 0)
+EOF
 
 note "out of descriptors: the server pauses accepting instead of spinning, then serves again"
 PORT5=$(kf_free_port)

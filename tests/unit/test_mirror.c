@@ -37,22 +37,11 @@ static void digest_of(const char *s, char out[72])
 	snprintf(out, 72, "sha256:%s", hex);
 }
 
+/* Digest grammar: tests/unit/test_oci.c. */
 static void t_digest_valid(void)
 {
-	static const struct { const char *d; int ok; } cases[] = {
-		{"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", 1},
-		{"sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855", 0},
-		{"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85", 0},
-		{"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b8555", 0},
-		{"sha512:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", 0},
-		{"sha256:../../../../etc/passwd", 0},
-		{"", 0},
-		{NULL, 0},
-	};
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-		CHECK_INT(kf_digest_valid(cases[i].d), cases[i].ok);
 	CHECK(kf_layout_blob_path("/x", "sha256:../etc") == NULL);
-	char *p = kf_layout_blob_path("/x", cases[0].d);
+	char *p = kf_layout_blob_path("/x", "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 	CHECK_STR(p, "/x/blobs/sha256/e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 	free(p);
 }
@@ -270,6 +259,19 @@ static void t_tls_ensure(void)
 	CHECK_INT(kf_mirror_cert_fingerprint(ca, fp2, &e), 0);
 	CHECK_STR(fp1, fp2);
 	free(c1); free(c2); free(s1); free(s2);
+	/* A long DNS name (the certificate's SANs were once read back into a
+	 * 54-byte buffer): the certificate is reused, not issued anew at
+	 * every start. */
+	{
+		static const char *const longname[] = {
+			"mirror-0123456789-0123456789.cluster.example.internal"};
+		CHECK_INT(kf_mirror_tls_ensure(state, longname, 1, &e), 0);
+		s1 = slurp(srv);
+		CHECK_INT(kf_mirror_tls_ensure(state, longname, 1, &e), 0);
+		s2 = slurp(srv);
+		CHECK_STR(s1, s2);
+		free(s1); free(s2);
+	}
 	/* A CA whose key is gone is an error, never silently replaced. */
 	CHECK(unlink(key) == 0);
 	CHECK_INT(kf_mirror_tls_ensure(state, sans, 3, &e), KF_EIO);

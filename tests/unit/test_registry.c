@@ -11,57 +11,6 @@
 #include "mirror/kf_mirror.h"
 #include "kf_test.h"
 
-static void t_ref_parse(void)
-{
-	static const struct {
-		const char *in, *registry, *repo, *tag, *digest, *name;
-	} ok[] = {
-		{"registry.k8s.io/pause:3.10", "registry.k8s.io", "pause", "3.10", NULL,
-		 "registry.k8s.io/pause:3.10"},
-		{"nginx:1.28.0-alpine", "docker.io", "library/nginx", "1.28.0-alpine", NULL,
-		 "docker.io/library/nginx:1.28.0-alpine"},
-		{"docker.io/nginx", "docker.io", "library/nginx", "latest", NULL,
-		 "docker.io/library/nginx:latest"},
-		{"index.docker.io/flannel/flannel:v0.26.7", "docker.io", "flannel/flannel",
-		 "v0.26.7", NULL, "docker.io/flannel/flannel:v0.26.7"},
-		{"127.0.0.1:5000/a/b/c:t", "127.0.0.1:5000", "a/b/c", "t", NULL,
-		 "127.0.0.1:5000/a/b/c:t"},
-		{"localhost/x", "localhost", "x", "latest", NULL, "localhost/x:latest"},
-		{"quay.io/coreos/etcd@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-		 "quay.io", "coreos/etcd", NULL,
-		 "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-		 "quay.io/coreos/etcd@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
-	};
-	static const char *const bad[] = {
-		"", "registry.k8s.io/", "registry.k8s.io/Pause:1", "r.io/a/../b:1",
-		"r.io/a:", "r.io/a:-x", "r.io/a@sha256:abc", "r.io/a@md5:00",
-		"r.io/a b:1", "r.io//a:1", "r.io/a.:1",
-	};
-	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
-		kf_image_ref r;
-		kf_err e = {0};
-		CHECK_INT(kf_image_ref_parse(ok[i].in, &r, &e), KF_OK);
-		CHECK_STR(r.registry, ok[i].registry);
-		CHECK_STR(r.repository, ok[i].repo);
-		if (ok[i].tag)
-			CHECK_STR(r.tag, ok[i].tag);
-		else
-			CHECK(r.tag == NULL);
-		if (ok[i].digest)
-			CHECK_STR(r.digest, ok[i].digest);
-		else
-			CHECK(r.digest == NULL);
-		CHECK_STR(r.name, ok[i].name);
-		kf_image_ref_clear(&r);
-	}
-	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		kf_image_ref r;
-		kf_err e = {0};
-		CHECK_INT(kf_image_ref_parse(bad[i], &r, &e), KF_EUSAGE);
-		CHECK(r.name == NULL);
-	}
-}
-
 static void t_endpoint(void)
 {
 	kf_rewrite rw[] = {
@@ -311,5 +260,5 @@ static void t_media_type(void)
 	CHECK(kf_manifest_media_type("[]", 2, KF_MT_OCI_MANIFEST) == NULL);
 }
 
-KF_TEST_MAIN(t_ref_parse, t_endpoint, t_challenge, t_token, t_token_lifetime,
+KF_TEST_MAIN(t_endpoint, t_challenge, t_token, t_token_lifetime,
              t_creds, t_media_type)

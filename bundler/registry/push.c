@@ -133,7 +133,7 @@ static int push_blob(struct push *p, const char *repo, const char *digest,
 	size_t len = 0, from;
 	char why[512];
 
-	if (!kf_digest_valid(digest)) {
+	if (!kf_oci_digest_valid(digest)) {
 		rc = kf_err_set(e, KF_EVERIFY, "%s: malformed blob digest '%s'",
 		                p->layout, digest ? digest : "(null)");
 		goto out;
@@ -334,7 +334,7 @@ static int filter_index(struct push *p, json_t *root, struct pushed *f,
 
 	for (size_t i = json_array_size(list); i-- > 0;) {
 		const char *d = json_string_value(json_object_get(json_array_get(list, i), "digest"));
-		if (!kf_digest_valid(d) || !kf_layout_has_blob(p->layout, d))
+		if (!kf_oci_digest_valid(d) || !kf_layout_has_blob(p->layout, d))
 			json_array_remove(list, i);
 	}
 	f->body = copy ? json_dumps(copy, JSON_COMPACT) : NULL;
@@ -353,6 +353,38 @@ out:
 	return rc;
 }
 
+static int push_tree(struct push *p, const char *repo, const char *digest,
+                     const char *mt_hint, int depth, struct pushed *res,
+                     kf_err *e);
+
+/* One level of a walk: an index's manifests or a manifest's blobs. */
+struct tree_walk {
+	struct push *p;
+	const char *repo;
+	int index, depth, partial;
+};
+
+static int push_child(const kf_oci_desc *d, void *arg, kf_err *e)
+{
+	struct tree_walk *w = arg;
+	int rc = KF_OK;
+
+	if (w->index != (d->role == KF_OCI_CHILD_MANIFEST))
+		goto out;
+	if (!w->index) {
+		rc = push_blob(w->p, w->repo, d->digest, e);
+		goto out;
+	}
+	/* Platforms the bundle left out are simply not pushed. */
+	if (!kf_oci_digest_valid(d->digest) || !kf_layout_has_blob(w->p->layout, d->digest)) {
+		w->partial = 1;
+		goto out;
+	}
+	rc = push_tree(w->p, w->repo, d->digest, d->media_type, w->depth + 1, NULL, e);
+out:
+	return rc;
+}
+
 /* A manifest and everything below it, by digest, children first. */
 static int push_tree(struct push *p, const char *repo, const char *digest,
                      const char *mt_hint, int depth, struct pushed *res,
@@ -360,10 +392,11 @@ static int push_tree(struct push *p, const char *repo, const char *digest,
 {
 	int rc = KF_OK, partial = 0, refused = 0;
 	char *body = NULL;
-	size_t len = 0, i;
-	json_t *root = NULL, *v;
+	size_t len = 0;
+	json_t *root = NULL;
 	const char *mt;
 	struct pushed f = {0};
+	struct tree_walk w = {p, repo, 0, depth, 0};
 
 	rc = read_blob(p, digest, &body, &len, e);
 	if (rc)
@@ -375,37 +408,15 @@ static int push_tree(struct push *p, const char *repo, const char *digest,
 		goto out;
 	}
 	root = json_loadb(body, len, 0, NULL);
-	if (!strcmp(mt, KF_MT_OCI_INDEX) || !strcmp(mt, KF_MT_DOCKER_LIST)) {
-		if (depth > 0) {
-			rc = kf_err_set(e, KF_EUSAGE, "%s: nested index %s", p->layout, digest);
-			goto out;
-		}
-		json_array_foreach(json_object_get(root, "manifests"), i, v) {
-			const char *d = json_string_value(json_object_get(v, "digest"));
-			/* Platforms the bundle left out are simply not pushed. */
-			if (!kf_digest_valid(d) || !kf_layout_has_blob(p->layout, d)) {
-				partial = 1;
-				continue;
-			}
-			rc = push_tree(p, repo, d,
-			               json_string_value(json_object_get(v, "mediaType")),
-			               depth + 1, NULL, e);
-			if (rc)
-				goto out;
-		}
-	} else {
-		rc = push_blob(p, repo,
-		               json_string_value(json_object_get(
-		                       json_object_get(root, "config"), "digest")), e);
-		json_array_foreach(json_object_get(root, "layers"), i, v) {
-			if (rc)
-				break;
-			rc = push_blob(p, repo,
-			               json_string_value(json_object_get(v, "digest")), e);
-		}
-		if (rc)
-			goto out;
+	w.index = !strcmp(mt, KF_MT_OCI_INDEX) || !strcmp(mt, KF_MT_DOCKER_LIST);
+	if (w.index && depth > 0) {
+		rc = kf_err_set(e, KF_EUSAGE, "%s: nested index %s", p->layout, digest);
+		goto out;
 	}
+	rc = kf_oci_children(body, len, push_child, &w, NULL, e);
+	if (rc)
+		goto out;
+	partial = w.partial;
 	/* A registry that checks references (distribution, Harbor) refuses
 	 * the upstream index when some of its platforms are not in the
 	 * bundle. Then the index goes up without them: the tag works, but
@@ -508,17 +519,65 @@ out:
 	return rc;
 }
 
+/* One image named in the layout's index.json. */
+struct layout_walk {
+	struct push *p;
+	const char *prefix, *index_path;
+};
+
+static int push_named(const kf_oci_desc *d, void *arg, kf_err *e)
+{
+	struct layout_walk *w = arg;
+	kf_oci_ref ref = {0};
+	char *repo = NULL;
+	struct pushed res = {0};
+	int rc = KF_OK;
+
+	if (d->role != KF_OCI_CHILD_MANIFEST)
+		goto out;
+	if (!d->ref_name || !kf_oci_digest_valid(d->digest)) {
+		rc = kf_err_set(e, KF_EVERIFY, "%s: manifest %zu has no image name or digest",
+		                w->index_path, d->index);
+		goto out;
+	}
+	rc = kf_oci_ref_parse(d->ref_name, &ref, e);
+	if (rc) {
+		kf_err_prefix(e, "%s", w->index_path);
+		goto out;
+	}
+	/* The repository path is kept and the source registry dropped:
+	 * registry.k8s.io/pause -> <to>/pause,
+	 * docker.io/library/nginx -> <to>/library/nginx. */
+	if (asprintf(&repo, "%s%s%s", w->prefix ? w->prefix : "", w->prefix ? "/" : "",
+	             ref.repository) < 0) {
+		repo = NULL;
+		rc = kf_err_set(e, KF_EIO, "out of memory");
+		goto out;
+	}
+	rc = push_tree(w->p, repo, d->digest, d->media_type, 0, &res, e);
+	if (!rc && ref.tag)
+		rc = put_manifest(w->p, repo, ref.tag, res.digest, res.mt, res.body,
+		                  res.len, 1, NULL, e);
+out:
+	pushed_clear(&res);
+	free(repo);
+	kf_oci_ref_clear(&ref);
+	return rc;
+}
+
 int kf_push_layout(const char *layout_dir, const kf_push_opts *o, kf_err *e)
 {
 	int rc = KF_OK, opened = 0;
 	struct push p = {.layout = layout_dir};
 	char *base = NULL, *prefix = NULL, *text = NULL, index_path[PATH_MAX];
-	size_t len = 0, i;
-	json_t *root = NULL, *m;
+	size_t len = 0;
+	kf_oci_shape shape;
+	struct layout_walk w = {&p, NULL, index_path};
 
 	rc = parse_to(o->to, &base, &prefix, e);
 	if (rc)
 		goto out;
+	w.prefix = prefix;
 	if (snprintf(index_path, sizeof index_path, "%s/index.json", layout_dir) >=
 	    (int)sizeof index_path) {
 		rc = kf_err_set(e, KF_EIO, "path too long: %s", layout_dir);
@@ -527,8 +586,7 @@ int kf_push_layout(const char *layout_dir, const kf_push_opts *o, kf_err *e)
 	rc = kf_read_file(index_path, MANIFEST_MAX, &text, &len, e);
 	if (rc)
 		goto out;
-	root = json_loadb(text, len, 0, NULL);
-	if (!json_is_array(json_object_get(root, "manifests"))) {
+	if (kf_oci_children(text, len, NULL, NULL, &shape, e) || !shape.index) {
 		rc = kf_err_set(e, KF_EVERIFY, "%s: no manifests list", index_path);
 		goto out;
 	}
@@ -538,48 +596,9 @@ int kf_push_layout(const char *layout_dir, const kf_push_opts *o, kf_err *e)
 	opened = 1;
 	p.r.push = 1;
 	p.host = p.r.host;
-	json_array_foreach(json_object_get(root, "manifests"), i, m) {
-		json_t *ann = json_object_get(m, "annotations");
-		const char *name = json_string_value(json_object_get(ann, "io.containerd.image.name"));
-		const char *digest = json_string_value(json_object_get(m, "digest"));
-		const char *mt = json_string_value(json_object_get(m, "mediaType"));
-		kf_image_ref ref;
-		char *repo = NULL;
-		struct pushed res = {0};
-
-		if (!name)
-			name = json_string_value(json_object_get(ann, "org.opencontainers.image.ref.name"));
-		if (!name || !kf_digest_valid(digest)) {
-			rc = kf_err_set(e, KF_EVERIFY, "%s: manifest %zu has no image name or digest",
-			                index_path, i);
-			goto out;
-		}
-		rc = kf_image_ref_parse(name, &ref, e);
-		if (rc) {
-			kf_err_prefix(e, "%s", index_path);
-			goto out;
-		}
-		/* The repository path is kept and the source registry dropped:
-		 * registry.k8s.io/pause -> <to>/pause,
-		 * docker.io/library/nginx -> <to>/library/nginx. */
-		if (asprintf(&repo, "%s%s%s", prefix ? prefix : "", prefix ? "/" : "",
-		             ref.repository) < 0)
-			repo = NULL;
-		if (!repo) {
-			kf_image_ref_clear(&ref);
-			rc = kf_err_set(e, KF_EIO, "out of memory");
-			goto out;
-		}
-		rc = push_tree(&p, repo, digest, mt, 0, &res, e);
-		if (!rc && ref.tag)
-			rc = put_manifest(&p, repo, ref.tag, res.digest, res.mt, res.body,
-			                  res.len, 1, NULL, e);
-		pushed_clear(&res);
-		free(repo);
-		kf_image_ref_clear(&ref);
-		if (rc)
-			goto out;
-	}
+	rc = kf_oci_children(text, len, push_named, &w, NULL, e);
+	if (rc)
+		goto out;
 	printf("push: blobs %lu pushed (%llu bytes), %lu mounted, %lu skipped; manifests %lu pushed, %lu skipped; tags %lu set, %lu unchanged\n",
 	       p.blobs_pushed, p.bytes, p.blobs_mounted, p.blobs_skipped,
 	       p.mf_pushed, p.mf_skipped, p.tags_set, p.tags_same);
@@ -592,7 +611,6 @@ out:
 		free(p.seen[k].repo);
 	}
 	free(p.seen);
-	json_decref(root);
 	free(text);
 	free(base);
 	free(prefix);

@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "bundler/kf_bundler.h"
 
@@ -56,13 +55,14 @@ char *kf_auth_basic_header(const kf_creds *c)
 	n = strlen(plain);
 	b64 = malloc(4 * ((n + 2) / 3) + 1);
 	if (b64) {
-		EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)plain,
-		                (int)n);
+		kf_b64_encode((const unsigned char *)plain, n, b64);
 		if (asprintf(&hdr, "Authorization: Basic %s", b64) < 0)
 			hdr = NULL;
 	}
 	memset(plain, 0, n);
 	free(plain);
+	if (b64)
+		memset(b64, 0, 4 * ((n + 2) / 3) + 1);
 	free(b64);
 	return hdr;
 }
@@ -74,22 +74,17 @@ static int decode_auth(const char *b64, const char *file, const char *key,
 	int rc = KF_OK;
 	size_t n = strlen(b64);
 	unsigned char *buf = malloc(n + 4);
-	int len;
+	long len;
 
 	if (!buf) {
 		rc = kf_err_set(e, KF_EIO, "out of memory");
 		goto out;
 	}
-	len = n % 4 ? -1 : EVP_DecodeBlock(buf, (const unsigned char *)b64, (int)n);
+	len = kf_b64_decode(b64, n, buf, n + 3);
 	if (len < 0) {
 		rc = kf_err_set(e, KF_EUSAGE, "%s: auths.\"%s\".auth is not base64",
 		                file, key);
 		goto out;
-	}
-	/* EVP_DecodeBlock counts padding bytes as zeros. */
-	while (n > 0 && b64[n - 1] == '=' && len > 0) {
-		n--;
-		len--;
 	}
 	buf[len] = '\0';
 	if (memchr(buf, '\0', (size_t)len)) {

@@ -49,7 +49,7 @@ struct source {
 };
 
 struct image {
-	kf_image_ref ref;
+	kf_oci_ref ref;
 	char *digest, *media_type;
 	uint64_t size;
 	char *config;          /* single-manifest image: its config digest */
@@ -114,17 +114,14 @@ out:
 /* Plan one blob download; a blob shared by several images is fetched
  * once. */
 static int want_blob(struct pull *p, const kf_registry *r, const char *repo,
-                     json_t *desc, const char *what, const char *manifest,
+                     const kf_oci_desc *desc, const char *what, const char *manifest,
                      kf_err *e)
 {
 	int rc = KF_OK;
-	json_t *d = json_object_get(desc, "digest");
-	json_t *s = json_object_get(desc, "size");
-	const char *digest = json_string_value(d);
+	const char *digest = desc->digest;
 	struct blob *b;
 
-	if (!json_is_object(desc) || !kf_digest_valid(digest) ||
-	    !json_is_integer(s) || json_integer_value(s) < 0) {
+	if (!kf_oci_digest_valid(digest) || desc->size < 0) {
 		rc = kf_err_set(e, KF_EVERIFY,
 		                "image %s: manifest %s has a descriptor without a valid sha256 digest and size",
 		                what, manifest);
@@ -147,7 +144,7 @@ static int want_blob(struct pull *p, const kf_registry *r, const char *repo,
 	memset(b, 0, sizeof *b);
 	p->nblob++;
 	b->digest = strdup(digest);
-	b->size = (uint64_t)json_integer_value(s);
+	b->size = (uint64_t)desc->size;
 	b->what = strdup(what);
 	b->src = p->cur;
 	if (asprintf(&b->url, "%s/v2/%s/blobs/%s", r->base, repo, digest) < 0)
@@ -158,41 +155,51 @@ out:
 	return rc;
 }
 
+/* What a walk over one image manifest needs. */
+struct blobs_walk {
+	struct pull *p;
+	const kf_registry *r;
+	const char *repo, *what, *digest;
+	char **config_out;
+};
+
+static int want_child(const kf_oci_desc *d, void *arg, kf_err *e)
+{
+	struct blobs_walk *w = arg;
+	int rc = KF_OK;
+
+	if (d->role == KF_OCI_CHILD_MANIFEST)
+		goto out;
+	rc = want_blob(w->p, w->r, w->repo, d, w->what, w->digest, e);
+	if (!rc && d->role == KF_OCI_CHILD_CONFIG && w->config_out) {
+		*w->config_out = strdup(d->digest);
+		if (!*w->config_out)
+			rc = kf_err_set(e, KF_EIO, "out of memory");
+	}
+out:
+	return rc;
+}
+
 /* Config and layers of one image manifest. */
 static int want_manifest_blobs(struct pull *p, const kf_registry *r,
                                const char *repo, const char *body, size_t len,
                                const char *what, const char *digest,
                                char **config_out, kf_err *e)
 {
-	int rc = KF_OK;
-	json_t *root = json_loadb(body, len, 0, NULL);
-	json_t *config = json_object_get(root, "config");
-	json_t *layers = json_object_get(root, "layers");
-	json_t *l;
-	size_t i;
+	int rc;
+	kf_oci_shape shape;
+	struct blobs_walk w = {p, r, repo, what, digest, config_out};
 
-	if (!json_is_object(root) || !json_is_object(config) ||
-	    !json_is_array(layers)) {
+	/* The shape first: a manifest without config or layers plans nothing. */
+	rc = kf_oci_children(body, len, NULL, NULL, &shape, e);
+	if (rc || !shape.config || !shape.layers) {
 		rc = kf_err_set(e, KF_EVERIFY,
 		                "image %s: manifest %s has no config or layers", what,
 		                digest);
 		goto out;
 	}
-	rc = want_blob(p, r, repo, config, what, digest, e);
-	if (rc)
-		goto out;
-	json_array_foreach(layers, i, l) {
-		rc = want_blob(p, r, repo, l, what, digest, e);
-		if (rc)
-			goto out;
-	}
-	if (config_out) {
-		*config_out = strdup(json_string_value(json_object_get(config, "digest")));
-		if (!*config_out)
-			rc = kf_err_set(e, KF_EIO, "out of memory");
-	}
+	rc = kf_oci_children(body, len, want_child, &w, NULL, e);
 out:
-	json_decref(root);
 	return rc;
 }
 
@@ -226,71 +233,87 @@ static int spec_arch(const kf_spec *s, const char *arch)
 	return 0;
 }
 
+/* What a walk over an index needs. */
+struct index_walk {
+	struct pull *p;
+	kf_registry *r;
+	const char *repo;
+	struct image *im;
+	char offered[512];
+	size_t olen;
+};
+
+/* One entry of an index: fetched when it is linux/<spec arch>. */
+static int index_child(const kf_oci_desc *m, void *arg, kf_err *e)
+{
+	struct index_walk *w = arg;
+	struct pull *p = w->p;
+	struct image *im = w->im;
+	char *cbody = NULL, *cmt = NULL, *cdigest = NULL;
+	char platform[128];
+	size_t clen;
+	int rc = KF_OK;
+
+	if (m->role != KF_OCI_CHILD_MANIFEST || !m->os || !m->arch)
+		goto out;
+	snprintf(platform, sizeof platform, "%s/%s%s%s", m->os, m->arch,
+	         m->variant ? "/" : "", m->variant ? m->variant : "");
+	if (w->olen < sizeof w->offered - 1)
+		w->olen += (size_t)snprintf(w->offered + w->olen, sizeof w->offered - w->olen,
+		                            "%s%s", w->olen ? ", " : "", platform);
+	if (w->olen >= sizeof w->offered)
+		w->olen = sizeof w->offered - 1;
+	if (strcmp(m->os, "linux") || !spec_arch(p->spec, m->arch))
+		goto out;
+	if (!kf_oci_digest_valid(m->digest)) {
+		rc = kf_err_set(e, KF_EVERIFY,
+		                "image %s: index %s lists %s without a valid sha256 digest",
+		                im->ref.name, im->digest, platform);
+		goto out;
+	}
+	rc = kf_registry_get_manifest(w->r, w->repo, m->digest, im->ref.name, &cbody, &clen,
+	                              &cmt, &cdigest, e);
+	if (rc)
+		goto out;
+	if (strcmp(cmt, KF_MT_OCI_MANIFEST) && strcmp(cmt, KF_MT_DOCKER_MANIFEST)) {
+		rc = kf_err_set(e, KF_EUSAGE,
+		                "image %s: %s entry %s is a %s, not an image manifest (nested indexes are not supported)",
+		                im->ref.name, platform, m->digest, cmt);
+		goto out;
+	}
+	rc = kf_layout_add_blob_buf(p->layout, cdigest, cbody, clen, e);
+	if (!rc)
+		rc = remember(p, cdigest, e);
+	if (!rc)
+		rc = want_manifest_blobs(p, w->r, w->repo, cbody, clen, im->ref.name,
+		                         cdigest, NULL, e);
+	if (!rc)
+		rc = add_platform(im, platform, e);
+out:
+	free(cbody);
+	free(cmt);
+	free(cdigest);
+	return rc;
+}
+
 /* An index: the manifests for linux/<spec arch>, every variant. */
 static int pull_index(struct pull *p, kf_registry *r, const char *repo,
                       struct image *im, const char *body, size_t len,
                       kf_err *e)
 {
-	int rc = KF_OK;
-	json_t *root = json_loadb(body, len, 0, NULL);
-	json_t *list = json_object_get(root, "manifests"), *m;
-	char *cbody = NULL, *cmt = NULL, *cdigest = NULL;
-	char offered[512] = "";
-	size_t i, clen, olen = 0;
+	int rc;
+	kf_oci_shape shape;
+	struct index_walk w = {.p = p, .r = r, .repo = repo, .im = im};
 
-	if (!json_is_array(list)) {
+	rc = kf_oci_children(body, len, NULL, NULL, &shape, e);
+	if (rc || !shape.index) {
 		rc = kf_err_set(e, KF_EVERIFY, "image %s: index %s has no manifests list",
 		                im->ref.name, im->digest);
 		goto out;
 	}
-	json_array_foreach(list, i, m) {
-		json_t *plat = json_object_get(m, "platform");
-		const char *os = json_string_value(json_object_get(plat, "os"));
-		const char *arch = json_string_value(json_object_get(plat, "architecture"));
-		const char *variant = json_string_value(json_object_get(plat, "variant"));
-		const char *d = json_string_value(json_object_get(m, "digest"));
-		char platform[128];
-
-		if (!os || !arch)
-			continue;
-		snprintf(platform, sizeof platform, "%s/%s%s%s", os, arch,
-		         variant ? "/" : "", variant ? variant : "");
-		if (olen < sizeof offered - 1)
-			olen += (size_t)snprintf(offered + olen, sizeof offered - olen,
-			                         "%s%s", olen ? ", " : "", platform);
-		if (strcmp(os, "linux") || !spec_arch(p->spec, arch))
-			continue;
-		if (!kf_digest_valid(d)) {
-			rc = kf_err_set(e, KF_EVERIFY,
-			                "image %s: index %s lists %s without a valid sha256 digest",
-			                im->ref.name, im->digest, platform);
-			goto out;
-		}
-		free(cbody);
-		free(cmt);
-		free(cdigest);
-		cbody = cmt = cdigest = NULL;
-		rc = kf_registry_get_manifest(r, repo, d, im->ref.name, &cbody, &clen,
-		                              &cmt, &cdigest, e);
-		if (rc)
-			goto out;
-		if (strcmp(cmt, KF_MT_OCI_MANIFEST) && strcmp(cmt, KF_MT_DOCKER_MANIFEST)) {
-			rc = kf_err_set(e, KF_EUSAGE,
-			                "image %s: %s entry %s is a %s, not an image manifest (nested indexes are not supported)",
-			                im->ref.name, platform, d, cmt);
-			goto out;
-		}
-		rc = kf_layout_add_blob_buf(p->layout, cdigest, cbody, clen, e);
-		if (!rc)
-			rc = remember(p, cdigest, e);
-		if (!rc)
-			rc = want_manifest_blobs(p, r, repo, cbody, clen, im->ref.name,
-			                         cdigest, NULL, e);
-		if (!rc)
-			rc = add_platform(im, platform, e);
-		if (rc)
-			goto out;
-	}
+	rc = kf_oci_children(body, len, index_child, &w, NULL, e);
+	if (rc)
+		goto out;
 	/* Every architecture the cluster runs must be there: an image missing
 	 * on some nodes would only show up as a failed pod. */
 	for (size_t a = 0; a < p->spec->narch; a++) {
@@ -305,15 +328,11 @@ static int pull_index(struct pull *p, kf_registry *r, const char *repo,
 		if (!found) {
 			rc = kf_err_set(e, KF_EUSAGE,
 			                "image %s: no %s manifest upstream (offered: %s)",
-			                im->ref.name, want, olen ? offered : "none");
+			                im->ref.name, want, w.olen ? w.offered : "none");
 			goto out;
 		}
 	}
 out:
-	free(cbody);
-	free(cmt);
-	free(cdigest);
-	json_decref(root);
 	return rc;
 }
 
@@ -327,7 +346,7 @@ static int pull_image(struct pull *p, const kf_spec_image *si, struct image *im,
 	const char *want;
 	size_t len = 0;
 
-	rc = kf_image_ref_parse(si->ref, &im->ref, e);
+	rc = kf_oci_ref_parse(si->ref, &im->ref, e);
 	if (rc) {
 		kf_err_prefix(e, "%s:%d:%d", p->spec->path, si->line, si->col);
 		goto out;
@@ -743,7 +762,7 @@ int kf_images_pull(const kf_spec *spec, const kf_build_opts *o,
 	say(&p, "%zu images, %zu blobs in the layout", spec->nimg, p.nstored);
 out:
 	for (size_t i = 0; ims && i < spec->nimg; i++) {
-		kf_image_ref_clear(&ims[i].ref);
+		kf_oci_ref_clear(&ims[i].ref);
 		free(ims[i].digest);
 		free(ims[i].media_type);
 		free(ims[i].config);
