@@ -1,6 +1,6 @@
 /*
- * kubeferry-install cluster init | join | restart-control-plane, and
- * mirror install. They build on what apply recorded in
+ * kubeferry-install cluster init | join | restart-control-plane. They
+ * build on what apply recorded in
  * /var/lib/kubeferry/state/applied (bundle, role, host name, address).
  *
  * cluster init knows the join secrets before kubeadm runs: it creates the
@@ -23,7 +23,7 @@
 
 #define KUBEADM_CONFIG "/etc/kubernetes/kubeadm-config.yaml"
 #define ADMIN_CONF "/etc/kubernetes/admin.conf"
-#define SELF "/usr/local/bin/kubeferry-install"
+#define SELF KFI_SELF
 
 static const char RENEW_SERVICE[] =
 	"# Written by kubeferry-install cluster init.\n"
@@ -49,138 +49,26 @@ static const char RENEW_TIMER[] =
 	"[Install]\n"
 	"WantedBy=timers.target\n";
 
-typedef struct state {
-	char *text;
-	char *bundle_dir, *role, *host, *ip, *mirror, *mirror_fp;
-} state;
-
-
-static char *field(char *text, const char *key)
-{
-	size_t kl = strlen(key);
-	for (char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-		if (!strncmp(l, key, kl) && l[kl] == ':' && l[kl + 1] == ' ') {
-			char *v = l + kl + 2, *nl = strchr(v, '\n');
-			return nl ? strndup(v, (size_t)(nl - v)) : strdup(v);
-		}
-	return NULL;
-}
-
-static void state_free(state *s)
-{
-	free(s->text);
-	free(s->bundle_dir);
-	free(s->role);
-	free(s->host);
-	free(s->ip);
-	free(s->mirror);
-	free(s->mirror_fp);
-	memset(s, 0, sizeof *s);
-}
-
-static int state_load(const kfi_ctx *c, state *s, kf_err *e)
-{
-	char *p = kfi_strf("%s/applied", c->state_dir);
-	size_t len;
-	int rc = kf_read_file(p, 1 << 16, &s->text, &len, e);
-
-	if (rc != KF_OK) {
-		rc = kf_err_set(e, KF_EUSAGE, "%s: run 'kubeferry-install apply' on this node first", p);
-		goto out;
-	}
-	s->bundle_dir = field(s->text, "bundle_dir");
-	s->role = field(s->text, "role");
-	s->host = field(s->text, "hostname");
-	s->ip = field(s->text, "node_ip");
-	s->mirror = field(s->text, "mirror");
-	s->mirror_fp = field(s->text, "mirror_fp");
-	if (!s->bundle_dir || !s->role || !s->host || !s->ip)
-		rc = kf_err_set(e, KF_EIO, "%s: incomplete; re-run apply", p);
-out:
-	free(p);
-	return rc;
-}
-
-/* The context under root and this node's applied state: how init, join and
- * mirror install start. *ctx_ok is set once c must be freed. */
-static int node_open(const char *root, kfi_ctx *c, int *ctx_ok, state *s, kf_err *e)
-{
-	int rc = kfi_ctx_init(c, root, 0, e);
-
-	if (rc != KF_OK)
-		return rc;
-	*ctx_ok = 1;
-	return state_load(c, s, e);
-}
-
 /* 1 when abs exists under the root (kubeadm's files that say it ran). */
 static int node_has(const kfi_ctx *c, const char *abs)
 {
 	char *p = kfi_path(c, abs);
-	int r = access(p, F_OK) == 0;
+	int r = p && access(p, F_OK) == 0;
 
 	free(p);
 	return r;
 }
 
-static int load_lock(const kfi_ctx *c, const state *s, kf_lock **lk, kf_err *e)
+static int load_lock(const kfi_ctx *c, const kfi_applied *s, kf_lock **lk, kf_err *e)
 {
 	char *p = kfi_strf("%s%s.bundle.yaml", c->root, s->bundle_dir), *buf = NULL;
 	size_t len;
-	int rc = kf_read_file(p, KF_LOCK_MAX, &buf, &len, e);
+	int rc = p ? kf_read_file(p, KF_LOCK_MAX, &buf, &len, e) : kfi_oom(e);
 
 	if (rc == KF_OK)
 		rc = kf_lock_parse(buf, len, p, lk, e);
 	free(p);
 	free(buf);
-	return rc;
-}
-
-/* Copy of this very binary where units can run it. */
-static int install_self(kfi_ctx *c, kf_err *e)
-{
-	return kfi_put_file_from(c, SELF, "/proc/self/exe", 0755, NULL, e);
-}
-
-static int enable_unit(kfi_ctx *c, const char *name, const char *text, const char *target,
-                       int *changed, kf_err *e)
-{
-	char unit[256], wants[300];
-	int rc, c1 = 0, c2 = 0;
-
-	snprintf(unit, sizeof unit, "/etc/systemd/system/%s", name);
-	if ((rc = kfi_put_file(c, unit, text, strlen(text), 0644, &c1, e)) != KF_OK)
-		return rc;
-	if (target) {
-		snprintf(wants, sizeof wants, "/etc/systemd/system/%s.wants/%s", target, name);
-		if ((rc = kfi_put_link(c, wants, unit, &c2, e)) != KF_OK)
-			return rc;
-		if ((rc = kfi_journal_unit(c, name, e)) != KF_OK)
-			return rc;
-	}
-	*changed |= c1 | c2;
-	return KF_OK;
-}
-
-/* systemd runs on the live node: reload and (re)start; elsewhere plan. */
-static int systemd_start(kfi_ctx *c, const char *name, int changed, kf_err *e)
-{
-	int rc = KF_OK;
-	const char *reload[] = {"systemctl", "daemon-reload", NULL};
-	const char *restart[] = {"systemctl", "restart", name, NULL};
-
-	if (c->live && access("/run/systemd/system", F_OK) != 0) {
-		printf("%-8s %s not started: systemd is not running\n", "warn", name);
-		return KF_OK;
-	}
-	if (!c->live || changed) {
-		if ((rc = kfi_run(c, reload, e)) == KF_OK)
-			rc = kfi_run(c, restart, e);
-	} else {
-		const char *probe[] = {"systemctl", "is-active", "--quiet", name, NULL};
-		if (kfi_probe(probe) != 0)
-			rc = kfi_run(c, restart, e);
-	}
 	return rc;
 }
 
@@ -215,7 +103,7 @@ static void reuse_secret(const kfi_ctx *c, const char *key, char *out, size_t n)
 	size_t len;
 	kf_err ign;
 
-	if (kf_read_file(p, 1 << 20, &buf, &len, &ign) == KF_OK && (v = strstr(buf, key))) {
+	if (p && kf_read_file(p, 1 << 20, &buf, &len, &ign) == KF_OK && (v = strstr(buf, key))) {
 		v += strlen(key);
 		if (*v == '"')
 			v++;
@@ -235,11 +123,12 @@ static int valid_token(const char *t)
 	return 1;
 }
 
-static int apply_addons(kfi_ctx *c, const state *s, kf_err *e)
+static int apply_addons(kfi_ctx *c, const kfi_applied *s, kf_err *e)
 {
 	char *dir = kfi_strf("%s%s/addons", c->root, s->bundle_dir);
 	struct dirent **ents = NULL;
-	int n = scandir(dir, &ents, NULL, alphasort), rc = KF_OK, applied = 0;
+	int n = dir ? scandir(dir, &ents, NULL, alphasort) : 0, rc = dir ? KF_OK : kfi_oom(e);
+	int applied = 0;
 
 	for (int i = 0; i < n; i++) {
 		const char *nm = ents[i]->d_name;
@@ -249,7 +138,7 @@ static int apply_addons(kfi_ctx *c, const state *s, kf_err *e)
 			char *f = kfi_strf("%s/addons/%s", s->bundle_dir, nm);
 			const char *argv[] = {"/usr/local/bin/kubectl", "--kubeconfig", ADMIN_CONF,
 			                      "apply", "-f", f, NULL};
-			rc = kfi_run(c, argv, e);
+			rc = f ? kfi_run(c, argv, e) : kfi_oom(e);
 			applied++;
 			free(f);
 		}
@@ -272,7 +161,7 @@ static int cluster_init(int argc, char **argv)
 	};
 	const char *root = "", *endpoint = NULL;
 	kfi_ctx c;
-	state s = {0};
+	kfi_applied s = {0};
 	kf_lock *lk = NULL;
 	kf_err e = {0};
 	int rc = KF_OK, opt, ctx_ok = 0, ch = 0;
@@ -297,7 +186,7 @@ static int cluster_init(int argc, char **argv)
 			goto out;
 		}
 	}
-	if ((rc = node_open(root, &c, &ctx_ok, &s, &e)) != KF_OK ||
+	if ((rc = kfi_node_open(root, &c, &ctx_ok, &s, &e)) != KF_OK ||
 	    (rc = load_lock(&c, &s, &lk, &e)) != KF_OK)
 		goto out;
 	if (strcmp(s.role, "control-plane") != 0) {
@@ -308,15 +197,20 @@ static int cluster_init(int argc, char **argv)
 		rc = kf_err_set(&e, KF_EUSAGE, "the bundle's lock has no kubernetesVersion");
 		goto out;
 	}
-	snprintf(ep, sizeof ep, "%s", endpoint ? endpoint : "");
-	if (!ep[0])
-		snprintf(ep, sizeof ep, "%s:6443", s.ip);
+	if ((endpoint ? kf_strf(ep, sizeof ep, "%s", endpoint)
+	              : kf_strf(ep, sizeof ep, "%s:6443", s.ip)) != 0) {
+		rc = kf_err_set(&e, KF_EUSAGE, "--control-plane-endpoint %s: too long", endpoint);
+		goto out;
+	}
 
 	printf("== cluster CA\n");
 	if ((rc = kfi_ensure_ca(&c, "/etc/kubernetes/pki/ca.crt", "/etc/kubernetes/pki/ca.key",
 	                        "kubernetes", &e)) != KF_OK)
 		goto out;
-	ca = kfi_path(&c, "/etc/kubernetes/pki/ca.crt");
+	if (!(ca = kfi_path(&c, "/etc/kubernetes/pki/ca.crt"))) {
+		rc = kfi_oom(&e);
+		goto out;
+	}
 	if ((rc = kfi_ca_cert_hash(ca, hash, &e)) != KF_OK)
 		goto out;
 
@@ -344,23 +238,29 @@ static int cluster_init(int argc, char **argv)
 	ko.token = token;
 	ko.certificate_key = certkey;
 	ko.external_etcd = !lk->install.etcd || !strcmp(lk->install.etcd, "host");
-	snprintf(etcd_ep, sizeof etcd_ep, "https://%s:2379", s.ip);
-	snprintf(ecert, sizeof ecert, "/etc/ssl/etcd/ssl/node-%s.pem", s.host);
-	snprintf(ekey, sizeof ekey, "/etc/ssl/etcd/ssl/node-%s-key.pem", s.host);
+	if (kf_strf(etcd_ep, sizeof etcd_ep, "https://%s:2379", s.ip) != 0 ||
+	    kf_strf(ecert, sizeof ecert, "/etc/ssl/etcd/ssl/node-%s.pem", s.host) != 0 ||
+	    kf_strf(ekey, sizeof ekey, "/etc/ssl/etcd/ssl/node-%s-key.pem", s.host) != 0) {
+		rc = kf_err_set(&e, KF_EIO, "%s: host name or address too long", s.path);
+		goto out;
+	}
 	ko.etcd_endpoint = etcd_ep;
 	ko.etcd_ca = "/etc/ssl/etcd/ssl/ca.pem";
 	ko.etcd_cert = ecert;
 	ko.etcd_key = ekey;
-	cfg = kfi_render_kubeadm(&ko);
+	if (!(cfg = kfi_render_kubeadm(&ko))) {
+		rc = kfi_oom(&e);
+		goto out;
+	}
 	/* 0600: it holds the bootstrap token and the certificate key. */
 	if ((rc = kfi_put_file(&c, KUBEADM_CONFIG, cfg, strlen(cfg), 0600, NULL, &e)) != KF_OK)
 		goto out;
 
 	printf("== certificate renewal timer\n");
-	if ((rc = install_self(&c, &e)) != KF_OK ||
-	    (rc = enable_unit(&c, "kubeferry-certs-renew.service", RENEW_SERVICE, NULL, &ch, &e)) != KF_OK ||
-	    (rc = enable_unit(&c, "kubeferry-certs-renew.timer", RENEW_TIMER, "timers.target", &ch, &e)) != KF_OK ||
-	    (rc = systemd_start(&c, "kubeferry-certs-renew.timer", ch, &e)) != KF_OK)
+	if ((rc = kfi_install_self(&c, &e)) != KF_OK ||
+	    (rc = kfi_unit_install(&c, "kubeferry-certs-renew.service", RENEW_SERVICE, NULL, &ch, &e)) != KF_OK ||
+	    (rc = kfi_unit_install(&c, "kubeferry-certs-renew.timer", RENEW_TIMER, "timers.target", &ch, &e)) != KF_OK ||
+	    (rc = kfi_unit_start(&c, "kubeferry-certs-renew.timer", ch, ch, &e)) != KF_OK)
 		goto out;
 
 	printf("== kubeadm init\n");
@@ -385,25 +285,14 @@ static int cluster_init(int argc, char **argv)
 	/* The mirror other nodes use: the one this node serves (mirror
 	 * install), else the one it was itself applied with. */
 	{
-		char *mp = kfi_strf("%s/mirror", c.state_dir), *mt = NULL, *m = NULL, *mfp = NULL;
-		size_t ml;
-		kf_err ignore;
-		if (kf_read_file(mp, 4096, &mt, &ml, &ignore) == KF_OK) {
-			m = field(mt, "mirror");
-			mfp = field(mt, "mirror_fp");
-		}
-		if ((!m || !mfp) && s.mirror && strcmp(s.mirror, "-") && s.mirror_fp &&
-		    strcmp(s.mirror_fp, "-")) {
-			free(m);
-			free(mfp);
+		char *m = NULL, *mfp = NULL;
+		if (kfi_mirror_state_load(&c, &m, &mfp) != KF_OK && s.mirror && s.mirror_fp) {
 			m = strdup(s.mirror);
 			mfp = strdup(s.mirror_fp);
 		}
 		if (m && mfp)
 			printf("Prepare each node first with:\n  kubeferry-install apply BUNDLE -p KEY "
 			       "--role ROLE --mirror %s --mirror-ca-fingerprint %s\n", m, mfp);
-		free(mp);
-		free(mt);
 		free(m);
 		free(mfp);
 	}
@@ -416,7 +305,7 @@ out:
 	free(cfg);
 	free(ca);
 	kf_lock_free(lk);
-	state_free(&s);
+	kfi_applied_free(&s);
 	if (ctx_ok)
 		kfi_ctx_free(&c);
 	return rc;
@@ -435,7 +324,7 @@ static int cluster_join(int argc, char **argv)
 	};
 	const char *root = "", *api = NULL, *token = NULL, *hash = NULL, *certkey = NULL;
 	kfi_ctx c;
-	state s = {0};
+	kfi_applied s = {0};
 	kf_err e = {0};
 	int rc = KF_OK, opt, ctx_ok = 0, cp;
 	char hx[KF_SHA256_HEX];
@@ -465,7 +354,7 @@ static int cluster_join(int argc, char **argv)
 		                "[a-z0-9]{6}.[a-z0-9]{16} and --discovery-token-ca-cert-hash sha256:<64 hex>");
 		goto out;
 	}
-	if ((rc = node_open(root, &c, &ctx_ok, &s, &e)) != KF_OK)
+	if ((rc = kfi_node_open(root, &c, &ctx_ok, &s, &e)) != KF_OK)
 		goto out;
 	cp = !strcmp(s.role, "control-plane");
 	if (cp && (!certkey || strlen(certkey) != 64)) {
@@ -501,7 +390,7 @@ static int cluster_join(int argc, char **argv)
 out:
 	if (rc != KF_OK && e.code)
 		kf_err_print("kubeferry-install cluster join", &e);
-	state_free(&s);
+	kfi_applied_free(&s);
 	if (ctx_ok)
 		kfi_ctx_free(&c);
 	return rc;
@@ -560,143 +449,4 @@ int kfi_cmd_cluster(int argc, char **argv)
 		return restart_control_plane();
 	fprintf(stderr, "kubeferry-install cluster: error: unknown subcommand '%s'\n", argv[1]);
 	return KF_EUSAGE;
-}
-
-/* ---- mirror install --------------------------------------------------- */
-
-int kfi_cmd_mirror_install(int argc, char **argv)
-{
-	enum { O_ROOT = 256, O_SAN };
-	static const struct option opts[] = {
-		{"root", required_argument, NULL, O_ROOT},
-		{"listen", required_argument, NULL, 'l'},
-		{"san", required_argument, NULL, O_SAN},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	const char *root = "", *listen = NULL, *sans[16];
-	size_t nsans = 0;
-	kfi_ctx c;
-	state s = {0};
-	kf_err e = {0};
-	int rc = KF_OK, opt, ctx_ok = 0, ch = 0;
-	char *tls = NULL, *ca = NULL, *sanargs = NULL, *unit = NULL;
-	char *advertise = NULL, *info = NULL;
-	char fp[KF_MIRROR_FP_LEN], host[128] = "";
-
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "l:h", opts, NULL)) != -1) {
-		switch (opt) {
-		case O_ROOT: root = optarg; break;
-		case 'l': listen = optarg; break;
-		case O_SAN:
-			if (nsans < 12)
-				sans[nsans++] = optarg;
-			break;
-		case 'h':
-			printf("Usage: kubeferry-install mirror install --listen ADDR:PORT [--san NAME]... [--root DIR]\n"
-			       "\n"
-			       "Runs this node's applied bundle as kubeferry-mirror.service ('mirror\n"
-			       "serve' on the unpacked bundle, TLS with a CA made here and kept under\n"
-			       "/var/lib/kubeferry/mirror-tls), copies the CA to " KF_MIRROR_CA_PATH ",\n"
-			       "and prints the CA fingerprint that other nodes pass to\n"
-			       "'apply --mirror ADDR:PORT --mirror-ca-fingerprint SHA256'.\n"
-			       "--san names the certificate's addresses (default: the listen\n"
-			       "address, 127.0.0.1, localhost).\n"
-			       "\n"
-			       "Exit codes: 0 success, 2 usage error, 3 I/O error.\n");
-			goto out;
-		default:
-			rc = kf_err_set(&e, KF_EUSAGE, "see 'kubeferry-install mirror install --help'");
-			goto out;
-		}
-	}
-	if (!listen || !strrchr(listen, ':')) {
-		rc = kf_err_set(&e, KF_EUSAGE, "mirror install needs --listen ADDR:PORT");
-		goto out;
-	}
-	if ((rc = node_open(root, &c, &ctx_ok, &s, &e)) != KF_OK)
-		goto out;
-	snprintf(host, sizeof host, "%.*s", (int)(strrchr(listen, ':') - listen), listen);
-	if (!nsans) {
-		const char *h = host[0] && strcmp(host, "0.0.0.0") && strcmp(host, "[::]") ? host : s.ip;
-		/* Each name once: they are repeated in the unit's command line. */
-		if (strcmp(h, "127.0.0.1") && strcmp(h, "localhost"))
-			sans[nsans++] = h;
-		sans[nsans++] = "127.0.0.1";
-		sans[nsans++] = "localhost";
-	}
-	/* The mirror's CA and server certificate live beside the bundles
-	 * (kept by reset, like them); the CA is re-used on every run. */
-	tls = kfi_strf("%s/var/lib/kubeferry/mirror-tls", c.root);
-	if ((rc = kf_mirror_tls_ensure(tls, sans, nsans, &e)) != KF_OK)
-		goto out;
-	ca = kfi_strf("%s/ca.crt", tls);
-	if ((rc = kf_mirror_cert_fingerprint(ca, fp, &e)) != KF_OK)
-		goto out;
-	/* The service runs plain `mirror serve` on this material with the
-	 * same names, so it reuses the certificate made here, serves the
-	 * chain kf_mirror_tls_ensure wrote (nodes pin the CA they find in
-	 * the handshake) and renews the server certificate on a restart
-	 * near expiry. */
-	for (size_t i = 0; i < nsans; i++) {
-		char *more = kfi_strf("%s --san %s", sanargs ? sanargs : "", sans[i]);
-		free(sanargs);
-		sanargs = more;
-	}
-	if ((rc = kfi_put_file_from(&c, KF_MIRROR_CA_PATH, ca, 0644, NULL, &e)) != KF_OK ||
-	    (rc = install_self(&c, &e)) != KF_OK)
-		goto out;
-	unit = kfi_strf("# Written by kubeferry-install mirror install.\n"
-	                 "[Unit]\n"
-	                 "Description=kubeferry registry mirror (bundle %s)\n"
-	                 "After=network-online.target\n"
-	                 "Wants=network-online.target\n"
-	                 "\n"
-	                 "[Service]\n"
-	                 "ExecStart=" SELF " mirror serve %s --listen %s "
-	                 "--state /var/lib/kubeferry/mirror-tls%s\n"
-	                 "Restart=always\n"
-	                 "RestartSec=2\n"
-	                 "DynamicUser=no\n"
-	                 "NoNewPrivileges=yes\n"
-	                 "ProtectSystem=strict\n"
-	                 "ProtectHome=yes\n"
-	                 "PrivateTmp=yes\n"
-	                 "ReadWritePaths=/var/lib/kubeferry/mirror-tls\n"
-	                 "\n"
-	                 "[Install]\n"
-	                 "WantedBy=multi-user.target\n",
-	                 s.bundle_dir, s.bundle_dir, listen, sanargs);
-	if ((rc = enable_unit(&c, "kubeferry-mirror.service", unit, "multi-user.target", &ch, &e)) != KF_OK ||
-	    (rc = systemd_start(&c, "kubeferry-mirror.service", ch, &e)) != KF_OK)
-		goto out;
-	/* What other nodes pass to apply, kept for cluster init's join
-	 * instructions: a wildcard listen address is reached at the node IP. */
-	{
-		const char *port = strrchr(listen, ':') + 1;
-		int wild = !strcmp(host, "0.0.0.0") || !strcmp(host, "[::]") || !host[0];
-		advertise = wild ? kfi_strf("%s:%s", s.ip, port) : kfi_strf("%s", listen);
-		info = kfi_strf("mirror: %s\nmirror_fp: %s\n", advertise, fp);
-		if ((rc = kfi_put_file(&c, KFI_STATE_DIR "/mirror", info, strlen(info), 0644,
-		                       NULL, &e)) != KF_OK)
-			goto out;
-	}
-	printf("mirror https://%s serving %s\n", listen, s.bundle_dir);
-	printf("mirror CA fingerprint (sha256): %s\n", fp);
-	printf("on other nodes: kubeferry-install apply BUNDLE -p KEY --role ROLE --mirror %s "
-	       "--mirror-ca-fingerprint %s\n", advertise, fp);
-out:
-	if (rc != KF_OK && e.code)
-		kf_err_print("kubeferry-install mirror install", &e);
-	free(tls);
-	free(ca);
-	free(sanargs);
-	free(unit);
-	free(advertise);
-	free(info);
-	state_free(&s);
-	if (ctx_ok)
-		kfi_ctx_free(&c);
-	return rc;
 }

@@ -1,6 +1,6 @@
-/* kubeferry-install mirror serve | hosts | tls: the node-side registry
- * mirror over an unpacked bundle, and the certs.d files that point
- * containerd at it. */
+/* kubeferry-install mirror serve | hosts | tls | install: the node-side
+ * registry mirror over an unpacked bundle, the certs.d files that point
+ * containerd at it, and the service that runs it on an applied node. */
 #include <arpa/inet.h>
 #include <getopt.h>
 #include <limits.h>
@@ -319,6 +319,164 @@ out:
 	return rc;
 }
 
+/* ---- mirror install --------------------------------------------------- */
+
+/* Runs this node's applied bundle as kubeferry-mirror.service and records
+ * what other nodes pass to apply --mirror. */
+static int cmd_install(int argc, char **argv)
+{
+	enum { O_ROOT = 256, O_SAN };
+	static const struct option opts[] = {
+		{"root", required_argument, NULL, O_ROOT},
+		{"listen", required_argument, NULL, 'l'},
+		{"san", required_argument, NULL, O_SAN},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *root = "", *listen = NULL, *sans[16];
+	size_t nsans = 0;
+	kfi_ctx c;
+	kfi_applied s = {0};
+	kf_err e = {0};
+	int rc = KF_OK, opt, ctx_ok = 0, ch = 0;
+	char *tls = NULL, *ca = NULL, *sanargs = NULL, *unit = NULL;
+	char *advertise = NULL;
+	char fp[KF_MIRROR_FP_LEN], host[128] = "";
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "l:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case O_ROOT: root = optarg; break;
+		case 'l': listen = optarg; break;
+		case O_SAN:
+			if (nsans < 12)
+				sans[nsans++] = optarg;
+			break;
+		case 'h':
+			printf("Usage: kubeferry-install mirror install --listen ADDR:PORT [--san NAME]... [--root DIR]\n"
+			       "\n"
+			       "Runs this node's applied bundle as kubeferry-mirror.service ('mirror\n"
+			       "serve' on the unpacked bundle, TLS with a CA made here and kept under\n"
+			       "/var/lib/kubeferry/mirror-tls), copies the CA to " KF_MIRROR_CA_PATH ",\n"
+			       "and prints the CA fingerprint that other nodes pass to\n"
+			       "'apply --mirror ADDR:PORT --mirror-ca-fingerprint SHA256'.\n"
+			       "--san names the certificate's addresses (default: the listen\n"
+			       "address, 127.0.0.1, localhost).\n"
+			       "\n"
+			       "Exit codes: 0 success, 2 usage error, 3 I/O error.\n");
+			goto out;
+		default:
+			rc = kf_err_set(&e, KF_EUSAGE, "see 'kubeferry-install mirror install --help'");
+			goto out;
+		}
+	}
+	if (!listen || !strrchr(listen, ':')) {
+		rc = kf_err_set(&e, KF_EUSAGE, "mirror install needs --listen ADDR:PORT");
+		goto out;
+	}
+	if ((rc = kfi_node_open(root, &c, &ctx_ok, &s, &e)) != KF_OK)
+		goto out;
+	if (kf_strf(host, sizeof host, "%.*s", (int)(strrchr(listen, ':') - listen), listen) != 0) {
+		rc = kf_err_set(&e, KF_EUSAGE, "--listen %s: address too long", listen);
+		goto out;
+	}
+	if (!nsans) {
+		const char *h = host[0] && strcmp(host, "0.0.0.0") && strcmp(host, "[::]") ? host : s.ip;
+		/* Each name once: they are repeated in the unit's command line. */
+		if (strcmp(h, "127.0.0.1") && strcmp(h, "localhost"))
+			sans[nsans++] = h;
+		sans[nsans++] = "127.0.0.1";
+		sans[nsans++] = "localhost";
+	}
+	/* The mirror's CA and server certificate live beside the bundles
+	 * (kept by reset, like them); the CA is re-used on every run. */
+	tls = kfi_strf("%s/var/lib/kubeferry/mirror-tls", c.root);
+	ca = tls ? kfi_strf("%s/ca.crt", tls) : NULL;
+	if (!ca) {
+		rc = kfi_oom(&e);
+		goto out;
+	}
+	if ((rc = kf_mirror_tls_ensure(tls, sans, nsans, &e)) != KF_OK)
+		goto out;
+	if ((rc = kf_mirror_cert_fingerprint(ca, fp, &e)) != KF_OK)
+		goto out;
+	/* The service runs plain `mirror serve` on this material with the
+	 * same names, so it reuses the certificate made here, serves the
+	 * chain kf_mirror_tls_ensure wrote (nodes pin the CA they find in
+	 * the handshake) and renews the server certificate on a restart
+	 * near expiry. */
+	{
+		kf_buf b;
+		kf_buf_init(&b);
+		for (size_t i = 0; i < nsans; i++)
+			kf_buf_addf(&b, " --san %s", sans[i]);
+		if (!(sanargs = kf_buf_take(&b))) {
+			rc = kfi_oom(&e);
+			goto out;
+		}
+	}
+	if ((rc = kfi_put_file_from(&c, KF_MIRROR_CA_PATH, ca, 0644, NULL, &e)) != KF_OK ||
+	    (rc = kfi_install_self(&c, &e)) != KF_OK)
+		goto out;
+	unit = kfi_strf("# Written by kubeferry-install mirror install.\n"
+	                 "[Unit]\n"
+	                 "Description=kubeferry registry mirror (bundle %s)\n"
+	                 "After=network-online.target\n"
+	                 "Wants=network-online.target\n"
+	                 "\n"
+	                 "[Service]\n"
+	                 "ExecStart=" KFI_SELF " mirror serve %s --listen %s "
+	                 "--state /var/lib/kubeferry/mirror-tls%s\n"
+	                 "Restart=always\n"
+	                 "RestartSec=2\n"
+	                 "DynamicUser=no\n"
+	                 "NoNewPrivileges=yes\n"
+	                 "ProtectSystem=strict\n"
+	                 "ProtectHome=yes\n"
+	                 "PrivateTmp=yes\n"
+	                 "ReadWritePaths=/var/lib/kubeferry/mirror-tls\n"
+	                 "\n"
+	                 "[Install]\n"
+	                 "WantedBy=multi-user.target\n",
+	                 s.bundle_dir, s.bundle_dir, listen, sanargs);
+	if (!unit) {
+		rc = kfi_oom(&e);
+		goto out;
+	}
+	if ((rc = kfi_unit_install(&c, "kubeferry-mirror.service", unit, "multi-user.target", &ch, &e)) != KF_OK ||
+	    (rc = kfi_unit_start(&c, "kubeferry-mirror.service", ch, ch, &e)) != KF_OK)
+		goto out;
+	/* What other nodes pass to apply, kept for cluster init's join
+	 * instructions: a wildcard listen address is reached at the node IP. */
+	{
+		const char *port = strrchr(listen, ':') + 1;
+		int wild = !strcmp(host, "0.0.0.0") || !strcmp(host, "[::]") || !host[0];
+		advertise = wild ? kfi_strf("%s:%s", s.ip, port) : kfi_strf("%s", listen);
+		if (!advertise) {
+			rc = kfi_oom(&e);
+			goto out;
+		}
+		if ((rc = kfi_mirror_state_write(&c, advertise, fp, &e)) != KF_OK)
+			goto out;
+	}
+	printf("mirror https://%s serving %s\n", listen, s.bundle_dir);
+	printf("mirror CA fingerprint (sha256): %s\n", fp);
+	printf("on other nodes: kubeferry-install apply BUNDLE -p KEY --role ROLE --mirror %s "
+	       "--mirror-ca-fingerprint %s\n", advertise, fp);
+out:
+	if (rc != KF_OK && e.code)
+		kf_err_print("kubeferry-install mirror install", &e);
+	free(tls);
+	free(ca);
+	free(sanargs);
+	free(unit);
+	free(advertise);
+	kfi_applied_free(&s);
+	if (ctx_ok)
+		kfi_ctx_free(&c);
+	return rc;
+}
+
 int kfi_cmd_mirror(int argc, char **argv)
 {
 	int rc = KF_EUSAGE;
@@ -336,10 +494,10 @@ int kfi_cmd_mirror(int argc, char **argv)
 		rc = KF_OK;
 		goto out;
 	}
-	/* `mirror install` sets up the service that runs `mirror serve`; it
-	 * lives with the other deploy steps and parses its own options. */
+	/* `mirror install` sets up the service that runs `mirror serve` on
+	 * the applied bundle; it parses its own options. */
 	if (!strcmp(sub, "install")) {
-		rc = kfi_cmd_mirror_install(argc - 1, argv + 1);
+		rc = cmd_install(argc - 1, argv + 1);
 		goto out;
 	}
 	rc = parse(argc - 1, argv + 1, &o);

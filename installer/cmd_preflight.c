@@ -44,10 +44,20 @@ static char *root_read(const pf *p, const char *abs)
 	size_t len;
 	kf_err ign;
 
-	snprintf(path, sizeof path, "%s%s", p->root, abs);
-	if (kf_read_file(path, 1 << 20, &buf, &len, &ign) != KF_OK)
+	if (kf_strf(path, sizeof path, "%s%s", p->root, abs) != 0 ||
+	    kf_read_file(path, 1 << 20, &buf, &len, &ign) != KF_OK)
 		return NULL;
 	return buf;
+}
+
+/* Append item to the list in out[n] (sep between items); a list that no
+ * longer fits keeps what it had: these lists only name things. */
+static void list_add(char *out, size_t n, const char *sep, const char *item)
+{
+	size_t off = strlen(out);
+
+	if (off < n && kf_strf(out + off, n - off, "%s%s", off ? sep : "", item) != 0)
+		out[off] = '\0';
 }
 
 /* Value of KEY= in os-release, unquoted. */
@@ -80,7 +90,7 @@ static void check_os(pf *p)
 	}
 	osr_value(osr, "ID", id, sizeof id);
 	osr_value(osr, "VERSION_ID", ver, sizeof ver);
-	major = atoi(ver);
+	major = (int)strtol(ver, NULL, 10); /* "9.4" is major 9 */
 	if (!strcmp(id, "rocky") || !strcmp(id, "rhel") || !strcmp(id, "almalinux") ||
 	    !strcmp(id, "centos"))
 		ok = major == 9 || major == 10;
@@ -124,7 +134,7 @@ static void check_resources(pf *p)
 	if (kf_read_file("/proc/meminfo", 1 << 16, &mi, &len, &ign) == KF_OK) {
 		char *m = strstr(mi, "MemTotal:");
 		if (m)
-			kb = atoll(m + 9);
+			kb = strtoll(m + 9, NULL, 10); /* "MemTotal:  8000000 kB" */
 	}
 	free(mi);
 	snprintf(d, sizeof d, "%lld MiB", kb / 1024);
@@ -163,7 +173,6 @@ static void check_ports(pf *p)
 	static const int wk[] = {10250, 0};
 	const int *ports = p->control_plane ? cp : wk;
 	char busy[200] = "", d[256];
-	size_t off = 0;
 
 	for (size_t i = 0; ports[i]; i++) {
 		struct sockaddr_in sa = {0};
@@ -174,15 +183,18 @@ static void check_ports(pf *p)
 		sa.sin_family = AF_INET;
 		sa.sin_port = htons((uint16_t)ports[i]);
 		sa.sin_addr.s_addr = htonl(INADDR_ANY);
-		if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 && errno == EADDRINUSE)
-			off += (size_t)snprintf(busy + off, sizeof busy - off, "%s%d", off ? "," : "", ports[i]);
+		if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 && errno == EADDRINUSE) {
+			char num[16];
+			snprintf(num, sizeof num, "%d", ports[i]);
+			list_add(busy, sizeof busy, ",", num);
+		}
 		close(fd);
 	}
-	if (off)
+	if (busy[0])
 		snprintf(d, sizeof d, "in use: %s", busy);
 	else
 		snprintf(d, sizeof d, "%s free", p->control_plane ? "6443 2379-2380 10250 10257 10259" : "10250");
-	row(p, "ports", off ? 2 : 0, d, "stop what listens there (ss -ltnp)");
+	row(p, "ports", busy[0] ? 2 : 0, d, "stop what listens there (ss -ltnp)");
 }
 
 static void check_hostname(pf *p)
@@ -234,7 +246,7 @@ static void check_modules(pf *p)
 	static const char *const mods[] = {"overlay", "br_netfilter", NULL};
 	struct utsname u;
 	char *dep = NULL, path[512], missing[128] = "";
-	size_t len, off = 0;
+	size_t len;
 	kf_err ign;
 
 	uname(&u);
@@ -246,10 +258,10 @@ static void check_modules(pf *p)
 		snprintf(ko, sizeof ko, "/%s.ko", mods[i]);
 		if (access(sys, F_OK) == 0 || (dep && strstr(dep, ko)))
 			continue;
-		off += (size_t)snprintf(missing + off, sizeof missing - off, "%s%s", off ? "," : "", mods[i]);
+		list_add(missing, sizeof missing, ",", mods[i]);
 	}
 	free(dep);
-	row(p, "kernel modules", off ? 1 : 0, off ? missing : "overlay br_netfilter",
+	row(p, "kernel modules", missing[0] ? 1 : 0, missing[0] ? missing : "overlay br_netfilter",
 	    "install kernel-modules-extra (Rocky 10 cloud images) or build them in");
 }
 
@@ -259,8 +271,8 @@ static int tool_in_root(const pf *p, const char *name)
 	                                   "/usr/local/sbin", "/usr/local/bin", NULL};
 	char path[4096];
 	for (size_t i = 0; dirs[i]; i++) {
-		snprintf(path, sizeof path, "%s%s/%s", p->root, dirs[i], name);
-		if (access(path, X_OK) == 0)
+		if (kf_strf(path, sizeof path, "%s%s/%s", p->root, dirs[i], name) == 0 &&
+		    access(path, X_OK) == 0)
 			return 1;
 	}
 	return 0;
@@ -270,14 +282,13 @@ static void check_tools(pf *p)
 {
 	static const char *const tools[] = {"conntrack", "socat", "mount", "modprobe", NULL};
 	char missing[200] = "";
-	size_t off = 0;
 
 	for (size_t i = 0; tools[i]; i++)
 		if (!tool_in_root(p, tools[i]))
-			off += (size_t)snprintf(missing + off, sizeof missing - off, "%s%s", off ? " " : "", tools[i]);
+			list_add(missing, sizeof missing, " ", tools[i]);
 	if (!tool_in_root(p, "iptables") && !tool_in_root(p, "nft"))
-		off += (size_t)snprintf(missing + off, sizeof missing - off, "%siptables|nft", off ? " " : "");
-	row(p, "host tools", off ? 2 : 0, off ? missing : "conntrack socat iptables|nft mount modprobe",
+		list_add(missing, sizeof missing, " ", "iptables|nft");
+	row(p, "host tools", missing[0] ? 2 : 0, missing[0] ? missing : "conntrack socat iptables|nft mount modprobe",
 	    "dnf install conntrack-tools socat iptables-nft (apt-get install conntrack socat iptables)");
 }
 

@@ -42,10 +42,13 @@ static const char *member_name(const char *path, int strip)
 	return p;
 }
 
-static int wanted(const char *name, const char *const *names)
+/* Without a list of names, only programs: upstream archives put their
+ * LICENSE and README beside the binaries (the CNI plugins at the top
+ * level), and those do not belong in /opt/cni/bin or /usr/local/bin. */
+static int wanted(const char *name, const char *const *names, unsigned perm)
 {
 	if (!names)
-		return 1;
+		return (perm & 0111) != 0;
 	for (size_t i = 0; names[i]; i++)
 		if (!strcmp(names[i], name))
 			return 1;
@@ -60,23 +63,29 @@ int kfi_tar_install(kfi_ctx *c, const char *tgz, const char *tgz_sha256, int str
 	struct archive *a = NULL;
 	struct archive_entry *ent;
 	char *buf = NULL, key[8192], *done[256];
-	size_t off, ndone = 0;
+	size_t ndone = 0;
+	int fit, stamp;
 
 	/* The stamp names the archive by its locked digest and what is taken
 	 * from it: a matching stamp means nothing needs decompressing. */
-	off = (size_t)snprintf(key, sizeof key, "tar|%s|%s|%d|%o", tgz_sha256 ? tgz_sha256 : "-",
-	                       dest_dir, strip, mode);
-	for (size_t i = 0; names && names[i] && off < sizeof key; i++)
-		off += (size_t)snprintf(key + off, sizeof key - off, "|%s", names[i]);
-	if (tgz_sha256 && kfi_stamp_match(c, key))
+	fit = kf_strf(key, sizeof key, "tar|%s|%s|%d|%o", tgz_sha256 ? tgz_sha256 : "-",
+	              dest_dir, strip, mode);
+	for (size_t i = 0; names && names[i] && fit == 0; i++) {
+		size_t off = strlen(key);
+		fit = kf_strf(key + off, sizeof key - off, "|%s", names[i]);
+	}
+	/* A key cut short could match another archive's stamp: no stamp. */
+	stamp = tgz_sha256 && fit == 0;
+	if (stamp && kfi_stamp_match(c, key))
 		goto out;
 	/* Defence in depth: the archive on disk is checked against the
 	 * signed lock before anything is taken out of it. */
 	if (tgz_sha256 && (rc = kfi_check_sha256(tgz, NULL, 0, tgz_sha256, e)) != KF_OK)
 		goto out;
-	a = archive_read_new();
-	if (!a)
-		abort();
+	if (!(a = archive_read_new())) {
+		rc = kfi_oom(e);
+		goto out;
+	}
 	archive_read_support_format_tar(a);
 	archive_read_support_filter_gzip(a);
 	if (archive_read_open_filename(a, tgz, 1 << 16) != ARCHIVE_OK) {
@@ -93,7 +102,7 @@ int kfi_tar_install(kfi_ctx *c, const char *tgz, const char *tgz_sha256, int str
 		if (archive_entry_filetype(ent) != AE_IFREG || !path)
 			continue;
 		name = member_name(path, strip);
-		if (!name || !wanted(name, names))
+		if (!name || !wanted(name, names, (unsigned)archive_entry_perm(ent)))
 			continue;
 		/* A hard link is reported as a regular file with no data of its
 		 * own: installing it would put an empty binary in place. */
@@ -107,20 +116,27 @@ int kfi_tar_install(kfi_ctx *c, const char *tgz, const char *tgz_sha256, int str
 			goto out;
 		}
 		free(buf);
-		buf = malloc(size ? (size_t)size : 1);
-		if (!buf)
-			abort();
+		if (!(buf = malloc(size ? (size_t)size : 1))) {
+			rc = kfi_oom(e);
+			goto out;
+		}
 		got = archive_read_data(a, buf, (size_t)size);
 		if (got != size) {
 			rc = kf_err_set(e, KF_EIO, "%s: cannot read member %s: %s", tgz,
 			                path, archive_error_string(a));
 			goto out;
 		}
-		snprintf(dest, sizeof dest, "%s/%s", dest_dir, name);
+		if (kf_strf(dest, sizeof dest, "%s/%s", dest_dir, name) != 0) {
+			rc = kf_err_set(e, KF_EIO, "%s: member name %s too long", tgz, path);
+			goto out;
+		}
 		if ((rc = kfi_put_file(c, dest, buf, (size_t)size, mode, NULL, e)) != KF_OK)
 			goto out;
-		if (ndone < sizeof done / sizeof done[0])
-			done[ndone++] = strdup(dest);
+		/* The stamp must list every file installed, or none. */
+		if (ndone < sizeof done / sizeof done[0] && (done[ndone] = strdup(dest)))
+			ndone++;
+		else
+			stamp = 0;
 		n++;
 	}
 	if (r != ARCHIVE_EOF) {
@@ -132,7 +148,7 @@ int kfi_tar_install(kfi_ctx *c, const char *tgz, const char *tgz_sha256, int str
 		rc = kf_err_set(e, KF_EIO, "archive %s holds none of the expected files", tgz);
 		goto out;
 	}
-	if (tgz_sha256)
+	if (stamp)
 		kfi_stamp_write(c, key, done, ndone);
 out:
 	if (count)

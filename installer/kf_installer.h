@@ -1,6 +1,17 @@
 /*
- * installer: the static kubeferry-install program. This header is shared by
- * the installer's own files and its unit tests only.
+ * installer: the static kubeferry-install program, what runs on the nodes
+ * inside the closed network: verify and unpack a bundle, preflight, apply
+ * (host, runtime, mirror, Kubernetes, etcd; installer/apply/), the step
+ * engine every change goes through (installer/step/), the node's install
+ * state (applied.c), systemd units (units.c), PKI, kubeadm orchestration
+ * (cmd_cluster.c), the registry mirror service (cmd_mirror.c), status and
+ * reset. This header is shared by the installer's own files and its unit
+ * tests only; installer/apply/apply.h and installer/step/step.h are private
+ * to their folders.
+ *
+ * May include: base/, keys/, manifests/, archive/ and mirror/ (the
+ * registry server is linked into the installer only). Never bundler/: the
+ * installer links no HTTP client.
  */
 #ifndef KF_INSTALLER_H
 #define KF_INSTALLER_H
@@ -19,13 +30,12 @@ int kfi_cmd_mirror(int argc, char **argv);  /* cmd_mirror.c */
 
 int kfi_cmd_apply(int argc, char **argv);     /* cmd_apply.c */
 int kfi_cmd_reset(int argc, char **argv);     /* cmd_reset.c */
-int kfi_cmd_status(int argc, char **argv);    /* cmd_reset.c */
+int kfi_cmd_status(int argc, char **argv);    /* cmd_status.c */
 int kfi_cmd_preflight(int argc, char **argv); /* cmd_preflight.c */
-int kfi_cmd_cluster(int argc, char **argv);   /* cmd_cluster.c: init, join */
-/* `mirror install` (routed here from cmd_mirror.c). */
-int kfi_cmd_mirror_install(int argc, char **argv); /* cmd_cluster.c */
+int kfi_cmd_cluster(int argc, char **argv);   /* cmd_cluster.c: init, join, restart-control-plane */
 
-/* The step engine (step.c). Every change to a node goes through it: files
+/* The step engine (installer/step/: journal.c, put.c, run.c, stamp.c,
+ * undo.c). Every change to a node goes through it: files
  * are compared first (equal: "ok"), the previous state is recorded once in
  * a journal under ROOT/var/lib/kubeferry/state/ (with a backup copy), then
  * the file is written via a temporary name, fsync, rename, fsync of the
@@ -46,7 +56,7 @@ typedef struct kfi_ctx {
 
 int kfi_ctx_init(kfi_ctx *c, const char *root, int dry_run, kf_err *e);
 void kfi_ctx_free(kfi_ctx *c);
-/* ROOT + abs (abs starts with '/'). Caller frees. */
+/* ROOT + abs (abs starts with '/'). Caller frees; NULL when out of memory. */
 char *kfi_path(const kfi_ctx *c, const char *abs);
 /* KF_OK when no existing directory between ROOT and abs is a symbolic
  * link (or a non-directory): nothing is read or written through one. */
@@ -74,9 +84,56 @@ int kfi_probe(const char *const argv[]);
 /* Undo everything in the journal (newest first) and remove the state. */
 int kfi_journal_undo(kfi_ctx *c, kf_err *e);
 
+/* systemd units (units.c). 1 on the live node with systemd as PID 1. */
+int kfi_systemd_running(const kfi_ctx *c);
+/* /etc/systemd/system/NAME with text; with target, enabled as
+ * TARGET.wants/NAME (the link `systemctl enable` makes, so it works under
+ * --root) and journaled so that reset disables it. *changed (may be NULL)
+ * gets |= 1 when the unit or its link changed. */
+int kfi_unit_install(kfi_ctx *c, const char *name, const char *text, const char *target,
+                     int *changed, kf_err *e);
+/* On the live node: daemon-reload when reload, restart when restart, else
+ * start unless active; elsewhere all of it is planned. A warning, not an
+ * error, when the live node has no systemd. */
+int kfi_unit_start(kfi_ctx *c, const char *name, int reload, int restart, kf_err *e);
+/* A copy of this very binary at KFI_SELF, where units can run it. */
+#define KFI_SELF "/usr/local/bin/kubeferry-install"
+int kfi_install_self(kfi_ctx *c, kf_err *e);
+
+/* The node's install state (applied.c). apply writes "applied"; cluster,
+ * mirror install and status read it. Fields are NULL when absent; mirror
+ * and mirror_fp when the node was applied without --mirror. */
+typedef struct kfi_applied {
+	char *path;                  /* the state file (set by load) */
+	char *bundle;                /* NAME-VERSION */
+	char *kube_version, *role, *host, *ip, *arch;
+	char *bundle_dir;            /* without the --root prefix */
+	char *mirror, *mirror_fp;
+} kfi_applied;
+int kfi_applied_write(const kfi_ctx *c, const kfi_applied *a, kf_err *e);
+/* KF_OK; KF_EUSAGE ("run apply first") when there is no state; KF_EIO when
+ * bundle_dir, role, host or ip is missing (a is filled as far as it goes).
+ * Free with kfi_applied_free either way. */
+int kfi_applied_load(const kfi_ctx *c, kfi_applied *a, kf_err *e);
+void kfi_applied_free(kfi_applied *a);
+/* The context under root and this node's applied state: how cluster and
+ * mirror install start. *ctx_ok is set once c must be freed. */
+int kfi_node_open(const char *root, kfi_ctx *c, int *ctx_ok, kfi_applied *s, kf_err *e);
+/* mirror install's record of what it serves (ADDR:PORT, CA fingerprint). */
+int kfi_mirror_state_write(kfi_ctx *c, const char *mirror, const char *fp, kf_err *e);
+/* KF_OK with both (caller frees), -1 when there is no complete record. */
+int kfi_mirror_state_load(const kfi_ctx *c, char **mirror, char **fp);
+
+/* HOST:PORT (hostport.c). The port 1-65535, decimal only, else -1. */
+int kfi_parse_port(const char *s);
+/* HOST (without IPv6 brackets) into host[n] and the port; -1 when
+ * malformed or the host does not fit. */
+int kfi_split_hostport(const char *in, char *host, size_t n, int *port);
+
 /* Upstream .tar.gz archives (extract.c): every regular file whose path,
  * after dropping strip leading components (and a leading "./"), is a single
- * name (and one of names[], when names is not NULL) is installed into
+ * name (one of names[], or when names is NULL any with an execute bit:
+ * programs, not LICENSE or README) is installed into
  * dest_dir with mode. Returns the number installed via *count. */
 int kfi_tar_install(kfi_ctx *c, const char *tgz, const char *tgz_sha256, int strip,
                     const char *const *names, const char *dest_dir,
@@ -94,7 +151,7 @@ int kfi_put_file_from_sum(kfi_ctx *c, const char *abs, const char *src,
  * what. */
 int kfi_check_sha256(const char *what, const void *data, size_t len,
                      const char *sha256, kf_err *e);
-/* Stamps (step.c): what apply installed from a source with a known digest,
+/* Stamps (step/stamp.c): what apply installed from a source with a known digest,
  * with each file's size, inode, mode and ctime. When every file still
  * matches, the re-run reports them "ok" without decompressing or reading
  * anything; any difference falls back to the full comparison. */
@@ -143,8 +200,13 @@ int kfi_mirror_ca_file(const char *path, const char *fingerprint, char **pem,
 /* Normalise a fingerprint to 64 lowercase hex digits; -1 when malformed. */
 int kfi_fingerprint_norm(const char *in, char out[KF_SHA256_HEX]);
 
-/* vasprintf into a new string; aborts on out-of-memory (step.c). */
+/* Out of memory (step/put.c): nothing in the installer aborts. Functions
+ * that return a new string return NULL when memory runs out; their
+ * callers turn that into KF_EIO "out of memory" (kfi_oom) up the stack.
+ * vasprintf into a new string, NULL when out of memory. */
 char *kfi_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* kf_err_set(e, KF_EIO, "out of memory"); returns KF_EIO. */
+int kfi_oom(kf_err *e);
 
 /* ---- etcd lifecycle (installer/etcd/, cmd_etcd.c) ---------------------- */
 

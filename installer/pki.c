@@ -42,7 +42,7 @@ static int exists(kfi_ctx *c, const char *abs)
 {
 	char *full = kfi_path(c, abs);
 	struct stat st;
-	int r = lstat(full, &st) == 0 && S_ISREG(st.st_mode);
+	int r = full && lstat(full, &st) == 0 && S_ISREG(st.st_mode);
 	free(full);
 	return r;
 }
@@ -53,7 +53,7 @@ static int keep_pair(kfi_ctx *c, const char *key_abs, const char *cert_abs,
                      kf_err *e)
 {
 	char *kfull = kfi_path(c, key_abs), *cfull = kfi_path(c, cert_abs);
-	int rc = kfi_put_file_from(c, key_abs, kfull, 0600, NULL, e);
+	int rc = kfull && cfull ? kfi_put_file_from(c, key_abs, kfull, 0600, NULL, e) : kfi_oom(e);
 
 	if (rc == KF_OK)
 		rc = kfi_put_file_from(c, cert_abs, cfull, 0644, NULL, e);
@@ -89,7 +89,9 @@ static int load_ca(kfi_ctx *c, const char *cert_abs, const char *key_abs,
 	int rc = KF_OK;
 	char *cp = kfi_path(c, cert_abs), *kp = kfi_path(c, key_abs);
 
-	if (!(*ca = kf_x509_read_cert(cp)))
+	if (!cp || !kp)
+		rc = kfi_oom(e);
+	else if (!(*ca = kf_x509_read_cert(cp)))
 		rc = kf_err_set(e, KF_EIO, "cannot read the etcd CA certificate %s", cp);
 	else if (!(*key = kf_x509_read_key(kp)))
 		rc = kf_err_set(e, KF_EIO, "cannot read the etcd CA key %s", kp);
@@ -111,19 +113,26 @@ int kfi_etcd_pki(kfi_ctx *c, const char *dir, const char *host,
 	kf_x509_profile leaf_p = {
 		.cn = cn, .days = CERT_DAYS,
 		.basic_constraints = "critical,CA:FALSE",
-		.key_usage = "critical,digitalSignature,keyEncipherment",
+		/* EC keys sign; they cannot encipher a key (RFC 8813, and Go's
+		 * crypto/x509 rejects keyEncipherment on ECDSA leaves). */
+		.key_usage = "critical,digitalSignature",
 		.ext_key_usage = "serverAuth,clientAuth",
 		.san = san,
 	};
-	size_t off;
+	int fit;
 
-	snprintf(ca_abs, sizeof ca_abs, "%s/ca.pem", dir);
-	snprintf(cakey_abs, sizeof cakey_abs, "%s/ca-key.pem", dir);
-	off = (size_t)snprintf(san, sizeof san, "DNS:localhost,DNS:%s,IP:127.0.0.1,IP:::1", host);
-	for (size_t i = 0; i < nip && off < sizeof san; i++)
-		if (strcmp(ips[i], "127.0.0.1") && strcmp(ips[i], "::1"))
-			off += (size_t)snprintf(san + off, sizeof san - off, ",IP:%s", ips[i]);
-	if (off >= sizeof san) {
+	if (kf_strf(ca_abs, sizeof ca_abs, "%s/ca.pem", dir) != 0 ||
+	    kf_strf(cakey_abs, sizeof cakey_abs, "%s/ca-key.pem", dir) != 0) {
+		rc = kf_err_set(e, KF_EUSAGE, "path too long: %s", dir);
+		goto out;
+	}
+	fit = kf_strf(san, sizeof san, "DNS:localhost,DNS:%s,IP:127.0.0.1,IP:::1", host);
+	for (size_t i = 0; i < nip && fit == 0; i++)
+		if (strcmp(ips[i], "127.0.0.1") && strcmp(ips[i], "::1")) {
+			size_t off = strlen(san);
+			fit = kf_strf(san + off, sizeof san - off, ",IP:%s", ips[i]);
+		}
+	if (fit != 0) {
 		rc = kf_err_set(e, KF_EUSAGE, "too many node addresses for the etcd certificates");
 		goto out;
 	}
@@ -146,14 +155,17 @@ int kfi_etcd_pki(kfi_ctx *c, const char *dir, const char *host,
 	}
 
 	for (size_t i = 0; i < 3; i++) {
-		snprintf(cert_abs, sizeof cert_abs, "%s/%s-%s.pem", dir, kinds[i], host);
-		snprintf(key_abs, sizeof key_abs, "%s/%s-%s-key.pem", dir, kinds[i], host);
+		if (kf_strf(cert_abs, sizeof cert_abs, "%s/%s-%s.pem", dir, kinds[i], host) != 0 ||
+		    kf_strf(key_abs, sizeof key_abs, "%s/%s-%s-key.pem", dir, kinds[i], host) != 0 ||
+		    kf_strf(cn, sizeof cn, "etcd-%s-%s", kinds[i], host) != 0) {
+			rc = kf_err_set(e, KF_EUSAGE, "host name too long: %s", host);
+			goto out;
+		}
 		if (exists(c, cert_abs) && exists(c, key_abs)) {
 			if ((rc = keep_pair(c, key_abs, cert_abs, e)) != KF_OK)
 				goto out;
 			continue;
 		}
-		snprintf(cn, sizeof cn, "etcd-%s-%s", kinds[i], host);
 		k = EVP_EC_gen("P-256");
 		if (!k || !(x = kf_x509_issue(&leaf_p, k, ca, ca_key))) {
 			rc = kf_err_set(e, KF_EIO, "cannot issue the etcd certificate %s", cert_abs);

@@ -1,7 +1,8 @@
 /*
  * Configuration files generated for a node. Pure functions of their inputs
  * (no time, no randomness), so a re-run renders identical bytes and the
- * step engine reports "ok".
+ * step engine reports "ok". Each returns a new string, or NULL when out of
+ * memory.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,11 +18,15 @@ char *kfi_render_containerd(const char *containerd_version,
                             const char *sandbox_image)
 {
 	const char *v = containerd_version ? containerd_version : "1";
-	int major;
+	char *end = NULL;
+	long major, minor = 0;
 
 	if (*v == 'v')
 		v++;
-	major = atoi(v);
+	/* "2.1.4" is major 2, minor 1. */
+	major = strtol(v, &end, 10);
+	if (end && *end == '.')
+		minor = strtol(end + 1, NULL, 10);
 	if (major >= 2)
 		return kfi_strf(
 		    "# Written by kubeferry-install: containerd %s (config version 3).\n"
@@ -47,9 +52,12 @@ char *kfi_render_containerd(const char *containerd_version,
 		    "        BinaryName = \"/usr/local/sbin/runc\"\n"
 		    "        SystemdCgroup = true\n"
 		    "  [plugins.\"io.containerd.cri.v1.runtime\".cni]\n"
-		    "    bin_dir = \"/opt/cni/bin\"\n"
+		    "    %s\n"
 		    "    conf_dir = \"/etc/cni/net.d\"\n",
-		    containerd_version ? containerd_version : "?", sandbox_image);
+		    containerd_version ? containerd_version : "?", sandbox_image,
+		    /* 2.1 deprecated bin_dir for a list (containerd#11311). */
+		    major > 2 || minor >= 1 ? "bin_dirs = [\"/opt/cni/bin\"]"
+		                            : "bin_dir = \"/opt/cni/bin\"");
 	return kfi_strf(
 	    "# Written by kubeferry-install: containerd %s (config version 2).\n"
 	    "version = 2\n"
@@ -100,7 +108,12 @@ char *kfi_render_etcd_env(const char *host, const char *ip)
 	    "ETCD_ELECTION_TIMEOUT=5000\n"
 	    "ETCD_HEARTBEAT_INTERVAL=250\n"
 	    "ETCD_AUTO_COMPACTION_RETENTION=8\n"
-	    "ETCD_SNAPSHOT_COUNT=10000\n"
+	    /* Kubespray v2.29.1's etcd.env: etcd's own snapshot default, a
+	     * corruption check before serving, and watch progress notices
+	     * that kube-apiserver's watch cache relies on. */
+	    "ETCD_SNAPSHOT_COUNT=100000\n"
+	    "ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK=true\n"
+	    "ETCD_EXPERIMENTAL_WATCH_PROGRESS_NOTIFY_INTERVAL=5s\n"
 	    "ETCD_METRICS=basic\n"
 	    "ETCD_CLIENT_CERT_AUTH=true\n"
 	    "ETCD_TRUSTED_CA_FILE=%s/ca.pem\n"
@@ -134,6 +147,8 @@ char *kfi_render_kubeadm(const kfi_kubeadm_opts *o)
 		    o->etcd_endpoint, o->etcd_ca, o->etcd_cert, o->etcd_key);
 	else
 		etcd = kfi_strf("etcd:\n  local:\n    dataDir: /var/lib/etcd\n");
+	if (!etcd)
+		return NULL;
 	s = kfi_strf(
 	    "# Written by kubeferry-install cluster init.\n"
 	    "apiVersion: kubeadm.k8s.io/v1beta4\n"

@@ -182,9 +182,10 @@ static int pin_check(X509 *x, const char *want, const char *what, int *found,
 		rc = kf_err_set(e, KF_EIO, "%s: cannot encode the pinned certificate", what);
 		goto out;
 	}
-	*pem = malloc((size_t)n + 1);
-	if (!*pem)
-		abort();
+	if (!(*pem = malloc((size_t)n + 1))) {
+		rc = kfi_oom(e);
+		goto out;
+	}
 	memcpy(*pem, p, (size_t)n);
 	(*pem)[n] = '\0';
 	*len = (size_t)n;

@@ -79,6 +79,8 @@ done
 cmp "$R/usr/local/sbin/runc" /usr/sbin/runc || fail "runc differs"
 assert_eq "$(stat -c %a "$R/usr/local/sbin/runc")" 755 "runc mode"
 for p in bridge host-local loopback portmap; do cmp "$R/opt/cni/bin/$p" "/usr/lib/cni/$p" || fail "cni $p"; done
+# The CNI archive's LICENSE and README.md are not plugins (point 12).
+assert_eq "$(ls "$R/opt/cni/bin" | tr '\n' ' ')" "bridge host-local loopback portmap " "/opt/cni/bin holds only the plugins"
 assert_file "$R/usr/local/bin/crictl"
 cfg=$R/etc/containerd/config.toml
 grep -qx 'version = 2' "$cfg" || fail "containerd 1.6 needs config version 2"
@@ -116,6 +118,10 @@ for c in member admin node; do
 		grep -q "$n" <<<"$san" || fail "$c SAN lacks $n"
 	done
 	openssl x509 -in "$P/$c-node1.pem" -noout -ext extendedKeyUsage | has 'TLS Web Client Authentication' || fail "$c EKU"
+	# EC leaves sign only: keyEncipherment is for RSA keys (issue 10, point 12).
+	ku=$(openssl x509 -in "$P/$c-node1.pem" -noout -ext keyUsage)
+	grep -q 'Digital Signature' <<<"$ku" || fail "$c key usage lacks digitalSignature"
+	! grep -q 'Key Encipherment' <<<"$ku" || fail "$c EC certificate has keyEncipherment"
 	# key and certificate belong together
 	assert_eq "$(openssl x509 -in "$P/$c-node1.pem" -noout -pubkey | sha256sum)" \
 		"$(openssl pkey -in "$P/$c-node1-key.pem" -pubout | sha256sum)" "$c key pair"
@@ -284,6 +290,18 @@ expect_exit 2 "$KFI" apply "$B" -p "$PUB" --role control-plane --root "$R4" --ho
 expect_output "unusable host name 'n1,IP:10.9.9.9'"
 expect_exit 2 "$KFI" apply "$B" -p "$PUB" --role control-plane --root "$R4" --node-ip '10.0.0.5,DNS:evil'
 expect_output "node-ip 10.0.0.5,DNS:evil: not an IPv4 address"
+note "host names are RFC 1123 (point 17): refused before the first change"
+l63=$(printf 'a%.0s' $(seq 63)) l64=$(printf 'a%.0s' $(seq 64))
+long=$(printf "$l63.%.0s" 1 2 3)$(printf 'b%.0s' $(seq 62)) # 254 characters
+for h in Node1 localhost localhost.localdomain -n1 n1- n1..x n1. "$l64" "$long" 'n_1' 'n 1'; do
+	expect_exit 2 "$KFI" apply "$B" -p "$PUB" --role control-plane --root "$R4" --hostname "$h"
+	expect_output "unusable host name '$h' \\(RFC 1123"
+done
+# The longest names RFC 1123 allows still pass this check (dry run).
+ok253=$(printf "$l63.%.0s" 1 2 3)$(printf 'b%.0s' $(seq 61))
+for h in "$l63" "$ok253" n-1.example 1node; do
+	expect_exit 0 "$KFI" apply "$B" -p "$PUB" --role worker --root "$R4" --hostname "$h" --dry-run
+done
 listing "$R4" >"$LAB/after4"
 cmp "$LAB/before4" "$LAB/after4" || fail "a refused host name changed the root"
 note "usage errors"

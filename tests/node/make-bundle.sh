@@ -40,7 +40,11 @@ printf 'etcd test archive\n' >"$s/etcd/etcd-v$ev-linux-$arch/README.md"
 chmod 0755 "$s/etcd/etcd-v$ev-linux-$arch/etcdutl"
 tgz "$src/etcd-v$ev-linux-$arch.tar.gz" "$s/etcd" "etcd-v$ev-linux-$arch"
 for p in bridge host-local loopback portmap; do cp "/usr/lib/cni/$p" "$s/cni/"; done
-tgz "$src/cni-plugins-linux-$arch-v$nv.tgz" "$s/cni" ./bridge ./host-local ./loopback ./portmap
+# As upstream publishes it: the plugins and their LICENSE and README.md.
+printf 'Apache License 2.0 (test copy)\n' >"$s/cni/LICENSE"
+printf '# CNI plugins (test copy)\n' >"$s/cni/README.md"
+chmod 0644 "$s/cni/LICENSE" "$s/cni/README.md"
+tgz "$src/cni-plugins-linux-$arch-v$nv.tgz" "$s/cni" ./LICENSE ./README.md ./bridge ./host-local ./loopback ./portmap
 printf '#!/bin/sh\necho "crictl stand-in"\n' >"$s/crictl/crictl"
 chmod 0755 "$s/crictl/crictl"
 tgz "$src/crictl-v$crv-linux-$arch.tar.gz" "$s/crictl" crictl

@@ -32,6 +32,17 @@ static void t_containerd_v3(void)
 	CHECK_CONTAINS(s, "[plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.runc.options]\n"
 	                  "        BinaryName = \"/usr/local/sbin/runc\"\n        SystemdCgroup = true\n");
 	CHECK(!strstr(s, "grpc.v1.cri"));
+	/* 2.1 and later: the list (bin_dir is deprecated, containerd#11311). */
+	CHECK_CONTAINS(s, "[plugins.\"io.containerd.cri.v1.runtime\".cni]\n    bin_dirs = [\"/opt/cni/bin\"]\n");
+	CHECK(!strstr(s, "bin_dir ="));
+	free(s);
+	/* 2.0 still reads bin_dir; 3.x has the list. */
+	s = kfi_render_containerd("2.0.5", "registry.k8s.io/pause:3.10");
+	CHECK_CONTAINS(s, "    bin_dir = \"/opt/cni/bin\"\n");
+	CHECK(!strstr(s, "bin_dirs"));
+	free(s);
+	s = kfi_render_containerd("3.0.0", "registry.k8s.io/pause:3.10");
+	CHECK_CONTAINS(s, "    bin_dirs = [\"/opt/cni/bin\"]\n");
 	free(s);
 }
 
@@ -43,6 +54,11 @@ static void t_etcd_env(void)
 	CHECK_CONTAINS(s, "ETCD_INITIAL_CLUSTER=cp1=https://10.1.2.3:2380\n");
 	CHECK_CONTAINS(s, "ETCD_PEER_KEY_FILE=/etc/ssl/etcd/ssl/member-cp1-key.pem\n");
 	CHECK_CONTAINS(s, "ETCD_CLIENT_CERT_AUTH=true\n");
+	/* Kubespray v2.29.1's etcd.env and etcd's own snapshot default. */
+	CHECK_CONTAINS(s, "ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK=true\n");
+	CHECK_CONTAINS(s, "ETCD_EXPERIMENTAL_WATCH_PROGRESS_NOTIFY_INTERVAL=5s\n");
+	CHECK_CONTAINS(s, "ETCD_SNAPSHOT_COUNT=100000\n");
+	CHECK(!strstr(s, "ETCD_SNAPSHOT_COUNT=10000\n"));
 	free(s);
 	s = kfi_render_etcd_env("cp1", "127.0.0.1");
 	CHECK_CONTAINS(s, "ETCD_LISTEN_CLIENT_URLS=https://127.0.0.1:2379\n");
@@ -210,6 +226,7 @@ static void t_tar_hostile(void)
 	char root[] = "/tmp/kf-tar-XXXXXX", tgz[128], p[256], hex[KF_SHA256_HEX];
 	const struct member good[] = {
 		{"d/tool", "#!tool\n", NULL, 'f', 04755},
+		{"d/LICENSE", "license\n", NULL, 'f', 0644},
 		{"/etc/passwd", "root::0:0\n", NULL, 'f', 0644},
 		{"d/../../escape", "x", NULL, 'f', 0644},
 		{"d/link", NULL, "/etc/shadow", 'l', 0777},
@@ -226,7 +243,7 @@ static void t_tar_hostile(void)
 
 	CHECK(mkdtemp(root) != NULL);
 	snprintf(tgz, sizeof tgz, "%s/good.tar.gz", root);
-	write_tgz(tgz, good, 4);
+	write_tgz(tgz, good, 5);
 	CHECK_INT(kfi_ctx_init(&c, root, 0, &e), KF_OK);
 	/* Only the plain member is installed, with the mode asked for (no
 	 * setuid); traversal, absolute and link members are ignored. */
@@ -235,6 +252,9 @@ static void t_tar_hostile(void)
 	snprintf(p, sizeof p, "%s/bin/tool", root);
 	CHECK(stat(p, &st) == 0 && (st.st_mode & 07777) == 0755);
 	snprintf(p, sizeof p, "%s/bin/link", root);
+	CHECK(lstat(p, &st) != 0);
+	/* Without a list of names only programs: no LICENSE (point 12). */
+	snprintf(p, sizeof p, "%s/bin/LICENSE", root);
 	CHECK(lstat(p, &st) != 0);
 	snprintf(p, sizeof p, "%s/escape", root);
 	CHECK(lstat(p, &st) != 0);
