@@ -31,6 +31,7 @@ static void usage(FILE *f)
 	        "Usage: kubeferry-install apply BUNDLE (-p PUBKEY | -P KEY) --role control-plane|worker\n"
 	        "           [--mirror HOST:PORT --mirror-ca-fingerprint SHA256 | --no-mirror]\n"
 	        "           [--root DIR] [--dry-run] [--hostname NAME] [--node-ip IP] [--arch ARCH]\n"
+	        "           [--base DIR|BUNDLE]\n"
 	        "\n"
 	        "Verifies and unpacks BUNDLE into /var/lib/kubeferry/bundles/<name>-<version>,\n"
 	        "then prepares this node: SELinux permissive, swap off, kernel modules,\n"
@@ -56,6 +57,11 @@ static void usage(FILE *f)
 	        "  --node-ip IP             address for etcd and the API server\n"
 	        "                           (default: the first non-loopback address)\n"
 	        "  --arch ARCH              architecture (default: this machine's)\n"
+	        "  --base DIR|BUNDLE        BUNDLE is a delta (kubeferry build --base): the\n"
+	        "                           base it names, an unpacked bundle directory or the\n"
+	        "                           full bundle file (default: the bundle the delta\n"
+	        "                           names, as unpacked here by an earlier apply); each\n"
+	        "                           entry taken from it is checked against the delta\n"
 	        "\n"
 	        "Re-running changes nothing (changed=0); a run that was killed can be\n"
 	        "re-run and finishes; 'kubeferry-install reset' undoes it.\n"
@@ -148,7 +154,7 @@ static int run_steps(apply *a, kf_err *e)
 static int parse_args(apply *a, int argc, char **argv, kf_err *e)
 {
 	enum { O_ROLE = 256, O_ROOT, O_DRY, O_MIRROR, O_FP, O_NOMIRROR, O_HOST, O_IP, O_ARCH,
-	       O_CAFILE };
+	       O_CAFILE, O_BASE };
 	static const struct option opts[] = {
 		{"role", required_argument, NULL, O_ROLE},
 		{"root", required_argument, NULL, O_ROOT},
@@ -160,6 +166,7 @@ static int parse_args(apply *a, int argc, char **argv, kf_err *e)
 		{"hostname", required_argument, NULL, O_HOST},
 		{"node-ip", required_argument, NULL, O_IP},
 		{"arch", required_argument, NULL, O_ARCH},
+		{"base", required_argument, NULL, O_BASE},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -180,6 +187,7 @@ static int parse_args(apply *a, int argc, char **argv, kf_err *e)
 		case O_HOST: a->hostname_opt = optarg; break;
 		case O_IP: a->node_ip_opt = optarg; break;
 		case O_ARCH: a->arch_opt = optarg; break;
+		case O_BASE: a->base = optarg; break;
 		case 'h': usage(stdout); return -1;
 		default: usage(stderr); return KF_EUSAGE;
 		}

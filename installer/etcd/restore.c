@@ -78,17 +78,11 @@ static int check_stopped(const char *data, kf_err *e)
 	return rc;
 }
 
-/* 1 on the live node with systemd as PID 1. */
-static int systemd_up(const kfi_ctx *c)
-{
-	return c->live && access("/run/systemd/system", F_OK) == 0;
-}
-
 static int systemctl(kfi_ctx *c, const char *verb, kf_err *e)
 {
 	const char *argv[] = {"systemctl", verb, "etcd.service", NULL};
 
-	if (c->live && !systemd_up(c)) {
+	if (c->live && !kfi_systemd_running(c)) {
 		printf("%-8s systemctl %s etcd.service skipped: systemd is not running\n", "warn", verb);
 		return KF_OK;
 	}
@@ -215,7 +209,7 @@ int kfi_etcd_restore(kfi_ctx *c, const kfi_restore_opts *o, kf_err *e)
 	}
 	if ((rc = systemctl(c, "start", e)) != KF_OK)
 		goto out;
-	if (systemd_up(c))
+	if (kfi_systemd_running(c))
 		rc = check_health(&conn, e);
 	else
 		printf("%-8s etcd health not checked: etcd is not started here (--root or no systemd)\n",
