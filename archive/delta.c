@@ -4,9 +4,10 @@
  * still lists the whole tree. After the stream has passed every rule, each
  * entry it left out is taken from the base: the unpacked base directory,
  * at the path the base's lock gives for that content (else the same path),
- * read and hashed here and written into the same staging directory as the
- * streamed entries (stage.c), so the full tree is committed in one step as
- * a full unpack is. An entry whose base copy is missing, not a regular
+ * streamed through the same pass as the delta's own entries (the worker
+ * hashes each against the delta's lock and writes it into the same staging
+ * directory), so the full tree is committed in one step as a full unpack
+ * is. An entry whose base copy is missing, not a regular
  * file, of another size or another sha256 fails verification by name, and
  * nothing is committed.
  *
@@ -42,18 +43,18 @@ static int open_base(int basefd, const kf_lock_entry *le, const kf_lock_entry *c
 	return fd;
 }
 
-/* Copy (or, when only verifying, read) one entry from the base. */
-static int take(struct kf_ar_pass *p, int basefd, const kf_lock_entry *le,
-                const kf_lock_entry *const *idx, size_t nidx, unsigned char *buf,
-                kf_digest *d, kf_err *e)
+/* Stream one entry from the base into the pass, as if the delta carried
+ * it: the worker hashes it against the lock and stages it. KF_OK also
+ * when the worker has failed (kf_ar_pipe_finish reports why). */
+static int feed(struct kf_ar_pass *p, int basefd, size_t idx, const kf_lock_entry *const *bidx,
+                size_t nb, kf_err *e)
 {
+	const kf_lock_entry *le = &p->lock->entries[idx];
 	const char *from, *base = p->o->base_dir;
-	char hex[KF_SHA256_HEX];
 	struct stat st;
-	int fd = open_base(basefd, le, idx, nidx, &from), rc = KF_OK;
-	ssize_t n;
+	int fd = open_base(basefd, le, bidx, nb, &from), rc = KF_OK;
+	uint64_t left = le->size;
 
-	p->fd = -1;
 	if (fd < 0) {
 		rc = kf_err_set(e, KF_EVERIFY, "%s: %s is not in the delta and not in the base %s (%s)",
 		                p->origin, le->path, base, strerror(errno));
@@ -65,45 +66,32 @@ static int take(struct kf_ar_pass *p, int basefd, const kf_lock_entry *le,
 		                (unsigned long long)le->size);
 		goto out;
 	}
-	if (p->dirfd >= 0 && (p->fd = kf_ar_stage_open(p, le->path, le->mode)) < 0) {
-		*e = p->werr;
-		rc = e->code;
+	if (left == 0 && kf_ar_pipe_post(p, F_BEGIN | F_END, idx, NULL, 0) != 0)
 		goto out;
-	}
-	p->count = p->kicked = 0;
-	while ((n = read(fd, buf, KF_AR_BUF_SIZE)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = kf_err_errno(e, "cannot read the base's copy of", le->path);
+	for (unsigned flags = F_BEGIN; left > 0; flags = 0) {
+		size_t want = 0, got = 0;
+		unsigned char *b = kf_ar_pipe_space(p, left < KF_AR_BUF_SIZE ? (size_t)left
+		                                                              : KF_AR_BUF_SIZE, &want);
+		if (!b)
+			goto out;
+		while (got < want) {
+			ssize_t n = read(fd, b + got, want - got);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+		}
+		if (got != want) {
+			rc = kf_err_set(e, KF_EVERIFY, "%s: %s: the base's copy %s/%s ends early",
+			                p->origin, le->path, base, from);
 			goto out;
 		}
-		kf_digest_update(d, buf, (size_t)n);
-		p->count += (uint64_t)n;
-		if (p->fd >= 0 && kf_ar_stage_write(p, le, buf, (size_t)n) != 0) {
-			*e = p->werr;
-			rc = e->code;
+		left -= got;
+		if (kf_ar_pipe_post(p, flags | (left == 0 ? F_END : 0), idx, b, got) != 0)
 			goto out;
-		}
-	}
-	kf_digest_final_hex(d, hex);
-	if (p->count != le->size || strcmp(hex, le->sha256)) {
-		rc = kf_err_set(e, KF_EVERIFY, "%s: %s: the base's copy %s/%s has sha256 %s, the "
-		                "delta's lock says %s", p->origin, le->path, base, from, hex, le->sha256);
-		goto out;
-	}
-	if (p->fd >= 0) {
-		int r = kf_ar_stage_seal(p, le);
-		if (r != 0) {
-			*e = p->werr;
-			rc = e->code;
-		}
 	}
 out:
-	if (p->fd >= 0) {
-		close(p->fd);
-		p->fd = -1;
-	}
 	if (fd >= 0)
 		close(fd);
 	return rc;
@@ -114,11 +102,9 @@ int kf_ar_delta_fill(struct kf_ar_pass *p, const unsigned char *seen, kf_err *e)
 	const kf_lock *lock = p->lock;
 	const kf_lock *bl = p->o->base_lock;
 	const kf_lock_entry **idx = NULL;
-	unsigned char *buf = malloc(KF_AR_BUF_SIZE);
-	kf_digest *d = kf_digest_new(KF_DIGEST_SHA256);
 	int basefd = -1, rc = KF_OK;
 
-	if (!buf || !d || (bl && !(idx = kf_lock_sha_index(bl)))) {
+	if (bl && !(idx = kf_lock_sha_index(bl))) {
 		rc = kf_err_set(e, KF_EIO, "out of memory");
 		goto out;
 	}
@@ -130,12 +116,10 @@ int kf_ar_delta_fill(struct kf_ar_pass *p, const unsigned char *seen, kf_err *e)
 	}
 	for (size_t i = 0; i < lock->nentries && rc == KF_OK; i++)
 		if (!seen[i])
-			rc = take(p, basefd, &lock->entries[i], idx, bl ? bl->nentries : 0, buf, d, e);
+			rc = feed(p, basefd, i, idx, bl ? bl->nentries : 0, e);
 out:
 	if (basefd >= 0)
 		close(basefd);
-	kf_digest_free(d);
-	free(buf);
 	free(idx);
 	return rc;
 }

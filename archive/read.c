@@ -26,10 +26,7 @@
 
 /* ---- the reader ---------------------------------------------------------- */
 
-/* A delta's seen[] goes to *seen_out: what it left out comes from the
- * base afterwards. */
-static int read_entries(struct kf_ar_pass *p, struct archive *a, unsigned char **seen_out,
-                        kf_err *e)
+static int read_entries(struct kf_ar_pass *p, struct archive *a, kf_err *e)
 {
 	int rc = KF_OK;
 	const kf_lock *lock = p->lock;
@@ -88,12 +85,12 @@ static int read_entries(struct kf_ar_pass *p, struct archive *a, unsigned char *
 				goto out;
 		}
 	}
-	if (lock->delta) {
-		*seen_out = seen;
-		seen = NULL;
-	} else {
+	/* A delta's left-out entries come from its base (delta.c); without
+	 * one, only what it carries is verified. */
+	if (lock->delta && p->o->base_dir)
+		rc = kf_ar_delta_fill(p, seen, e);
+	else if (!lock->delta)
 		rc = kf_ar_check_all_seen(lock, seen, p->origin, e);
-	}
 out:
 	free(seen);
 	return rc;
@@ -111,7 +108,6 @@ static int run_pass(const char *path, int dirfd, const kf_archive_read_opts *o,
 	kf_lock *lock = NULL;
 	struct kf_ar_pass *p = NULL;
 	const char *origin = strcmp(path, "-") ? path : "(stdin)";
-	unsigned char *seen = NULL;
 
 	if (!o || !o->key) {
 		rc = kf_err_set(e, KF_EUSAGE, "no public key given to check %s", origin);
@@ -162,16 +158,15 @@ static int run_pass(const char *path, int dirfd, const kf_archive_read_opts *o,
 		rc = e->code;
 		goto out;
 	}
-	rc = read_entries(p, a, &seen, e);
+	rc = read_entries(p, a, e);
 	rc = kf_ar_pipe_finish(p, rc, e);
-	if (rc == KF_OK && seen && o->base_dir)
-		rc = kf_ar_delta_fill(p, seen, e);
+	if (rc != KF_OK && lock->delta && o->base_dir)
+		kf_err_prefix(e, "delta on the base %s", o->base_dir);
 	if (rc == KF_OK && lock_out) {
 		*lock_out = lock;
 		lock = NULL;
 	}
 out:
-	free(seen);
 	kf_ar_pipe_free(p);
 	if (rc && lock_out && *lock_out) {
 		kf_lock_free(*lock_out);

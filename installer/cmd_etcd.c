@@ -192,7 +192,11 @@ int kfi_cmd_etcd(int argc, char **argv)
 		rc = etcd_restore(argc - 1, argv + 1);
 	} else if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		printf("Usage: kubeferry-install etcd snapshot|restore [OPTIONS]\n"
-		       "\nRun 'kubeferry-install etcd snapshot --help' (or restore) for the options.\n");
+		       "\nBackups of the host etcd: snapshot saves and checks one (and keeps\n"
+		       "the newest N), restore puts one back on this member.\n"
+		       "Run 'kubeferry-install etcd snapshot --help' (or restore) for the options.\n"
+		       "\nExit codes: 0 success, 1 a snapshot failed its check, 2 usage error,\n"
+		       "3 I/O error or an etcd tool failed.\n");
 		rc = KF_OK;
 	} else {
 		fprintf(stderr, "Usage: kubeferry-install etcd snapshot|restore [OPTIONS]\n");

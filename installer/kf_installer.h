@@ -208,6 +208,17 @@ char *kfi_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* kf_err_set(e, KF_EIO, "out of memory"); returns KF_EIO. */
 int kfi_oom(kf_err *e);
 
+/* ---- certificate expiry (certs.c) --------------------------------------- */
+
+#define KFI_CERT_WARN_DAYS 30
+typedef struct kfi_cert_summary {
+	int ok, warn, expired, unreadable;
+} kfi_cert_summary;
+/* Print every kubeadm certificate (pki/, pki/etcd/, the kubeconfigs'
+ * client certificates) and host etcd certificate under ROOT with its
+ * expiry, as of now, and count them in s. */
+int kfi_certs_report(const kfi_ctx *c, time_t now, kfi_cert_summary *s, kf_err *e);
+
 /* ---- etcd lifecycle (installer/etcd/, cmd_etcd.c) ---------------------- */
 
 int kfi_cmd_etcd(int argc, char **argv);      /* cmd_etcd.c: snapshot, restore */

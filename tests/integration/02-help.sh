@@ -30,13 +30,15 @@ for c in verify unpack mirror preflight apply reset cluster status; do check_hel
 check_help "$KFI" mirror install
 check_help "$KFI" cluster init
 check_help "$KFI" cluster join
+check_help "$KFI" etcd snapshot
+check_help "$KFI" etcd restore
 
 note "every command in the top-level help is a command"
 "$KF" --help | sed -n '/^Commands:/,/^$/p' | awk 'NF && !/:$/ {print $1}' >"$LAB/cmds"
 assert_eq "$(wc -l <"$LAB/cmds")" 8 "kubeferry commands listed"
 while read -r c; do check_help "$KF" "$c"; done <"$LAB/cmds"
 "$KFI" --help | sed -n '/^Commands:/,/^$/p' | awk 'NF && !/:$/ {print $1}' >"$LAB/cmds"
-assert_eq "$(wc -l <"$LAB/cmds")" 8 "kubeferry-install commands listed"
+assert_eq "$(wc -l <"$LAB/cmds")" 9 "kubeferry-install commands listed"
 while read -r c; do check_help "$KFI" "$c"; done <"$LAB/cmds"
 
 note "README: each option named in a command's table row is in its --help"

@@ -185,7 +185,7 @@ expect_exit 0 "$KFI" status --root "$R"
 expect_output 'bundle: k8s-test-1.33.3'
 expect_output 'containerd +1\.6\.20'
 expect_output 'etcd\.service +installed'
-expect_output 'member-node1\.pem +expires .* \(36[0-9][0-9] days\)'
+expect_output '^  ok +[0-9-]+ [0-9:]+Z +36[0-9][0-9]  etcd-member-node1 +/etc/ssl/etcd/ssl/member-node1\.pem$'
 
 note "reset restores the root, keeps the bundle"
 expect_exit 0 "$KFI" reset --root "$R"

@@ -95,7 +95,7 @@ cp -r "$LAB/base" "$LAB/tampered"
 cp "$LAB/base.bundle.yaml" "$LAB/tampered.bundle.yaml"
 printf 'X' | dd of="$LAB/tampered/files/local/src/cni" bs=1 seek=1000 conv=notrunc 2>/dev/null
 expect_exit 1 "$KFI" unpack "$D" -p "$PUB" -d "$LAB/bad1" --base "$LAB/tampered"
-expect_output "files/local/src/cni: the base's copy $LAB/tampered/files/local/src/cni has sha256 [0-9a-f]{64}, the delta's lock says"
+expect_output "delta on the base $LAB/tampered: $D: files/local/src/cni: sha256 mismatch: lock says [0-9a-f]{64}, content is [0-9a-f]{64}"
 assert_absent "$LAB/bad1"
 assert_no_match "$LAB" 'bad1.kf-staging*'
 
