@@ -13,7 +13,7 @@
 
 static const char SNAPSHOT_HELP[] =
 	"Usage: kubeferry-install etcd snapshot [--dir DIR] [--keep N] [--root DIR]\n"
-	"                                       [--env FILE] [--dry-run]\n"
+	"                                       [--env FILE] [--dry-run] [--install-timer]\n"
 	"\n"
 	"Saves a snapshot of this etcd member (etcdctl snapshot save over TLS with\n"
 	"the admin-<member>.pem certificate from /etc/ssl/etcd/ssl, endpoint and\n"
@@ -22,11 +22,17 @@ static const char SNAPSHOT_HELP[] =
 	"(0600) with its sha256 in <file>.sha256 (sha256sum format). Then removes\n"
 	"all but the newest N snapshots in DIR.\n"
 	"\n"
+	"apply installs kubeferry-etcd-snapshot.timer on every host-etcd member: a\n"
+	"snapshot a day (random time in the first hour; a missed day runs at\n"
+	"boot) with the defaults. --install-timer installs it with this DIR and N\n"
+	"instead, and takes no snapshot now.\n"
+	"\n"
 	"  --dir DIR      where snapshots go (default " KFI_SNAPSHOT_DIR ")\n"
 	"  --keep N       snapshots kept, newest first (default 7; 0 keeps all)\n"
 	"  --env FILE     the member's etcd.env (default /etc/etcd.env)\n"
 	"  --root DIR     the node's files are under DIR (etcd's tools are the host's)\n"
 	"  --dry-run      print what would be done\n"
+	"  --install-timer  write, enable and start the daily timer and its service\n"
 	"\n"
 	"Exit codes: 0 success, 1 the snapshot failed its status check,\n"
 	"2 usage error, 3 I/O error or etcdctl failed.\n";
@@ -78,10 +84,12 @@ static int etcd_snapshot(int argc, char **argv)
 		{"env", required_argument, NULL, 'E'},
 		{"root", required_argument, NULL, 'r'},
 		{"dry-run", no_argument, NULL, 'n'},
+		{"install-timer", no_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	kfi_snapshot_opts o = {.keep = 7};
+	int timer = 0;
 	const char *root = "";
 	int opt, dry = 0, rc = KF_OK, ctx_ok = 0;
 	kfi_ctx c;
@@ -94,6 +102,7 @@ static int etcd_snapshot(int argc, char **argv)
 		case 'E': o.env_path = optarg; break;
 		case 'r': root = optarg; break;
 		case 'n': dry = 1; break;
+		case 'T': timer = 1; break;
 		case 'k':
 			if (parse_long(optarg, 0, 100000, &o.keep) != 0) {
 				rc = kf_err_set(&e, KF_EUSAGE, "--keep %s: want a number 0..100000", optarg);
@@ -111,7 +120,7 @@ static int etcd_snapshot(int argc, char **argv)
 	if ((rc = kfi_ctx_init(&c, root, dry, &e)) != KF_OK)
 		goto out;
 	ctx_ok = 1;
-	rc = kfi_etcd_snapshot(&c, &o, &e);
+	rc = timer ? kfi_etcd_snapshot_timer(&c, o.keep, o.dir, &e) : kfi_etcd_snapshot(&c, &o, &e);
 out:
 	if (rc != KF_OK && e.code)
 		kf_err_print("kubeferry-install etcd snapshot", &e);

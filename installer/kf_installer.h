@@ -257,6 +257,9 @@ typedef struct kfi_snapshot_opts {
 } kfi_snapshot_opts;
 #define KFI_SNAPSHOT_DIR "/var/lib/kubeferry/etcd-snapshots"
 int kfi_etcd_snapshot(kfi_ctx *c, const kfi_snapshot_opts *o, kf_err *e);
+/* kubeferry-etcd-snapshot.service and .timer (daily, keep newest keep in
+ * dir, NULL: the default), enabled and started (etcd/timer.c). */
+int kfi_etcd_snapshot_timer(kfi_ctx *c, long keep, const char *dir, kf_err *e);
 /* Restore (etcd/restore.c). */
 typedef struct kfi_restore_opts {
 	const char *snapshot;  /* a file with SNAPSHOT.sha256 beside it */

@@ -57,6 +57,21 @@ expect_output "snapshot of https://127\.0\.0\.1:$cp"
 assert_eq "$(find "$D" -name 'etcd-n1-*.db' | wc -l)" 2 "snapshots after a failure"
 assert_no_match "$D" '.kf-tmp-*'
 
+note "--install-timer: a daily service and timer, enabled (started on a live node)"
+expect_exit 0 "$KFI" etcd snapshot --install-timer --root "$R" --keep 3 --dir /var/backups/etcd
+U=$R/etc/systemd/system
+expect_output "^changed +link /etc/systemd/system/timers\.target\.wants/kubeferry-etcd-snapshot\.timer$"
+expect_output "^plan +run systemctl restart kubeferry-etcd-snapshot\.timer$"
+has -x 'ExecStart=/usr/local/bin/kubeferry-install etcd snapshot --keep 3 --dir /var/backups/etcd' \
+	"$U/kubeferry-etcd-snapshot.service" || fail "service runs: $(grep ExecStart "$U/kubeferry-etcd-snapshot.service")"
+has -x 'OnCalendar=daily' "$U/kubeferry-etcd-snapshot.timer" || fail "timer is not daily"
+assert_eq "$(readlink "$U/timers.target.wants/kubeferry-etcd-snapshot.timer")" \
+	/etc/systemd/system/kubeferry-etcd-snapshot.timer "timer enabled"
+cmp "$R/usr/local/bin/kubeferry-install" "$KFI" || fail "the service's binary is not this installer"
+expect_exit 0 "$KFI" etcd snapshot --install-timer --root "$R" --keep 3 --dir /var/backups/etcd
+! has '^changed' "$LAB/out" || fail "a second --install-timer changed something"
+expect_exit 2 "$KFI" etcd snapshot --install-timer --root "$R" --dir '/var/backups/etcd;rm'
+
 note "usage errors"
 expect_exit 2 "$KFI" etcd snapshot --root "$R" --keep many
 expect_exit 2 "$KFI" etcd snapshot --root "$R" --dir relative/dir
