@@ -40,8 +40,8 @@ static void report(X509 *x, const char *what, time_t now, kfi_cert_summary *s)
 		time_t end = timegm(&tm);
 		X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof cn);
 		strftime(when, sizeof when, "%Y-%m-%d %H:%M:%SZ", &tm);
-		/* Whole days left, rounded down (-1 on the day after). */
-		days = (long)((end - now) / 86400) - (end < now && (now - end) % 86400 ? 1 : 0);
+		/* Whole days left; past expiry, whole days since, negative. */
+		days = (long)((end - now) / 86400);
 		if (end <= now) {
 			state = "EXPIRED";
 			s->expired++;

@@ -1,6 +1,7 @@
 /*
- * kubeferry-install etcd snapshot|restore: backups of the host etcd that
- * apply installs (Kubespray's layout: /etc/etcd.env, /etc/ssl/etcd/ssl/).
+ * kubeferry-install etcd snapshot|restore|renew-certs: the upkeep of the
+ * host etcd that apply installs (Kubespray's layout: /etc/etcd.env,
+ * /etc/ssl/etcd/ssl/): backups and certificate renewal.
  * The work is in installer/etcd/; this file reads the command line.
  */
 #include <errno.h>
@@ -62,6 +63,20 @@ static const char RESTORE_HELP[] =
 	"\n"
 	"Exit codes: 0 success, 1 the snapshot's checksum is missing or wrong,\n"
 	"2 usage error, 3 I/O error, etcd still running, restore or health failed.\n";
+
+static const char RENEW_HELP[] =
+	"Usage: kubeferry-install etcd renew-certs [--within DAYS] [--root DIR] [--dry-run]\n"
+	"\n"
+	"Re-issues each host etcd certificate in /etc/ssl/etcd/ssl (member-, admin-\n"
+	"and node-<name>.pem) that expires within DAYS (default 90) from the same\n"
+	"CA (ca.pem, ca-key.pem), keeping its key, subject and SANs, valid for 10\n"
+	"years; then restarts etcd.service when one was renewed. The monthly\n"
+	"kubeferry-certs-renew.service runs it after kubeadm certs renew all.\n"
+	"A node without the CA key (a cluster plan keeps it on the admin host)\n"
+	"fails only when a certificate is due.\n"
+	"\n"
+	"Exit codes: 0 success, 2 usage error or a certificate is due and the CA\n"
+	"key is not here, 3 I/O error.\n";
 
 static int parse_long(const char *s, long min, long max, long *out)
 {
@@ -191,6 +206,55 @@ out:
 	return rc;
 }
 
+static int etcd_renew(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"within", required_argument, NULL, 'w'},
+		{"root", required_argument, NULL, 'r'},
+		{"dry-run", no_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *root = "";
+	long within = 90;
+	int opt, dry = 0, rc = KF_OK, ctx_ok = 0, renewed = 0;
+	kfi_ctx c;
+	kf_err e = {0};
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'r': root = optarg; break;
+		case 'n': dry = 1; break;
+		case 'w':
+			if (parse_long(optarg, 0, 3650, &within) != 0) {
+				rc = kf_err_set(&e, KF_EUSAGE, "--within %s: want days 0..3650", optarg);
+				goto out;
+			}
+			break;
+		case 'h': fputs(RENEW_HELP, stdout); goto out;
+		default: fputs(RENEW_HELP, stderr); rc = KF_EUSAGE; goto out;
+		}
+	}
+	if (optind != argc) {
+		rc = kf_err_set(&e, KF_EUSAGE, "unexpected argument %s", argv[optind]);
+		goto out;
+	}
+	if ((rc = kfi_ctx_init(&c, root, dry, &e)) != KF_OK)
+		goto out;
+	ctx_ok = 1;
+	rc = kfi_etcd_renew(&c, "/etc/ssl/etcd/ssl", (int)within, &renewed, &e);
+	/* etcd reads its certificates when it starts. */
+	if (rc == KF_OK && renewed)
+		rc = kfi_unit_start(&c, "etcd.service", 0, 1, &e);
+out:
+	if (rc != KF_OK && e.code)
+		kf_err_print("kubeferry-install etcd renew-certs", &e);
+	if (ctx_ok)
+		kfi_ctx_free(&c);
+	return rc;
+}
+
 int kfi_cmd_etcd(int argc, char **argv)
 {
 	int rc = KF_EUSAGE;
@@ -199,16 +263,20 @@ int kfi_cmd_etcd(int argc, char **argv)
 		rc = etcd_snapshot(argc - 1, argv + 1);
 	} else if (argc >= 2 && !strcmp(argv[1], "restore")) {
 		rc = etcd_restore(argc - 1, argv + 1);
+	} else if (argc >= 2 && !strcmp(argv[1], "renew-certs")) {
+		rc = etcd_renew(argc - 1, argv + 1);
 	} else if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		printf("Usage: kubeferry-install etcd snapshot|restore [OPTIONS]\n"
-		       "\nBackups of the host etcd: snapshot saves and checks one (and keeps\n"
-		       "the newest N), restore puts one back on this member.\n"
-		       "Run 'kubeferry-install etcd snapshot --help' (or restore) for the options.\n"
+		printf("Usage: kubeferry-install etcd snapshot|restore|renew-certs [OPTIONS]\n"
+		       "\nThe host etcd's upkeep: snapshot saves and checks a backup (and keeps\n"
+		       "the newest N), restore puts one back on this member, renew-certs\n"
+		       "re-issues its certificates before they expire.\n"
+		       "Run 'kubeferry-install etcd snapshot --help' (restore, renew-certs) for\n"
+		       "the options.\n"
 		       "\nExit codes: 0 success, 1 a snapshot failed its check, 2 usage error,\n"
 		       "3 I/O error or an etcd tool failed.\n");
 		rc = KF_OK;
 	} else {
-		fprintf(stderr, "Usage: kubeferry-install etcd snapshot|restore [OPTIONS]\n");
+		fprintf(stderr, "Usage: kubeferry-install etcd snapshot|restore|renew-certs [OPTIONS]\n");
 	}
 	return rc;
 }

@@ -180,6 +180,11 @@ char *kfi_render_kubeadm(const kfi_kubeadm_opts *o);
 /* etcd PKI (pki.c), Kubespray layout under dir (ROOT/etc/ssl/etcd/ssl). */
 int kfi_etcd_pki(kfi_ctx *c, const char *dir_abs, const char *host,
                  const char *const *ips, size_t nip, kf_err *e);
+/* Re-issue each member-, admin- and node- certificate in dir (ROOT/dir)
+ * that expires within `within` days from the same CA (dir/ca.pem,
+ * ca-key.pem), with its key, subject and SANs, for 10 years; *renewed is
+ * set when one was. KF_EUSAGE when one is due and the CA key is absent. */
+int kfi_etcd_renew(kfi_ctx *c, const char *dir, int within, int *renewed, kf_err *e);
 /* A CA (cert_abs/key_abs, RSA 2048, 10 years) unless both exist. */
 int kfi_ensure_ca(kfi_ctx *c, const char *cert_abs, const char *key_abs,
                   const char *cn, kf_err *e);

@@ -32,6 +32,7 @@ check_help "$KFI" cluster init
 check_help "$KFI" cluster join
 check_help "$KFI" etcd snapshot
 check_help "$KFI" etcd restore
+check_help "$KFI" etcd renew-certs
 
 note "every command in the top-level help is a command"
 "$KF" --help | sed -n '/^Commands:/,/^$/p' | awk 'NF && !/:$/ {print $1}' >"$LAB/cmds"
