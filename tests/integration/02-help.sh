@@ -54,7 +54,7 @@ for line in open(readme):
         continue
     for syn in re.findall(r"`([^`]*)`", line.split(" | ")[0]):
         w = syn.split()
-        cmd = w[:2] if w[0] in ("mirror", "cluster") else w[:1]
+        cmd = w[:2] if w[0] in ("mirror", "cluster", "etcd") else w[:1]
         out = subprocess.run([prog] + cmd + ["--help"], capture_output=True, text=True).stdout
         rows += 1
         for opt in re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*|-[a-zA-Z])\b", syn):
