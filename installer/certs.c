@@ -9,7 +9,6 @@
  * KFI_CERT_WARN_DAYS, "EXPIRED" past it, "UNREADABLE" when a file that
  * should hold a certificate does not.
  */
-#include <dirent.h>
 #include <openssl/bio.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -125,41 +124,26 @@ out:
 	free(full);
 }
 
-static int by_name(const void *a, const void *b)
+static int is_crt(const char *name)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	size_t l = strlen(name);
+	return l > 4 && !strcmp(name + l - 4, ".crt");
 }
 
-/* Every file in dir_abs ending in suffix (and, for .pem, not a key). */
-static int directory(const kfi_ctx *c, const char *dir_abs, const char *suffix, time_t now,
+static int is_cert_pem(const char *name)
+{
+	size_t l = strlen(name);
+	return l > 4 && !strcmp(name + l - 4, ".pem") && !strstr(name, "-key.");
+}
+
+/* Every certificate file in dir_abs that keep() accepts. */
+static int directory(const kfi_ctx *c, const char *dir_abs, int (*keep)(const char *), time_t now,
                      kfi_cert_summary *s, kf_err *e)
 {
 	char *dir = kfi_path(c, dir_abs), **names = NULL;
-	DIR *d = dir ? opendir(dir) : NULL;
-	struct dirent *de;
-	size_t n = 0, cap = 0, sl = strlen(suffix);
-	int rc = dir ? KF_OK : kf_err_set(e, KF_EIO, "out of memory");
+	size_t n = 0;
+	int rc = dir ? kfi_dir_names(dir, keep, &names, &n, e) : kf_err_set(e, KF_EIO, "out of memory");
 
-	while (d && rc == KF_OK && (de = readdir(d))) {
-		size_t l = strlen(de->d_name);
-		if (l <= sl || strcmp(de->d_name + l - sl, suffix) || strstr(de->d_name, "-key.") ||
-		    de->d_name[0] == '.')
-			continue;
-		if (n == cap) {
-			char **g = realloc(names, (cap = cap ? 2 * cap : 16) * sizeof *names);
-			if (!g) {
-				rc = kf_err_set(e, KF_EIO, "out of memory");
-				break;
-			}
-			names = g;
-		}
-		if (!(names[n] = strdup(de->d_name)))
-			rc = kf_err_set(e, KF_EIO, "out of memory");
-		else
-			n++;
-	}
-	if (n)
-		qsort(names, n, sizeof *names, by_name);
 	for (size_t i = 0; rc == KF_OK && i < n; i++) {
 		char *fp = kfi_strf("%s/%s", dir, names[i]), label[600];
 		X509 *x = fp ? kf_x509_read_cert(fp) : NULL;
@@ -168,11 +152,7 @@ static int directory(const kfi_ctx *c, const char *dir_abs, const char *suffix, 
 		X509_free(x);
 		free(fp);
 	}
-	if (d)
-		closedir(d);
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	kfi_names_free(names, n);
 	free(dir);
 	return rc;
 }
@@ -185,12 +165,12 @@ int kfi_certs_report(const kfi_ctx *c, time_t now, kfi_cert_summary *s, kf_err *
 	printf("certificates (warn under %d days):\n", KFI_CERT_WARN_DAYS);
 	printf("  %-10s %-20s %6s  %-28s %s\n", "STATE", "NOT AFTER (UTC)", "DAYS", "SUBJECT CN",
 	       "FILE");
-	if ((rc = directory(c, "/etc/kubernetes/pki", ".crt", now, s, e)) != KF_OK ||
-	    (rc = directory(c, "/etc/kubernetes/pki/etcd", ".crt", now, s, e)) != KF_OK)
+	if ((rc = directory(c, "/etc/kubernetes/pki", is_crt, now, s, e)) != KF_OK ||
+	    (rc = directory(c, "/etc/kubernetes/pki/etcd", is_crt, now, s, e)) != KF_OK)
 		return rc;
 	for (size_t i = 0; KUBECONFIGS[i]; i++)
 		kubeconfig(c, KUBECONFIGS[i], now, s);
-	if ((rc = directory(c, "/etc/ssl/etcd/ssl", ".pem", now, s, e)) != KF_OK)
+	if ((rc = directory(c, "/etc/ssl/etcd/ssl", is_cert_pem, now, s, e)) != KF_OK)
 		return rc;
 	printf("  %d ok, %d expiring within %d days, %d expired, %d unreadable\n", s->ok, s->warn,
 	       KFI_CERT_WARN_DAYS, s->expired, s->unreadable);

@@ -91,6 +91,49 @@ static int parse_long(const char *s, long min, long max, long *out)
 	return 0;
 }
 
+/* After the options: no stray argument, then fn in a context for root. */
+static int run(int argc, char **argv, const char *root, int dry,
+               int (*fn)(kfi_ctx *c, void *arg, kf_err *e), void *arg, kf_err *e)
+{
+	kfi_ctx c;
+	int rc;
+
+	if (optind != argc)
+		return kf_err_set(e, KF_EUSAGE, "unexpected argument %s", argv[optind]);
+	if ((rc = kfi_ctx_init(&c, root, dry, e)) != KF_OK)
+		return rc;
+	rc = fn(&c, arg, e);
+	kfi_ctx_free(&c);
+	return rc;
+}
+
+struct snap_arg {
+	kfi_snapshot_opts o;
+	int timer;
+};
+
+static int do_snapshot(kfi_ctx *c, void *arg, kf_err *e)
+{
+	struct snap_arg *a = arg;
+	return a->timer ? kfi_etcd_snapshot_timer(c, a->o.keep, a->o.dir, e)
+	                : kfi_etcd_snapshot(c, &a->o, e);
+}
+
+static int do_restore(kfi_ctx *c, void *arg, kf_err *e)
+{
+	return kfi_etcd_restore(c, arg, e);
+}
+
+static int do_renew(kfi_ctx *c, void *arg, kf_err *e)
+{
+	int renewed = 0, rc = kfi_etcd_renew(c, "/etc/ssl/etcd/ssl", *(int *)arg, &renewed, e);
+
+	/* etcd reads its certificates when it starts. */
+	if (rc == KF_OK && renewed)
+		rc = kfi_unit_start(c, "etcd.service", 0, 1, e);
+	return rc;
+}
+
 static int etcd_snapshot(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -103,23 +146,21 @@ static int etcd_snapshot(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	kfi_snapshot_opts o = {.keep = 7};
-	int timer = 0;
+	struct snap_arg a = {.o = {.keep = 7}};
 	const char *root = "";
-	int opt, dry = 0, rc = KF_OK, ctx_ok = 0;
-	kfi_ctx c;
+	int opt, dry = 0, rc = KF_OK;
 	kf_err e = {0};
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'd': o.dir = optarg; break;
-		case 'E': o.env_path = optarg; break;
+		case 'd': a.o.dir = optarg; break;
+		case 'E': a.o.env_path = optarg; break;
 		case 'r': root = optarg; break;
 		case 'n': dry = 1; break;
-		case 'T': timer = 1; break;
+		case 'T': a.timer = 1; break;
 		case 'k':
-			if (parse_long(optarg, 0, 100000, &o.keep) != 0) {
+			if (parse_long(optarg, 0, 100000, &a.o.keep) != 0) {
 				rc = kf_err_set(&e, KF_EUSAGE, "--keep %s: want a number 0..100000", optarg);
 				goto out;
 			}
@@ -128,19 +169,10 @@ static int etcd_snapshot(int argc, char **argv)
 		default: fputs(SNAPSHOT_HELP, stderr); rc = KF_EUSAGE; goto out;
 		}
 	}
-	if (optind != argc) {
-		rc = kf_err_set(&e, KF_EUSAGE, "unexpected argument %s", argv[optind]);
-		goto out;
-	}
-	if ((rc = kfi_ctx_init(&c, root, dry, &e)) != KF_OK)
-		goto out;
-	ctx_ok = 1;
-	rc = timer ? kfi_etcd_snapshot_timer(&c, o.keep, o.dir, &e) : kfi_etcd_snapshot(&c, &o, &e);
+	rc = run(argc, argv, root, dry, do_snapshot, &a, &e);
 out:
 	if (rc != KF_OK && e.code)
 		kf_err_print("kubeferry-install etcd snapshot", &e);
-	if (ctx_ok)
-		kfi_ctx_free(&c);
 	return rc;
 }
 
@@ -158,8 +190,7 @@ static int etcd_restore(int argc, char **argv)
 	kfi_restore_opts o = {0};
 	const char *root = "", *plan = NULL, *host = NULL;
 	char envf[1200];
-	int opt, dry = 0, rc = KF_OK, ctx_ok = 0;
-	kfi_ctx c;
+	int opt, dry = 0, rc = KF_OK;
 	kf_err e = {0};
 
 	optind = 1;
@@ -174,11 +205,11 @@ static int etcd_restore(int argc, char **argv)
 		default: fputs(RESTORE_HELP, stderr); rc = KF_EUSAGE; goto out;
 		}
 	}
-	if (optind + 1 != argc) {
+	if (optind >= argc) {
 		rc = kf_err_set(&e, KF_EUSAGE, "want one SNAPSHOT file (see --help)");
 		goto out;
 	}
-	o.snapshot = argv[optind];
+	o.snapshot = argv[optind++];
 	if (!plan != !host) {
 		rc = kf_err_set(&e, KF_EUSAGE, "--plan and --host go together");
 		goto out;
@@ -194,15 +225,10 @@ static int etcd_restore(int argc, char **argv)
 		}
 		o.env_file = envf;
 	}
-	if ((rc = kfi_ctx_init(&c, root, dry, &e)) != KF_OK)
-		goto out;
-	ctx_ok = 1;
-	rc = kfi_etcd_restore(&c, &o, &e);
+	rc = run(argc, argv, root, dry, do_restore, &o, &e);
 out:
 	if (rc != KF_OK && e.code)
 		kf_err_print("kubeferry-install etcd restore", &e);
-	if (ctx_ok)
-		kfi_ctx_free(&c);
 	return rc;
 }
 
@@ -217,8 +243,7 @@ static int etcd_renew(int argc, char **argv)
 	};
 	const char *root = "";
 	long within = 90;
-	int opt, dry = 0, rc = KF_OK, ctx_ok = 0, renewed = 0;
-	kfi_ctx c;
+	int opt, dry = 0, rc = KF_OK, days;
 	kf_err e = {0};
 
 	optind = 1;
@@ -236,22 +261,11 @@ static int etcd_renew(int argc, char **argv)
 		default: fputs(RENEW_HELP, stderr); rc = KF_EUSAGE; goto out;
 		}
 	}
-	if (optind != argc) {
-		rc = kf_err_set(&e, KF_EUSAGE, "unexpected argument %s", argv[optind]);
-		goto out;
-	}
-	if ((rc = kfi_ctx_init(&c, root, dry, &e)) != KF_OK)
-		goto out;
-	ctx_ok = 1;
-	rc = kfi_etcd_renew(&c, "/etc/ssl/etcd/ssl", (int)within, &renewed, &e);
-	/* etcd reads its certificates when it starts. */
-	if (rc == KF_OK && renewed)
-		rc = kfi_unit_start(&c, "etcd.service", 0, 1, &e);
+	days = (int)within;
+	rc = run(argc, argv, root, dry, do_renew, &days, &e);
 out:
 	if (rc != KF_OK && e.code)
 		kf_err_print("kubeferry-install etcd renew-certs", &e);
-	if (ctx_ok)
-		kfi_ctx_free(&c);
 	return rc;
 }
 

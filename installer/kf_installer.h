@@ -213,6 +213,12 @@ char *kfi_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* kf_err_set(e, KF_EIO, "out of memory"); returns KF_EIO. */
 int kfi_oom(kf_err *e);
 
+/* The names in dir that keep() accepts (never "." or dot files), sorted
+ * by strcmp; a missing dir is an empty list (listdir.c). */
+int kfi_dir_names(const char *dir, int (*keep)(const char *name), char ***out, size_t *n,
+                  kf_err *e);
+void kfi_names_free(char **names, size_t n);
+
 /* ---- certificate expiry (certs.c) --------------------------------------- */
 
 #define KFI_CERT_WARN_DAYS 30

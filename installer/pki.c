@@ -15,7 +15,6 @@
  * leaf that expires soon from the same CA, with its key, subject and SANs.
  */
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -277,9 +276,17 @@ static int san_of(X509 *x, char *out, size_t n)
 	return rc;
 }
 
-static int by_name(const void *a, const void *b)
+/* member-, admin- and node-<name>.pem, not their keys. */
+static int is_leaf(const char *name)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	static const char *const kinds[] = {"member-", "admin-", "node-", NULL};
+	size_t l = strlen(name);
+	int leaf = 0;
+
+	for (size_t i = 0; kinds[i]; i++)
+		leaf |= !strncmp(name, kinds[i], strlen(kinds[i]));
+	return leaf && l > 4 && !strcmp(name + l - 4, ".pem") &&
+	       !(l >= 8 && !strcmp(name + l - 8, "-key.pem"));
 }
 
 /* The etcd CA, loaded the first time a leaf needs it. */
@@ -357,13 +364,10 @@ out:
 
 int kfi_etcd_renew(kfi_ctx *c, const char *dir, int within, int *renewed, kf_err *e)
 {
-	static const char *const kinds[] = {"member-", "admin-", "node-", NULL};
 	char ca_abs[512], cakey_abs[512], **names = NULL;
 	char *full = NULL;
-	DIR *d = NULL;
-	struct dirent *de;
 	struct renew_ca rca = {ca_abs, cakey_abs, NULL, NULL};
-	size_t n = 0, cap = 0;
+	size_t n = 0;
 	int rc = KF_OK;
 
 	*renewed = 0;
@@ -374,41 +378,14 @@ int kfi_etcd_renew(kfi_ctx *c, const char *dir, int within, int *renewed, kf_err
 		return rc;
 	if (!(full = kfi_path(c, dir)))
 		return kf_err_set(e, KF_EIO, "out of memory");
-	if (!(d = opendir(full))) {
-		printf("%-8s no %s: no host etcd certificates here\n", "ok", dir);
+	if ((rc = kfi_dir_names(full, is_leaf, &names, &n, e)) != KF_OK)
 		goto out;
-	}
-	while ((de = readdir(d)) && rc == KF_OK) {
-		size_t l = strlen(de->d_name);
-		int leaf = 0;
-		for (size_t i = 0; kinds[i]; i++)
-			leaf |= !strncmp(de->d_name, kinds[i], strlen(kinds[i]));
-		if (!leaf || l < 5 || strcmp(de->d_name + l - 4, ".pem") ||
-		    (l >= 8 && !strcmp(de->d_name + l - 8, "-key.pem")))
-			continue;
-		if (n == cap) {
-			char **g = realloc(names, (cap = cap ? 2 * cap : 8) * sizeof *names);
-			if (!g) {
-				rc = kf_err_set(e, KF_EIO, "out of memory");
-				break;
-			}
-			names = g;
-		}
-		if (!(names[n] = strdup(de->d_name)))
-			rc = kf_err_set(e, KF_EIO, "out of memory");
-		else
-			n++;
-	}
-	if (n)
-		qsort(names, n, sizeof *names, by_name);
+	if (n == 0)
+		printf("%-8s no host etcd certificates in %s\n", "ok", dir);
 	for (size_t i = 0; i < n && rc == KF_OK; i++)
 		rc = renew_one(c, dir, names[i], within, &rca, renewed, e);
 out:
-	if (d)
-		closedir(d);
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	kfi_names_free(names, n);
 	X509_free(rca.ca);
 	EVP_PKEY_free(rca.key);
 	free(full);

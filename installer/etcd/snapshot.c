@@ -9,7 +9,6 @@
  * hidden temporary name, which is checked, fsynced and renamed; restore
  * and pruning ignore a .db without its .sha256.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -55,60 +54,49 @@ static int newest_first(const void *a, const void *b)
 	return strcmp(snapshot_stamp(y), snapshot_stamp(x));
 }
 
-/* Remove all but the newest keep complete snapshots in dir. */
+static int is_snapshot(const char *name)
+{
+	return snapshot_stamp(name) != NULL;
+}
+
+/* Remove all but the newest keep complete snapshots (a .db with its
+ * .sha256) in dir. */
 static int prune(const char *dir, long keep, kf_err *e)
 {
-	DIR *d = opendir(dir);
-	struct dirent *de;
 	char **names = NULL, path[1200];
-	size_t n = 0, cap = 0;
-	int rc = KF_OK;
+	size_t n = 0, m = 0, removed = 0;
+	int rc = kfi_dir_names(dir, is_snapshot, &names, &n, e);
 
-	if (!d)
-		return kf_err_errno(e, "cannot list", dir);
-	while ((de = readdir(d))) {
+	/* Complete ones first in the array, newest first. */
+	for (size_t i = 0; rc == KF_OK && i < n; i++) {
 		struct stat st;
-		if (!snapshot_stamp(de->d_name) ||
-		    kf_strf(path, sizeof path, "%s/%s.sha256", dir, de->d_name) != 0 ||
-		    lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
-			continue;
-		if (n == cap) {
-			char **g = realloc(names, (cap = cap ? cap * 2 : 16) * sizeof *names);
-			if (!g) {
-				rc = kf_err_set(e, KF_EIO, "out of memory");
-				goto out;
-			}
-			names = g;
+		if (kf_strf(path, sizeof path, "%s/%s.sha256", dir, names[i]) == 0 &&
+		    lstat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+			char *t = names[m];
+			names[m++] = names[i];
+			names[i] = t;
 		}
-		if (!(names[n] = strdup(de->d_name))) {
-			rc = kf_err_set(e, KF_EIO, "out of memory");
-			goto out;
-		}
-		n++;
 	}
-	if (n)
-		qsort(names, n, sizeof *names, newest_first);
-	for (size_t i = (size_t)keep; i < n; i++) {
+	if (m)
+		qsort(names, m, sizeof *names, newest_first);
+	for (size_t i = (size_t)keep; rc == KF_OK && i < m; i++) {
 		/* The .db first: a lone .sha256 is never taken for a snapshot. */
 		if (kf_strf(path, sizeof path, "%s/%s", dir, names[i]) != 0 ||
 		    (unlink(path) != 0 && errno != ENOENT)) {
 			rc = kf_err_errno(e, "cannot remove", path);
-			goto out;
+			break;
 		}
 		if (kf_strf(path, sizeof path, "%s/%s.sha256", dir, names[i]) != 0 ||
 		    (unlink(path) != 0 && errno != ENOENT)) {
 			rc = kf_err_errno(e, "cannot remove", path);
-			goto out;
+			break;
 		}
+		removed++;
 		printf("removed  %s/%s (keeping the newest %ld)\n", dir, names[i], keep);
 	}
-	if (n > (size_t)keep)
+	if (rc == KF_OK && removed)
 		rc = kf_fsync_path(dir, e);
-out:
-	closedir(d);
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	kfi_names_free(names, n);
 	return rc;
 }
 
