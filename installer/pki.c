@@ -45,7 +45,9 @@ static kf_x509_profile leaf_profile(const char *cn, const char *san)
 	kf_x509_profile p = {
 		.cn = cn, .days = CERT_DAYS,
 		.basic_constraints = "critical,CA:FALSE",
-		.key_usage = "critical,digitalSignature,keyEncipherment",
+		/* EC keys sign; they cannot encipher a key (RFC 8813, and Go's
+		 * crypto/x509 rejects keyEncipherment on ECDSA leaves). */
+		.key_usage = "critical,digitalSignature",
 		.ext_key_usage = "serverAuth,clientAuth",
 		.san = san,
 	};
@@ -127,15 +129,7 @@ int kfi_etcd_pki(kfi_ctx *c, const char *dir, const char *host,
 	X509 *ca = NULL, *x = NULL;
 	EVP_PKEY *ca_key = NULL, *k = NULL;
 	kf_x509_profile ca_p = ca_profile("etcd-ca");
-	kf_x509_profile leaf_p = {
-		.cn = cn, .days = CERT_DAYS,
-		.basic_constraints = "critical,CA:FALSE",
-		/* EC keys sign; they cannot encipher a key (RFC 8813, and Go's
-		 * crypto/x509 rejects keyEncipherment on ECDSA leaves). */
-		.key_usage = "critical,digitalSignature",
-		.ext_key_usage = "serverAuth,clientAuth",
-		.san = san,
-	};
+	kf_x509_profile leaf_p = leaf_profile(cn, san);
 	int fit;
 
 	if (kf_strf(ca_abs, sizeof ca_abs, "%s/ca.pem", dir) != 0 ||
