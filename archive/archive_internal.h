@@ -152,4 +152,11 @@ int kf_ar_stage_write(struct kf_ar_pass *p, const kf_lock_entry *le,
 int kf_ar_stage_seal(struct kf_ar_pass *p, const kf_lock_entry *le);
 void kf_ar_stage_free(struct kf_ar_pass *p);
 
+/* ---- delta.c: a delta's left-out entries, from its base ---------------- */
+
+/* After the delta's stream, on the reader's side: every entry not in
+ * seen[] read from o->base_dir and handed to the worker like a streamed
+ * one (hashed against the lock and, when unpacking, staged). */
+int kf_ar_delta_fill(struct kf_ar_pass *p, const unsigned char *seen, kf_err *e);
+
 #endif

@@ -74,6 +74,9 @@ typedef struct kf_archive_write_opts {
 	int level;            /* zstd level, 1..19 (default 3) */
 	int threads;          /* zstd worker threads (0: number of CPUs) */
 	time_t mtime;         /* every entry's mtime (SOURCE_DATE_EPOCH) */
+	/* A delta: the sources are the entries the base lacks, a subset of
+	 * the lock's (which must name a base). */
+	int partial;
 	/* Progress: called after each entry with bytes written so far. */
 	void (*progress)(void *arg, const char *entry, uint64_t done,
 	                 uint64_t total);
@@ -104,6 +107,14 @@ typedef void (*kf_archive_progress_fn)(void *arg, uint64_t done,
 
 typedef struct kf_archive_read_opts {
 	const kf_pubkey *key;       /* required: the lock must verify */
+	/* A delta's base (archive/delta.c): the directory of the base's
+	 * unpacked entries, and optionally its lock (to find an entry whose
+	 * content sits at another path there). Every entry the delta leaves
+	 * out is read from it and must match the delta's lock. Without
+	 * base_dir a delta only verifies (what it carries) and never unpacks;
+	 * a full bundle ignores both. */
+	const char *base_dir;
+	const kf_lock *base_lock;
 	kf_archive_progress_fn progress;
 	void *progress_arg;
 } kf_archive_read_opts;
@@ -148,5 +159,22 @@ int kf_archive_unpack(const char *path, const char *dest, int replace,
  * verifying: for inspect. Caller frees *lock_yaml and *sig_text. */
 int kf_archive_read_lock(const char *path, char **lock_yaml, size_t *lock_len,
                          char **sig_text, size_t *sig_len, kf_err *e);
+
+/* What --base names for a delta: an unpacked bundle directory (its lock
+ * read from DIR.bundle.yaml when there), or a full bundle file verified
+ * with key and unpacked into scratch space beside near (removed by
+ * close). Fill kf_archive_read_opts.base_dir and .base_lock from it. */
+typedef struct kf_archive_base {
+	char *dir;          /* the base's entries */
+	kf_lock *lock;      /* may be NULL */
+	char *scratch;      /* our scratch directory, or NULL */
+} kf_archive_base;
+int kf_archive_base_open(const char *arg, const kf_pubkey *key, const char *near,
+                         kf_archive_base *b, kf_err *e);
+void kf_archive_base_close(kf_archive_base *b);
+
+/* What a bundle's stream carries (entry headers after the signature,
+ * contents skipped, nothing verified): for inspect's view of a delta. */
+int kf_archive_carried(const char *path, uint64_t *bytes, size_t *n, kf_err *e);
 
 #endif

@@ -86,7 +86,12 @@ static int read_entries(struct kf_ar_pass *p, struct archive *a,
 				goto out;
 		}
 	}
-	rc = kf_ar_check_all_seen(lock, seen, p->origin, e);
+	/* A delta's left-out entries come from its base (delta.c); without
+	 * one, only what it carries is verified. */
+	if (lock->delta && p->o->base_dir)
+		rc = kf_ar_delta_fill(p, seen, e);
+	else if (!lock->delta)
+		rc = kf_ar_check_all_seen(lock, seen, p->origin, e);
 	if (rc == KF_OK)
 		rc = kf_ar_check_end(a, in, p->origin, e);
 out:
@@ -131,6 +136,12 @@ static int run_pass(const char *path, int dirfd, const kf_archive_read_opts *o,
 		goto out;
 	}
 
+	if (lock->delta && dirfd >= 0 && !o->base_dir) {
+		rc = kf_err_set(e, KF_EUSAGE, "%s is a delta of %s %s (lock sha256 %s): name its "
+		                "base (--base)", origin, lock->base.name, lock->base.version,
+		                lock->base.lock);
+		goto out;
+	}
 	/* The lock bounds the disk an unpack uses: refuse before writing
 	 * rather than fill the filesystem halfway. */
 	if (dirfd >= 0) {
@@ -153,6 +164,8 @@ static int run_pass(const char *path, int dirfd, const kf_archive_read_opts *o,
 	}
 	rc = read_entries(p, a, in, e);
 	rc = kf_ar_pipe_finish(p, rc, e);
+	if (rc != KF_OK && lock->delta && o->base_dir)
+		kf_err_prefix(e, "delta on the base %s", o->base_dir);
 	if (rc == KF_OK && lock_out) {
 		*lock_out = lock;
 		lock = NULL;

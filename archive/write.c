@@ -183,8 +183,10 @@ out:
  * paths, no duplicates. Fills sorted[] with the write order. */
 static int plan(const kf_lock *lock, const kf_archive_source *src,
                 size_t nsrc, const kf_archive_source **sorted,
-                const kf_lock_entry **ents, kf_err *e)
+                const kf_lock_entry **ents, int partial, kf_err *e)
 {
+	if (partial && !lock->delta)
+		return kf_err_set(e, KF_EUSAGE, "a partial bundle needs a lock that names its base");
 	for (size_t i = 0; i < nsrc; i++) {
 		if (!src[i].entry_path || !src[i].src_path)
 			return kf_err_set(e, KF_EUSAGE, "source %zu has no path", i);
@@ -205,7 +207,7 @@ static int plan(const kf_lock *lock, const kf_archive_source *src,
 	}
 	/* Every path is listed and unique, so equal counts mean every lock
 	 * entry has its source: a bundle missing one would never verify. */
-	if (nsrc != lock->nentries) {
+	if (nsrc != lock->nentries && !partial) {
 		for (size_t i = 0, j = 0; i < lock->nentries; i++) {
 			if (j < nsrc && !strcmp(lock->entries[i].path,
 			                        sorted[j]->entry_path)) {
@@ -261,7 +263,7 @@ int kf_archive_write(const char *out_path, const char *lock_yaml,
 		rc = kf_err_set(e, KF_EIO, "out of memory");
 		goto out;
 	}
-	rc = plan(lock, src, nsrc, sorted, ents, e);
+	rc = plan(lock, src, nsrc, sorted, ents, o && o->partial, e);
 	if (rc)
 		goto out;
 	for (size_t i = 0; i < nsrc; i++)

@@ -194,6 +194,11 @@ int kf_build(const kf_build_opts *o, kf_err *e)
 	kf_commit commit;
 	char work_dir[PATH_MAX];
 	int have_work = 0;
+	kf_lock *base = NULL;
+	char base_sha[KF_SHA256_HEX];
+	kf_archive_source *wsrc = NULL;
+	size_t wn = 0;
+	uint64_t wbytes = 0;
 
 	kf_commit_init(&commit);
 	if (!lock) {
@@ -214,7 +219,15 @@ int kf_build(const kf_build_opts *o, kf_err *e)
 	kf_keys_public_of(key, &pub);
 	kf_keys_keyid_str(pub.keyid, keyid);
 
+	/* The base before any download too. */
+	if (o->base_path && (rc = kf_delta_base_load(o->base_path, &pub, &base, base_sha, e)))
+		goto out;
 	out = o->out_path ? strdup(o->out_path) : default_out_name(spec);
+	if (out && base && !o->out_path) {
+		char *full = out;
+		out = kf_delta_out_name(full, base->version);
+		free(full);
+	}
 	if (!out) {
 		rc = kf_err_set(e, KF_EIO, "out of memory");
 		goto out;
@@ -292,6 +305,14 @@ int kf_build(const kf_build_opts *o, kf_err *e)
 	rc = fill_lock(lock, spec, items, &set, when, e);
 	if (rc)
 		goto out;
+	if (base) {
+		if ((rc = kf_delta_name_base(lock, base, base_sha, e)) ||
+		    (rc = kf_delta_select(base, &set, &wsrc, &wn, &wbytes, e)))
+			goto out;
+		say(o, "delta of %s %s (%s): %zu of %zu entries, %llu of %llu bytes", base->name,
+		    base->version, base_sha, wn, set.n, (unsigned long long)wbytes,
+		    (unsigned long long)kf_lock_total_size(lock));
+	}
 	rc = kf_lock_emit(lock, &lock_yaml, &lock_len, e);
 	if (rc)
 		goto out;
@@ -311,18 +332,19 @@ int kf_build(const kf_build_opts *o, kf_err *e)
 		.progress = write_progress,
 		.progress_arg = (void *)o,
 		.commit = &commit,
+		.partial = base != NULL,
 	};
 	rc = kf_archive_write(out, lock_yaml, lock_len, lock_sig,
-	                      strlen(lock_sig), lock, set.src, set.n, &wo,
-	                      file_digest, e);
+	                      strlen(lock_sig), lock, base ? wsrc : set.src,
+	                      base ? wn : set.n, &wo, file_digest, e);
 	if (rc)
 		goto out;
 
 	{
-		const char *base = strrchr(out, '/');
-		base = base ? base + 1 : out;
+		const char *fname = strrchr(out, '/');
+		fname = fname ? fname + 1 : out;
 		snprintf(tc, sizeof tc, "kubeferry bundle %s version %s file:%s",
-		         spec->name, spec->version, base);
+		         spec->name, spec->version, fname);
 	}
 	rc = kf_sig_sign(key, file_digest, uc, tc, &file_sig, e);
 	if (rc)
@@ -349,6 +371,8 @@ out:
 	}
 	if (lock)
 		kf_lock_free(lock);
+	kf_lock_free(base);
+	free(wsrc);
 	for (size_t i = 0; i < nitems; i++) {
 		kf_fetch_item_clear(&items[i]);
 		free(urls[i]);

@@ -27,6 +27,11 @@ static void usage(FILE *f)
 	        "      --rewrite P=R       fetch URLs starting with P from R instead; the lock\n"
 	        "                          still records the upstream URL (repeatable)\n"
 	        "      --mirror URL        mirror endpoint written into certs.d hosts.toml\n"
+	        "      --base OLD.tar.zst  build a delta: only the entries whose sha256 OLD's\n"
+	        "                          lock lacks; the signed lock lists every entry and\n"
+	        "                          names OLD by its lock's sha256 (OLD must be a full\n"
+	        "                          bundle signed by the same key; default output\n"
+	        "                          NAME-VERSION-linux-ARCHS.delta-from-OLDVERSION.tar.zst)\n"
 	        "  -q, --quiet             no progress output\n"
 	        "      --json              on success, a JSON report on stdout (bundle,\n"
 	        "                          signature, entries, size, components, images,\n"
@@ -63,6 +68,7 @@ int kf_cmd_build(int argc, char **argv)
 		{"cacert", required_argument, NULL, 'A'},
 		{"rewrite", required_argument, NULL, 'R'},
 		{"mirror", required_argument, NULL, 'M'},
+		{"base", required_argument, NULL, 'B'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"json", no_argument, NULL, 'J'},
 		{"help", no_argument, NULL, 'h'},
@@ -103,6 +109,7 @@ int kf_cmd_build(int argc, char **argv)
 			break;
 		}
 		case 'M': o.mirror = optarg; break;
+		case 'B': o.base_path = optarg; break;
 		case 'q': o.fetch.quiet = 1; break;
 		case 'J': o.json = 1; break;
 		case 'h':

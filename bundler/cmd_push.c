@@ -15,6 +15,7 @@ static void usage(FILE *f)
 	fprintf(f,
 	        "Usage: kubeferry push BUNDLE (-p PUBFILE | -P PUBKEY) --to REGISTRY[/PREFIX]\n"
 	        "                      [--cacert FILE] [--creds USER:PASSWORD] [--tmpdir DIR]\n"
+	        "                      [--base DIR|BUNDLE]\n"
 	        "\n"
 	        "Copy every image of a bundle into an existing registry (distribution,\n"
 	        "Harbor). The bundle is verified completely (signature and every entry)\n"
@@ -37,6 +38,10 @@ static void usage(FILE *f)
 	        "                               $XDG_RUNTIME_DIR/containers/auth.json,\n"
 	        "                               ~/.docker/config.json\n"
 	        "      --tmpdir DIR             where to unpack (default $TMPDIR or /var/tmp)\n"
+	        "      --base DIR|BUNDLE        BUNDLE is a delta: its base (an unpacked bundle\n"
+	        "                               or the full bundle file), whose entries are\n"
+	        "                               checked against the delta's lock; only blobs\n"
+	        "                               the registry lacks are sent, as always\n"
 	        "  -q, --quiet                  no progress while unpacking\n"
 	        "  -h, --help                   show this help\n"
 	        "\n"
@@ -56,13 +61,15 @@ int kf_cmd_push(int argc, char **argv)
 		{"cacert", required_argument, NULL, 'c'},
 		{"creds", required_argument, NULL, 'C'},
 		{"tmpdir", required_argument, NULL, 'T'},
+		{"base", required_argument, NULL, 'B'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	int rc = KF_OK, c, made_tmp = 0;
 	const char *pubfile = NULL, *pubstr = NULL, *creds_arg = NULL;
-	const char *tmpdir = NULL, *bundle;
+	const char *tmpdir = NULL, *bundle, *base_arg = NULL;
+	kf_archive_base base = {0};
 	char tmp[PATH_MAX], dest[PATH_MAX + 16], layout[PATH_MAX + 32];
 	kf_err e = {0};
 	kf_pubkey key;
@@ -82,6 +89,7 @@ int kf_cmd_push(int argc, char **argv)
 		case 'c': po.fetch.cacert = optarg; break;
 		case 'C': creds_arg = optarg; break;
 		case 'T': tmpdir = optarg; break;
+		case 'B': base_arg = optarg; break;
 		case 'q': po.fetch.quiet = 1; break;
 		case 'h': usage(stdout); goto out;
 		default: usage(stderr); rc = KF_EUSAGE; goto out;
@@ -124,6 +132,12 @@ int kf_cmd_push(int argc, char **argv)
 	 * checked while it streams, and the tree appears only when all of it
 	 * verified. Nothing is pushed from a bundle that fails. */
 	ro.key = &key;
+	if (base_arg) {
+		if ((rc = kf_archive_base_open(base_arg, &key, dest, &base, &e)))
+			goto fail;
+		ro.base_dir = base.dir;
+		ro.base_lock = base.lock;
+	}
 	rc = kf_archive_unpack(bundle, dest, 0, &ro, &lock, &e);
 	if (rc)
 		goto fail;
@@ -140,6 +154,7 @@ int kf_cmd_push(int argc, char **argv)
 fail:
 	kf_err_print(PROG, &e);
 out:
+	kf_archive_base_close(&base);
 	if (made_tmp) {
 		kf_err ignore;
 		kf_remove_tree(tmp, &ignore);

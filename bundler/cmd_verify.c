@@ -46,6 +46,9 @@ static void inspect_usage(FILE *f)
 	        "Print what a bundle's lock lists: name, version, Kubernetes version,\n"
 	        "architectures, components, images, entry count and total size.\n"
 	        "Reads only the lock: nothing is verified (use 'kubeferry verify').\n"
+	        "For a delta bundle also \"delta of <base name> <version> (<base lock\n"
+	        "sha256>)\" and the share of the full size its stream carries (the\n"
+	        "stream is read for that; JSON gives the base only).\n"
 	        "\n"
 	        "Options:\n"
 	        "  -j, --json   machine-readable output\n"
@@ -149,11 +152,32 @@ static int print_json(const kf_lock *l)
 	json_object_set_new(root, "entries", json_integer((json_int_t)l->nentries));
 	json_object_set_new(root, "totalSize",
 	                    json_integer((json_int_t)kf_lock_total_size(l)));
+	if (l->delta)
+		json_object_set_new(root, "base", json_pack("{s:s,s:s,s:s}", "name", l->base.name,
+		                                            "version", l->base.version,
+		                                            "lock", l->base.lock));
 	if (json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)
 		rc = KF_EIO;
 	putchar('\n');
 	json_decref(root);
 	return rc;
+}
+
+/* A delta's base and the share of the full tree its stream carries. */
+static void print_delta(const kf_lock *l, const char *bundle)
+{
+	uint64_t bytes = 0, total = kf_lock_total_size(l);
+	size_t n = 0;
+	kf_err e = {0};
+
+	printf("delta of %s %s (%s)\n", l->base.name, l->base.version, l->base.lock);
+	if (kf_archive_carried(bundle, &bytes, &n, &e) != KF_OK) {
+		printf("carries:             unknown (%s)\n", e.msg);
+		return;
+	}
+	printf("carries:             %zu of %zu entries, %llu of %llu bytes (%.1f%% of the full size)\n",
+	       n, l->nentries, (unsigned long long)bytes, (unsigned long long)total,
+	       total ? 100.0 * (double)bytes / (double)total : 100.0);
 }
 
 static void print_text(const kf_lock *l)
@@ -231,6 +255,8 @@ int kf_cmd_inspect(int argc, char **argv)
 		rc = print_json(lock);
 	else
 		print_text(lock);
+	if (!json && lock->delta)
+		print_delta(lock, argv[optind]);
 out:
 	kf_lock_free(lock);
 	free(yaml);

@@ -122,6 +122,7 @@ typedef struct kf_build_opts {
 	int level;                  /* --level, zstd 1..19 */
 	const char *mirror;         /* --mirror https://HOST:PORT for hosts.toml */
 	int json;                   /* --json: report on stdout (build_report.c) */
+	const char *base_path;      /* --base OLD.tar.zst: build a delta of it */
 	kf_fetch_opts fetch;
 } kf_build_opts;
 
@@ -141,6 +142,18 @@ void kf_build_set_clear(kf_build_set *set);
 /* build --json: what the bundle at out (signature sig) holds. */
 int kf_build_report_json(const kf_lock *l, const char *out, const char *sig,
                          FILE *f);
+/* Delta bundles (delta.c). The base's verified lock (signed by pub, not
+ * itself a delta) and the SHA-256 of its lock file. */
+int kf_delta_base_load(const char *base_path, const kf_pubkey *pub, kf_lock **base,
+                       char lock_sha[KF_SHA256_HEX], kf_err *e);
+/* Name base in lock (lock->delta, lock->base). */
+int kf_delta_name_base(kf_lock *lock, const kf_lock *base, const char *lock_sha, kf_err *e);
+/* The sources of set whose sha256 no entry of base has (caller frees
+ * *out; the strings stay set's), and their total size. */
+int kf_delta_select(const kf_lock *base, const kf_build_set *set, kf_archive_source **out,
+                    size_t *nout, uint64_t *bytes, kf_err *e);
+/* NAME.tar.zst -> NAME.delta-from-BASEVERSION.tar.zst (caller frees). */
+char *kf_delta_out_name(const char *full, const char *base_version);
 
 /* The whole build: load spec, fetch, collect, lock, sign, write, sign the
  * file. Returns an exit code; prints progress on stderr unless quiet. */

@@ -34,6 +34,7 @@ static void usage(FILE *f)
 	        "           [--selinux permissive|enforcing]\n"
 	        "       kubeferry-install apply BUNDLE (-p PUBKEY | -P KEY) --plan DIR --host NAME\n"
 	        "           [--root DIR] [--dry-run] [--arch ARCH] [--selinux permissive|enforcing]\n"
+	        "       (either form) [--base DIR|BUNDLE] when BUNDLE is a delta\n"
 	        "\n"
 	        "Verifies and unpacks BUNDLE into /var/lib/kubeferry/bundles/<name>-<version>,\n"
 	        "then prepares this node: host packages (the bundle's RPMs for this\n"
@@ -73,6 +74,11 @@ static void usage(FILE *f)
 	        "                           every mirror host in order in hosts.toml with the\n"
 	        "                           planned CA; control planes' CAs, keys, encryption\n"
 	        "                           and audit files and the kubeadm configuration\n"
+	        "  --base DIR|BUNDLE        BUNDLE is a delta (kubeferry build --base): the\n"
+	        "                           base it names, an unpacked bundle directory or the\n"
+	        "                           full bundle file (default: the bundle the delta\n"
+	        "                           names, as unpacked here by an earlier apply); each\n"
+	        "                           entry taken from it is checked against the delta\n"
 	        "\n"
 	        "Re-running changes nothing (changed=0); a run that was killed can be\n"
 	        "re-run and finishes; 'kubeferry-install reset' undoes it.\n"
@@ -181,7 +187,7 @@ static int run_steps(apply *a, kf_err *e)
 static int parse_args(apply *a, int argc, char **argv, kf_err *e)
 {
 	enum { O_ROLE = 256, O_ROOT, O_DRY, O_MIRROR, O_FP, O_NOMIRROR, O_HOST, O_IP, O_ARCH,
-	       O_CAFILE, O_PLAN, O_PLAN_HOST, O_SELINUX };
+	       O_CAFILE, O_PLAN, O_PLAN_HOST, O_SELINUX, O_BASE };
 	static const struct option opts[] = {
 		{"role", required_argument, NULL, O_ROLE},
 		{"root", required_argument, NULL, O_ROOT},
@@ -196,6 +202,7 @@ static int parse_args(apply *a, int argc, char **argv, kf_err *e)
 		{"plan", required_argument, NULL, O_PLAN},
 		{"host", required_argument, NULL, O_PLAN_HOST},
 		{"selinux", required_argument, NULL, O_SELINUX},
+		{"base", required_argument, NULL, O_BASE},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -223,6 +230,7 @@ static int parse_args(apply *a, int argc, char **argv, kf_err *e)
 				return kf_err_set(e, KF_EUSAGE, "--selinux must be permissive or enforcing");
 			a->selinux_enforcing = !strcmp(optarg, "enforcing");
 			break;
+		case O_BASE: a->base = optarg; break;
 		case 'h': usage(stdout); return -1;
 		default: usage(stderr); return KF_EUSAGE;
 		}

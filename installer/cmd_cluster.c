@@ -28,12 +28,15 @@
 static const char RENEW_SERVICE[] =
 	"# Written by kubeferry-install cluster init.\n"
 	"[Unit]\n"
-	"Description=Renew the Kubernetes certificates (kubeadm certs renew all)\n"
+	"Description=Renew the Kubernetes and host etcd certificates\n"
 	"After=kubelet.service\n"
 	"\n"
 	"[Service]\n"
 	"Type=oneshot\n"
 	"ExecStart=/usr/local/bin/kubeadm certs renew all\n"
+	/* The host etcd's certificates, from its own CA; "-": a failure there
+	 * must not keep the control plane from picking up kubeadm's. */
+	"ExecStart=-" SELF " etcd renew-certs\n"
 	"ExecStartPost=" SELF " cluster restart-control-plane\n";
 
 static const char RENEW_TIMER[] =

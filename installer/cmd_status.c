@@ -1,8 +1,9 @@
 /*
  * kubeferry-install status: what apply recorded (the bundle and its
  * component versions), the units and (with systemd running) their states,
- * the expiry dates of the etcd certificates, and etcd's health over TLS.
- * Changes nothing.
+ * every certificate's expiry (certs.c), and etcd's health over TLS.
+ * Changes nothing. --check is the monitoring form: certificates only, and
+ * an exit code that says how they stand.
  */
 #include <dirent.h>
 #include <getopt.h>
@@ -11,20 +12,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "installer/kf_installer.h"
 
 /* KF_OK, -1 after --help, else KF_EUSAGE. */
-static int parse_args(int argc, char **argv, const char **root, const char **etcd)
+static int parse_args(int argc, char **argv, const char **root, const char **etcd, int *check)
 {
 	static const struct option opts[] = {
 		{"root", required_argument, NULL, 'r'},
 		{"etcd-endpoint", required_argument, NULL, 'E'},
+		{"check", no_argument, NULL, 'c'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	static const char use[] = "Usage: kubeferry-install status [--root DIR] [--etcd-endpoint HOST:PORT]\n";
+	static const char use[] =
+		"Usage: kubeferry-install status [--root DIR] [--etcd-endpoint HOST:PORT]\n"
+		"       kubeferry-install status --check [--root DIR]\n";
 	int opt;
 
 	optind = 1;
@@ -32,14 +37,24 @@ static int parse_args(int argc, char **argv, const char **root, const char **etc
 		switch (opt) {
 		case 'r': *root = optarg; break;
 		case 'E': *etcd = optarg; break;
+		case 'c': *check = 1; break;
 		case 'h':
 			printf("%s\n"
 			       "Shows what apply installed: the bundle and its component\n"
-			       "versions, the units and their states (when systemd runs),\n"
-			       "and the expiry dates of the etcd certificates; with\n"
-			       "--etcd-endpoint also etcd's health over TLS. Changes nothing.\n"
+			       "versions, the units and their states (when systemd runs), every\n"
+			       "certificate with its expiry (kubeadm's /etc/kubernetes/pki/*.crt\n"
+			       "and pki/etcd/*.crt, the client certificates of admin.conf,\n"
+			       "super-admin.conf, controller-manager.conf, scheduler.conf and\n"
+			       "kubelet.conf, the host etcd's /etc/ssl/etcd/ssl/*.pem): \"warn\"\n"
+			       "under 30 days, \"EXPIRED\" past it; and etcd's health over TLS (on\n"
+			       "a node with /etc/etcd.env, or with --etcd-endpoint). Changes nothing.\n"
+			       "\n"
+			       "  --check   for monitoring: only the certificates, and the exit code\n"
+			       "            says how they stand (below)\n"
 			       "\nExit codes: 0 success, 2 usage error, 3 I/O error or etcd\n"
-			       "unhealthy.\n", use);
+			       "unhealthy. With --check: 0 every certificate valid for 30 days or\n"
+			       "more, 1 one expires within 30 days, 3 one has expired or cannot\n"
+			       "be read.\n", use);
 			return -1;
 		default:
 			fputs(use, stderr);
@@ -51,30 +66,6 @@ static int parse_args(int argc, char **argv, const char **root, const char **etc
 		return KF_EUSAGE;
 	}
 	return KF_OK;
-}
-
-static void print_cert_expiry(const char *path, const char *name)
-{
-	FILE *f = fopen(path, "re");
-	X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
-	BIO *b;
-	char buf[64] = "?";
-	int days = 0, secs = 0;
-
-	if (f)
-		fclose(f);
-	if (!x)
-		return;
-	b = BIO_new(BIO_s_mem());
-	ASN1_TIME_print(b, X509_get0_notAfter(x));
-	{
-		int n = BIO_read(b, buf, sizeof buf - 1);
-		buf[n > 0 ? n : 0] = '\0';
-	}
-	BIO_free(b);
-	ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x));
-	printf("  %-32s expires %s (%d days)\n", name, buf, days);
-	X509_free(x);
 }
 
 static void print_applied(const kfi_applied *st)
@@ -138,33 +129,6 @@ static int print_units(kfi_ctx *c, kf_err *e)
 	return rc;
 }
 
-static int print_certs(kfi_ctx *c, kf_err *e)
-{
-	char *dir = kfi_path(c, "/etc/ssl/etcd/ssl");
-	DIR *d = dir ? opendir(dir) : NULL;
-	struct dirent *de;
-	int rc = dir ? KF_OK : kf_err_set(e, KF_EIO, "out of memory");
-
-	if (d)
-		printf("etcd certificates:\n");
-	while (d && rc == KF_OK && (de = readdir(d))) {
-		size_t n = strlen(de->d_name);
-		char *fp;
-		if (n < 5 || strcmp(de->d_name + n - 4, ".pem") || strstr(de->d_name, "-key"))
-			continue;
-		if (!(fp = kfi_strf("%s/%s", dir, de->d_name))) {
-			rc = kf_err_set(e, KF_EIO, "out of memory");
-			break;
-		}
-		print_cert_expiry(fp, de->d_name);
-		free(fp);
-	}
-	if (d)
-		closedir(d);
-	free(dir);
-	return rc;
-}
-
 /* etcd's health over TLS with this node's admin certificate (named after
  * the host apply used, else this host's name). */
 static int check_etcd(kfi_ctx *c, const char *etcd, const kfi_applied *st, kf_err *e)
@@ -197,8 +161,10 @@ int kfi_cmd_status(int argc, char **argv)
 	const char *root = "", *etcd = NULL;
 	kfi_ctx c;
 	kfi_applied st = {0};
+	kfi_cert_summary cs;
 	kf_err e = {0};
-	int rc = parse_args(argc, argv, &root, &etcd), ctx_ok = 0;
+	int check = 0, applied;
+	int rc = parse_args(argc, argv, &root, &etcd, &check), ctx_ok = 0;
 
 	if (rc != KF_OK) {
 		rc = rc < 0 ? KF_OK : rc;
@@ -207,17 +173,25 @@ int kfi_cmd_status(int argc, char **argv)
 	if ((rc = kfi_ctx_init(&c, root, 0, &e)) != KF_OK)
 		goto out;
 	ctx_ok = 1;
-	if (kfi_applied_load(&c, &st, &e) == KF_EUSAGE) {
-		printf("nothing applied on %s (no %s)\n", c.root[0] ? c.root : "this node",
-		       st.path ? st.path : KFI_STATE_DIR "/applied");
-		memset(&e, 0, sizeof e);
-		rc = KF_OK;
+	if (check) {
+		/* Monitoring: the certificates only, and the verdict. */
+		if ((rc = kfi_certs_report(&c, time(NULL), &cs, &e)) == KF_OK)
+			rc = cs.expired || cs.unreadable ? KF_EIO : cs.warn ? KF_EVERIFY : KF_OK;
 		goto out;
 	}
+	applied = kfi_applied_load(&c, &st, &e) != KF_EUSAGE;
 	memset(&e, 0, sizeof e);
-	print_applied(&st);
-	print_components(&c, &st);
-	if ((rc = print_units(&c, &e)) != KF_OK || (rc = print_certs(&c, &e)) != KF_OK)
+	if (!applied) {
+		/* Certificates may still be there (a plan's files, kubeadm). */
+		printf("nothing applied on %s (no %s)\n", c.root[0] ? c.root : "this node",
+		       st.path ? st.path : KFI_STATE_DIR "/applied");
+	} else {
+		print_applied(&st);
+		print_components(&c, &st);
+		if ((rc = print_units(&c, &e)) != KF_OK)
+			goto out;
+	}
+	if ((rc = kfi_certs_report(&c, time(NULL), &cs, &e)) != KF_OK)
 		goto out;
 	/* On the live node by default when host etcd is installed, elsewhere
 	 * only when an endpoint is given. */

@@ -206,6 +206,11 @@ kf_x509_profile kfi_etcd_profile(const char *cn, const char *san);
 /* etcd PKI (pki.c), Kubespray layout under dir (ROOT/etc/ssl/etcd/ssl). */
 int kfi_etcd_pki(kfi_ctx *c, const char *dir_abs, const char *host,
                  const char *const *ips, size_t nip, kf_err *e);
+/* Re-issue each member-, admin- and node- certificate in dir (ROOT/dir)
+ * that expires within `within` days from the same CA (dir/ca.pem,
+ * ca-key.pem), with its key, subject and SANs, for 10 years; *renewed is
+ * set when one was. KF_EUSAGE when one is due and the CA key is absent. */
+int kfi_etcd_renew(kfi_ctx *c, const char *dir, int within, int *renewed, kf_err *e);
 /* A CA (cert_abs/key_abs, RSA 2048, 10 years) unless both exist. */
 int kfi_ensure_ca(kfi_ctx *c, const char *cert_abs, const char *key_abs,
                   const char *cn, kf_err *e);
@@ -271,5 +276,71 @@ void kfi_pkg_report_kept(const kfi_ctx *c);
 /* The bundle package (in set and arch) that provides a host tool, or NULL. */
 const char *kfi_pkg_for_tool(const kf_lock *l, const char *set, const char *arch,
                              const char *tool);
+/* The names in dir that keep() accepts (never "." or dot files), sorted
+ * by strcmp; a missing dir is an empty list (listdir.c). */
+int kfi_dir_names(const char *dir, int (*keep)(const char *name), char ***out, size_t *n,
+                  kf_err *e);
+void kfi_names_free(char **names, size_t n);
+
+/* ---- certificate expiry (certs.c) --------------------------------------- */
+
+#define KFI_CERT_WARN_DAYS 30
+typedef struct kfi_cert_summary {
+	int ok, warn, expired, unreadable;
+} kfi_cert_summary;
+/* Print every kubeadm certificate (pki/, pki/etcd/, the kubeconfigs'
+ * client certificates) and host etcd certificate under ROOT with its
+ * expiry, as of now, and count them in s. */
+int kfi_certs_report(const kfi_ctx *c, time_t now, kfi_cert_summary *s, kf_err *e);
+
+/* ---- etcd lifecycle (installer/etcd/, cmd_etcd.c) ---------------------- */
+
+int kfi_cmd_etcd(int argc, char **argv);      /* cmd_etcd.c: snapshot, restore */
+
+/* What snapshot and restore read from a member's etcd.env (etcdctl.c).
+ * Paths are the node's (absolute, without --root). */
+typedef struct kfi_etcd_env {
+	char *name, *data_dir, *client_urls, *peer_urls;
+	char *initial_cluster, *cluster_token;  /* token defaults to etcd's own */
+	char *ca_file, *cert_file, *key_file;
+} kfi_etcd_env;
+int kfi_etcd_env_load(const char *path, kfi_etcd_env *env, kf_err *e);
+void kfi_etcd_env_free(kfi_etcd_env *env);
+/* How to reach a member as a client: its first advertised client URL, the
+ * CA, and admin-<name>.pem beside the CA (else the member certificate),
+ * all under ROOT. */
+typedef struct kfi_etcd_conn {
+	char endpoint[256];    /* https://HOST:PORT */
+	char host[256];
+	int port;
+	char ca[1024], cert[1024], key[1024];
+} kfi_etcd_conn;
+int kfi_etcd_client(const kfi_ctx *c, const kfi_etcd_env *env, kfi_etcd_conn *conn, kf_err *e);
+/* The host's NAME (etcdctl, etcdutl) in /usr/local/bin, /usr/bin, /bin
+ * into out; -1 (out "") when there is none. */
+int kfi_etcd_tool(const char *name, char *out, size_t n);
+/* Run an etcd tool (argv[0] a path) with ETCDCTL_API=3. With out, its
+ * standard output is captured there (caller frees), else it goes to our
+ * stderr. Non-zero exit is KF_EIO naming the tool and subcommand. */
+int kfi_etcd_exec(const char *const argv[], char **out, kf_err *e);
+/* Snapshots (etcd/snapshot.c). */
+typedef struct kfi_snapshot_opts {
+	const char *dir;      /* node path, default KFI_SNAPSHOT_DIR */
+	long keep;            /* newest kept, default 7 */
+	const char *env_path; /* node path of etcd.env, default /etc/etcd.env */
+} kfi_snapshot_opts;
+#define KFI_SNAPSHOT_DIR "/var/lib/kubeferry/etcd-snapshots"
+int kfi_etcd_snapshot(kfi_ctx *c, const kfi_snapshot_opts *o, kf_err *e);
+/* kubeferry-etcd-snapshot.service and .timer (daily, keep newest keep in
+ * dir, NULL: the default), enabled and started (etcd/timer.c). */
+int kfi_etcd_snapshot_timer(kfi_ctx *c, long keep, const char *dir, kf_err *e);
+/* Restore (etcd/restore.c). */
+typedef struct kfi_restore_opts {
+	const char *snapshot;  /* a file with SNAPSHOT.sha256 beside it */
+	const char *env_file;  /* a real path (a plan's hosts/NAME/etcd.env), or NULL:
+	                        * ROOT/etc/etcd.env */
+	int no_start;          /* leave etcd stopped (several members at once) */
+} kfi_restore_opts;
+int kfi_etcd_restore(kfi_ctx *c, const kfi_restore_opts *o, kf_err *e);
 
 #endif

@@ -20,6 +20,7 @@ static const struct command commands[] = {
 	{"cluster", kfi_cmd_cluster, "kubeadm init/join from the applied bundle"},
 	{"status", kfi_cmd_status, "what apply installed, units, etcd cert expiry"},
 	{"host", kfi_cmd_host, "host packages: print the command that captures a base"},
+	{"etcd", kfi_cmd_etcd, "etcd snapshot (backup) and restore"},
 };
 
 static void usage(FILE *f)

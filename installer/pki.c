@@ -12,9 +12,13 @@
  *
  * Existing files are kept: a re-run must not rotate a running cluster's
  * certificates, so only missing ones are issued (from the existing CA).
+ * Renewal (kfi_etcd_renew, run by the monthly renewal timer) re-issues a
+ * leaf that expires soon from the same CA, with its key, subject and SANs.
  */
+#include <arpa/inet.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,5 +244,147 @@ int kfi_ca_cert_hash(const char *cert_path, char out[KF_SHA256_HEX], kf_err *e)
 		kf_sha256_buf(der, (size_t)n, out);
 	OPENSSL_free(der);
 	X509_free(x);
+	return rc;
+}
+
+/* The SANs of x as an extension value ("DNS:a,IP:1.2.3.4"); 0 when they
+ * fit into out. */
+static int san_of(X509 *x, char *out, size_t n)
+{
+	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	size_t off = 0;
+	int rc = 0;
+
+	out[0] = '\0';
+	for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens) && rc == 0; i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		char ip[INET6_ADDRSTRLEN];
+		const char *sep = off ? "," : "";
+		if (g->type == GEN_DNS)
+			rc = kf_strf(out + off, n - off, "%sDNS:%s", sep,
+			             (const char *)ASN1_STRING_get0_data(g->d.dNSName));
+		else if (g->type == GEN_IPADD && (g->d.iPAddress->length == 4 || g->d.iPAddress->length == 16) &&
+		         inet_ntop(g->d.iPAddress->length == 4 ? AF_INET : AF_INET6,
+		                   ASN1_STRING_get0_data(g->d.iPAddress), ip, sizeof ip))
+			rc = kf_strf(out + off, n - off, "%sIP:%s", sep, ip);
+		off += strlen(out + off);
+	}
+	GENERAL_NAMES_free(gens);
+	return rc;
+}
+
+/* member-, admin- and node-<name>.pem, not their keys. */
+static int is_leaf(const char *name)
+{
+	static const char *const kinds[] = {"member-", "admin-", "node-", NULL};
+	size_t l = strlen(name);
+	int leaf = 0;
+
+	for (size_t i = 0; kinds[i]; i++)
+		leaf |= !strncmp(name, kinds[i], strlen(kinds[i]));
+	return leaf && l > 4 && !strcmp(name + l - 4, ".pem") &&
+	       !(l >= 8 && !strcmp(name + l - 8, "-key.pem"));
+}
+
+/* The etcd CA, loaded the first time a leaf needs it. */
+struct renew_ca {
+	const char *cert_abs, *key_abs;
+	X509 *ca;
+	EVP_PKEY *key;
+};
+
+/* Re-issue dir/name (a leaf) when it expires within `within` days. */
+static int renew_one(kfi_ctx *c, const char *dir, const char *name, int within,
+                     struct renew_ca *rca, int *renewed, kf_err *e)
+{
+	char cert_abs[512], key_abs[512], cn[300] = "", san[4096];
+	char *cp = NULL, *kp = NULL;
+	X509 *x = NULL, *nx = NULL;
+	EVP_PKEY *k = NULL;
+	int rc = KF_OK, days = 0, secs = 0;
+	size_t n = strlen(name);
+
+	if (kf_strf(cert_abs, sizeof cert_abs, "%s/%s", dir, name) != 0 ||
+	    kf_strf(key_abs, sizeof key_abs, "%s/%.*s-key.pem", dir, (int)(n - 4), name) != 0)
+		return kf_err_set(e, KF_EUSAGE, "path too long: %s/%s", dir, name);
+	cp = kfi_path(c, cert_abs);
+	kp = kfi_path(c, key_abs);
+	if (!cp || !kp || !(x = kf_x509_read_cert(cp))) {
+		rc = kf_err_set(e, KF_EIO, "cannot read the certificate %s", cp ? cp : cert_abs);
+		goto out;
+	}
+	if (ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x)) == 1 &&
+	    (days > within || (days == within && secs > 0))) {
+		printf("%-8s %s valid for %d more days\n", "ok", cert_abs, days);
+		c->ok++;
+		goto out;
+	}
+	if (!rca->ca) {
+		if (!exists(c, rca->key_abs)) {
+			rc = kf_err_set(e, KF_EUSAGE, "%s expires in %d days, but this node has no etcd CA "
+			                "key %s to renew it: renew it where the CA is (the cluster plan)",
+			                cert_abs, days, rca->key_abs);
+			goto out;
+		}
+		if ((rc = load_ca(c, rca->cert_abs, rca->key_abs, &rca->ca, &rca->key, e)) != KF_OK)
+			goto out;
+	}
+	if (!(k = kf_x509_read_key(kp))) {
+		rc = kf_err_set(e, KF_EIO, "cannot read the key %s of %s", kp, cert_abs);
+		goto out;
+	}
+	X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof cn);
+	if (san_of(x, san, sizeof san) != 0) {
+		rc = kf_err_set(e, KF_EUSAGE, "%s: too many subject alternative names", cert_abs);
+		goto out;
+	}
+	{
+		kf_x509_profile p = kfi_etcd_profile(cn, san[0] ? san : NULL);
+		if (!cn[0] || !(nx = kf_x509_issue(&p, k, rca->ca, rca->key))) {
+			rc = kf_err_set(e, KF_EIO, "cannot re-issue %s", cert_abs);
+			goto out;
+		}
+	}
+	if ((rc = put_pair(c, key_abs, k, cert_abs, nx, e)) != KF_OK)
+		goto out;
+	printf("%-8s renewed %s (%d days left), now valid for %d days\n", "changed", cert_abs,
+	       days, CERT_DAYS);
+	*renewed = 1;
+out:
+	X509_free(x);
+	X509_free(nx);
+	EVP_PKEY_free(k);
+	free(cp);
+	free(kp);
+	return rc;
+}
+
+int kfi_etcd_renew(kfi_ctx *c, const char *dir, int within, int *renewed, kf_err *e)
+{
+	char ca_abs[512], cakey_abs[512], **names = NULL;
+	char *full = NULL;
+	struct renew_ca rca = {ca_abs, cakey_abs, NULL, NULL};
+	size_t n = 0;
+	int rc = KF_OK;
+
+	*renewed = 0;
+	if (kf_strf(ca_abs, sizeof ca_abs, "%s/ca.pem", dir) != 0 ||
+	    kf_strf(cakey_abs, sizeof cakey_abs, "%s/ca-key.pem", dir) != 0)
+		return kf_err_set(e, KF_EUSAGE, "path too long: %s", dir);
+	if ((rc = kfi_check_parents(c, ca_abs, e)) != KF_OK)
+		return rc;
+	if (!(full = kfi_path(c, dir)))
+		return kf_err_set(e, KF_EIO, "out of memory");
+	if ((rc = kfi_dir_names(full, is_leaf, &names, &n, e)) != KF_OK)
+		goto out;
+	if (n == 0)
+		printf("%-8s no host etcd certificates in %s\n", "ok", dir);
+	for (size_t i = 0; i < n && rc == KF_OK; i++)
+		rc = renew_one(c, dir, names[i], within, &rca, renewed, e);
+out:
+	kfi_names_free(names, n);
+	X509_free(rca.ca);
+	EVP_PKEY_free(rca.key);
+	free(full);
 	return rc;
 }

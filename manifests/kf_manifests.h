@@ -238,6 +238,14 @@ typedef struct kf_lock_entry {
 	char sha256[KF_SHA256_HEX];
 } kf_lock_entry;
 
+/* A delta bundle's base (docs/bundle-format.md, "Delta bundles"): the
+ * bundle whose entries a delta leaves out, named by the SHA-256 of that
+ * bundle's lock file (kubeferry/bundle.yaml, as signed). */
+typedef struct kf_lock_base {
+	char *name, *version;
+	char lock[KF_SHA256_HEX];
+} kf_lock_base;
+
 typedef struct kf_lock {
 	int format;                    /* KF_FORMAT_VERSION */
 	char *name, *version, *kube_version;
@@ -245,6 +253,8 @@ typedef struct kf_lock {
 	size_t narch;
 	char *created;                 /* RFC 3339 UTC */
 	char *builder;                 /* "kubeferry <version>" */
+	int delta;                     /* a delta bundle: base is set */
+	kf_lock_base base;
 	kf_lock_component *components;
 	size_t ncomp;
 	kf_lock_image *images;
@@ -269,6 +279,13 @@ void kf_lock_free(kf_lock *l);
 const kf_lock_entry *kf_lock_find(const kf_lock *l, const char *path);
 /* Sum of entry sizes. */
 uint64_t kf_lock_total_size(const kf_lock *l);
+/* The entries sorted by sha256 (pointers into l; caller frees the array),
+ * for kf_lock_find_sha. NULL when out of memory. */
+const kf_lock_entry **kf_lock_sha_index(const kf_lock *l);
+/* An entry of l with this sha256 (hex), via an index from
+ * kf_lock_sha_index; NULL when none. */
+const kf_lock_entry *kf_lock_find_sha(const kf_lock_entry *const *idx, size_t n,
+                                      const char *sha256);
 
 /* 1 when a bundle entry path is safe: relative, no "..", ".", empty
  * segments, backslashes or control characters, at most 1024 bytes. */

@@ -141,6 +141,13 @@ int kf_lock_emit(kf_lock *l, char **out, size_t *len, kf_err *e)
 	put_flow(&b, l->archs, l->narch, "architectures");
 	put_key_str(&b, "", "created", l->created);
 	put_key_str(&b, "", "builder", l->builder);
+	/* Only a delta has a base: a full bundle's lock is unchanged. */
+	if (l->delta) {
+		puts_(&b, "base:\n");
+		put_key_str(&b, "  ", "name", l->base.name);
+		put_key_str(&b, "  ", "version", l->base.version);
+		put_key_str(&b, "  ", "lock", l->base.lock);
+	}
 	puts_(&b, l->ncomp ? "components:\n" : "components: []\n");
 	for (size_t i = 0; i < l->ncomp; i++) {
 		const kf_lock_component *c = &l->components[i];
@@ -219,7 +226,8 @@ out:
 
 /* ---- parser --------------------------------------------------------------- */
 
-/* Every key of the schema is required and no other is allowed. */
+/* Every key of the schema is required and no other is allowed, except
+ * keys written "?key": optional (their value NULL when absent). */
 static int exact_keys(kf_yctx *c, const kf_ynode *map, const char *what,
                       const char *const *keys, const kf_ynode **vals)
 {
@@ -233,14 +241,14 @@ static int exact_keys(kf_yctx *c, const kf_ynode *map, const char *what,
 		const kf_ynode *k = map->items[i];
 		size_t j;
 		for (j = 0; j < nk; j++)
-			if (kf_ytree_key_is(k, keys[j]))
+			if (kf_ytree_key_is(k, keys[j] + (keys[j][0] == '?')))
 				break;
 		if (j == nk)
 			return kf_ytree_fail(c, k, "unknown key \"%s\" in %s", k->value, what);
 		vals[j] = map->items[i + 1];
 	}
 	for (size_t j = 0; j < nk; j++)
-		if (!vals[j])
+		if (!vals[j] && keys[j][0] != '?')
 			return kf_ytree_fail(c, map, "missing key \"%s\" in %s", keys[j], what);
 	return KF_OK;
 }
@@ -384,6 +392,24 @@ static int parse_image(kf_yctx *c, const kf_ynode *n, kf_lock *l, kf_lock_image 
 	return str_list(c, v[2], "platforms", im->platforms, &im->nplat, kf_valid_platform);
 }
 
+static int parse_base(kf_yctx *c, const kf_ynode *n, kf_lock_base *b)
+{
+	static const char *const keys[] = {"name", "version", "lock", NULL};
+	const kf_ynode *v[3];
+	int rc;
+
+	if ((rc = exact_keys(c, n, "base", keys, v)) ||
+	    (rc = str(c, v[0], "base.name", &b->name)) ||
+	    (rc = str(c, v[1], "base.version", &b->version)) ||
+	    (rc = hex(c, v[2], "base.lock", b->lock, sizeof b->lock)))
+		return rc;
+	if (!kf_valid_name(b->name))
+		return kf_ytree_fail(c, v[0], "bad base.name \"%s\"", b->name);
+	if (!kf_valid_token(b->version))
+		return kf_ytree_fail(c, v[1], "bad base.version \"%s\"", b->version);
+	return KF_OK;
+}
+
 static int parse_install(kf_yctx *c, const kf_ynode *n, kf_install *in)
 {
 	static const char *const keys[] = {"etcd", "cni", "podSubnet", "serviceSubnet", "mirror", NULL};
@@ -509,6 +535,8 @@ void kf_lock_free(kf_lock *l)
 		free(l->archs[i]);
 	free(l->created);
 	free(l->builder);
+	free(l->base.name);
+	free(l->base.version);
 	for (size_t i = 0; i < l->ncomp; i++) {
 		kf_lock_component *k = &l->components[i];
 		free(k->name);
@@ -538,10 +566,9 @@ static int parse_lock(kf_yctx *c, const kf_ynode *root, kf_lock *l)
 {
 	static const char *const keys[] = {"format", "name", "version", "kubernetesVersion",
 	                                   "architectures", "created", "builder", "components",
-	                                   "images", "install", "entries", NULL};
-	const kf_ynode *v[11], *fmt, *pkgs = NULL;
-	kf_ynode view;
-	kf_ynode *items[2 * 12];
+	                                   "images", "install", "entries", "?base", "?packages",
+	                                   NULL};
+	const kf_ynode *v[13], *fmt, *pkgs;
 	uint64_t format = 0, total = 0;
 	int rc;
 
@@ -560,23 +587,8 @@ static int parse_lock(kf_yctx *c, const kf_ynode *root, kf_lock *l)
 		return kf_ytree_fail(c, fmt, "unsupported lock format %llu (this kubeferry reads %d)",
 		            (unsigned long long)format, KF_FORMAT_VERSION);
 	l->format = KF_FORMAT_VERSION;
-	/* packages: is the one optional key (bundles without host packages
-	 * keep their bytes): the other keys are checked on a view without it. */
-	view = *root;
-	view.items = items;
-	view.n = 0;
-	for (size_t i = 0; i + 1 < root->n; i += 2) {
-		if (kf_ytree_key_is(root->items[i], "packages")) {
-			pkgs = root->items[i + 1];
-			continue;
-		}
-		if (view.n + 2 > sizeof items / sizeof items[0])
-			return kf_ytree_fail(c, root->items[i], "unknown key \"%s\" in the lock",
-			                     root->items[i]->value);
-		items[view.n++] = root->items[i];
-		items[view.n++] = root->items[i + 1];
-	}
-	root = &view;
+	/* base: and packages: are optional: bundles that are not deltas, or
+	 * carry no host packages, keep their bytes. */
 	if ((rc = exact_keys(c, root, "the lock", keys, v)) ||
 	    (rc = str(c, v[1], "name", &l->name)) ||
 	    (rc = str(c, v[2], "version", &l->version)) ||
@@ -596,6 +608,11 @@ static int parse_lock(kf_yctx *c, const kf_ynode *root, kf_lock *l)
 	if ((rc = str(c, v[6], "builder", &l->builder)) ||
 	    (rc = kf_ytree_want(c, v[7], KF_Y_SEQ, "components")))
 		return rc;
+	if (v[11]) {
+		if ((rc = parse_base(c, v[11], &l->base)))
+			return rc;
+		l->delta = 1;
+	}
 	l->components = calloc(v[7]->n ? v[7]->n : 1, sizeof *l->components);
 	if (!l->components)
 		return kf_err_set(c->e, KF_EIO, "out of memory");
@@ -629,6 +646,7 @@ static int parse_lock(kf_yctx *c, const kf_ynode *root, kf_lock *l)
 	for (size_t i = 0; i < l->nentries; i++)
 		if ((rc = check_on_disk(c, v[10]->items[i], l, &l->entries[i])))
 			return rc;
+	pkgs = v[12];
 	if (pkgs && ((rc = kf_lock_packages_parse(c, pkgs, l)) ||
 	             (rc = kf_lock_packages_check_entries(c, pkgs, l))))
 		return rc;

@@ -17,6 +17,7 @@
 typedef struct apply {
 	kfi_ctx c;
 	const char *bundle, *pub_file, *pub_str, *role, *root;
+	const char *base;       /* --base DIR|BUNDLE for a delta, or NULL */
 	const char *mirror, *mirror_fp, *mirror_ca_file, *hostname_opt, *node_ip_opt, *arch_opt;
 	int dry_run, no_mirror, control_plane;
 	int selinux_enforcing;  /* --selinux enforcing: keep it, relabel at the end */

@@ -41,6 +41,42 @@ int kfi_apply_need(const apply *a, const char *const *names, const kf_lock_compo
 	return KF_OK;
 }
 
+/* A delta's base: --base, else the unpacked bundle the delta names
+ * (BUNDLES/<base name>-<base version>, as apply left it, its lock beside
+ * it). Every entry taken from it is checked against the delta's lock. */
+static int open_base(apply *a, const kf_lock *lk, const kf_pubkey *pk, const char *dest,
+                     kf_archive_base *b, kf_archive_read_opts *ro, kf_err *e)
+{
+	char *def = NULL, *full = NULL;
+	int rc;
+
+	if (!a->base) {
+		if (!(def = kfi_strf("%s/%s-%s", KFI_BUNDLES_DIR, lk->base.name, lk->base.version)) ||
+		    !(full = kfi_path(&a->c, def))) {
+			rc = kfi_oom(e);
+			goto out;
+		}
+		if (access(full, F_OK) != 0) {
+			rc = kf_err_set(e, KF_EUSAGE, "%s is a delta of %s %s, which is not unpacked on "
+			                "this node (no %s): apply the base first or give --base DIR|BUNDLE",
+			                a->bundle, lk->base.name, lk->base.version, full);
+			goto out;
+		}
+	}
+	rc = kf_archive_base_open(a->base ? a->base : full, pk, dest, b, e);
+	if (rc == KF_OK) {
+		ro->base_dir = b->dir;
+		ro->base_lock = b->lock;
+	}
+	if (rc == KF_OK)
+		printf("%-8s delta of %s %s: entries it leaves out come from %s\n", "note",
+		       lk->base.name, lk->base.version, b->scratch ? a->base : b->dir);
+out:
+	free(def);
+	free(full);
+	return rc;
+}
+
 /* The bundle is unpacked once per name-version; a re-run whose lock (which
  * lists every entry's sha256) is byte-identical to the installed one, and
  * whose signature verifies, skips the unpack. */
@@ -53,6 +89,7 @@ static int unpack(apply *a, kf_err *e)
 	size_t lock_len = 0, sig_len = 0, cur_len = 0;
 	kf_lock *lk = NULL;
 	kf_archive_read_opts ro = {0};
+	kf_archive_base base = {0};
 
 	if ((rc = kf_keys_load_public(a->pub_file, a->pub_str, &pk, e)) != KF_OK)
 		goto out;
@@ -107,6 +144,8 @@ static int unpack(apply *a, kf_err *e)
 			rc = kfi_oom(e);
 			goto out;
 		}
+		if (lk->delta && (rc = open_base(a, lk, &pk, dest, &base, &ro, e)) != KF_OK)
+			goto out;
 		rc = kf_archive_unpack(a->bundle, dest, 0, &ro, NULL, e);
 		if (rc == KF_OK) {
 			printf("%-8s bundle %s-%s would be unpacked (dry run)\n", "changed",
@@ -134,6 +173,13 @@ static int unpack(apply *a, kf_err *e)
 		}
 		if ((rc = kf_mkdir_p(parent, 0755, e)) != KF_OK)
 			goto out;
+		if (lk->delta && (rc = open_base(a, lk, &pk, dest, &base, &ro, e)) != KF_OK) {
+			if (created) {
+				kf_err ign;
+				kf_remove_tree(created, &ign);
+			}
+			goto out;
+		}
 		rc = kf_archive_unpack(a->bundle, dest, 1, &ro, NULL, e);
 		if (rc != KF_OK) {
 			if (created) {
@@ -172,6 +218,7 @@ out:
 		a->lock = lk;
 		lk = NULL;
 	}
+	kf_archive_base_close(&base);
 	kf_lock_free(lk);
 	free(lock_yaml);
 	free(sig);

@@ -1,7 +1,7 @@
 /*
  * Host etcd on control planes (install.etcd: host): the etcd binaries, its
- * own PKI in Kubespray's layout, /etc/etcd.env, the unit, and a health
- * check over TLS once it runs.
+ * own PKI in Kubespray's layout, /etc/etcd.env, the unit, the daily
+ * snapshot timer (etcd/timer.c), and a health check over TLS once it runs.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +49,9 @@ int kfi_step_etcd(apply *a, kf_err *e)
 	if ((rc = kfi_apply_unit(a, "etcd.service", kfi_tpl_etcd_unit, e)) != KF_OK)
 		goto out;
 	if ((rc = kfi_apply_start(a, "etcd.service", any, e)) != KF_OK)
+		goto out;
+	/* Backups from the first day: a snapshot a day, the newest 7 kept. */
+	if ((rc = kfi_etcd_snapshot_timer(&a->c, 7, NULL, e)) != KF_OK)
 		goto out;
 	if (!a->c.live) {
 		printf("%-8s check https://127.0.0.1:2379/health (TLS, admin-%s.pem)\n", "plan", a->etcd_name);

@@ -32,6 +32,9 @@ check_help "$KFI" mirror install
 check_help "$KFI" cluster plan
 check_help "$KFI" cluster init
 check_help "$KFI" cluster join
+check_help "$KFI" etcd snapshot
+check_help "$KFI" etcd restore
+check_help "$KFI" etcd renew-certs
 
 note "every command in the top-level help is a command"
 "$KF" --help | sed -n '/^Commands:/,/^$/p' | awk 'NF && !/:$/ {print $1}' >"$LAB/cmds"
@@ -53,7 +56,7 @@ for line in open(readme):
         continue
     for syn in re.findall(r"`([^`]*)`", line.split(" | ")[0]):
         w = syn.split()
-        cmd = w[:2] if w[0] in ("mirror", "cluster") else w[:1]
+        cmd = w[:2] if w[0] in ("mirror", "cluster", "etcd") else w[:1]
         out = subprocess.run([prog] + cmd + ["--help"], capture_output=True, text=True).stdout
         rows += 1
         for opt in re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*|-[a-zA-Z])\b", syn):

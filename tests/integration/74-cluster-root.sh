@@ -49,6 +49,7 @@ grep -q "cluster join --api-server 10.0.0.5:6443 --token $token --discovery-toke
 	fail "join command wrong: $(grep 'cluster join' "$LAB/init1")"
 grep -qx 'OnCalendar=monthly' "$R/etc/systemd/system/kubeferry-certs-renew.timer" || fail timer
 grep -qx 'ExecStart=/usr/local/bin/kubeadm certs renew all' "$R/etc/systemd/system/kubeferry-certs-renew.service" || fail renew
+grep -qx 'ExecStart=-/usr/local/bin/kubeferry-install etcd renew-certs' "$R/etc/systemd/system/kubeferry-certs-renew.service" || fail "renewal timer without the etcd certificates"
 assert_eq "$(readlink "$R/etc/systemd/system/timers.target.wants/kubeferry-certs-renew.timer")" \
 	/etc/systemd/system/kubeferry-certs-renew.timer "timer enabled"
 "$R/usr/local/bin/kubeferry-install" --version >/dev/null || fail "installer not copied to /usr/local/bin"

@@ -393,5 +393,58 @@ static void t_mutations(void)
 	free(buf);
 }
 
-KF_TEST_MAIN(t_mutations, t_emit_golden_and_round_trip, t_emit_with_mirror_and_empty_lists,
+/* A delta's lock names its base; a full lock never carries the key, and
+ * the sha256 index finds entries by content. */
+static void t_delta_base(void)
+{
+	kf_lock *l = sample(), *p = NULL;
+	char *out = NULL, *text = NULL;
+	size_t len = 0;
+	kf_err e = {0};
+	const kf_lock_entry **idx = NULL;
+
+	CHECK_INT(kf_lock_emit(l, &out, &len, &e), KF_OK);
+	CHECK(out && !strstr(out, "base:"));
+	free(out);
+	out = NULL;
+	l->delta = 1;
+	l->base.name = strdup("k8s");
+	l->base.version = strdup("1.33.2");
+	memcpy(l->base.lock, H2, KF_SHA256_HEX);
+	CHECK_INT(kf_lock_emit(l, &out, &len, &e), KF_OK);
+	CHECK(out && strstr(out, "builder: \"kubeferry 0.1.0 \\\"dev\\\" \\\\\"\nbase:\n"
+	                         "  name: \"k8s\"\n  version: \"1.33.2\"\n  lock: \"" H2 "\"\n"
+	                         "components:\n"));
+	CHECK_INT(kf_lock_parse(out, len, "LOCK", &p, &e), KF_OK);
+	if (p) {
+		CHECK(p->delta);
+		CHECK_STR(p->base.version, "1.33.2");
+		CHECK_STR(p->base.lock, H2);
+		idx = kf_lock_sha_index(p);
+		CHECK(idx != NULL);
+		if (idx) {
+			CHECK(kf_lock_find_sha(idx, p->nentries, H) == &p->entries[1]);
+			CHECK(kf_lock_find_sha(idx, p->nentries, H2) == &p->entries[0]);
+			CHECK(kf_lock_find_sha(idx, p->nentries,
+			                       "1111111111111111111111111111111111111111111111111111111111111111") == NULL);
+		}
+	}
+	/* a base without its lock digest, or with a bad one, is refused */
+	text = replace(out, "  lock: \"" H2 "\"\n", "");
+	kf_lock_free(p);
+	p = NULL;
+	CHECK_INT(kf_lock_parse(text, strlen(text), "LOCK", &p, &e), KF_EVERIFY);
+	CHECK(strstr(e.msg, "missing key \"lock\" in base") != NULL);
+	free(text);
+	text = replace(out, "  lock: \"" H2, "  lock: \"XX");
+	CHECK_INT(kf_lock_parse(text, strlen(text), "LOCK", &p, &e), KF_EVERIFY);
+	CHECK(strstr(e.msg, "base.lock is not 64 lowercase hex digits") != NULL);
+	free(text);
+	free(idx);
+	free(out);
+	kf_lock_free(l);
+	kf_lock_free(p);
+}
+
+KF_TEST_MAIN(t_delta_base, t_mutations, t_emit_golden_and_round_trip, t_emit_with_mirror_and_empty_lists,
              t_emit_refuses_invalid, t_parse_rejects, t_parse_limits)
