@@ -18,7 +18,8 @@
 # binary measured in the same rounds, e.g. an older build), KF_BENCH_FILES
 # (16), KF_BENCH_MIB (64), KF_BENCH_ROUNDS (3; the best round counts),
 # KF_BENCH_DIR (scratch parent, default /dev/shm), KF_BENCH_BUILD (0 skips
-# the build rows).
+# the build rows), KF_BENCH_PROFILE (0 skips the CPU-by-thread row, which
+# needs perf).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export TMPDIR=${KF_BENCH_DIR:-/dev/shm}
@@ -57,6 +58,7 @@ PY
 secs() { python3 -c "print('%.2f' % ($2 - $1))"; }
 ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
 best() { python3 -c "import sys; print('%.2f' % min(float(x) for x in sys.argv[1:]))" "$@"; }
+median() { python3 -c "import sys, statistics; print('%.2f' % statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }
 
 echo "bench/fetch: $NFILES files of $MIB MiB in $LAB/www (random, incompressible)"
 : >"$LAB/list"
@@ -101,32 +103,57 @@ run_kf() {
 # wall seconds) and cu_c kf_c ot_c (best CPU seconds).
 measure() {
 	local d=$1 r c k o s
-	local cts=() kts=() ots=() sts=() ccs=() kcs=() ocs=()
+	local cts=() kts=() ots=() sts=() ccs=() kcs=() ocs=() krs=() ors=()
 	mkdir -p "$d"
 	for r in $(seq 1 "$ROUNDS"); do
 		c=$(run_curl "$d"); s=$(run_sums "$d"); k=$(run_kf "$KF" "$d")
 		cts+=("${c% *}"); ccs+=("${c#* }"); sts+=("${s% *}"); kts+=("${k% *}"); kcs+=("${k#* }")
+		krs+=("$(ratio "${k% *}" "${c% *}")")
 		o=
-		if [ -n "$OTHER" ]; then o=$(run_kf "$OTHER" "$d"); ots+=("${o% *}"); ocs+=("${o#* }"); fi
+		if [ -n "$OTHER" ]; then
+			o=$(run_kf "$OTHER" "$d"); ots+=("${o% *}"); ocs+=("${o#* }")
+			ors+=("$(ratio "${o% *}" "${c% *}")")
+		fi
 		echo "  $2 round $r: curl ${c% *} s (cpu ${c#* }), sha256sum ${s% *} s," \
 			"kubeferry ${k% *} s (cpu ${k#* }, ratio $(ratio "${k% *}" "${c% *}")x)" \
 			"${o:+, other ${o% *} s (cpu ${o#* }, ratio $(ratio "${o% *}" "${c% *}")x)}"
 	done
 	cu=$(best "${cts[@]}"); kf=$(best "${kts[@]}"); sums=$(best "${sts[@]}")
-	cu_c=$(best "${ccs[@]}"); kf_c=$(best "${kcs[@]}")
-	ot=; ot_c=
-	if [ -n "$OTHER" ]; then ot=$(best "${ots[@]}"); ot_c=$(best "${ocs[@]}"); fi
+	cu_c=$(best "${ccs[@]}"); kf_c=$(best "${kcs[@]}"); kf_m=$(median "${krs[@]}")
+	ot=; ot_c=; ot_m=
+	if [ -n "$OTHER" ]; then ot=$(best "${ots[@]}"); ot_c=$(best "${ocs[@]}"); ot_m=$(median "${ors[@]}"); fi
 }
 
 echo "bench/fetch: cold fetch, scratch on $TMPDIR"
 measure "$LAB/run" tmpfs
-t_cu=$cu t_kf=$kf t_sums=$sums t_ot=$ot t_cuc=$cu_c t_kfc=$kf_c t_otc=$ot_c
+t_cu=$cu t_kf=$kf t_sums=$sums t_ot=$ot t_cuc=$cu_c t_kfc=$kf_c t_otc=$ot_c t_kfm=$kf_m t_otm=$ot_m
 if [ -n "${KF_BENCH_DISK:-}" ]; then
 	DISK=$(mktemp -d "${KF_BENCH_DISK_DIR:-/var/tmp}/kf-bench-fetch.XXXXXX")
 	kf_on_exit 'rm -rf "$DISK"'
 	echo "bench/fetch: cold fetch, scratch on disk ($DISK)"
 	measure "$DISK" disk
-	d_cu=$cu d_kf=$kf d_ot=$ot
+	d_cu=$cu d_kf=$kf d_ot=$ot d_kfm=$kf_m d_otm=$ot_m
+fi
+
+# threads BINARY: CPU seconds of each thread of one cold fetch, largest
+# first (perf samples of task-clock at 1 kHz; empty without perf). The
+# largest is the libcurl loop, the critical path: hashing is hidden when
+# it is no longer than curl's whole run.
+threads() {
+	command -v perf >/dev/null || return 0
+	rm -rf "$LAB/run/cache"
+	perf record -q -e task-clock -F 1000 -o "$LAB/perf.data" "$1" fetch -q -j 8 \
+		--cache "$LAB/run/cache" --cacert "$LAB/ca/ca.crt" -i "$LAB/list" \
+		>/dev/null 2>"$LAB/perf.err" || return 0
+	rm -rf "$LAB/run/cache"
+	perf report -i "$LAB/perf.data" -n --sort pid --stdio 2>/dev/null |
+		awk '$1 ~ /%$/ {printf "%s%.2f", n++ ? " " : "", $2 / 1000}'
+}
+crit=; crit_o=
+if [ "${KF_BENCH_PROFILE:-1}" != 0 ]; then
+	echo "bench/fetch: CPU by thread (perf record -e task-clock)"
+	crit=$(threads "$KF")
+	[ -z "$OTHER" ] || crit_o=$(threads "$OTHER")
 fi
 
 cold=- warm=- warmfetch=- before=0 after=0
@@ -171,13 +198,15 @@ echo "bench/fetch results ($NFILES x $MIB MiB over TLS + HTTP/2 from nginx on lo
 echo "  baseline: curl -sS --fail --parallel --parallel-max 8 --cacert CA -K LIST   (no hashing)"
 echo "  measured: $KF fetch -q -j 8 --cache DIR --cacert CA -i LIST   (cold cache)"
 echo "  tmpfs  curl alone               : $t_cu s (cpu $t_cuc s)"
-echo "  tmpfs  kubeferry fetch -j 8     : $t_kf s (cpu $t_kfc s)   ratio $(ratio "$t_kf" "$t_cu")x (goal <= 1.05x), cpu ratio $(ratio "$t_kfc" "$t_cuc")x"
-[ -z "$t_ot" ] || echo "  tmpfs  $OTHER fetch -j 8 : $t_ot s (cpu $t_otc s)   ratio $(ratio "$t_ot" "$t_cu")x, cpu ratio $(ratio "$t_otc" "$t_cuc")x"
+echo "  tmpfs  kubeferry fetch -j 8     : $t_kf s (cpu $t_kfc s)   ratio $(ratio "$t_kf" "$t_cu")x best/best, median of rounds ${t_kfm}x (goal <= 1.05x); cpu ratio $(ratio "$t_kfc" "$t_cuc")x"
+[ -z "$t_ot" ] || echo "  tmpfs  $OTHER fetch -j 8 : $t_ot s (cpu $t_otc s)   ratio $(ratio "$t_ot" "$t_cu")x best/best, median of rounds ${t_otm}x; cpu ratio $(ratio "$t_otc" "$t_cuc")x"
+[ -z "$crit" ] || echo "  tmpfs  kubeferry CPU by thread   : $crit s (largest: the libcurl loop, against curl's $t_cuc s)"
+[ -z "$crit_o" ] || echo "  tmpfs  $OTHER by thread : $crit_o s"
 echo "  tmpfs  sha256sum -c afterwards  : $t_sums s (curl + sha256sum: ratio $(ratio "$t_kf" "$(python3 -c "print($t_cu + $t_sums)")")x)"
 if [ -n "${KF_BENCH_DISK:-}" ]; then
 	echo "  disk   curl alone               : $d_cu s"
-	echo "  disk   kubeferry fetch -j 8     : $d_kf s   ratio $(ratio "$d_kf" "$d_cu")x (fsyncs every file; curl does not)"
-	[ -z "$d_ot" ] || echo "  disk   $OTHER fetch -j 8 : $d_ot s   ratio $(ratio "$d_ot" "$d_cu")x"
+	echo "  disk   kubeferry fetch -j 8     : $d_kf s   ratio $(ratio "$d_kf" "$d_cu")x, median ${d_kfm}x (fsyncs every file; curl does not)"
+	[ -z "$d_ot" ] || echo "  disk   $OTHER fetch -j 8 : $d_ot s   ratio $(ratio "$d_ot" "$d_cu")x, median ${d_otm}x"
 fi
 echo "  kubeferry build, cold cache     : $cold s"
 echo "  kubeferry build, warm cache     : $warm s   requests during it: $((after - before))"
