@@ -15,10 +15,10 @@ static const struct command commands[] = {
 	{"unpack", kfi_cmd_unpack, "verify while unpacking into a directory"},
 	{"mirror", kfi_cmd_mirror, "serve a bundle's images and files (registry mirror)"},
 	{"preflight", kfi_cmd_preflight, "check this node against a bundle (pass/warn/fail)"},
-	{"apply", kfi_cmd_apply, "verify, unpack and prepare this node (--role)"},
+	{"apply", kfi_cmd_apply, "verify, unpack and prepare this node (--role or --plan)"},
 	{"reset", kfi_cmd_reset, "undo what apply changed (keeps the bundle)"},
-	{"cluster", kfi_cmd_cluster, "kubeadm init/join from the applied bundle"},
-	{"status", kfi_cmd_status, "what apply installed, units, etcd cert expiry"},
+	{"cluster", kfi_cmd_cluster, "plan a cluster (admin host); kubeadm init/join"},
+	{"status", kfi_cmd_status, "what apply installed, units, certificate expiry"},
 	{"host", kfi_cmd_host, "host packages: print the command that captures a base"},
 	{"etcd", kfi_cmd_etcd, "etcd snapshot (backup) and restore"},
 };

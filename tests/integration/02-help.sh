@@ -26,9 +26,10 @@ check_help "$KFI"
 note "kubeferry commands"
 for c in build fetch lint verify inspect push keygen sign; do check_help "$KF" "$c"; done
 note "kubeferry-install commands"
-for c in verify unpack mirror preflight apply reset cluster status host; do check_help "$KFI" "$c"; done
+for c in verify unpack mirror preflight apply reset cluster status host etcd; do check_help "$KFI" "$c"; done
 check_help "$KFI" host packages
 check_help "$KFI" mirror install
+check_help "$KFI" mirror kubespray-vars
 check_help "$KFI" cluster plan
 check_help "$KFI" cluster init
 check_help "$KFI" cluster join
@@ -41,7 +42,7 @@ note "every command in the top-level help is a command"
 assert_eq "$(wc -l <"$LAB/cmds")" 8 "kubeferry commands listed"
 while read -r c; do check_help "$KF" "$c"; done <"$LAB/cmds"
 "$KFI" --help | sed -n '/^Commands:/,/^$/p' | awk 'NF && !/:$/ {print $1}' >"$LAB/cmds"
-assert_eq "$(wc -l <"$LAB/cmds")" 9 "kubeferry-install commands listed"
+assert_eq "$(wc -l <"$LAB/cmds")" 10 "kubeferry-install commands listed"
 while read -r c; do check_help "$KFI" "$c"; done <"$LAB/cmds"
 
 note "README: each option named in a command's table row is in its --help"
