@@ -19,8 +19,10 @@ _kf_cleanup_hooks=()
 
 _kf_cleanup() {
 	local rc=$?
-	local h p
-	for h in "${_kf_cleanup_hooks[@]+"${_kf_cleanup_hooks[@]}"}"; do eval "$h" || true; done
+	local h p i
+	# Last registered, first run: a lab started after a node is torn down
+	# before it (its ssh masters were forked from this shell's cgroup).
+	for ((i = ${#_kf_cleanup_hooks[@]} - 1; i >= 0; i--)); do eval "${_kf_cleanup_hooks[$i]}" || true; done
 	for p in "${_kf_pids[@]+"${_kf_pids[@]}"}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${_kf_pids[@]+"${_kf_pids[@]}"}"; do wait "$p" 2>/dev/null || true; done
 	if [ "${KF_KEEP:-0}" = 1 ]; then echo "kept $LAB"; else rm -rf "$LAB"; fi
@@ -28,7 +30,8 @@ _kf_cleanup() {
 }
 trap _kf_cleanup EXIT
 
-# kf_on_exit CMD: run CMD (a string) at exit, before servers are killed.
+# kf_on_exit CMD: run CMD (a string) at exit, before servers are killed;
+# the hooks run in reverse order of registration.
 kf_on_exit() { _kf_cleanup_hooks+=("$1"); }
 
 # kf_bg CMD...: start a background process, killed at exit.

@@ -167,7 +167,11 @@ _lab_wait() {
 	[ -n "$leader" ] || { cat "$LAB_DIR/nodes/$n/console.log" >&2; fail "lab: $n: nspawn did not start"; }
 	LAB_LEADERS[$n]=$leader
 	# Up to a minute each: on a loaded machine a boot can take a while.
+	# nspawn's first child may be the short-lived outer child, not the
+	# node's PID 1: look the leader up again on every try.
 	for _ in $(seq 300); do
+		leader=$(pgrep -P "${LAB_PIDS[$n]}" | head -n 1 || true)
+		[ -n "$leader" ] && LAB_LEADERS[$n]=$leader
 		s=$(lab_in "$n" systemctl is-system-running 2>/dev/null || true)
 		case $s in running|degraded) break ;; esac
 		sleep 0.2

@@ -42,9 +42,12 @@ node_boot() {
 		sleep 0.1
 	done
 	[ -n "$LEADER" ] || { cat "$LAB/nspawn.log"; fail "nspawn did not start"; }
-	IN=(nsenter -t "$LEADER" -m -u -i -n -p --)
 	# Up to a minute: on a loaded machine the boot can take a while.
+	# nspawn's first child may be the short-lived outer child, not the
+	# node's PID 1: look the leader up again on every try.
 	for _ in $(seq 300); do
+		LEADER=$(pgrep -P "$NSPAWN" | head -n 1 || echo "$LEADER")
+		IN=(nsenter -t "$LEADER" -m -u -i -n -p --)
 		s=$("${IN[@]}" systemctl is-system-running 2>/dev/null || true)
 		case $s in running|degraded) break ;; esac
 		sleep 0.2
