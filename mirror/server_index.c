@@ -13,17 +13,21 @@
 
 /* ---- index ----------------------------------------------------------------- */
 
+/* "<kind> <a><sep><b>", or "<kind> <a>" without b; -1 when too long. */
+static int map_key(char *key, size_t n, const char *kind, const char *a, char sep,
+                   const char *b)
+{
+	if (b)
+		return kf_strf(key, n, "%s %s%c%s", kind, a, sep, b);
+	return kf_strf(key, n, "%s %s", kind, a);
+}
+
 int kf_srv_map_put(json_t *map, const char *kind, const char *a, char sep,
                    const char *b, json_t *val)
 {
 	char key[MAX_NAME + 200];
-	int r;
 
-	if (b)
-		r = snprintf(key, sizeof key, "%s %s%c%s", kind, a, sep, b);
-	else
-		r = snprintf(key, sizeof key, "%s %s", kind, a);
-	if (r < 0 || (size_t)r >= sizeof key) {
+	if (map_key(key, sizeof key, kind, a, sep, b)) {
 		json_decref(val);
 		return -1;
 	}
@@ -34,15 +38,8 @@ json_t *kf_srv_map_get(json_t *map, const char *kind, const char *a, char sep,
                        const char *b)
 {
 	char key[MAX_NAME + 200];
-	int r;
 
-	if (b)
-		r = snprintf(key, sizeof key, "%s %s%c%s", kind, a, sep, b);
-	else
-		r = snprintf(key, sizeof key, "%s %s", kind, a);
-	if (r < 0 || (size_t)r >= sizeof key)
-		return NULL;
-	return json_object_get(map, key);
+	return map_key(key, sizeof key, kind, a, sep, b) ? NULL : json_object_get(map, key);
 }
 
 /* Read a manifest blob and check it against its digest: the server states
