@@ -15,7 +15,8 @@
 # Bundles are built once into $KF_BENCH_CACHE (default /var/tmp/kf-bench);
 # every unpacked tree is removed. Environment: KF_BUILD (build dir),
 # KF_BENCH_RUNS (hyperfine runs, default 3), KF_BENCH_TMPFS (default
-# /dev/shm), KF_BENCH_LARGE (bytes, default 400000000).
+# /dev/shm), KF_BENCH_LARGE (bytes, default 400000000), KF_BENCH_WHERE
+# (destinations, default "tmpfs disk").
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 KF_BUILD=${KF_BUILD:-build}
@@ -25,6 +26,7 @@ CACHE=${KF_BENCH_CACHE:-/var/tmp/kf-bench}
 RUNS=${KF_BENCH_RUNS:-3}
 TMPFS=${KF_BENCH_TMPFS:-/dev/shm}
 LARGE=${KF_BENCH_LARGE:-400000000}
+WHERE=${KF_BENCH_WHERE:-tmpfs disk}
 
 for t in zstd tar minisign sha256sum hyperfine python3 jq; do
 	command -v "$t" >/dev/null || { echo "bench/unpack: $t is missing" >&2; exit 77; }
@@ -80,7 +82,7 @@ measure() {
 # row LABEL GOAL BUNDLE [EXTRA]: one line per destination.
 row() {
 	local label=$1 goal=$2 b=$3 extra=${4:-} where w
-	for where in tmpfs disk; do
+	for where in $WHERE; do
 		if [ $where = tmpfs ]; then w=$TMPW; else w=$DISKW; fi
 		[ -n "$w" ] || continue
 		read -r wk wb ck cb wm < <(measure "$w" "$b" "$([ $where = tmpfs ] && echo "$extra")")
