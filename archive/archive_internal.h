@@ -20,6 +20,27 @@
  * signature file stays under 10 KiB. */
 #define KF_AR_SIG_MAX 16384
 
+/* ---- hash.c: the writer's hashing thread -------------------------------- */
+
+struct kf_ar_hasher;
+struct kf_ar_hasher *kf_ar_hasher_new(kf_err *e);
+/* A free pool buffer (KF_AR_BUF_SIZE bytes) to read a source into. */
+unsigned char *kf_ar_hasher_buf(struct kf_ar_hasher *h);
+/* buf (from kf_ar_hasher_buf) holds the next len bytes of the current
+ * source: hashed, then back to the pool. */
+void kf_ar_hasher_src(struct kf_ar_hasher *h, unsigned char *buf, size_t len);
+/* The current source (idx) is complete; its SHA-256 must equal want. */
+void kf_ar_hasher_end(struct kf_ar_hasher *h, size_t idx, const char *want);
+/* The next bytes of the output file (copied). */
+void kf_ar_hasher_out(struct kf_ar_hasher *h, const void *data, size_t len);
+/* Wait for everything posted: -1 with the first mismatching source's
+ * index and digest, else 0 and the output's BLAKE2b-512 in b2 (if not
+ * NULL; once). */
+int kf_ar_hasher_finish(struct kf_ar_hasher *h, size_t *bad_idx,
+                        char bad_hex[KF_SHA256_HEX],
+                        unsigned char b2[KF_BLAKE2B_LEN]);
+void kf_ar_hasher_free(struct kf_ar_hasher *h);
+
 /* ---- input.c: the file, zstd decoding, the end of the stream ----------- */
 
 struct kf_ar_input;

@@ -4,14 +4,16 @@
  * visible. May include base/, keys/ and manifests/ (kf_base.h, kf_keys.h,
  * kf_manifests.h) and nothing above; bundler/ and installer/ stand on it.
  *
- * Writer (write.c): lock, lock signature, then every entry sorted by path,
- * as a pax tar stream compressed with zstd (libarchive), with fixed
- * metadata so the same inputs give the same bytes.
+ * Writer (write.c, hash.c): lock, lock signature, then every entry sorted
+ * by path, as a pax tar stream compressed with zstd (libarchive), with
+ * fixed metadata so the same inputs give the same bytes; hashing runs on
+ * its own thread.
  *
- * Reader (read.c, verify.c, pipe.c, stage.c): one streaming pass that
- * enforces every rule of the format before anything leaves staging.
- * Decompression and tar parsing run on one thread, hashing and writing on
- * another.
+ * Reader (read.c the pass, input.c the file and zstd decoding to its last
+ * byte, verify.c header and lock rules, pipe.c threads and buffers,
+ * stage.c staging writes): one streaming pass that enforces every rule of
+ * the format before anything leaves staging. Decompression and tar parsing
+ * run on one thread, hashing and writing on another.
  *
  * Commit (commit.c): outputs are built under temporary names and renamed
  * into place together, durably (see kf_commit below).

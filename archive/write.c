@@ -27,7 +27,7 @@
 struct sink {
 	int fd;
 	const char *tmp;
-	kf_digest *b2;          /* BLAKE2b-512 of the whole file */
+	struct kf_ar_hasher *h; /* BLAKE2b-512 of the whole file, and SHA-256s */
 	int err;                /* errno of a failed write */
 };
 
@@ -42,7 +42,7 @@ static ssize_t sink_write(struct archive *a, void *arg, const void *buf,
 	}
 	/* Digest the file while it is written: no second read for the
 	 * detached signature. */
-	kf_digest_update(s->b2, buf, n);
+	kf_ar_hasher_out(s->h, buf, n);
 	return (ssize_t)n;
 }
 
@@ -90,20 +90,18 @@ static int write_buf_entry(struct archive *a, struct archive_entry *ae,
 	return KF_OK;
 }
 
-/* Copy one source into the archive, hashing it on the way: the lock was
- * made from an earlier read, and a file that changed since then must not
- * go out under the old digest. */
+/* Copy one source into the archive, hashing it on the way (on the hashing
+ * thread, hash.c): the lock was made from an earlier read, and a file that
+ * changed since then must not go out under the old digest. */
 static int write_src_entry(struct archive *a, struct archive_entry *ae,
                            const kf_archive_source *s,
-                           const kf_lock_entry *le, time_t mtime,
-                           unsigned char *buf, const char *out_path,
+                           const kf_lock_entry *le, size_t idx, time_t mtime,
+                           struct kf_ar_hasher *h, const char *out_path,
                            kf_err *e)
 {
 	int rc = KF_OK, fd = -1;
-	kf_digest *d = NULL;
 	struct stat st;
 	uint64_t done = 0;
-	char hex[KF_SHA256_HEX];
 
 	fd = open(s->src_path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
@@ -126,11 +124,6 @@ static int write_src_entry(struct archive *a, struct archive_entry *ae,
 		                s->src_path, (unsigned long long)st.st_size);
 		goto out;
 	}
-	d = kf_digest_new(KF_DIGEST_SHA256);
-	if (!d) {
-		rc = kf_err_set(e, KF_EIO, "out of memory");
-		goto out;
-	}
 	if (write_header(a, ae, s->entry_path, le->size, le->mode, mtime) !=
 	    ARCHIVE_OK) {
 		rc = ar_fail(e, a, "cannot write header of", s->entry_path,
@@ -139,12 +132,13 @@ static int write_src_entry(struct archive *a, struct archive_entry *ae,
 	}
 	while (done < le->size) {
 		size_t want = WRITE_BUF;
+		unsigned char *buf = kf_ar_hasher_buf(h);
 		ssize_t n;
 		if (le->size - done < want)
 			want = (size_t)(le->size - done);
-		n = read(fd, buf, want);
-		if (n < 0 && errno == EINTR)
-			continue;
+		do
+			n = read(fd, buf, want);
+		while (n < 0 && errno == EINTR);
 		if (n < 0) {
 			rc = kf_err_errno(e, "cannot read", s->src_path);
 			goto out;
@@ -157,23 +151,18 @@ static int write_src_entry(struct archive *a, struct archive_entry *ae,
 			                (unsigned long long)le->size);
 			goto out;
 		}
-		kf_digest_update(d, buf, (size_t)n);
+		/* libarchive copies buf before it returns; then it is the
+		 * hashing thread's. */
 		if (archive_write_data(a, buf, (size_t)n) != n) {
 			rc = ar_fail(e, a, "cannot write", s->entry_path,
 			             out_path);
 			goto out;
 		}
+		kf_ar_hasher_src(h, buf, (size_t)n);
 		done += (uint64_t)n;
 	}
-	kf_digest_final_hex(d, hex);
-	if (strcmp(hex, le->sha256) != 0) {
-		rc = kf_err_set(e, KF_EVERIFY,
-		                "%s: sha256 mismatch: lock says %s, %s is %s",
-		                s->entry_path, le->sha256, s->src_path, hex);
-		goto out;
-	}
+	kf_ar_hasher_end(h, idx, le->sha256);
 out:
-	kf_digest_free(d);
 	if (fd >= 0)
 		close(fd);
 	return rc;
@@ -237,8 +226,9 @@ int kf_archive_write(const char *out_path, const char *lock_yaml,
 	struct archive_entry *ae = NULL;
 	const kf_archive_source **sorted = NULL;
 	const kf_lock_entry **ents = NULL;
-	unsigned char *buf = NULL;
 	uint64_t total = 0, done = 0;
+	size_t at = 0, bad = 0;
+	char hex[KF_SHA256_HEX];
 	time_t mtime = o ? o->mtime : 0;
 
 	if (c == &own)
@@ -257,10 +247,13 @@ int kf_archive_write(const char *out_path, const char *lock_yaml,
 	}
 	sorted = calloc(nsrc ? nsrc : 1, sizeof *sorted);
 	ents = calloc(nsrc ? nsrc : 1, sizeof *ents);
-	buf = malloc(WRITE_BUF);
-	s.b2 = kf_digest_new(KF_DIGEST_BLAKE2B512);
-	if (!sorted || !ents || !buf || !s.b2) {
+	if (!sorted || !ents) {
 		rc = kf_err_set(e, KF_EIO, "out of memory");
+		goto out;
+	}
+	s.h = kf_ar_hasher_new(e);
+	if (!s.h) {
+		rc = e->code;
 		goto out;
 	}
 	rc = plan(lock, src, nsrc, sorted, ents, o && o->partial, e);
@@ -311,7 +304,8 @@ int kf_archive_write(const char *out_path, const char *lock_yaml,
 	if (rc)
 		goto out;
 	for (size_t i = 0; i < nsrc; i++) {
-		rc = write_src_entry(a, ae, sorted[i], ents[i], mtime, buf,
+		at = i;
+		rc = write_src_entry(a, ae, sorted[i], ents[i], i, mtime, s.h,
 		                     out_path, e);
 		if (rc)
 			goto out;
@@ -320,19 +314,26 @@ int kf_archive_write(const char *out_path, const char *lock_yaml,
 			o->progress(o->progress_arg, sorted[i]->entry_path, done,
 			            total);
 	}
+	at = nsrc;
 	if (archive_write_close(a) != ARCHIVE_OK) {
 		rc = ar_fail(e, a, "cannot finish", "archive", out_path);
 		goto out;
 	}
+	if (kf_ar_hasher_finish(s.h, &bad, hex, file_digest) != 0)
+		goto out;
 	/* Sealed (fsync, mode 0644) and renamed by the commit. */
 	if (c == &own) {
 		rc = kf_commit_finish(&own, 1, e);
 		if (rc)
 			goto out;
 	}
-	if (file_digest)
-		kf_digest_final(s.b2, file_digest);
 out:
+	/* A source that changed explains any failure after it. */
+	if (s.h && kf_ar_hasher_finish(s.h, &bad, hex, NULL) != 0 && bad <= at)
+		rc = kf_err_set(e, KF_EVERIFY,
+		                "%s: sha256 mismatch: lock says %s, %s is %s",
+		                sorted[bad]->entry_path, ents[bad]->sha256,
+		                sorted[bad]->src_path, hex);
 	if (a)
 		archive_write_free(a);
 	archive_entry_free(ae);
@@ -340,8 +341,7 @@ out:
 	 * with everything else, and ours drops it here. */
 	if (c == &own)
 		kf_commit_clear(&own);
-	kf_digest_free(s.b2);
-	free(buf);
+	kf_ar_hasher_free(s.h);
 	free(sorted);
 	free(ents);
 	return rc;
