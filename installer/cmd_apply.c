@@ -81,6 +81,7 @@ static int write_applied(apply *a, kf_err *e)
 	st.arch = a->arch;
 	st.mirror = (char *)a->mirror;
 	st.mirror_fp = (char *)a->mirror_fp;
+	st.proxy_mode = (char *)kfi_proxy_mode(&a->os, a->lock);
 	if (!st.bundle || !st.bundle_dir)
 		rc = kf_err_set(e, KF_EIO, "out of memory");
 	else
@@ -221,6 +222,7 @@ static int identify(apply *a, kf_err *e)
 	unsigned char sa[sizeof(struct in6_addr)];
 
 	a->systemd = a->c.live && access("/run/systemd/system", F_OK) == 0;
+	kfi_os_probe(a->c.root, &a->os);
 	if (a->arch_opt)
 		snprintf(a->arch, sizeof a->arch, "%s", a->arch_opt);
 	else

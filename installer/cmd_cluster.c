@@ -123,6 +123,38 @@ static int valid_token(const char *t)
 	return 1;
 }
 
+/* flannel in nftables mode (EL10): the bundle's manifest stays as it is;
+ * the node's copy under /etc/kubernetes/addons (kfi_flannel_nft) is what
+ * is applied. *out is that copy's path, or NULL when the file is no
+ * flannel manifest (it is then applied unchanged). */
+static int flannel_nft(kfi_ctx *c, const char *src, const char *name, char **out, kf_err *e)
+{
+	char *text = NULL, *nft = NULL, *copy = NULL;
+	size_t len;
+	int rc, r;
+
+	*out = NULL;
+	if ((rc = kf_read_file(src, 16u << 20, &text, &len, e)) != KF_OK)
+		goto out;
+	if ((r = kfi_flannel_nft(text, &nft)) <= 0) {
+		rc = r < 0 ? kfi_oom(e) : KF_OK;
+		goto out;
+	}
+	if (!(copy = kfi_strf("/etc/kubernetes/addons/%s", name))) {
+		rc = kfi_oom(e);
+		goto out;
+	}
+	if ((rc = kfi_put_file(c, copy, nft, strlen(nft), 0644, NULL, e)) == KF_OK) {
+		*out = copy;
+		copy = NULL;
+	}
+out:
+	free(text);
+	free(nft);
+	free(copy);
+	return rc;
+}
+
 static int apply_addons(kfi_ctx *c, const kfi_applied *s, kf_err *e)
 {
 	char *dir = kfi_strf("%s%s/addons", c->root, s->bundle_dir);
@@ -135,12 +167,22 @@ static int apply_addons(kfi_ctx *c, const kfi_applied *s, kf_err *e)
 		size_t l = strlen(nm);
 		if (rc == KF_OK && nm[0] != '.' &&
 		    ((l > 5 && !strcmp(nm + l - 5, ".yaml")) || (l > 4 && !strcmp(nm + l - 4, ".yml")))) {
-			char *f = kfi_strf("%s/addons/%s", s->bundle_dir, nm);
+			char *f = kfi_strf("%s/addons/%s", s->bundle_dir, nm), *nft = NULL;
+			char *src = kfi_strf("%s%s/addons/%s", c->root, s->bundle_dir, nm);
 			const char *argv[] = {"/usr/local/bin/kubectl", "--kubeconfig", ADMIN_CONF,
 			                      "apply", "-f", f, NULL};
-			rc = f ? kfi_run(c, argv, e) : kfi_oom(e);
+			if (!f || !src)
+				rc = kfi_oom(e);
+			else if (s->proxy_mode && !strcmp(s->proxy_mode, "nftables"))
+				rc = flannel_nft(c, src, nm, &nft, e);
+			if (nft)
+				argv[5] = nft;
+			if (rc == KF_OK)
+				rc = kfi_run(c, argv, e);
 			applied++;
 			free(f);
+			free(src);
+			free(nft);
 		}
 		free(ents[i]);
 	}
@@ -238,6 +280,8 @@ static int cluster_init(int argc, char **argv)
 	ko.token = token;
 	ko.certificate_key = certkey;
 	ko.external_etcd = !lk->install.etcd || !strcmp(lk->install.etcd, "host");
+	/* Chosen by apply for this node's OS (EL10: nftables). */
+	ko.proxy_mode = s.proxy_mode;
 	if (kf_strf(etcd_ep, sizeof etcd_ep, "https://%s:2379", s.ip) != 0 ||
 	    kf_strf(ecert, sizeof ecert, "/etc/ssl/etcd/ssl/node-%s.pem", s.host) != 0 ||
 	    kf_strf(ekey, sizeof ekey, "/etc/ssl/etcd/ssl/node-%s-key.pem", s.host) != 0) {

@@ -109,6 +109,7 @@ typedef struct kfi_applied {
 	char *kube_version, *role, *host, *ip, *arch;
 	char *bundle_dir;            /* without the --root prefix */
 	char *mirror, *mirror_fp;
+	char *proxy_mode;            /* kube-proxy mode chosen for the node */
 } kfi_applied;
 int kfi_applied_write(const kfi_ctx *c, const kfi_applied *a, kf_err *e);
 /* KF_OK; KF_EUSAGE ("run apply first") when there is no state; KF_EIO when
@@ -129,6 +130,21 @@ int kfi_parse_port(const char *s);
 /* HOST (without IPv6 brackets) into host[n] and the port; -1 when
  * malformed or the host does not fit. */
 int kfi_split_hostport(const char *in, char *host, size_t n, int *port);
+
+/* The node's system (hostos.c), read under the root: ROOT/etc/os-release
+ * and the kernel release from ROOT/proc/sys/kernel/osrelease (uname(2)
+ * when the root has no such file). */
+typedef struct kfi_os {
+	int found;                 /* an os-release was read */
+	char id[64], like[128], version_id[64];
+	int major;                 /* VERSION_ID's leading number */
+	int el;                    /* 9 or 10 on the RHEL family, else 0 */
+	char kernel[128];          /* e.g. 6.12.0-55.el10.x86_64 */
+} kfi_os;
+void kfi_os_probe(const char *root, kfi_os *os);
+/* kube-proxy's mode for this node: the bundle's install.kubeProxyMode when
+ * set, else nftables on EL10 and later, iptables elsewhere. */
+const char *kfi_proxy_mode(const kfi_os *os, const kf_lock *lk);
 
 /* Upstream .tar.gz archives (extract.c): every regular file whose path,
  * after dropping strip leading components (and a leading "./"), is a single
@@ -172,10 +188,16 @@ typedef struct kfi_kubeadm_opts {
 	const char *token;               /* [a-z0-9]{6}.[a-z0-9]{16} */
 	const char *certificate_key;     /* 64 hex: --upload-certs key */
 	int external_etcd;               /* etcd: host */
+	const char *proxy_mode;          /* kube-proxy: iptables (NULL) or nftables */
 	const char *etcd_endpoint;       /* https://IP:2379 */
 	const char *etcd_ca, *etcd_cert, *etcd_key;
 } kfi_kubeadm_opts;
 char *kfi_render_kubeadm(const kfi_kubeadm_opts *o);
+/* flannel for kube-proxy's nftables mode: manifest with "EnableNFTables":
+ * true added to its net-conf.json, in *out (caller frees). 1 when done, 0
+ * when manifest is no flannel manifest (or already says it), -1 when out
+ * of memory. */
+int kfi_flannel_nft(const char *manifest, char **out);
 
 /* etcd PKI (pki.c), Kubespray layout under dir (ROOT/etc/ssl/etcd/ssl). */
 int kfi_etcd_pki(kfi_ctx *c, const char *dir_abs, const char *host,

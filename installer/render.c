@@ -197,11 +197,32 @@ char *kfi_render_kubeadm(const kfi_kubeadm_opts *o)
 	    "---\n"
 	    "apiVersion: kubeproxy.config.k8s.io/v1alpha1\n"
 	    "kind: KubeProxyConfiguration\n"
-	    "mode: iptables\n"
+	    "mode: %s\n"
 	    "clusterCIDR: %s\n",
 	    o->token, o->certificate_key, o->advertise_ip, o->node_name, o->advertise_ip,
 	    v[0] == 'v' ? "" : "v", v, o->control_plane_endpoint, o->pod_subnet,
-	    o->service_subnet, etcd, o->pod_subnet);
+	    o->service_subnet, etcd, o->proxy_mode ? o->proxy_mode : "iptables", o->pod_subnet);
 	free(etcd);
 	return s;
+}
+
+int kfi_flannel_nft(const char *manifest, char **out)
+{
+	const char *at = strstr(manifest, "\"Network\": "), *ls, *nl;
+	kf_buf b;
+
+	*out = NULL;
+	if (!strstr(manifest, "net-conf.json: |") || !at || strstr(manifest, "EnableNFTables") ||
+	    !(nl = strchr(at, '\n')))
+		return 0;
+	for (ls = at; ls > manifest && ls[-1] != '\n'; ls--)
+		;
+	kf_buf_init(&b);
+	kf_buf_add(&b, manifest, (size_t)(nl + 1 - manifest));
+	/* Same indentation as the "Network" line, inside net-conf.json. */
+	kf_buf_add(&b, ls, strspn(ls, " "));
+	kf_buf_adds(&b, "\"EnableNFTables\": true,\n");
+	kf_buf_adds(&b, nl + 1);
+	*out = kf_buf_take(&b);
+	return *out ? 1 : -1;
 }

@@ -28,6 +28,7 @@ typedef struct apply {
 	size_t mirror_ca_len;
 	int units_changed;      /* a unit file changed since the last daemon-reload */
 	int runtime_changed;    /* containerd's binaries, config or runc changed */
+	kfi_os os;              /* the node's system, read under the root */
 } apply;
 
 typedef int kfi_apply_step(apply *a, kf_err *e);
@@ -38,7 +39,7 @@ extern const char kfi_tpl_kubelet_unit[];
 extern const char kfi_tpl_kubeadm_dropin[];
 extern const char kfi_tpl_etcd_unit[];
 extern const char kfi_tpl_crictl_yaml[];
-extern const char kfi_tpl_modules_conf[];
+extern const char kfi_tpl_modules_conf[];  /* the header; host.c adds the modules */
 extern const char kfi_tpl_sysctl_conf[];
 extern const char *const kfi_tpl_cp_ports[];
 extern const char *const kfi_tpl_worker_ports[];

@@ -145,16 +145,48 @@ int kfi_step_swap(apply *a, kf_err *e)
 	return run_when_needed(a, swap_active, argv, e);
 }
 
+/* The kernel modules for this node: overlay and br_netfilter always;
+ * nf_conntrack on every EL release (kube-proxy reads
+ * /proc/sys/net/netfilter/nf_conntrack_max, which exists only once it is
+ * loaded); nf_tables where kube-proxy runs in nftables mode or the
+ * kernel has nothing else (EL10). */
+static void node_modules(const apply *a, const char **mods)
+{
+	size_t n = 0;
+
+	mods[n++] = "overlay";
+	mods[n++] = "br_netfilter";
+	if (a->os.el)
+		mods[n++] = "nf_conntrack";
+	if (a->os.el >= 10 || !strcmp(kfi_proxy_mode(&a->os, a->lock), "nftables"))
+		mods[n++] = "nf_tables";
+	mods[n] = NULL;
+}
+
 int kfi_step_modules_sysctl(apply *a, kf_err *e)
 {
-	static const char *const mods[] = {"overlay", "br_netfilter", NULL};
 	static const char *const sysctls[] = {"net/ipv4/ip_forward",
 	                                      "net/bridge/bridge-nf-call-iptables",
 	                                      "net/bridge/bridge-nf-call-ip6tables", NULL};
+	const char *mods[8];
 	int rc, sys_changed = 0, need = 0;
+	kf_buf conf;
 
-	if ((rc = kfi_put_file(&a->c, "/etc/modules-load.d/kubeferry.conf", kfi_tpl_modules_conf,
-	                       strlen(kfi_tpl_modules_conf), 0644, NULL, e)) != KF_OK)
+	node_modules(a, mods);
+	printf("%-8s %s %s%s, kernel %s: kube-proxy mode %s\n", "node",
+	       a->os.found ? a->os.id : "unknown OS", a->os.version_id,
+	       a->os.el ? (a->os.el >= 10 ? " (EL10)" : " (EL9)") : "",
+	       a->os.kernel[0] ? a->os.kernel : "?", kfi_proxy_mode(&a->os, a->lock));
+	kf_buf_init(&conf);
+	kf_buf_adds(&conf, kfi_tpl_modules_conf);
+	for (size_t i = 0; mods[i]; i++)
+		kf_buf_addf(&conf, "%s\n", mods[i]);
+	if (!kf_buf_ok(&conf)) {
+		rc = kfi_oom(e);
+		goto out;
+	}
+	if ((rc = kfi_put_file(&a->c, "/etc/modules-load.d/kubeferry.conf", conf.p, conf.len, 0644,
+	                       NULL, e)) != KF_OK)
 		goto out;
 	for (size_t i = 0; mods[i]; i++) {
 		char sys[128];
@@ -186,6 +218,7 @@ int kfi_step_modules_sysctl(apply *a, kf_err *e)
 		kfi_run_soft(&a->c, argv, "the bridge sysctls need br_netfilter loaded");
 	}
 out:
+	kf_buf_free(&conf);
 	return rc;
 }
 

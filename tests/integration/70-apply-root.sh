@@ -66,7 +66,8 @@ grep -qx 'SELINUXTYPE=targeted' "$R/etc/selinux/config" || fail "SELINUXTYPE los
 grep -q '^# swap disabled by kubeferry-install: /dev/mapper/rl-swap none swap' "$R/etc/fstab" || fail "swap line not commented"
 grep -qx 'UUID=0a1b / xfs defaults 0 0' "$R/etc/fstab" || fail "root line changed"
 assert_eq "$(readlink "$R/etc/systemd/system/swap.target")" /dev/null "swap.target mask"
-assert_eq "$(grep -v '^#' "$R/etc/modules-load.d/kubeferry.conf" | tr '\n' ' ')" "overlay br_netfilter " modules
+# Rocky 9: nf_conntrack as on every EL release, no nf_tables (76-apply-el9-el10).
+assert_eq "$(grep -v '^#' "$R/etc/modules-load.d/kubeferry.conf" | tr '\n' ' ')" "overlay br_netfilter nf_conntrack " modules
 for s in net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables; do
 	grep -qx "$s = 1" "$R/etc/sysctl.d/99-kubeferry.conf" || fail "sysctl $s"
 done

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bundler/kf_bundler.h" /* the flannel manifest bundles carry */
 #include "installer/kf_installer.h"
 #include "kf_test.h"
 
@@ -369,5 +370,31 @@ static void t_journal_torn(void)
 	kf_remove_tree(root, &e);
 }
 
-KF_TEST_MAIN(t_containerd_v2, t_containerd_v3, t_etcd_env, t_fingerprint, t_engine,
+/* EL10 (point 2): flannel's net-conf.json gets "EnableNFTables": true; the
+ * manifest is the one the bundler renders into addons/flannel.yaml. */
+static void t_flannel_nft(void)
+{
+	char *y = NULL, *out = NULL;
+	size_t len;
+	kf_err e = {0};
+
+	CHECK_INT(kf_addons_flannel_yaml("docker.io/flannel/flannel:v0.27.0",
+	                                 "docker.io/flannel/flannel-cni-plugin:v1.7.1-flannel1",
+	                                 "10.244.0.0/16", &y, &len, &e), KF_OK);
+	CHECK_INT(kfi_flannel_nft(y, &out), 1);
+	CHECK_CONTAINS(out, "  net-conf.json: |\n    {\n      \"Network\": \"10.244.0.0/16\",\n"
+	                    "      \"EnableNFTables\": true,\n      \"Backend\": {\n");
+	CHECK_INT((int)strlen(out), (int)(len + strlen("      \"EnableNFTables\": true,\n")));
+	/* Once is enough; anything else is no flannel manifest. */
+	{
+		char *again = NULL;
+		CHECK_INT(kfi_flannel_nft(out, &again), 0);
+		CHECK(again == NULL);
+		CHECK_INT(kfi_flannel_nft("apiVersion: v1\nkind: ConfigMap\n", &again), 0);
+	}
+	free(out);
+	free(y);
+}
+
+KF_TEST_MAIN(t_flannel_nft, t_containerd_v2, t_containerd_v3, t_etcd_env, t_fingerprint, t_engine,
              t_plan_not_run, t_tar_hostile, t_root_links, t_journal_torn)

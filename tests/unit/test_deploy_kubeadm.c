@@ -233,6 +233,14 @@ static void t_kubelet_proxy(void)
 	CHECK_STR(str(get(d, r, "clusterCIDR")), "10.244.0.0/16");
 	CHECK_STR(str(get(d, r, "mode")), "iptables");
 	free(s);
+	/* EL10 (point 2): nftables mode, GA in 1.33. */
+	o.proxy_mode = "nftables";
+	s = kfi_render_kubeadm(&o);
+	load(s);
+	d = doc_of("KubeProxyConfiguration");
+	r = d ? yaml_document_get_root_node(d) : NULL;
+	CHECK_STR(str(get(d, r, "mode")), "nftables");
+	free(s);
 	for (int i = 0; i < ndocs; i++)
 		yaml_document_delete(&docs[i]);
 	ndocs = 0;
