@@ -81,6 +81,15 @@ int kfi_run_soft(kfi_ctx *c, const char *const argv[], const char *hint);
 /* Run a probe on the live system; its exit status, or -1 when it could
  * not run. Output is discarded. */
 int kfi_probe(const char *const argv[]);
+/* Same, with its standard output (at most n-1 bytes) in out. */
+int kfi_probe_out(const char *const argv[], char *out, size_t n);
+/* Every command (kfi_run, kfi_probe) runs with KFI_BIN_PATH ahead of the
+ * caller's PATH: sudo's secure_path lacks /usr/local/bin, where apply
+ * installs kubeadm, kubelet, kubectl and crictl, and kubeadm finds kubelet
+ * through PATH. kfi_set_bin_path replaces those directories (tests point
+ * them at a stand-in's directory); NULL restores the default. */
+#define KFI_BIN_PATH "/usr/local/sbin:/usr/local/bin"
+void kfi_set_bin_path(const char *dirs);
 /* Undo everything in the journal (newest first) and remove the state. */
 int kfi_journal_undo(kfi_ctx *c, kf_err *e);
 

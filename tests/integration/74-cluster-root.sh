@@ -35,11 +35,11 @@ grep -qx '    - https://10.0.0.5:2379' "$C" || fail "external etcd endpoint"
 grep -qx '    certFile: /etc/ssl/etcd/ssl/node-cp1.pem' "$C" || fail "etcd client cert"
 grep -qx 'cgroupDriver: systemd' "$C" || fail cgroupDriver
 note "the stand-in kubeadm accepts the configuration and records the call"
-KF_MOCK_LOG=$LAB/mock.log "$R/usr/local/bin/kubeadm" init --config "$C" --upload-certs >/dev/null ||
+KF_MOCK_LOG=$LAB/mock.log PATH=$R/usr/local/bin:$PATH "$R/usr/local/bin/kubeadm" init --config "$C" --upload-certs >/dev/null ||
 	fail "mock-kubeadm rejected the configuration"
 grep -qx "kubeadm init --config $C --upload-certs" "$LAB/mock.log" || fail "mock log: $(cat "$LAB/mock.log")"
 sed 's/^cgroupDriver: systemd$/cgroupDriver: cgroupfs/' "$C" >"$LAB/bad.yaml"
-! KF_MOCK_LOG=$LAB/mock.log "$R/usr/local/bin/kubeadm" init --config "$LAB/bad.yaml" 2>/dev/null ||
+! KF_MOCK_LOG=$LAB/mock.log PATH=$R/usr/local/bin:$PATH "$R/usr/local/bin/kubeadm" init --config "$LAB/bad.yaml" 2>/dev/null ||
 	fail "mock-kubeadm accepts anything"
 
 note "join command: token from the config, CA hash as kubeadm computes it"

@@ -396,5 +396,56 @@ static void t_flannel_nft(void)
 	free(y);
 }
 
-KF_TEST_MAIN(t_flannel_nft, t_containerd_v2, t_containerd_v3, t_etcd_env, t_fingerprint, t_engine,
+/* Point 3: commands find what apply installed whatever the caller's PATH.
+ * The stand-in kubeadm (tests/node/mock-kubeadm) fails unless kubelet is
+ * on PATH, as kubeadm's preflight does; the installer runs it with sudo's
+ * secure_path, which lacks /usr/local/bin. The installer's directory is
+ * pointed at the stand-ins' here (kfi_set_bin_path). */
+static void t_path_sudo(void)
+{
+	char dir[] = "/tmp/kf-path-XXXXXX", bin[64], kubeadm[96], kubelet[96], log[96];
+	char *mock = NULL, *old = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+	size_t len;
+	kfi_ctx c;
+	kf_err e = {0};
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(bin, sizeof bin, "%s/bin", dir);
+	snprintf(kubeadm, sizeof kubeadm, "%s/kubeadm", bin);
+	snprintf(kubelet, sizeof kubelet, "%s/kubelet", bin);
+	snprintf(log, sizeof log, "%s/mock.log", dir);
+	CHECK(mkdir(bin, 0755) == 0);
+	CHECK_INT(kf_read_file("tests/node/mock-kubeadm", 1 << 16, &mock, &len, &e), KF_OK);
+	CHECK_INT(kf_write_file_atomic(kubeadm, mock, len, 0755, 1, &e), KF_OK);
+	setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1); /* sudo's secure_path on EL */
+	setenv("KF_MOCK_LOG", log, 1);
+	CHECK_INT(kfi_ctx_init(&c, "", 0, &e), KF_OK);
+	c.live = 1;
+	{
+		const char *abs[] = {kubeadm, "init", NULL};
+		const char *bare[] = {"kubeadm", "join", NULL};
+		kfi_set_bin_path(bin);
+		/* No kubelet yet: the stand-in really checks. */
+		CHECK_INT(kfi_run(&c, abs, &e), KF_EIO);
+		CHECK_INT(kf_write_file_atomic(kubelet, mock, len, 0755, 1, &e), KF_OK);
+		e.code = 0;
+		CHECK_INT(kfi_run(&c, abs, &e), KF_OK);
+		/* A bare name is found there too. */
+		CHECK_INT(kfi_run(&c, bare, &e), KF_OK);
+		CHECK_INT(kfi_probe(bare), 0);
+	}
+	kfi_set_bin_path(NULL);
+	kfi_ctx_free(&c);
+	if (old)
+		setenv("PATH", old, 1);
+	unsetenv("KF_MOCK_LOG");
+	{
+		kf_err ign;
+		kf_remove_tree(dir, &ign);
+	}
+	free(old);
+	free(mock);
+}
+
+KF_TEST_MAIN(t_path_sudo, t_flannel_nft, t_containerd_v2, t_containerd_v3, t_etcd_env, t_fingerprint, t_engine,
              t_plan_not_run, t_tar_hostile, t_root_links, t_journal_torn)
