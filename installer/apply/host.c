@@ -1,6 +1,6 @@
 /*
  * Host preparation: SELinux permissive, swap off, the kernel modules and
- * sysctls Kubernetes needs, and the firewalld ports. Edits of existing
+ * sysctls Kubernetes needs (firewalld: apply/firewalld.c). Edits of existing
  * files (SELinux config, fstab) rewrite only the lines that matter.
  */
 #include <stdio.h>
@@ -219,51 +219,5 @@ int kfi_step_modules_sysctl(apply *a, kf_err *e)
 	}
 out:
 	kf_buf_free(&conf);
-	return rc;
-}
-
-int kfi_step_firewalld(apply *a, kf_err *e)
-{
-	int rc = KF_OK;
-	const char *const *ports = a->control_plane ? kfi_tpl_cp_ports : kfi_tpl_worker_ports;
-
-	if (a->c.live) {
-		const char *state[] = {"firewall-cmd", "--state", NULL};
-		if (kfi_probe(state) != 0) {
-			printf("%-8s firewalld (not running)\n", "ok");
-			a->c.ok++;
-			goto out;
-		}
-		for (size_t i = 0; ports[i]; i++) {
-			char q[64], add[64];
-			snprintf(q, sizeof q, "--query-port=%s", ports[i]);
-			snprintf(add, sizeof add, "--add-port=%s", ports[i]);
-			const char *query[] = {"firewall-cmd", q, NULL};
-			const char *perm[] = {"firewall-cmd", "--permanent", add, NULL};
-			const char *now[] = {"firewall-cmd", add, NULL};
-			if (kfi_probe(query) == 0)
-				continue;
-			if ((rc = kfi_run(&a->c, perm, e)) != KF_OK ||
-			    (rc = kfi_run(&a->c, now, e)) != KF_OK)
-				goto out;
-		}
-		goto out;
-	}
-	/* In another root firewalld cannot be asked; when it is installed
-	 * there, the offline tool is what would open the ports. */
-	if (!kfi_root_exists(a, "/usr/lib/systemd/system/firewalld.service") &&
-	    !kfi_root_exists(a, "/etc/firewalld")) {
-		printf("%-8s firewalld (not installed in %s)\n", "ok", a->c.root[0] ? a->c.root : "/");
-		a->c.ok++;
-		goto out;
-	}
-	for (size_t i = 0; ports[i]; i++) {
-		char add[64];
-		snprintf(add, sizeof add, "--add-port=%s", ports[i]);
-		const char *argv[] = {"firewall-offline-cmd", add, NULL};
-		if ((rc = kfi_run(&a->c, argv, e)) != KF_OK)
-			goto out;
-	}
-out:
 	return rc;
 }

@@ -52,8 +52,10 @@ expect_output '^changed +bundle k8s-test-1.33.3 unpacked'
 expect_output 'ok=[0-9]+ changed=[1-9][0-9]* failed=0$'
 # Commands are planned, not run, under --root.
 for c in 'setenforce 0' 'swapoff -a' 'modprobe overlay' 'modprobe br_netfilter' \
-	'sysctl --system' 'firewall-offline-cmd --add-port=6443/tcp' \
-	'firewall-offline-cmd --add-port=2379-2380/tcp' 'firewall-offline-cmd --add-port=8472/udp' \
+	'sysctl --system' 'firewall-offline-cmd --zone=public --add-port=6443/tcp' \
+	'firewall-offline-cmd --zone=public --add-port=2379-2380/tcp' 'firewall-offline-cmd --zone=public --add-port=8472/udp' \
+	'firewall-offline-cmd --zone=trusted --add-source=10.244.0.0/16' \
+	'firewall-offline-cmd --zone=trusted --add-source=10.96.0.0/12' \
 	'systemctl daemon-reload' 'systemctl restart containerd.service' 'systemctl restart etcd.service'; do
 	expect_output "^plan +run $c\$"
 done
@@ -218,7 +220,7 @@ note "worker role: worker ports, no etcd"
 R3=$LAB/root3
 rocky_root "$R3"
 expect_exit 0 "$KFI" apply "$B" -p "$PUB" --role worker --root "$R3" --node-ip 10.0.0.6
-expect_output '^plan +run firewall-offline-cmd --add-port=30000-32767/tcp$'
+expect_output '^plan +run firewall-offline-cmd --zone=public --add-port=30000-32767/tcp$'
 ! grep -q -- '--add-port=6443/tcp' "$LAB/out" || fail "control-plane port opened on a worker"
 assert_absent "$R3/etc/etcd.env"
 assert_absent "$R3/usr/local/bin/etcd"

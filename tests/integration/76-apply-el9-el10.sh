@@ -4,7 +4,9 @@
 # changes between them (issue 10, point 2). EL10 has no legacy iptables
 # kernel modules: kube-proxy in nftables mode, nf_tables loaded; every EL
 # release loads nf_conntrack; EL9 keeps iptables; the spec's
-# install.kubeProxyMode overrides the choice.
+# install.kubeProxyMode overrides the choice. firewalld (point 1): ports in
+# the zone the root's configuration puts the interface in, pod and
+# service subnets as trusted sources.
 source "$(dirname "$0")/../lib.sh"
 need openssl gzip tar /usr/bin/containerd /usr/sbin/runc /usr/bin/etcd /usr/lib/cni/bridge
 
@@ -37,6 +39,24 @@ expect_output '^plan +run modprobe nf_conntrack$'
 grep -qx 'kube_proxy_mode: iptables' "$R9/var/lib/kubeferry/state/applied" || fail "EL9 state"
 expect_exit 0 "$KFI" cluster init --root "$R9"
 grep -qx 'mode: iptables' "$R9$C" || fail "EL9 kube-proxy mode"
+
+note "firewalld: the interface's zone from the root's zone files, subnets trusted"
+mkdir -p "$R9/etc/firewalld/zones"
+printf 'DefaultZone=public\n' >"$R9/etc/firewalld/firewalld.conf"
+printf '<?xml version="1.0" encoding="utf-8"?>\n<zone>\n  <short>Internal</short>\n  <interface name="eth0"/>\n</zone>\n' \
+	>"$R9/etc/firewalld/zones/internal.xml"
+expect_exit 0 "$KFI" apply "$B" -p "$PUB" --role control-plane --root "$R9" --node-ip 10.0.0.5
+for p in 6443/tcp 2379-2380/tcp 10250/tcp 10257/tcp 10259/tcp 8472/udp; do
+	expect_output "^plan +run firewall-offline-cmd --zone=internal --add-port=$p\$"
+done
+expect_output '^plan +run firewall-offline-cmd --zone=trusted --add-source=10\.244\.0\.0/16$'
+expect_output '^plan +run firewall-offline-cmd --zone=trusted --add-source=10\.96\.0\.0/12$'
+! grep -q -- '--zone=public' "$LAB/out" || fail "ports opened in the default zone, not the interface's"
+rm "$R9/etc/firewalld/zones/internal.xml"
+printf 'DefaultZone=work\n' >"$R9/etc/firewalld/firewalld.conf"
+expect_exit 0 "$KFI" apply "$B" -p "$PUB" --role worker --root "$R9" --node-ip 10.0.0.5
+expect_output '^plan +run firewall-offline-cmd --zone=work --add-port=30000-32767/tcp$'
+expect_output '^plan +run firewall-offline-cmd --zone=trusted --add-source=10\.244\.0\.0/16$'
 
 note "EL10 (Rocky 10.0, kernel 6.12): nftables mode, nf_conntrack and nf_tables"
 R10=$LAB/el10
