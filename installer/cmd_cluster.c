@@ -23,6 +23,7 @@
 
 #define KUBEADM_CONFIG "/etc/kubernetes/kubeadm-config.yaml"
 #define ADMIN_CONF "/etc/kubernetes/admin.conf"
+#define JOIN_CONFIG "/etc/kubernetes/kubeadm-join.yaml"
 #define SELF KFI_SELF
 
 static const char RENEW_SERVICE[] =
@@ -153,6 +154,18 @@ out:
 	free(nft);
 	free(copy);
 	return rc;
+}
+
+/* HOST:PORT with a host of name or address characters only: it is written
+ * into the join configuration. */
+static int api_ok(const char *api)
+{
+	char host[256];
+	int port;
+
+	return kfi_split_hostport(api, host, sizeof host, &port) == 0 &&
+	       strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:") ==
+	           strlen(host);
 }
 
 static int apply_addons(kfi_ctx *c, const kfi_applied *s, kf_err *e)
@@ -392,8 +405,8 @@ static int cluster_join(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (!api || !strchr(api, ':') || !token || !valid_token(token) || !hash ||
-	    strncmp(hash, "sha256:", 7) || kfi_fingerprint_norm(hash, hx) != 0) {
+	if (!api || !api_ok(api) || !token || !valid_token(token) || !hash ||
+	    strncmp(hash, "sha256:", 7) || strlen(hash) != 71 || kfi_fingerprint_norm(hash, hx) != 0) {
 		rc = kf_err_set(&e, KF_EUSAGE, "cluster join needs --api-server HOST:PORT, --token "
 		                "[a-z0-9]{6}.[a-z0-9]{16} and --discovery-token-ca-cert-hash sha256:<64 hex>");
 		goto out;
@@ -401,7 +414,8 @@ static int cluster_join(int argc, char **argv)
 	if ((rc = kfi_node_open(root, &c, &ctx_ok, &s, &e)) != KF_OK)
 		goto out;
 	cp = !strcmp(s.role, "control-plane");
-	if (cp && (!certkey || strlen(certkey) != 64)) {
+	if (cp && (!certkey || strlen(certkey) != 64 ||
+	           strspn(certkey, "0123456789abcdef") != 64)) {
 		rc = kf_err_set(&e, KF_EUSAGE, "this node is a control plane: --certificate-key (64 hex) is needed");
 		goto out;
 	}
@@ -410,26 +424,21 @@ static int cluster_join(int argc, char **argv)
 		goto out;
 	}
 	{
-		const char *argv2[16];
-		size_t n = 0;
-		argv2[n++] = "/usr/local/bin/kubeadm";
-		argv2[n++] = "join";
-		argv2[n++] = api;
-		argv2[n++] = "--token";
-		argv2[n++] = token;
-		argv2[n++] = "--discovery-token-ca-cert-hash";
-		argv2[n++] = hash;
-		argv2[n++] = "--node-name";
-		argv2[n++] = s.host;
-		argv2[n++] = "--cri-socket";
-		argv2[n++] = "unix:///run/containerd/containerd.sock";
-		if (cp) {
-			argv2[n++] = "--control-plane";
-			argv2[n++] = "--certificate-key";
-			argv2[n++] = certkey;
-		}
-		argv2[n] = NULL;
-		rc = kfi_run(&c, argv2, &e);
+		/* A configuration file, not flags: the flags cannot carry
+		 * kubelet's node-ip, nor a control plane's advertise address,
+		 * and kubelet would register whatever address it finds first. */
+		kfi_join_opts jo = {.api_server = api, .token = token, .ca_cert_hash = hash,
+		                    .node_name = s.host, .node_ip = s.ip,
+		                    .certificate_key = cp ? certkey : NULL};
+		const char *argv2[] = {"/usr/local/bin/kubeadm", "join", "--config", JOIN_CONFIG, NULL};
+		char *cfg = kfi_render_kubeadm_join(&jo);
+		if (!cfg)
+			rc = kfi_oom(&e);
+		else /* 0600: it holds the token and the certificate key. */
+			rc = kfi_put_file(&c, JOIN_CONFIG, cfg, strlen(cfg), 0600, NULL, &e);
+		free(cfg);
+		if (rc == KF_OK)
+			rc = kfi_run(&c, argv2, &e);
 	}
 out:
 	if (rc != KF_OK && e.code)

@@ -202,6 +202,15 @@ typedef struct kfi_kubeadm_opts {
 	const char *etcd_ca, *etcd_cert, *etcd_key;
 } kfi_kubeadm_opts;
 char *kfi_render_kubeadm(const kfi_kubeadm_opts *o);
+/* JoinConfiguration (v1beta4) for `cluster join`; certificate_key set for
+ * a control plane (it then advertises node_ip). */
+typedef struct kfi_join_opts {
+	const char *api_server;          /* HOST:PORT */
+	const char *token, *ca_cert_hash; /* sha256:HEX */
+	const char *node_name, *node_ip;
+	const char *certificate_key;     /* NULL for a worker */
+} kfi_join_opts;
+char *kfi_render_kubeadm_join(const kfi_join_opts *o);
 /* flannel for kube-proxy's nftables mode: manifest with "EnableNFTables":
  * true added to its net-conf.json, in *out (caller frees). 1 when done, 0
  * when manifest is no flannel manifest (or already says it), -1 when out

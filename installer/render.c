@@ -226,3 +226,42 @@ int kfi_flannel_nft(const char *manifest, char **out)
 	*out = kf_buf_take(&b);
 	return *out ? 1 : -1;
 }
+
+/* JoinConfiguration (kubeadm.k8s.io/v1beta4) for `cluster join`: what the
+ * flags alone cannot say (kubelet's node-ip; a control plane's advertise
+ * address). */
+char *kfi_render_kubeadm_join(const kfi_join_opts *o)
+{
+	char *cp = NULL, *s;
+
+	if (o->certificate_key)
+		cp = kfi_strf("controlPlane:\n"
+		              "  localAPIEndpoint:\n"
+		              "    advertiseAddress: %s\n"
+		              "    bindPort: 6443\n"
+		              "  certificateKey: \"%s\"\n",
+		              o->node_ip, o->certificate_key);
+	if (o->certificate_key && !cp)
+		return NULL;
+	s = kfi_strf("# Written by kubeferry-install cluster join.\n"
+	             "apiVersion: kubeadm.k8s.io/v1beta4\n"
+	             "kind: JoinConfiguration\n"
+	             "discovery:\n"
+	             "  bootstrapToken:\n"
+	             "    apiServerEndpoint: %s\n"
+	             "    token: \"%s\"\n"
+	             "    caCertHashes:\n"
+	             "    - %s\n"
+	             "nodeRegistration:\n"
+	             "  name: %s\n"
+	             "  criSocket: unix:///run/containerd/containerd.sock\n"
+	             "  imagePullPolicy: IfNotPresent\n"
+	             "  kubeletExtraArgs:\n"
+	             "  - name: node-ip\n"
+	             "    value: %s\n"
+	             "%s",
+	             o->api_server, o->token, o->ca_cert_hash, o->node_name, o->node_ip,
+	             cp ? cp : "");
+	free(cp);
+	return s;
+}

@@ -118,13 +118,42 @@ cmp "$W/etc/kubeferry/mirror-ca.crt" "$R/etc/kubeferry/mirror-ca.crt" || fail "w
 note "cluster join on the worker"
 expect_exit 0 "$KFI" cluster join --root "$W" --api-server 10.0.0.5:6443 --token "$token" \
 	--discovery-token-ca-cert-hash "sha256:$hash"
-expect_output "^plan +run /usr/local/bin/kubeadm join 10.0.0.5:6443 --token $token --discovery-token-ca-cert-hash sha256:$hash --node-name w1 --cri-socket unix:///run/containerd/containerd.sock\$"
+expect_output "^plan +run /usr/local/bin/kubeadm join --config /etc/kubernetes/kubeadm-join.yaml\$"
+J=$W/etc/kubernetes/kubeadm-join.yaml
+assert_eq "$(stat -c %a "$J")" 600 "join config mode"
+# v1beta4 JoinConfiguration with kubelet's node-ip (issue 10, point 6).
+python3 - "$J" "$token" "sha256:$hash" <<'EOF' || fail "worker join configuration: $(cat "$J")"
+import sys, yaml
+d = yaml.safe_load(open(sys.argv[1]))
+assert d["apiVersion"] == "kubeadm.k8s.io/v1beta4" and d["kind"] == "JoinConfiguration", d
+bt = d["discovery"]["bootstrapToken"]
+assert bt == {"apiServerEndpoint": "10.0.0.5:6443", "token": sys.argv[2], "caCertHashes": [sys.argv[3]]}, bt
+nr = d["nodeRegistration"]
+assert nr["name"] == "w1" and nr["criSocket"] == "unix:///run/containerd/containerd.sock", nr
+assert nr["kubeletExtraArgs"] == [{"name": "node-ip", "value": "10.0.0.6"}], nr
+assert "controlPlane" not in d, d
+EOF
+KF_MOCK_LOG=$LAB/mock.log PATH=$W/usr/local/bin:$PATH "$W/usr/local/bin/kubeadm" join --config "$J" >/dev/null ||
+	fail "the stand-in kubeadm rejects the join configuration"
 expect_exit 2 "$KFI" cluster join --root "$W" --api-server 10.0.0.5:6443 --token BAD \
 	--discovery-token-ca-cert-hash "sha256:$hash"
 note "a control plane needs the certificate key"
 expect_exit 2 "$KFI" cluster join --root "$R" --api-server 10.0.0.5:6443 --token "$token" \
 	--discovery-token-ca-cert-hash "sha256:$hash"
 expect_output 'certificate-key'
+note "a control plane joins advertising its own address"
+certkey=$(sed -n 's/^certificateKey: "\(.*\)"$/\1/p' "$C")
+expect_exit 0 "$KFI" cluster join --root "$R" --api-server 10.0.0.5:6443 --token "$token" \
+	--discovery-token-ca-cert-hash "sha256:$hash" --certificate-key "$certkey"
+python3 - "$R/etc/kubernetes/kubeadm-join.yaml" "$certkey" <<'EOF' || fail "control-plane join configuration"
+import sys, yaml
+d = yaml.safe_load(open(sys.argv[1]))
+assert d["nodeRegistration"]["kubeletExtraArgs"] == [{"name": "node-ip", "value": "10.0.0.5"}], d
+assert d["controlPlane"] == {"localAPIEndpoint": {"advertiseAddress": "10.0.0.5", "bindPort": 6443},
+                             "certificateKey": sys.argv[2]}, d
+EOF
+expect_exit 2 "$KFI" cluster join --root "$W" --api-server '10.0.0.5:6443"' --token "$token" \
+	--discovery-token-ca-cert-hash "sha256:$hash"
 
 note "reset undoes apply, cluster init and mirror install"
 expect_exit 0 "$KFI" reset --root "$R"
