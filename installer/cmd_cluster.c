@@ -168,6 +168,29 @@ static int api_ok(const char *api)
 	           strlen(host);
 }
 
+/* After kubeadm init has run: a new bootstrap token (kubeadm token create
+ * with a token drawn here, so it is known even where kubeadm is only
+ * planned) into token[24], and the control-plane certificates uploaded
+ * again under the configuration's certificate key, so that the key the
+ * join command carries stays the same. */
+static int fresh_join_material(kfi_ctx *c, char *token, kf_err *e)
+{
+	int rc;
+	const char *upload[] = {"/usr/local/bin/kubeadm", "init", "phase", "upload-certs",
+	                        "--upload-certs", "--config", KUBEADM_CONFIG, NULL};
+
+	if (random_token(token) != 0)
+		return kf_err_set(e, KF_EIO, "cannot draw a bootstrap token: the random generator failed");
+	{
+		const char *create[] = {"/usr/local/bin/kubeadm", "token", "create", token,
+		                        "--ttl", "24h0m0s", "--description", "kubeferry join token",
+		                        "--kubeconfig", ADMIN_CONF, NULL};
+		if ((rc = kfi_run(c, create, e)) != KF_OK)
+			return rc;
+	}
+	return kfi_run(c, upload, e);
+}
+
 static int apply_addons(kfi_ctx *c, const kfi_applied *s, kf_err *e)
 {
 	char *dir = kfi_strf("%s%s/addons", c->root, s->bundle_dir);
@@ -324,6 +347,10 @@ static int cluster_init(int argc, char **argv)
 	if (node_has(&c, ADMIN_CONF)) {
 		printf("%-8s kubeadm init (%s exists)\n", "ok", ADMIN_CONF);
 		c.ok++;
+		/* The configuration's token lives 24 h and the uploaded
+		 * certificates 2 h: join material printed now must be live. */
+		if ((rc = fresh_join_material(&c, token, &e)) != KF_OK)
+			goto out;
 	} else {
 		const char *argv2[] = {"/usr/local/bin/kubeadm", "init", "--config", KUBEADM_CONFIG,
 		                       "--upload-certs", NULL};

@@ -58,6 +58,21 @@ expect_exit 0 "$KFI" cluster init --root "$R"
 expect_output ' changed=0 failed=0$'
 grep -q -- "--token $token " "$LAB/out" || fail "token changed on re-run"
 
+note "a re-run after kubeadm init: a new token, certificates uploaded again under the same key (point 5)"
+certkey=$(sed -n 's/^certificateKey: "\(.*\)"$/\1/p' "$C")
+cp "$C" "$LAB/config-before"
+touch "$R/etc/kubernetes/admin.conf" # what kubeadm init leaves
+expect_exit 0 "$KFI" cluster init --root "$R"
+t2=$(sed -En 's#^plan +run /usr/local/bin/kubeadm token create ([a-z0-9]{6}\.[a-z0-9]{16}) --ttl 24h0m0s --description kubeferry join token --kubeconfig /etc/kubernetes/admin.conf$#\1#p' "$LAB/out")
+[ -n "$t2" ] || fail "no kubeadm token create planned: $(cat "$LAB/out")"
+[ "$t2" != "$token" ] || fail "the old token was printed again"
+expect_output '^plan +run /usr/local/bin/kubeadm init phase upload-certs --upload-certs --config /etc/kubernetes/kubeadm-config.yaml$'
+expect_output "cluster join --api-server 10\.0\.0\.5:6443 --token $t2 --discovery-token-ca-cert-hash sha256:$hash\$"
+expect_output "cluster join --api-server 10\.0\.0\.5:6443 --token $t2 --discovery-token-ca-cert-hash sha256:$hash --certificate-key $certkey\$"
+! grep -q 'kubeadm init --config' "$LAB/out" || fail "kubeadm init planned again"
+cmp "$C" "$LAB/config-before" || fail "the configuration changed"
+rm "$R/etc/kubernetes/admin.conf"
+
 note "mirror install"
 port=$(kf_free_port)
 expect_exit 0 "$KFI" mirror install --root "$R" --listen "127.0.0.1:$port"
