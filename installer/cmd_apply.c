@@ -31,6 +31,7 @@ static void usage(FILE *f)
 	        "Usage: kubeferry-install apply BUNDLE (-p PUBKEY | -P KEY) --role control-plane|worker\n"
 	        "           [--mirror HOST:PORT --mirror-ca-fingerprint SHA256 | --no-mirror]\n"
 	        "           [--root DIR] [--dry-run] [--hostname NAME] [--node-ip IP] [--arch ARCH]\n"
+	        "           [--allow-downgrade]\n"
 	        "\n"
 	        "Verifies and unpacks BUNDLE into /var/lib/kubeferry/bundles/<name>-<version>,\n"
 	        "then prepares this node: SELinux permissive, swap off, kernel modules,\n"
@@ -56,6 +57,11 @@ static void usage(FILE *f)
 	        "  --node-ip IP             address for etcd and the API server\n"
 	        "                           (default: the first non-loopback address)\n"
 	        "  --arch ARCH              architecture (default: this machine's)\n"
+	        "  --allow-downgrade        apply a bundle whose Kubernetes version is older\n"
+	        "                           than the applied one (or the same name and\n"
+	        "                           version built earlier); refused otherwise, exit 1.\n"
+	        "                           A kubelet of a newer minor than the running\n"
+	        "                           control plane is refused either way\n"
 	        "\n"
 	        "Re-running changes nothing (changed=0); a run that was killed can be\n"
 	        "re-run and finishes; 'kubeferry-install reset' undoes it.\n"
@@ -149,7 +155,7 @@ static int run_steps(apply *a, kf_err *e)
 static int parse_args(apply *a, int argc, char **argv, kf_err *e)
 {
 	enum { O_ROLE = 256, O_ROOT, O_DRY, O_MIRROR, O_FP, O_NOMIRROR, O_HOST, O_IP, O_ARCH,
-	       O_CAFILE };
+	       O_CAFILE, O_DOWNGRADE };
 	static const struct option opts[] = {
 		{"role", required_argument, NULL, O_ROLE},
 		{"root", required_argument, NULL, O_ROOT},
@@ -161,6 +167,7 @@ static int parse_args(apply *a, int argc, char **argv, kf_err *e)
 		{"hostname", required_argument, NULL, O_HOST},
 		{"node-ip", required_argument, NULL, O_IP},
 		{"arch", required_argument, NULL, O_ARCH},
+		{"allow-downgrade", no_argument, NULL, O_DOWNGRADE},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -181,6 +188,7 @@ static int parse_args(apply *a, int argc, char **argv, kf_err *e)
 		case O_HOST: a->hostname_opt = optarg; break;
 		case O_IP: a->node_ip_opt = optarg; break;
 		case O_ARCH: a->arch_opt = optarg; break;
+		case O_DOWNGRADE: a->allow_downgrade = 1; break;
 		case 'h': usage(stdout); return -1;
 		default: usage(stderr); return KF_EUSAGE;
 		}

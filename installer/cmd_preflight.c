@@ -272,23 +272,6 @@ static const struct tool {
   tools_warn[] = {{"conntrack", "conntrack-tools"}, {"socat", "socat"}, {"ethtool", "ethtool"},
                   {"tc", "iproute-tc"}, {"ebtables", "iptables-nft"}, {NULL, NULL}};
 
-/* Kubernetes minor version of "1.33.3" or "v1.33.3"; 0 when unknown. */
-static int kube_minor(const char *v)
-{
-	char *end = NULL;
-	long major, minor;
-
-	if (!v)
-		return 0;
-	if (*v == 'v')
-		v++;
-	major = strtol(v, &end, 10);
-	if (major != 1 || !end || *end != '.')
-		return 0;
-	minor = strtol(end + 1, NULL, 10);
-	return minor > 0 && minor < 1000 ? (int)minor : 0;
-}
-
 static void tools_row(pf *p, const char *check, const struct tool *t, int level)
 {
 	char missing[200] = "", present[200] = "", fix[200] = "dnf install";
@@ -307,7 +290,8 @@ static void tools_row(pf *p, const char *check, const struct tool *t, int level)
 
 static void check_tools(pf *p, const kf_lock *lk)
 {
-	int minor = kube_minor(lk->kube_version);
+	int v[3] = {0, 0, 0};
+	int minor = kfi_version_parse(lk->kube_version, v) == 0 && v[0] == 1 ? v[1] : 0;
 
 	/* 1.33 dropped ip, iptables and nsenter from its required list and
 	 * added losetup; older releases keep the 1.32 list. */

@@ -134,6 +134,13 @@ int kfi_mirror_state_write(kfi_ctx *c, const char *mirror, const char *fp, kf_er
 /* KF_OK with both (caller frees), -1 when there is no complete record. */
 int kfi_mirror_state_load(const kfi_ctx *c, char **mirror, char **fp);
 
+/* Kubernetes versions (versions.c): "1.33.3" or "v1.33.3" into
+ * {major, minor, patch}; -1 when malformed. */
+int kfi_version_parse(const char *v, int out[3]);
+/* *cmp < 0, 0 or > 0 as a is older, the same or newer than b; -1 when
+ * either is malformed. */
+int kfi_version_cmp(const char *a, const char *b, int *cmp);
+
 /* HOST:PORT (hostport.c). The port 1-65535, decimal only, else -1. */
 int kfi_parse_port(const char *s);
 /* HOST (without IPv6 brackets) into host[n] and the port; -1 when

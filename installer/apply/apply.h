@@ -18,7 +18,7 @@ typedef struct apply {
 	kfi_ctx c;
 	const char *bundle, *pub_file, *pub_str, *role, *root;
 	const char *mirror, *mirror_fp, *mirror_ca_file, *hostname_opt, *node_ip_opt, *arch_opt;
-	int dry_run, no_mirror, control_plane;
+	int dry_run, no_mirror, control_plane, allow_downgrade;
 	char arch[32], host[256], ip[64];
 	kf_lock *lock;
 	char *bundle_dir;       /* the unpacked bundle (real path) */
@@ -70,6 +70,9 @@ int kfi_apply_need(const apply *a, const char *const *names, const kf_lock_compo
  * the caller frees the last one). */
 int kfi_apply_file(const apply *a, const kf_lock_component *k, char **path, kf_err *e);
 kfi_apply_step kfi_step_bundle;
+/* apply/rollback.c: KF_EVERIFY when lk is older than what is applied
+ * (unless --allow-downgrade) or its kubelet newer than the control plane. */
+int kfi_apply_rollback_check(const apply *a, const kf_lock *lk, kf_err *e);
 
 /* ---- host (apply/host.c) ---------------------------------------------- */
 kfi_apply_step kfi_step_selinux, kfi_step_swap, kfi_step_modules_sysctl,
