@@ -29,13 +29,12 @@
 static const char RENEW_SERVICE[] =
 	"# Written by kubeferry-install cluster init.\n"
 	"[Unit]\n"
-	"Description=Renew the Kubernetes certificates (kubeadm certs renew all)\n"
+	"Description=Renew the Kubernetes certificates near expiry\n"
 	"After=kubelet.service\n"
 	"\n"
 	"[Service]\n"
 	"Type=oneshot\n"
-	"ExecStart=/usr/local/bin/kubeadm certs renew all\n"
-	"ExecStartPost=" SELF " cluster restart-control-plane\n";
+	"ExecStart=" SELF " cluster renew-certs\n";
 
 static const char RENEW_TIMER[] =
 	"# Written by kubeferry-install cluster init.\n"
@@ -476,39 +475,19 @@ out:
 	return rc;
 }
 
-/* Run by kubeferry-certs-renew.service after `kubeadm certs renew all`:
- * static pods only pick up new certificates when restarted, and kubelet
- * restarts a static pod when its manifest goes away and comes back. */
+/* The control-plane containers restarted through crictl (certs_renew.c),
+ * for an operator who renewed certificates by hand. */
 static int restart_control_plane(void)
 {
-	static const char *const pods[] = {"kube-apiserver", "kube-controller-manager",
-	                                   "kube-scheduler", "etcd", NULL};
-	const char *dir = "/etc/kubernetes/manifests", *park = "/etc/kubernetes/kubeferry-parked";
-	char from[256], to[256];
-	int rc = KF_OK, moved[8] = {0};
+	kfi_ctx c;
 	kf_err e = {0};
+	int rc = kfi_ctx_init(&c, "", 0, &e);
 
-	if ((rc = kf_mkdir_p(park, 0700, &e)) != KF_OK)
-		goto out;
-	for (size_t i = 0; pods[i]; i++) {
-		snprintf(from, sizeof from, "%s/%s.yaml", dir, pods[i]);
-		snprintf(to, sizeof to, "%s/%s.yaml", park, pods[i]);
-		moved[i] = rename(from, to) == 0;
+	if (rc == KF_OK) {
+		rc = kfi_restart_control_plane(&c, &e);
+		kfi_ctx_free(&c);
 	}
-	/* kubelet looks at the manifest directory every 20 s. */
-	sleep(30);
-	for (size_t i = 0; pods[i]; i++) {
-		if (!moved[i])
-			continue;
-		snprintf(from, sizeof from, "%s/%s.yaml", park, pods[i]);
-		snprintf(to, sizeof to, "%s/%s.yaml", dir, pods[i]);
-		if (rename(from, to) != 0)
-			rc = kf_err_errno(&e, "cannot restore", to);
-		else
-			printf("restarted %s\n", pods[i]);
-	}
-out:
-	if (rc)
+	if (rc != KF_OK && e.code)
 		kf_err_print("kubeferry-install cluster restart-control-plane", &e);
 	return rc;
 }
@@ -516,8 +495,10 @@ out:
 int kfi_cmd_cluster(int argc, char **argv)
 {
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		printf("Usage: kubeferry-install cluster init|join|restart-control-plane [OPTIONS]\n"
-		       "\nRun 'kubeferry-install cluster init --help' (or join) for the options.\n"
+		printf("Usage: kubeferry-install cluster init|join|renew-certs|restart-control-plane [OPTIONS]\n"
+		       "\nRun 'kubeferry-install cluster init --help' (or join, renew-certs) for the\n"
+		       "options. restart-control-plane restarts this node's control-plane\n"
+		       "containers through crictl.\n"
 		       "\nExit codes: 0 success, 2 usage error, 3 I/O error or kubeadm failed.\n");
 		return argc < 2 ? KF_EUSAGE : KF_OK;
 	}
@@ -525,6 +506,8 @@ int kfi_cmd_cluster(int argc, char **argv)
 		return cluster_init(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "join"))
 		return cluster_join(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "renew-certs"))
+		return kfi_cmd_renew_certs(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "restart-control-plane"))
 		return restart_control_plane();
 	fprintf(stderr, "kubeferry-install cluster: error: unknown subcommand '%s'\n", argv[1]);

@@ -33,6 +33,7 @@ int kfi_cmd_reset(int argc, char **argv);     /* cmd_reset.c */
 int kfi_cmd_status(int argc, char **argv);    /* cmd_status.c */
 int kfi_cmd_preflight(int argc, char **argv); /* cmd_preflight.c */
 int kfi_cmd_cluster(int argc, char **argv);   /* cmd_cluster.c: init, join, restart-control-plane */
+int kfi_cmd_renew_certs(int argc, char **argv); /* certs_renew.c: cluster renew-certs */
 
 /* The step engine (installer/step/: journal.c, put.c, run.c, stamp.c,
  * undo.c). Every change to a node goes through it: files
@@ -92,6 +93,11 @@ int kfi_probe_out(const char *const argv[], char *out, size_t n);
 void kfi_set_bin_path(const char *dirs);
 /* Undo everything in the journal (newest first) and remove the state. */
 int kfi_journal_undo(kfi_ctx *c, kf_err *e);
+
+/* Stop this node's control-plane containers through crictl; kubelet starts
+ * them again with the files they mount (certs_renew.c). Planned under
+ * --root. */
+int kfi_restart_control_plane(kfi_ctx *c, kf_err *e);
 
 /* systemd units (units.c). 1 on the live node with systemd as PID 1. */
 int kfi_systemd_running(const kfi_ctx *c);

@@ -48,7 +48,8 @@ hash=$(openssl x509 -in "$R/etc/kubernetes/pki/ca.crt" -noout -pubkey | openssl 
 grep -q "cluster join --api-server 10.0.0.5:6443 --token $token --discovery-token-ca-cert-hash sha256:$hash\$" "$LAB/init1" ||
 	fail "join command wrong: $(grep 'cluster join' "$LAB/init1")"
 grep -qx 'OnCalendar=monthly' "$R/etc/systemd/system/kubeferry-certs-renew.timer" || fail timer
-grep -qx 'ExecStart=/usr/local/bin/kubeadm certs renew all' "$R/etc/systemd/system/kubeferry-certs-renew.service" || fail renew
+grep -qx 'ExecStart=/usr/local/bin/kubeferry-install cluster renew-certs' "$R/etc/systemd/system/kubeferry-certs-renew.service" || fail renew
+! grep -q 'restart-control-plane\|certs renew all' "$R/etc/systemd/system/kubeferry-certs-renew.service" || fail "renewal still parks manifests"
 assert_eq "$(readlink "$R/etc/systemd/system/timers.target.wants/kubeferry-certs-renew.timer")" \
 	/etc/systemd/system/kubeferry-certs-renew.timer "timer enabled"
 "$R/usr/local/bin/kubeferry-install" --version >/dev/null || fail "installer not copied to /usr/local/bin"
@@ -72,6 +73,40 @@ expect_output "cluster join --api-server 10\.0\.0\.5:6443 --token $t2 --discover
 ! grep -q 'kubeadm init --config' "$LAB/out" || fail "kubeadm init planned again"
 cmp "$C" "$LAB/config-before" || fail "the configuration changed"
 rm "$R/etc/kubernetes/admin.conf"
+
+note "renew-certs: only what is near expiry, then crictl restarts; manifests stay (point 7)"
+mkdir -p "$R/etc/kubernetes/pki" "$R/etc/kubernetes/manifests"
+crt() { # OUT DAYS
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=kf-test \
+		-days "$2" -keyout "$LAB/k.pem" -out "$1" 2>/dev/null
+}
+crt "$R/etc/kubernetes/pki/apiserver.crt" 10
+crt "$R/etc/kubernetes/pki/front-proxy-client.crt" 300
+crt "$LAB/admin.crt" 5
+printf 'apiVersion: v1\nkind: Config\nusers:\n- name: kubernetes-admin\n  user:\n    client-certificate-data: %s\n' \
+	"$(base64 -w0 "$LAB/admin.crt")" >"$R/etc/kubernetes/admin.conf"
+for p in kube-apiserver kube-controller-manager kube-scheduler; do printf 'kind: Pod\n' >"$R/etc/kubernetes/manifests/$p.yaml"; done
+listing() { (cd "$1" && find . -printf '%p %y %m\n' | sort); }
+listing "$R/etc/kubernetes/manifests" >"$LAB/manifests-before"
+expect_exit 0 "$KFI" cluster renew-certs --root "$R"
+expect_output '^plan +run /usr/local/bin/kubeadm certs renew apiserver$'
+expect_output '^plan +run /usr/local/bin/kubeadm certs renew admin\.conf$'
+expect_output '^ok +front-proxy-client expires in (29[0-9]|300) days$'
+! grep -q 'certs renew front-proxy-client' "$LAB/out" || fail "renewed a certificate far from expiry"
+for p in kube-apiserver kube-controller-manager kube-scheduler; do
+	expect_output "^plan +restart $p: crictl ps --name \\^$p\\\$ -q, then crictl stop each\$"
+done
+! grep -q 'restart etcd' "$LAB/out" || fail "restarts an etcd this node does not run"
+listing "$R/etc/kubernetes/manifests" >"$LAB/manifests-after"
+cmp "$LAB/manifests-before" "$LAB/manifests-after" || fail "manifests moved"
+assert_absent "$R/etc/kubernetes/kubeferry-parked"
+note "nothing near expiry: nothing renewed, no restart"
+expect_exit 0 "$KFI" cluster renew-certs --root "$R" --days 3
+expect_output '^ok +nothing expires within 3 days; no restart$'
+! grep -q 'crictl\|certs renew' "$LAB/out" || fail "renewed or restarted with nothing near expiry"
+expect_exit 2 "$KFI" cluster renew-certs --root "$R" --days 0
+rm -r "$R/etc/kubernetes/pki/apiserver.crt" "$R/etc/kubernetes/pki/front-proxy-client.crt" \
+	"$R/etc/kubernetes/admin.conf" "$R/etc/kubernetes/manifests"
 
 note "mirror install"
 port=$(kf_free_port)
