@@ -127,6 +127,17 @@ char *kfi_render_etcd_env(const char *host, const char *ip)
 	    host, d, host);
 }
 
+/* init's and join's nodeRegistration (name, then kubelet's node-ip):
+ * v1beta4 turned extra args into a list of {name, value}. */
+#define NODE_REGISTRATION                                         \
+	"nodeRegistration:\n"                                     \
+	"  name: %s\n"                                            \
+	"  criSocket: unix:///run/containerd/containerd.sock\n"   \
+	"  imagePullPolicy: IfNotPresent\n"                       \
+	"  kubeletExtraArgs:\n"                                   \
+	"  - name: node-ip\n"                                     \
+	"    value: %s\n"
+
 /* One multi-document file: InitConfiguration, ClusterConfiguration
  * (kubeadm.k8s.io/v1beta4), KubeletConfiguration (kubelet.config.k8s.io/
  * v1beta1), KubeProxyConfiguration (kubeproxy.config.k8s.io/v1alpha1). */
@@ -166,13 +177,7 @@ char *kfi_render_kubeadm(const kfi_kubeadm_opts *o)
 	    "localAPIEndpoint:\n"
 	    "  advertiseAddress: %s\n"
 	    "  bindPort: 6443\n"
-	    "nodeRegistration:\n"
-	    "  name: %s\n"
-	    "  criSocket: unix:///run/containerd/containerd.sock\n"
-	    "  imagePullPolicy: IfNotPresent\n"
-	    "  kubeletExtraArgs:\n"
-	    "  - name: node-ip\n"
-	    "    value: %s\n"
+	    NODE_REGISTRATION
 	    "---\n"
 	    "apiVersion: kubeadm.k8s.io/v1beta4\n"
 	    "kind: ClusterConfiguration\n"
@@ -252,13 +257,7 @@ char *kfi_render_kubeadm_join(const kfi_join_opts *o)
 	             "    token: \"%s\"\n"
 	             "    caCertHashes:\n"
 	             "    - %s\n"
-	             "nodeRegistration:\n"
-	             "  name: %s\n"
-	             "  criSocket: unix:///run/containerd/containerd.sock\n"
-	             "  imagePullPolicy: IfNotPresent\n"
-	             "  kubeletExtraArgs:\n"
-	             "  - name: node-ip\n"
-	             "    value: %s\n"
+	             NODE_REGISTRATION
 	             "%s",
 	             o->api_server, o->token, o->ca_cert_hash, o->node_name, o->node_ip,
 	             cp ? cp : "");
