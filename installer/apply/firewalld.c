@@ -135,11 +135,16 @@ static int ensure(apply *a, const char *zone, const char *what, const char *valu
 		const char *ap[] = {"firewall-cmd", "--permanent", z, add, NULL};
 		const char *qr[] = {"firewall-cmd", z, query, NULL};
 		const char *ar[] = {"firewall-cmd", z, add, NULL};
-		if (kfi_probe(qp) != 0)
+		int done = 0;
+		if (kfi_probe(qp) != 0) {
 			rc = kfi_run(&a->c, ap, e);
-		if (rc == KF_OK && kfi_probe(qr) != 0)
+			done = 1;
+		}
+		if (rc == KF_OK && kfi_probe(qr) != 0) {
 			rc = kfi_run(&a->c, ar, e);
-		if (rc == KF_OK && kfi_probe(qp) == 0 && kfi_probe(qr) == 0) {
+			done = 1;
+		}
+		if (rc == KF_OK && !done) {
 			printf("%-8s firewalld %s %s %s\n", "ok", zone, what, value);
 			a->c.ok++;
 		}
