@@ -10,6 +10,7 @@
 
 #include "bundler/kf_bundler.h" /* the flannel manifest bundles carry */
 #include "installer/kf_installer.h"
+#include "installer/apply/apply.h" /* a firewalld step on its own */
 #include "kf_test.h"
 
 static void t_containerd_v2(void)
@@ -447,5 +448,78 @@ static void t_path_sudo(void)
 	free(mock);
 }
 
-KF_TEST_MAIN(t_path_sudo, t_flannel_nft, t_containerd_v2, t_containerd_v3, t_etcd_env, t_fingerprint, t_engine,
+/* Point 1, the live path: firewalld (tests/node/mock-firewall-cmd, as
+ * firewall-cmd on the installer's PATH) puts the node's interface (lo, for
+ * 127.0.0.1) in zone internal. Ports go there, the pod and service
+ * subnets into trusted; permanent and runtime state are each queried and
+ * only what is missing is added. */
+static void t_firewalld_live(void)
+{
+	char dir[] = "/tmp/kf-fw-XXXXXX", bin[64], fw[96], st[96], *mock = NULL, *txt = NULL;
+	size_t len;
+	kf_err e = {0};
+	kf_lock lk;
+	apply a;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(bin, sizeof bin, "%s/bin", dir);
+	snprintf(fw, sizeof fw, "%s/firewall-cmd", bin);
+	CHECK(mkdir(bin, 0755) == 0);
+	CHECK_INT(kf_read_file("tests/node/mock-firewall-cmd", 1 << 16, &mock, &len, &e), KF_OK);
+	CHECK_INT(kf_write_file_atomic(fw, mock, len, 0755, 1, &e), KF_OK);
+	snprintf(st, sizeof st, "%s/iface-zone", dir);
+	CHECK_INT(kf_write_file_atomic(st, "lo internal\n", 12, 0644, 1, &e), KF_OK);
+	/* 6443 open at runtime only (a hand-made change), the pod subnet
+	 * trusted permanently only (not reloaded yet). */
+	snprintf(st, sizeof st, "%s/runtime", dir);
+	CHECK_INT(kf_write_file_atomic(st, "internal port 6443/tcp\n", 23, 0644, 1, &e), KF_OK);
+	snprintf(st, sizeof st, "%s/permanent", dir);
+	CHECK_INT(kf_write_file_atomic(st, "trusted source 10.244.0.0/16\n", 29, 0644, 1, &e), KF_OK);
+	setenv("KF_MOCK_FW", dir, 1);
+	kfi_set_bin_path(bin);
+
+	memset(&a, 0, sizeof a);
+	memset(&lk, 0, sizeof lk);
+	lk.install.pod_subnet = "10.244.0.0/16";
+	lk.install.service_subnet = "10.96.0.0/12";
+	a.lock = &lk;
+	a.control_plane = 1;
+	snprintf(a.ip, sizeof a.ip, "127.0.0.1");
+	CHECK_INT(kfi_ctx_init(&a.c, "", 0, &e), KF_OK);
+	a.c.live = 1;
+	CHECK_INT(kfi_step_firewalld(&a, &e), KF_OK);
+	kfi_set_bin_path(NULL);
+
+	snprintf(st, sizeof st, "%s/permanent", dir);
+	CHECK_INT(kf_read_file(st, 1 << 16, &txt, &len, &e), KF_OK);
+	CHECK_STR(txt, "trusted source 10.244.0.0/16\n"
+	               "internal port 6443/tcp\ninternal port 2379-2380/tcp\ninternal port 10250/tcp\n"
+	               "internal port 10257/tcp\ninternal port 10259/tcp\ninternal port 8472/udp\n"
+	               "trusted source 10.96.0.0/12\n");
+	free(txt);
+	txt = NULL;
+	snprintf(st, sizeof st, "%s/runtime", dir);
+	CHECK_INT(kf_read_file(st, 1 << 16, &txt, &len, &e), KF_OK);
+	CHECK_STR(txt, "internal port 6443/tcp\n"
+	               "internal port 2379-2380/tcp\ninternal port 10250/tcp\n"
+	               "internal port 10257/tcp\ninternal port 10259/tcp\ninternal port 8472/udp\n"
+	               "trusted source 10.244.0.0/16\ntrusted source 10.96.0.0/12\n");
+	free(txt);
+	txt = NULL;
+	/* A second run finds everything in place and adds nothing. */
+	a.c.changed = 0;
+	kfi_set_bin_path(bin);
+	CHECK_INT(kfi_step_firewalld(&a, &e), KF_OK);
+	kfi_set_bin_path(NULL);
+	CHECK_INT(a.c.changed, 0);
+	kfi_ctx_free(&a.c);
+	unsetenv("KF_MOCK_FW");
+	{
+		kf_err ign;
+		kf_remove_tree(dir, &ign);
+	}
+	free(mock);
+}
+
+KF_TEST_MAIN(t_firewalld_live, t_path_sudo, t_flannel_nft, t_containerd_v2, t_containerd_v3, t_etcd_env, t_fingerprint, t_engine,
              t_plan_not_run, t_tar_hostile, t_root_links, t_journal_torn)
