@@ -521,5 +521,65 @@ static void t_firewalld_live(void)
 	free(mock);
 }
 
-KF_TEST_MAIN(t_firewalld_live, t_path_sudo, t_flannel_nft, t_containerd_v2, t_containerd_v3, t_etcd_env, t_fingerprint, t_engine,
+static char *dirname_of(char *p)
+{
+	static char d[256];
+	kf_dirname(p, d, sizeof d);
+	return d;
+}
+
+/* Point 7, the live path: the control-plane containers are stopped
+ * through crictl (tests/node/mock-crictl on the installer's PATH), only
+ * for the static pods this node has; the manifests stay. */
+static void t_restart_crictl(void)
+{
+	char dir[] = "/tmp/kf-crictl-XXXXXX", bin[64], p[128], *mock = NULL, *log = NULL;
+	static const char *const pods[] = {"kube-apiserver", "kube-controller-manager",
+	                                   "kube-scheduler", NULL};
+	static const char containers[] = "kube-apiserver 0a1b2c\nkube-controller-manager 3d4e5f\n"
+	                                 "kube-scheduler 6a7b8c\netcd 9d0e1f\nkube-proxy 2a3b4c\n";
+	size_t len;
+	kf_err e = {0};
+	kfi_ctx c;
+	struct stat sb;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(bin, sizeof bin, "%s/bin", dir);
+	CHECK(mkdir(bin, 0755) == 0);
+	CHECK_INT(kf_read_file("tests/node/mock-crictl", 1 << 16, &mock, &len, &e), KF_OK);
+	snprintf(p, sizeof p, "%s/crictl", bin);
+	CHECK_INT(kf_write_file_atomic(p, mock, len, 0755, 1, &e), KF_OK);
+	snprintf(p, sizeof p, "%s/containers", dir);
+	CHECK_INT(kf_write_file_atomic(p, containers, strlen(containers), 0644, 1, &e), KF_OK);
+	/* This node runs the three control-plane pods, with host etcd. */
+	for (size_t i = 0; pods[i]; i++) {
+		snprintf(p, sizeof p, "%s/etc/kubernetes/manifests/%s.yaml", dir, pods[i]);
+		CHECK_INT(kf_mkdir_p(dirname_of(p), 0755, &e), KF_OK);
+		CHECK_INT(kf_write_file_atomic(p, "kind: Pod\n", 10, 0644, 1, &e), KF_OK);
+	}
+	setenv("KF_MOCK_CRICTL", dir, 1);
+	kfi_set_bin_path(bin);
+	CHECK_INT(kfi_ctx_init(&c, dir, 0, &e), KF_OK);
+	c.live = 1; /* the commands run (against the stand-in) */
+	CHECK_INT(kfi_restart_control_plane(&c, &e), KF_OK);
+	kfi_set_bin_path(NULL);
+	CHECK_INT(c.changed, 3);
+	snprintf(p, sizeof p, "%s/log", dir);
+	CHECK_INT(kf_read_file(p, 1 << 16, &log, &len, &e), KF_OK);
+	CHECK_STR(log, "ps --name ^kube-apiserver$ --state running -q\nstop 0a1b2c\n"
+	               "ps --name ^kube-controller-manager$ --state running -q\nstop 3d4e5f\n"
+	               "ps --name ^kube-scheduler$ --state running -q\nstop 6a7b8c\n");
+	snprintf(p, sizeof p, "%s/etc/kubernetes/manifests/kube-apiserver.yaml", dir);
+	CHECK(stat(p, &sb) == 0);
+	kfi_ctx_free(&c);
+	unsetenv("KF_MOCK_CRICTL");
+	{
+		kf_err ign;
+		kf_remove_tree(dir, &ign);
+	}
+	free(log);
+	free(mock);
+}
+
+KF_TEST_MAIN(t_restart_crictl, t_firewalld_live, t_path_sudo, t_flannel_nft, t_containerd_v2, t_containerd_v3, t_etcd_env, t_fingerprint, t_engine,
              t_plan_not_run, t_tar_hostile, t_root_links, t_journal_torn)
