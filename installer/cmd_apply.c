@@ -34,7 +34,7 @@ static void usage(FILE *f)
 	        "           [--selinux permissive|enforcing]\n"
 	        "       kubeferry-install apply BUNDLE (-p PUBKEY | -P KEY) --plan DIR --host NAME\n"
 	        "           [--root DIR] [--dry-run] [--arch ARCH] [--selinux permissive|enforcing]\n"
-	        "       (either form) [--base DIR|BUNDLE] when BUNDLE is a delta\n"
+	        "       (either form) [--allow-downgrade] [--base DIR|BUNDLE] (BUNDLE a delta)\n"
 	        "\n"
 	        "Verifies and unpacks BUNDLE into /var/lib/kubeferry/bundles/<name>-<version>,\n"
 	        "then prepares this node: host packages (the bundle's RPMs for this\n"
@@ -79,6 +79,11 @@ static void usage(FILE *f)
 	        "                           full bundle file (default: the bundle the delta\n"
 	        "                           names, as unpacked here by an earlier apply); each\n"
 	        "                           entry taken from it is checked against the delta\n"
+	        "  --allow-downgrade        apply a bundle whose Kubernetes version is older\n"
+	        "                           than the applied one (or the same name and\n"
+	        "                           version built earlier); refused otherwise, exit 1.\n"
+	        "                           A kubelet of a newer minor than the running\n"
+	        "                           control plane is refused either way\n"
 	        "\n"
 	        "Re-running changes nothing (changed=0); a run that was killed can be\n"
 	        "re-run and finishes; 'kubeferry-install reset' undoes it.\n"
@@ -104,6 +109,7 @@ static int write_applied(apply *a, kf_err *e)
 	st.arch = a->arch;
 	st.mirror = (char *)a->mirror;
 	st.mirror_fp = (char *)a->mirror_fp;
+	st.proxy_mode = (char *)kfi_proxy_mode(&a->os, a->lock);
 	if (!st.bundle || !st.bundle_dir)
 		rc = kf_err_set(e, KF_EIO, "out of memory");
 	else
@@ -187,7 +193,7 @@ static int run_steps(apply *a, kf_err *e)
 static int parse_args(apply *a, int argc, char **argv, kf_err *e)
 {
 	enum { O_ROLE = 256, O_ROOT, O_DRY, O_MIRROR, O_FP, O_NOMIRROR, O_HOST, O_IP, O_ARCH,
-	       O_CAFILE, O_PLAN, O_PLAN_HOST, O_SELINUX, O_BASE };
+	       O_CAFILE, O_PLAN, O_PLAN_HOST, O_SELINUX, O_BASE, O_DOWNGRADE };
 	static const struct option opts[] = {
 		{"role", required_argument, NULL, O_ROLE},
 		{"root", required_argument, NULL, O_ROOT},
@@ -203,6 +209,7 @@ static int parse_args(apply *a, int argc, char **argv, kf_err *e)
 		{"host", required_argument, NULL, O_PLAN_HOST},
 		{"selinux", required_argument, NULL, O_SELINUX},
 		{"base", required_argument, NULL, O_BASE},
+		{"allow-downgrade", no_argument, NULL, O_DOWNGRADE},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -231,6 +238,7 @@ static int parse_args(apply *a, int argc, char **argv, kf_err *e)
 			a->selinux_enforcing = !strcmp(optarg, "enforcing");
 			break;
 		case O_BASE: a->base = optarg; break;
+		case O_DOWNGRADE: a->allow_downgrade = 1; break;
 		case 'h': usage(stdout); return -1;
 		default: usage(stderr); return KF_EUSAGE;
 		}
@@ -285,6 +293,7 @@ static int identify(apply *a, kf_err *e)
 	unsigned char sa[sizeof(struct in6_addr)];
 
 	a->systemd = a->c.live && access("/run/systemd/system", F_OK) == 0;
+	kfi_os_probe(a->c.root, &a->os);
 	if (a->arch_opt)
 		snprintf(a->arch, sizeof a->arch, "%s", a->arch_opt);
 	else

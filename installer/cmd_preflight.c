@@ -21,6 +21,7 @@
 
 typedef struct pf {
 	const char *root;
+	kfi_os os;
 	int control_plane;
 	int pass, warn, fail;
 } pf;
@@ -62,23 +63,20 @@ static void list_add(char *out, size_t n, const char *sep, const char *item)
 
 static void check_os(pf *p)
 {
-	char id[64], ver[64], d[200];
-	int major, ok = 0;
+	char d[200];
+	int ok = 0;
 
-	kfi_os_release(p->root, id, sizeof id, ver, sizeof ver);
-	if (!id[0]) {
+	if (!p->os.found) {
 		row(p, "os", 2, "no /etc/os-release", "run on Rocky/RHEL/AlmaLinux/CentOS Stream 9 or 10, Debian 12 or Ubuntu 22.04/24.04");
 		return;
 	}
-	major = (int)strtol(ver, NULL, 10); /* "9.4" is major 9 */
-	if (!strcmp(id, "rocky") || !strcmp(id, "rhel") || !strcmp(id, "almalinux") ||
-	    !strcmp(id, "centos"))
-		ok = major == 9 || major == 10;
-	else if (!strcmp(id, "debian"))
-		ok = major == 12;
-	else if (!strcmp(id, "ubuntu"))
-		ok = !strcmp(ver, "22.04") || !strcmp(ver, "24.04");
-	snprintf(d, sizeof d, "%s %s", id, ver);
+	if (p->os.el)
+		ok = p->os.el == 9 || p->os.el == 10;
+	else if (!strcmp(p->os.id, "debian"))
+		ok = p->os.major == 12;
+	else if (!strcmp(p->os.id, "ubuntu"))
+		ok = !strcmp(p->os.version_id, "22.04") || !strcmp(p->os.version_id, "24.04");
+	snprintf(d, sizeof d, "%s %s", p->os.id, p->os.version_id);
 	row(p, "os", ok ? 0 : 2, d, "supported: Rocky/RHEL/AlmaLinux/CentOS Stream 9 and 10, Debian 12, Ubuntu 22.04/24.04");
 }
 
@@ -220,27 +218,33 @@ static void check_cgroup(pf *p)
 	    "boot with systemd.unified_cgroup_hierarchy=1 (cgroup v1 is deprecated)");
 }
 
+/* The modules apply loads (apply/host.c): overlay and br_netfilter,
+ * nf_conntrack on EL, nf_tables on EL10; looked up in the modules.dep of
+ * the root's kernel release (hostos.c) and, on the live node, among the
+ * loaded ones. */
 static void check_modules(pf *p)
 {
-	static const char *const mods[] = {"overlay", "br_netfilter", NULL};
-	struct utsname u;
-	char *dep = NULL, path[512], missing[128] = "";
+	const char *mods[] = {"overlay", "br_netfilter", p->os.el ? "nf_conntrack" : NULL,
+	                      p->os.el >= 10 ? "nf_tables" : NULL, NULL};
+	char *dep = NULL, path[4096], missing[128] = "", all[128] = "";
 	size_t len;
 	kf_err ign;
 
-	uname(&u);
-	snprintf(path, sizeof path, "/lib/modules/%s/modules.dep", u.release);
-	kf_read_file(path, 64u << 20, &dep, &len, &ign);
-	for (size_t i = 0; mods[i]; i++) {
+	if (kf_strf(path, sizeof path, "%s/lib/modules/%s/modules.dep", p->root, p->os.kernel) == 0)
+		kf_read_file(path, 64u << 20, &dep, &len, &ign);
+	for (size_t i = 0; i < 4; i++) {
 		char sys[64], ko[64];
+		if (!mods[i])
+			continue;
+		list_add(all, sizeof all, " ", mods[i]);
 		snprintf(sys, sizeof sys, "/sys/module/%s", mods[i]);
 		snprintf(ko, sizeof ko, "/%s.ko", mods[i]);
-		if (access(sys, F_OK) == 0 || (dep && strstr(dep, ko)))
+		if ((!p->root[0] && access(sys, F_OK) == 0) || (dep && strstr(dep, ko)))
 			continue;
 		list_add(missing, sizeof missing, ",", mods[i]);
 	}
 	free(dep);
-	row(p, "kernel modules", missing[0] ? 1 : 0, missing[0] ? missing : "overlay br_netfilter",
+	row(p, "kernel modules", missing[0] ? 1 : 0, missing[0] ? missing : all,
 	    "install kernel-modules-extra (Rocky 10 cloud images) or build them in");
 }
 
@@ -264,38 +268,59 @@ static const char *node_arch(void)
 	return uname(&u) == 0 && !strcmp(u.machine, "aarch64") ? "arm64" : "amd64";
 }
 
-/* Missing host tools, each with the bundle package that provides it
- * (apply installs those from the bundle before anything needs them). */
-static void check_tools(pf *p, const kf_lock *lk, const kfi_pkgset *ps)
+/* What kubeadm's preflight requires of the host by release (kubernetes
+ * #129131, #129450), and what it only warns about; each with the RPM that
+ * provides it on EL9 and EL10. */
+static const struct tool {
+	const char *name, *rpm;
+} tools_132[] = {{"ip", "iproute"}, {"iptables", "iptables-nft"}, {"mount", "util-linux"},
+                 {"nsenter", "util-linux"}, {NULL, NULL}},
+  tools_133[] = {{"mount", "util-linux"}, {"losetup", "util-linux"}, {NULL, NULL}},
+  tools_warn[] = {{"conntrack", "conntrack-tools"}, {"socat", "socat"}, {"ethtool", "ethtool"},
+                  {"tc", "iproute-tc"}, {"ebtables", "iptables-nft"}, {NULL, NULL}};
+
+/* One row for a list of tools: each missing one named with the bundle
+ * package that provides it when the bundle carries one (apply installs
+ * those before anything needs them: a warning, not a failure), and the
+ * RPMs to install by hand in the fix column otherwise. */
+static void tools_row(pf *p, const char *check, const struct tool *t, int level,
+                      const kf_lock *lk, const kfi_pkgset *ps)
 {
-	static const char *const tools[] = {"conntrack", "socat", "mount", "modprobe", NULL};
-	char missing[400] = "", item[96];
+	char missing[400] = "", present[200] = "", fix[200] = "dnf install", item[96];
 	int covered = 1;
 
-	for (size_t i = 0; tools[i]; i++) {
+	for (size_t i = 0; t[i].name; i++) {
 		const char *pkg;
-		if (tool_in_root(p, tools[i]))
+
+		if (tool_in_root(p, t[i].name)) {
+			list_add(present, sizeof present, " ", t[i].name);
 			continue;
-		pkg = ps->n ? kfi_pkg_for_tool(lk, ps->set, node_arch(), tools[i]) : NULL;
+		}
+		pkg = ps->n ? kfi_pkg_for_tool(lk, ps->set, node_arch(), t[i].name) : NULL;
 		covered &= pkg != NULL;
-		if (pkg && kf_strf(item, sizeof item, "%s (bundle: %s)", tools[i], pkg) == 0)
+		if (pkg && kf_strf(item, sizeof item, "%s (bundle: %s)", t[i].name, pkg) == 0)
 			list_add(missing, sizeof missing, " ", item);
 		else
-			list_add(missing, sizeof missing, " ", tools[i]);
+			list_add(missing, sizeof missing, " ", t[i].name);
+		if (!strstr(fix, t[i].rpm))
+			list_add(fix, sizeof fix, " ", t[i].rpm);
 	}
-	if (!tool_in_root(p, "iptables") && !tool_in_root(p, "nft")) {
-		const char *pkg = ps->n ? kfi_pkg_for_tool(lk, ps->set, node_arch(), "iptables") : NULL;
-		covered &= pkg != NULL;
-		if (pkg && kf_strf(item, sizeof item, "iptables|nft (bundle: %s)", pkg) == 0)
-			list_add(missing, sizeof missing, " ", item);
-		else
-			list_add(missing, sizeof missing, " ", "iptables|nft");
-	}
-	/* Covered by the bundle: a warning (apply fixes it), else a failure. */
-	row(p, "host tools", missing[0] ? (covered ? 1 : 2) : 0,
-	    missing[0] ? missing : "conntrack socat iptables|nft mount modprobe",
-	    covered ? "kubeferry-install apply installs them from the bundle (host packages)"
-	            : "dnf install conntrack-tools socat iptables-nft (apt-get install conntrack socat iptables)");
+	if (missing[0] && covered)
+		row(p, check, level < 1 ? level : 1, missing,
+		    "kubeferry-install apply installs them from the bundle (host packages)");
+	else
+		row(p, check, missing[0] ? level : 0, missing[0] ? missing : present, fix);
+}
+
+static void check_tools(pf *p, const kf_lock *lk, const kfi_pkgset *ps)
+{
+	int v[3] = {0, 0, 0};
+	int minor = kfi_version_parse(lk->kube_version, v) == 0 && v[0] == 1 ? v[1] : 0;
+
+	/* 1.33 dropped ip, iptables and nsenter from its required list and
+	 * added losetup; older releases keep the 1.32 list. */
+	tools_row(p, "host tools", minor >= 33 ? tools_133 : tools_132, 2, lk, ps);
+	tools_row(p, "optional tools", tools_warn, 1, lk, ps);
 }
 
 /* The bundle's host-package set for this node's release. */
@@ -350,8 +375,10 @@ int kfi_cmd_preflight(int argc, char **argv)
 			       "of pass, warn or fail with the fix for each: OS family and version,\n"
 			       "architecture, CPUs and memory for the role, swap, required ports,\n"
 			       "hostname and product_uuid, cgroup version, kernel modules and host\n"
-			       "tools. With a key the bundle is verified first; without one only its\n"
-			       "lock is read. Changes nothing.\n"
+			       "tools (what kubeadm of the bundle's release requires fails, the rest\n"
+			       "warns; the fix names the RPM). Under --root the kernel release is\n"
+			       "ROOT/proc/sys/kernel/osrelease when present. With a key the bundle is\n"
+			       "verified first; without one only its lock is read. Changes nothing.\n"
 			       "\n"
 			       "Exit codes: 0 no check failed, 1 a check failed or the bundle did\n"
 			       "not verify, 2 usage error, 3 I/O error.\n");
@@ -383,6 +410,7 @@ int kfi_cmd_preflight(int argc, char **argv)
 	}
 	if ((rc = kf_lock_parse(lock_yaml, lock_len, KF_LOCK_PATH, &lk, &e)) != KF_OK)
 		goto out;
+	kfi_os_probe(p.root, &p.os);
 	printf("preflight for %s-%s (Kubernetes %s), role %s, root %s\n", lk->name, lk->version,
 	       lk->kube_version ? lk->kube_version : "?", role, p.root[0] ? p.root : "/");
 	printf("%-16s %-5s %s\n", "CHECK", "RESULT", "DETAIL");

@@ -159,7 +159,7 @@ void kfi_kubeadm_node_registration(kf_buf *b, const char *name, const char *node
 	            "    value: %s\n", name, node_ip);
 }
 
-void kfi_kubeadm_kubelet_proxy(kf_buf *b, const char *pod_subnet)
+void kfi_kubeadm_kubelet_proxy(kf_buf *b, const char *pod_subnet, const char *proxy_mode)
 {
 	kf_buf_addf(b,
 	            "---\n"
@@ -173,8 +173,8 @@ void kfi_kubeadm_kubelet_proxy(kf_buf *b, const char *pod_subnet)
 	            "---\n"
 	            "apiVersion: kubeproxy.config.k8s.io/v1alpha1\n"
 	            "kind: KubeProxyConfiguration\n"
-	            "mode: iptables\n"
-	            "clusterCIDR: %s\n", pod_subnet);
+	            "mode: %s\n"
+	            "clusterCIDR: %s\n", proxy_mode ? proxy_mode : "iptables", pod_subnet);
 }
 
 /* One multi-document file: InitConfiguration, ClusterConfiguration
@@ -217,6 +217,58 @@ char *kfi_render_kubeadm(const kfi_kubeadm_opts *o)
 		            o->etcd_endpoint, o->etcd_ca, o->etcd_cert, o->etcd_key);
 	else
 		kf_buf_adds(&b, "etcd:\n  local:\n    dataDir: /var/lib/etcd\n");
-	kfi_kubeadm_kubelet_proxy(&b, o->pod_subnet);
+	kfi_kubeadm_kubelet_proxy(&b, o->pod_subnet, o->proxy_mode);
+	return kf_buf_take(&b);
+}
+
+int kfi_flannel_nft(const char *manifest, char **out)
+{
+	const char *at = strstr(manifest, "\"Network\": "), *ls, *nl;
+	kf_buf b;
+
+	*out = NULL;
+	if (!strstr(manifest, "net-conf.json: |") || !at || strstr(manifest, "EnableNFTables") ||
+	    !(nl = strchr(at, '\n')))
+		return 0;
+	for (ls = at; ls > manifest && ls[-1] != '\n'; ls--)
+		;
+	kf_buf_init(&b);
+	kf_buf_add(&b, manifest, (size_t)(nl + 1 - manifest));
+	/* Same indentation as the "Network" line, inside net-conf.json. */
+	kf_buf_add(&b, ls, strspn(ls, " "));
+	kf_buf_adds(&b, "\"EnableNFTables\": true,\n");
+	kf_buf_adds(&b, nl + 1);
+	*out = kf_buf_take(&b);
+	return *out ? 1 : -1;
+}
+
+/* JoinConfiguration (kubeadm.k8s.io/v1beta4) for `cluster join`: what the
+ * flags alone cannot say (kubelet's node-ip; a control plane's advertise
+ * address). */
+char *kfi_render_kubeadm_join(const kfi_join_opts *o)
+{
+	kf_buf b;
+
+	kf_buf_init(&b);
+	kf_buf_addf(&b,
+	            "# Written by kubeferry-install cluster join.\n"
+	            "apiVersion: kubeadm.k8s.io/v1beta4\n"
+	            "kind: JoinConfiguration\n"
+	            "discovery:\n"
+	            "  bootstrapToken:\n"
+	            "    apiServerEndpoint: %s\n"
+	            "    token: \"%s\"\n"
+	            "    caCertHashes:\n"
+	            "    - %s\n",
+	            o->api_server, o->token, o->ca_cert_hash);
+	kfi_kubeadm_node_registration(&b, o->node_name, o->node_ip);
+	if (o->certificate_key)
+		kf_buf_addf(&b,
+		            "controlPlane:\n"
+		            "  localAPIEndpoint:\n"
+		            "    advertiseAddress: %s\n"
+		            "    bindPort: 6443\n"
+		            "  certificateKey: \"%s\"\n",
+		            o->node_ip, o->certificate_key);
 	return kf_buf_take(&b);
 }

@@ -27,6 +27,7 @@ typedef struct kf_install {
 	char *pod_subnet;      /* default 10.244.0.0/16 */
 	char *service_subnet;  /* default 10.96.0.0/12 */
 	char *mirror;          /* mirror endpoint for hosts.toml, may be NULL */
+	char *kube_proxy_mode; /* "iptables" or "nftables"; NULL: by the node's OS */
 } kf_install;
 
 /* ---- OCI model (oci.c) ---------------------------------------------------- */

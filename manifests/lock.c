@@ -187,6 +187,10 @@ int kf_lock_emit(kf_lock *l, char **out, size_t *len, kf_err *e)
 		put_key_str(&b, "  ", "mirror", l->install.mirror);
 	else
 		puts_(&b, "  mirror: null\n");
+	/* Written only when the spec sets it: locks without it stay as they
+	 * were byte for byte. */
+	if (l->install.kube_proxy_mode)
+		put_key_str(&b, "  ", "kubeProxyMode", l->install.kube_proxy_mode);
 	puts_(&b, l->nentries ? "entries:\n" : "entries: []\n");
 	for (size_t i = 0; i < l->nentries; i++) {
 		const kf_lock_entry *en = &l->entries[i];
@@ -412,8 +416,9 @@ static int parse_base(kf_yctx *c, const kf_ynode *n, kf_lock_base *b)
 
 static int parse_install(kf_yctx *c, const kf_ynode *n, kf_install *in)
 {
-	static const char *const keys[] = {"etcd", "cni", "podSubnet", "serviceSubnet", "mirror", NULL};
-	const kf_ynode *v[5];
+	static const char *const keys[] = {"etcd", "cni", "podSubnet", "serviceSubnet", "mirror",
+	                                   "?kubeProxyMode", NULL};
+	const kf_ynode *v[6];
 	int rc;
 
 	if ((rc = exact_keys(c, n, "install", keys, v)) ||
@@ -435,6 +440,12 @@ static int parse_install(kf_yctx *c, const kf_ynode *n, kf_install *in)
 			return rc;
 		if (!kf_valid_https_url(in->mirror))
 			return kf_ytree_fail(c, v[4], "install.mirror is not an https:// URL");
+	}
+	if (v[5]) {
+		if ((rc = str(c, v[5], "install.kubeProxyMode", &in->kube_proxy_mode)))
+			return rc;
+		if (strcmp(in->kube_proxy_mode, "iptables") && strcmp(in->kube_proxy_mode, "nftables"))
+			return kf_ytree_fail(c, v[5], "install.kubeProxyMode must be \"iptables\" or \"nftables\"");
 	}
 	return KF_OK;
 }

@@ -85,6 +85,9 @@ static int settle(kfp_plan *p, kf_err *e)
 	                in->pod_subnet ? in->pod_subnet : "10.244.0.0/16";
 	p->service_subnet = p->inv->service_subnet ? p->inv->service_subnet :
 	                    in->service_subnet ? in->service_subnet : "10.96.0.0/12";
+	/* A plan is made before any node is seen: kube-proxy's mode is the
+	 * spec's choice (iptables when it makes none), not the node's OS. */
+	p->proxy_mode = in->kube_proxy_mode;
 	if (p->inv->control_plane_endpoint)
 		snprintf(p->endpoint, sizeof p->endpoint, "%s", p->inv->control_plane_endpoint);
 	else

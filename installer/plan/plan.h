@@ -48,6 +48,7 @@ typedef struct kfp_plan {
 	kf_lock *lock;
 	int external_etcd;               /* install.etcd: host */
 	const char *pod_subnet, *service_subnet;
+	const char *proxy_mode;          /* the spec's install.kubeProxyMode, or NULL */
 	char endpoint[300];              /* controlPlaneEndpoint HOST:PORT */
 	struct x509_st *ca, *fp_ca, *etcd_ca, *mirror_ca;
 	struct evp_pkey_st *ca_key, *fp_key, *etcd_key, *mirror_key;

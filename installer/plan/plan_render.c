@@ -131,7 +131,7 @@ char *kfp_render_kubeadm(const kfp_plan *p, const kf_inv_host *h)
 	if (cp)
 		kf_buf_addf(&b, "---\n%s", p->cluster_config);
 	if (kfp_is_first_cp(p, h))
-		kfi_kubeadm_kubelet_proxy(&b, p->pod_subnet);
+		kfi_kubeadm_kubelet_proxy(&b, p->pod_subnet, p->proxy_mode);
 	return kf_buf_take(&b);
 }
 

@@ -56,8 +56,10 @@ has -x 'ExecStart=/usr/local/bin/kubeferry-install etcd snapshot --keep 7 --dir 
 	"$R/etc/systemd/system/kubeferry-etcd-snapshot.service" || fail "no daily etcd snapshot"
 # Commands are planned, not run, under --root.
 for c in 'setenforce 0' 'swapoff -a' 'modprobe overlay' 'modprobe br_netfilter' \
-	'sysctl --system' 'firewall-offline-cmd --add-port=6443/tcp' \
-	'firewall-offline-cmd --add-port=2379-2380/tcp' 'firewall-offline-cmd --add-port=8472/udp' \
+	'sysctl --system' 'firewall-offline-cmd --zone=public --add-port=6443/tcp' \
+	'firewall-offline-cmd --zone=public --add-port=2379-2380/tcp' 'firewall-offline-cmd --zone=public --add-port=8472/udp' \
+	'firewall-offline-cmd --zone=trusted --add-source=10.244.0.0/16' \
+	'firewall-offline-cmd --zone=trusted --add-source=10.96.0.0/12' \
 	'systemctl daemon-reload' 'systemctl restart containerd.service' 'systemctl restart etcd.service'; do
 	expect_output "^plan +run $c\$"
 done
@@ -70,7 +72,8 @@ grep -qx 'SELINUXTYPE=targeted' "$R/etc/selinux/config" || fail "SELINUXTYPE los
 grep -q '^# swap disabled by kubeferry-install: /dev/mapper/rl-swap none swap' "$R/etc/fstab" || fail "swap line not commented"
 grep -qx 'UUID=0a1b / xfs defaults 0 0' "$R/etc/fstab" || fail "root line changed"
 assert_eq "$(readlink "$R/etc/systemd/system/swap.target")" /dev/null "swap.target mask"
-assert_eq "$(grep -v '^#' "$R/etc/modules-load.d/kubeferry.conf" | tr '\n' ' ')" "overlay br_netfilter " modules
+# Rocky 9: nf_conntrack as on every EL release, no nf_tables (76-apply-el9-el10).
+assert_eq "$(grep -v '^#' "$R/etc/modules-load.d/kubeferry.conf" | tr '\n' ' ')" "overlay br_netfilter nf_conntrack " modules
 for s in net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables; do
 	grep -qx "$s = 1" "$R/etc/sysctl.d/99-kubeferry.conf" || fail "sysctl $s"
 done
@@ -221,7 +224,7 @@ note "worker role: worker ports, no etcd"
 R3=$LAB/root3
 rocky_root "$R3"
 expect_exit 0 "$KFI" apply "$B" -p "$PUB" --role worker --root "$R3" --node-ip 10.0.0.6
-expect_output '^plan +run firewall-offline-cmd --add-port=30000-32767/tcp$'
+expect_output '^plan +run firewall-offline-cmd --zone=public --add-port=30000-32767/tcp$'
 ! grep -q -- '--add-port=6443/tcp' "$LAB/out" || fail "control-plane port opened on a worker"
 assert_absent "$R3/etc/etcd.env"
 assert_absent "$R3/usr/local/bin/etcd"

@@ -14,6 +14,8 @@
 #                  spec: serve DIR over TLS and pass --rewrite per host.
 #   KF_TEST_PACKAGES=FILE  appends FILE (a "  packages:" block) to the spec.
 #   KF_SPEC_ONLY=1 stops after writing OUT/spec.yaml (the caller builds).
+#   KF_INSTALL_EXTRA=", key: value"  more spec.install settings.
+#   KF_TEST_KUBE_VERSION=X.Y.Z  Kubernetes (and bundle) version (1.33.3).
 #   KF, SOURCE_DATE_EPOCH as in tests/lib.sh.
 set -euo pipefail
 out=$1
@@ -21,7 +23,7 @@ shift
 here=$(cd "$(dirname "$0")" && pwd)
 src=$out/src
 mkdir -p "$src/stage" "$out/keys"
-kv=1.33.3 cv=1.6.20 rv=1.1.5 ev=3.4.23 nv=1.1.1 crv=1.33.0 hv=3.18.4
+kv=${KF_TEST_KUBE_VERSION:-1.33.3} cv=1.6.20 rv=1.1.5 ev=3.4.23 nv=1.1.1 crv=1.33.0 hv=3.18.4
 arch=amd64
 
 # Upstream layouts (as the release archives ship them): fixed owner and mtime so the
@@ -72,7 +74,8 @@ gh=https://github.com
 	printf 'apiVersion: kubeferry.io/v1\nkind: Bundle\n'
 	printf 'metadata: {name: k8s-test, version: "%s"}\n' "$kv"
 	printf 'spec:\n  kubernetesVersion: "%s"\n  architectures: [%s]\n' "$kv" "$arch"
-	printf '  install: {etcd: %s, podSubnet: 10.244.0.0/16, serviceSubnet: 10.96.0.0/12}\n' "${ETCD_MODE:-host}"
+	printf '  install: {etcd: %s, podSubnet: 10.244.0.0/16, serviceSubnet: 10.96.0.0/12%s}\n' \
+		"${ETCD_MODE:-host}" "${KF_INSTALL_EXTRA:-}"
 	printf '  components:\n'
 	comp containerd "$cv" "containerd-$cv-linux-$arch.tar.gz" \
 		"$gh/containerd/containerd/releases/download/v$cv/containerd-$cv-linux-$arch.tar.gz"

@@ -8,7 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bundler/kf_bundler.h" /* the flannel manifest bundles carry */
 #include "installer/kf_installer.h"
+#include "installer/apply/apply.h" /* a firewalld step on its own */
 #include "kf_test.h"
 
 static void t_containerd_v2(void)
@@ -369,5 +371,215 @@ static void t_journal_torn(void)
 	kf_remove_tree(root, &e);
 }
 
-KF_TEST_MAIN(t_containerd_v2, t_containerd_v3, t_etcd_env, t_fingerprint, t_engine,
+/* EL10 (point 2): flannel's net-conf.json gets "EnableNFTables": true; the
+ * manifest is the one the bundler renders into addons/flannel.yaml. */
+static void t_flannel_nft(void)
+{
+	char *y = NULL, *out = NULL;
+	size_t len;
+	kf_err e = {0};
+
+	CHECK_INT(kf_addons_flannel_yaml("docker.io/flannel/flannel:v0.27.0",
+	                                 "docker.io/flannel/flannel-cni-plugin:v1.7.1-flannel1",
+	                                 "10.244.0.0/16", &y, &len, &e), KF_OK);
+	CHECK_INT(kfi_flannel_nft(y, &out), 1);
+	CHECK_CONTAINS(out, "  net-conf.json: |\n    {\n      \"Network\": \"10.244.0.0/16\",\n"
+	                    "      \"EnableNFTables\": true,\n      \"Backend\": {\n");
+	CHECK_INT((int)strlen(out), (int)(len + strlen("      \"EnableNFTables\": true,\n")));
+	/* Once is enough; anything else is no flannel manifest. */
+	{
+		char *again = NULL;
+		CHECK_INT(kfi_flannel_nft(out, &again), 0);
+		CHECK(again == NULL);
+		CHECK_INT(kfi_flannel_nft("apiVersion: v1\nkind: ConfigMap\n", &again), 0);
+	}
+	free(out);
+	free(y);
+}
+
+/* Point 3: commands find what apply installed whatever the caller's PATH.
+ * The stand-in kubeadm (tests/node/mock-kubeadm) fails unless kubelet is
+ * on PATH, as kubeadm's preflight does; the installer runs it with sudo's
+ * secure_path, which lacks /usr/local/bin. The installer's directory is
+ * pointed at the stand-ins' here (kfi_set_bin_path). */
+static void t_path_sudo(void)
+{
+	char dir[] = "/tmp/kf-path-XXXXXX", bin[64], kubeadm[96], kubelet[96], log[96];
+	char *mock = NULL, *old = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+	size_t len;
+	kfi_ctx c;
+	kf_err e = {0};
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(bin, sizeof bin, "%s/bin", dir);
+	snprintf(kubeadm, sizeof kubeadm, "%s/kubeadm", bin);
+	snprintf(kubelet, sizeof kubelet, "%s/kubelet", bin);
+	snprintf(log, sizeof log, "%s/mock.log", dir);
+	CHECK(mkdir(bin, 0755) == 0);
+	CHECK_INT(kf_read_file("tests/node/mock-kubeadm", 1 << 16, &mock, &len, &e), KF_OK);
+	CHECK_INT(kf_write_file_atomic(kubeadm, mock, len, 0755, 1, &e), KF_OK);
+	setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1); /* sudo's secure_path on EL */
+	setenv("KF_MOCK_LOG", log, 1);
+	CHECK_INT(kfi_ctx_init(&c, "", 0, &e), KF_OK);
+	c.live = 1;
+	{
+		const char *abs[] = {kubeadm, "init", NULL};
+		const char *bare[] = {"kubeadm", "join", NULL};
+		kfi_set_bin_path(bin);
+		/* No kubelet yet: the stand-in really checks. */
+		CHECK_INT(kfi_run(&c, abs, &e), KF_EIO);
+		CHECK_INT(kf_write_file_atomic(kubelet, mock, len, 0755, 1, &e), KF_OK);
+		e.code = 0;
+		CHECK_INT(kfi_run(&c, abs, &e), KF_OK);
+		/* A bare name is found there too. */
+		CHECK_INT(kfi_run(&c, bare, &e), KF_OK);
+		CHECK_INT(kfi_probe(bare), 0);
+	}
+	kfi_set_bin_path(NULL);
+	kfi_ctx_free(&c);
+	if (old)
+		setenv("PATH", old, 1);
+	unsetenv("KF_MOCK_LOG");
+	{
+		kf_err ign;
+		kf_remove_tree(dir, &ign);
+	}
+	free(old);
+	free(mock);
+}
+
+/* Point 1, the live path: firewalld (tests/node/mock-firewall-cmd, as
+ * firewall-cmd on the installer's PATH) puts the node's interface (lo, for
+ * 127.0.0.1) in zone internal. Ports go there, the pod and service
+ * subnets into trusted; permanent and runtime state are each queried and
+ * only what is missing is added. */
+static void t_firewalld_live(void)
+{
+	char dir[] = "/tmp/kf-fw-XXXXXX", bin[64], fw[96], st[96], *mock = NULL, *txt = NULL;
+	size_t len;
+	kf_err e = {0};
+	kf_lock lk;
+	apply a;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(bin, sizeof bin, "%s/bin", dir);
+	snprintf(fw, sizeof fw, "%s/firewall-cmd", bin);
+	CHECK(mkdir(bin, 0755) == 0);
+	CHECK_INT(kf_read_file("tests/node/mock-firewall-cmd", 1 << 16, &mock, &len, &e), KF_OK);
+	CHECK_INT(kf_write_file_atomic(fw, mock, len, 0755, 1, &e), KF_OK);
+	snprintf(st, sizeof st, "%s/iface-zone", dir);
+	CHECK_INT(kf_write_file_atomic(st, "lo internal\n", 12, 0644, 1, &e), KF_OK);
+	/* 6443 open at runtime only (a hand-made change), the pod subnet
+	 * trusted permanently only (not reloaded yet). */
+	snprintf(st, sizeof st, "%s/runtime", dir);
+	CHECK_INT(kf_write_file_atomic(st, "internal port 6443/tcp\n", 23, 0644, 1, &e), KF_OK);
+	snprintf(st, sizeof st, "%s/permanent", dir);
+	CHECK_INT(kf_write_file_atomic(st, "trusted source 10.244.0.0/16\n", 29, 0644, 1, &e), KF_OK);
+	setenv("KF_MOCK_FW", dir, 1);
+	kfi_set_bin_path(bin);
+
+	memset(&a, 0, sizeof a);
+	memset(&lk, 0, sizeof lk);
+	lk.install.pod_subnet = "10.244.0.0/16";
+	lk.install.service_subnet = "10.96.0.0/12";
+	a.lock = &lk;
+	a.control_plane = 1;
+	snprintf(a.ip, sizeof a.ip, "127.0.0.1");
+	CHECK_INT(kfi_ctx_init(&a.c, "", 0, &e), KF_OK);
+	a.c.live = 1;
+	CHECK_INT(kfi_step_firewalld(&a, &e), KF_OK);
+	kfi_set_bin_path(NULL);
+
+	snprintf(st, sizeof st, "%s/permanent", dir);
+	CHECK_INT(kf_read_file(st, 1 << 16, &txt, &len, &e), KF_OK);
+	CHECK_STR(txt, "trusted source 10.244.0.0/16\n"
+	               "internal port 6443/tcp\ninternal port 2379-2380/tcp\ninternal port 10250/tcp\n"
+	               "internal port 10257/tcp\ninternal port 10259/tcp\ninternal port 8472/udp\n"
+	               "trusted source 10.96.0.0/12\n");
+	free(txt);
+	txt = NULL;
+	snprintf(st, sizeof st, "%s/runtime", dir);
+	CHECK_INT(kf_read_file(st, 1 << 16, &txt, &len, &e), KF_OK);
+	CHECK_STR(txt, "internal port 6443/tcp\n"
+	               "internal port 2379-2380/tcp\ninternal port 10250/tcp\n"
+	               "internal port 10257/tcp\ninternal port 10259/tcp\ninternal port 8472/udp\n"
+	               "trusted source 10.244.0.0/16\ntrusted source 10.96.0.0/12\n");
+	free(txt);
+	txt = NULL;
+	/* A second run finds everything in place and adds nothing. */
+	a.c.changed = 0;
+	kfi_set_bin_path(bin);
+	CHECK_INT(kfi_step_firewalld(&a, &e), KF_OK);
+	kfi_set_bin_path(NULL);
+	CHECK_INT(a.c.changed, 0);
+	kfi_ctx_free(&a.c);
+	unsetenv("KF_MOCK_FW");
+	{
+		kf_err ign;
+		kf_remove_tree(dir, &ign);
+	}
+	free(mock);
+}
+
+static char *dirname_of(char *p)
+{
+	static char d[256];
+	kf_dirname(p, d, sizeof d);
+	return d;
+}
+
+/* Point 7, the live path: the control-plane containers are stopped
+ * through crictl (tests/node/mock-crictl on the installer's PATH), only
+ * for the static pods this node has; the manifests stay. */
+static void t_restart_crictl(void)
+{
+	char dir[] = "/tmp/kf-crictl-XXXXXX", bin[64], p[128], *mock = NULL, *log = NULL;
+	static const char *const pods[] = {"kube-apiserver", "kube-controller-manager",
+	                                   "kube-scheduler", NULL};
+	static const char containers[] = "kube-apiserver 0a1b2c\nkube-controller-manager 3d4e5f\n"
+	                                 "kube-scheduler 6a7b8c\netcd 9d0e1f\nkube-proxy 2a3b4c\n";
+	size_t len;
+	kf_err e = {0};
+	kfi_ctx c;
+	struct stat sb;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(bin, sizeof bin, "%s/bin", dir);
+	CHECK(mkdir(bin, 0755) == 0);
+	CHECK_INT(kf_read_file("tests/node/mock-crictl", 1 << 16, &mock, &len, &e), KF_OK);
+	snprintf(p, sizeof p, "%s/crictl", bin);
+	CHECK_INT(kf_write_file_atomic(p, mock, len, 0755, 1, &e), KF_OK);
+	snprintf(p, sizeof p, "%s/containers", dir);
+	CHECK_INT(kf_write_file_atomic(p, containers, strlen(containers), 0644, 1, &e), KF_OK);
+	/* This node runs the three control-plane pods, with host etcd. */
+	for (size_t i = 0; pods[i]; i++) {
+		snprintf(p, sizeof p, "%s/etc/kubernetes/manifests/%s.yaml", dir, pods[i]);
+		CHECK_INT(kf_mkdir_p(dirname_of(p), 0755, &e), KF_OK);
+		CHECK_INT(kf_write_file_atomic(p, "kind: Pod\n", 10, 0644, 1, &e), KF_OK);
+	}
+	setenv("KF_MOCK_CRICTL", dir, 1);
+	kfi_set_bin_path(bin);
+	CHECK_INT(kfi_ctx_init(&c, dir, 0, &e), KF_OK);
+	c.live = 1; /* the commands run (against the stand-in) */
+	CHECK_INT(kfi_restart_control_plane(&c, &e), KF_OK);
+	kfi_set_bin_path(NULL);
+	CHECK_INT(c.changed, 3);
+	snprintf(p, sizeof p, "%s/log", dir);
+	CHECK_INT(kf_read_file(p, 1 << 16, &log, &len, &e), KF_OK);
+	CHECK_STR(log, "ps --name ^kube-apiserver$ --state running -q\nstop 0a1b2c\n"
+	               "ps --name ^kube-controller-manager$ --state running -q\nstop 3d4e5f\n"
+	               "ps --name ^kube-scheduler$ --state running -q\nstop 6a7b8c\n");
+	snprintf(p, sizeof p, "%s/etc/kubernetes/manifests/kube-apiserver.yaml", dir);
+	CHECK(stat(p, &sb) == 0);
+	kfi_ctx_free(&c);
+	unsetenv("KF_MOCK_CRICTL");
+	{
+		kf_err ign;
+		kf_remove_tree(dir, &ign);
+	}
+	free(log);
+	free(mock);
+}
+
+KF_TEST_MAIN(t_restart_crictl, t_firewalld_live, t_path_sudo, t_flannel_nft, t_containerd_v2, t_containerd_v3, t_etcd_env, t_fingerprint, t_engine,
              t_plan_not_run, t_tar_hostile, t_root_links, t_journal_torn)
