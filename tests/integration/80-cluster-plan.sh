@@ -185,9 +185,12 @@ for want in '    caFile: /etc/kubernetes/pki/etcd/ca.crt' \
 	'controlPlaneEndpoint: 10.88.0.11:6443' 'kubernetesVersion: v1.33.3' '  podSubnet: 10.244.0.0/16'; do
 	grep -qxF -- "$want" "$C" || fail "ClusterConfiguration lacks: $want"
 done
-KF_MOCK_LOG=$LAB/mock.log sh "$ROOT/tests/node/mock-kubeadm" init --config "$K1" >/dev/null ||
+# The stand-in wants a kubelet on PATH, as kubeadm does.
+mkdir -p "$LAB/bin"
+ln -s "$ROOT/tests/node/mock-kubeadm" "$LAB/bin/kubelet"
+KF_MOCK_LOG=$LAB/mock.log PATH=$LAB/bin:$PATH sh "$ROOT/tests/node/mock-kubeadm" init --config "$K1" >/dev/null ||
 	fail "mock-kubeadm rejects the planned init configuration"
-KF_MOCK_LOG=$LAB/mock.log sh "$ROOT/tests/node/mock-kubeadm" join --config "$H/cp2/kubeadm.yaml" >/dev/null ||
+KF_MOCK_LOG=$LAB/mock.log PATH=$LAB/bin:$PATH sh "$ROOT/tests/node/mock-kubeadm" join --config "$H/cp2/kubeadm.yaml" >/dev/null ||
 	fail "mock-kubeadm rejects the planned join configuration"
 
 note "encryption at rest: secretbox with a 32-byte key, identity last"
