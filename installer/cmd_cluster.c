@@ -297,6 +297,12 @@ static int plan_config(kfi_ctx *c, const kfi_applied *s, const char *plan, const
 	if ((rc = kfi_plan_join_secrets(*sh, ps, e)) != KF_OK)
 		return rc;
 	snprintf(ps->endpoint, sizeof ps->endpoint, "%s", (*sh)->endpoint);
+	/* kube-proxy's mode is the cluster's (the plan's); apply chose one for
+	 * this node's OS, which the CNI addon follows. */
+	if (s->proxy_mode && ps->proxy_mode[0] && strcmp(s->proxy_mode, ps->proxy_mode))
+		printf("%-8s the plan runs kube-proxy in %s mode, this node's OS wants %s: set "
+		       "kube_proxy_mode in the inventory and run 'cluster plan' again\n", "warn",
+		       ps->proxy_mode, s->proxy_mode);
 	return kfi_plan_cluster_files(c, *sh, e);
 }
 
@@ -374,12 +380,11 @@ static int cluster_init(int argc, char **argv)
 	if (node_has(&c, ADMIN_CONF)) {
 		printf("%-8s kubeadm init (%s exists)\n", "ok", ADMIN_CONF);
 		c.ok++;
-		/* The join material printed now must be live: a plan's token
-		 * and uploaded certificates are refreshed when they would have
-		 * expired; a single node draws a new token and uploads the
-		 * certificates again under the same certificate key. */
-		if ((share ? (rc = kfi_plan_refresh(&c, share, &ps, 0, &e))
-		           : (rc = fresh_join_material(&c, ps.token, &e))) != KF_OK)
+		/* The token lives 24 h and the uploaded certificates 2 h: join
+		 * material printed now must be live. A plan keeps its own token
+		 * and refreshes it only when it would have expired. */
+		if ((rc = share ? kfi_plan_refresh(&c, share, &ps, 0, &e)
+		                : fresh_join_material(&c, ps.token, &e)) != KF_OK)
 			goto out;
 	} else {
 		const char *argv2[] = {"/usr/local/bin/kubeadm", "init", "--config", KUBEADM_CONFIG,

@@ -229,12 +229,18 @@ typedef struct kfi_kubeadm_opts {
 	const char *etcd_ca, *etcd_cert, *etcd_key;
 } kfi_kubeadm_opts;
 char *kfi_render_kubeadm(const kfi_kubeadm_opts *o);
-/* Pieces shared with `cluster plan` (plan/plan_render.c): the
- * InitConfiguration's kind, bootstrap token, certificate key and
- * localAPIEndpoint; a nodeRegistration with node-ip; and "---" plus the
- * KubeletConfiguration and KubeProxyConfiguration documents. */
+/* Pieces shared by cluster init, cluster join and `cluster plan`
+ * (plan/plan_render.c): the InitConfiguration's kind, bootstrap token,
+ * certificate key and localAPIEndpoint; the JoinConfiguration's kind and
+ * discovery (CA pinned by ca_cert_hash "sha256:HEX") and a control
+ * plane's part; a nodeRegistration with node-ip; and "---" plus the
+ * KubeletConfiguration and KubeProxyConfiguration (mode: proxy_mode, NULL
+ * for iptables) documents. */
 void kfi_kubeadm_init_head(kf_buf *b, const char *token, const char *certkey,
                            const char *advertise_ip);
+void kfi_kubeadm_join_head(kf_buf *b, const char *api_server, const char *token,
+                           const char *ca_cert_hash);
+void kfi_kubeadm_join_control_plane(kf_buf *b, const char *advertise_ip, const char *certkey);
 void kfi_kubeadm_node_registration(kf_buf *b, const char *name, const char *node_ip);
 void kfi_kubeadm_kubelet_proxy(kf_buf *b, const char *pod_subnet, const char *proxy_mode);
 /* JoinConfiguration (v1beta4) for `cluster join`; certificate_key set for

@@ -147,6 +147,32 @@ void kfi_kubeadm_init_head(kf_buf *b, const char *token, const char *certkey,
 	            "  bindPort: 6443\n", token, certkey, advertise_ip);
 }
 
+/* The CA is pinned by its hash: never unsafeSkipCAVerification. */
+void kfi_kubeadm_join_head(kf_buf *b, const char *api_server, const char *token,
+                           const char *ca_cert_hash)
+{
+	kf_buf_addf(b,
+	            "kind: JoinConfiguration\n"
+	            "discovery:\n"
+	            "  bootstrapToken:\n"
+	            "    apiServerEndpoint: %s\n"
+	            "    token: \"%s\"\n"
+	            "    caCertHashes:\n"
+	            "    - %s\n", api_server, token, ca_cert_hash);
+}
+
+void kfi_kubeadm_join_control_plane(kf_buf *b, const char *advertise_ip, const char *certkey)
+{
+	kf_buf_addf(b,
+	            "controlPlane:\n"
+	            "  localAPIEndpoint:\n"
+	            "    advertiseAddress: %s\n"
+	            "    bindPort: 6443\n"
+	            "  certificateKey: \"%s\"\n", advertise_ip, certkey);
+}
+
+/* init's and join's nodeRegistration (name, then kubelet's node-ip):
+ * v1beta4 turned extra args into a list of {name, value}. */
 void kfi_kubeadm_node_registration(kf_buf *b, const char *name, const char *node_ip)
 {
 	kf_buf_addf(b,
@@ -250,25 +276,11 @@ char *kfi_render_kubeadm_join(const kfi_join_opts *o)
 	kf_buf b;
 
 	kf_buf_init(&b);
-	kf_buf_addf(&b,
-	            "# Written by kubeferry-install cluster join.\n"
-	            "apiVersion: kubeadm.k8s.io/v1beta4\n"
-	            "kind: JoinConfiguration\n"
-	            "discovery:\n"
-	            "  bootstrapToken:\n"
-	            "    apiServerEndpoint: %s\n"
-	            "    token: \"%s\"\n"
-	            "    caCertHashes:\n"
-	            "    - %s\n",
-	            o->api_server, o->token, o->ca_cert_hash);
+	kf_buf_adds(&b, "# Written by kubeferry-install cluster join.\n"
+	                "apiVersion: kubeadm.k8s.io/v1beta4\n");
+	kfi_kubeadm_join_head(&b, o->api_server, o->token, o->ca_cert_hash);
 	kfi_kubeadm_node_registration(&b, o->node_name, o->node_ip);
 	if (o->certificate_key)
-		kf_buf_addf(&b,
-		            "controlPlane:\n"
-		            "  localAPIEndpoint:\n"
-		            "    advertiseAddress: %s\n"
-		            "    bindPort: 6443\n"
-		            "  certificateKey: \"%s\"\n",
-		            o->node_ip, o->certificate_key);
+		kfi_kubeadm_join_control_plane(&b, o->node_ip, o->certificate_key);
 	return kf_buf_take(&b);
 }

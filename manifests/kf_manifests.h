@@ -330,6 +330,7 @@ typedef struct kf_inventory {
 	char *service_subnet;          /* kube_service_addresses */
 	char *control_plane_endpoint;  /* kubeferry_control_plane_endpoint or
 	                                  loadbalancer_apiserver address:port */
+	char *kube_proxy_mode;         /* kube_proxy_mode: iptables, nftables, ipvs */
 } kf_inventory;
 
 /* Read a Kubespray inventory: YAML (all.hosts, children, vars) or INI

@@ -48,7 +48,7 @@ typedef struct kfp_plan {
 	kf_lock *lock;
 	int external_etcd;               /* install.etcd: host */
 	const char *pod_subnet, *service_subnet;
-	const char *proxy_mode;          /* the spec's install.kubeProxyMode, or NULL */
+	const char *proxy_mode;          /* kube-proxy: the inventory's, the bundle's, iptables */
 	char endpoint[300];              /* controlPlaneEndpoint HOST:PORT */
 	struct x509_st *ca, *fp_ca, *etcd_ca, *mirror_ca;
 	struct evp_pkey_st *ca_key, *fp_key, *etcd_key, *mirror_key;
@@ -133,6 +133,7 @@ typedef struct kfi_plan_secrets {
 	char certkey[65];
 	char hash[KF_SHA256_HEX];
 	char endpoint[300];          /* the API endpoint joins use */
+	char proxy_mode[16];         /* the first control plane's kube-proxy mode */
 } kfi_plan_secrets;
 int kfi_plan_join_secrets(const kf_share *s, kfi_plan_secrets *ps, kf_err *e);
 /* The planned PKI, encryption and audit files and kubeadm.yaml in place. */

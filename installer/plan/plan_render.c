@@ -110,24 +110,13 @@ char *kfp_render_kubeadm(const kfp_plan *p, const kf_inv_host *h)
 	if (kfp_is_first_cp(p, h)) {
 		kfi_kubeadm_init_head(&b, p->token, p->certkey, h->ip);
 	} else {
-		/* The CA is pinned by its hash: never unsafeSkipCAVerification. */
-		kf_buf_addf(&b,
-		            "kind: JoinConfiguration\n"
-		            "discovery:\n"
-		            "  bootstrapToken:\n"
-		            "    apiServerEndpoint: %s\n"
-		            "    token: \"%s\"\n"
-		            "    caCertHashes:\n"
-		            "    - sha256:%s\n", p->endpoint, p->token, p->hash);
-		if (cp)
-			kf_buf_addf(&b,
-			            "controlPlane:\n"
-			            "  certificateKey: \"%s\"\n"
-			            "  localAPIEndpoint:\n"
-			            "    advertiseAddress: %s\n"
-			            "    bindPort: 6443\n", p->certkey, h->ip);
+		char hash[80];
+		snprintf(hash, sizeof hash, "sha256:%s", p->hash);
+		kfi_kubeadm_join_head(&b, p->endpoint, p->token, hash);
 	}
 	kfi_kubeadm_node_registration(&b, h->node_name, h->ip);
+	if (cp && !kfp_is_first_cp(p, h))
+		kfi_kubeadm_join_control_plane(&b, h->ip, p->certkey);
 	if (cp)
 		kf_buf_addf(&b, "---\n%s", p->cluster_config);
 	if (kfp_is_first_cp(p, h))
