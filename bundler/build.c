@@ -256,32 +256,36 @@ int kf_build(const kf_build_opts *o, kf_err *e)
 			goto out;
 	}
 
+	/* The work directory sits next to the output and lives until the
+	 * bundle is written: the images' layout and certs.d, the addons and
+	 * the playbooks are written there. */
+	if (snprintf(work_dir, sizeof work_dir, "%s.kf-work-XXXXXX", out) >=
+	    (int)sizeof work_dir) {
+		rc = kf_err_set(e, KF_EUSAGE, "output path too long: %s", out);
+		goto out;
+	}
+	if (!mkdtemp(work_dir)) {
+		rc = kf_err_errno(e, "cannot create work directory", work_dir);
+		goto out;
+	}
+	have_work = 1;
 	/* images: the registry client pulls into an OCI layout and writes
-	 * certs.d here; it adds its files to set and fills lock->images. The
-	 * work directory sits next to the output and lives until the bundle
-	 * is written. */
-	if (spec->nimg || spec->npkgset) {
-		if (snprintf(work_dir, sizeof work_dir, "%s.kf-images-XXXXXX", out) >=
-		    (int)sizeof work_dir) {
-			rc = kf_err_set(e, KF_EUSAGE, "output path too long: %s", out);
-			goto out;
-		}
-		if (!mkdtemp(work_dir)) {
-			rc = kf_err_errno(e, "cannot create work directory", work_dir);
-			goto out;
-		}
-		have_work = 1;
+	 * certs.d; it adds its files to set and fills lock->images. */
+	if (spec->nimg) {
 		rc = kf_images_pull(spec, o, work_dir, &set, lock, e);
 		if (rc)
 			goto out;
-		/* rpms/: host packages, in the same work directory. */
-		rc = kf_rpm_collect(spec, o, work_dir, when, &set, lock, e);
-		if (rc)
-			goto out;
 	}
+	/* rpms/: host packages, in the same work directory. */
+	rc = kf_rpm_collect(spec, o, work_dir, when, &set, lock, e);
+	if (rc)
+		goto out;
 	/* addons/: the CNI manifest, rendered with the images just pulled;
-	 * its file lives in the same work directory. */
-	rc = kf_addons_render(spec, have_work ? work_dir : NULL, &set, e);
+	 * ansible/: the playbooks this kubeferry was built with. */
+	rc = kf_addons_render(spec, spec->nimg ? work_dir : NULL, &set, e);
+	if (rc)
+		goto out;
+	rc = kf_ansible_add(work_dir, &set, e);
 	if (rc)
 		goto out;
 

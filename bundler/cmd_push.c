@@ -105,8 +105,10 @@ int kf_cmd_push(int argc, char **argv)
 	rc = kf_keys_load_public(pubfile, pubstr, &key, &e);
 	if (rc)
 		goto fail;
-	if (!tmpdir)
-		tmpdir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/var/tmp";
+	if (!tmpdir) {
+		const char *env = getenv("TMPDIR");
+		tmpdir = env && *env ? env : "/var/tmp";
+	}
 	if (snprintf(tmp, sizeof tmp, "%s/kubeferry-push.XXXXXX", tmpdir) >= (int)sizeof tmp) {
 		rc = kf_err_set(&e, KF_EUSAGE, "--tmpdir too long: %s", tmpdir);
 		goto fail;

@@ -285,6 +285,20 @@ int kf_addons_flannel_yaml(const char *flannel_image, const char *cni_image,
                            const char *pod_subnet, char **out, size_t *len,
                            kf_err *e);
 
+/* ---- ansible/ playbooks (ansible.c) -------------------------------------- */
+
+/* One file compiled into the bundler: its bundle entry path and bytes. */
+typedef struct kf_embedded_file {
+	const char *path;
+	const unsigned char *data;
+	size_t len;
+} kf_embedded_file;
+/* The repository's ansible/ tree as built (generated; ends with a NULL path). */
+extern const kf_embedded_file kf_ansible_files[];
+/* Write every playbook under work_dir/ansible/ and add it to set as its
+ * ansible/... entry (0644), so the lock lists and signs them. */
+int kf_ansible_add(const char *work_dir, kf_build_set *set, kf_err *e);
+
 typedef struct kf_push_opts {
 	const char *to;              /* REGISTRY[/PREFIX], optional http(s):// */
 	const kf_creds *creds;       /* NULL: from the auth files */

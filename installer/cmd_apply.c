@@ -32,6 +32,8 @@ static void usage(FILE *f)
 	        "           [--mirror HOST:PORT --mirror-ca-fingerprint SHA256 | --no-mirror]\n"
 	        "           [--root DIR] [--dry-run] [--hostname NAME] [--node-ip IP] [--arch ARCH]\n"
 	        "           [--selinux permissive|enforcing]\n"
+	        "       kubeferry-install apply BUNDLE (-p PUBKEY | -P KEY) --plan DIR --host NAME\n"
+	        "           [--root DIR] [--dry-run] [--arch ARCH] [--selinux permissive|enforcing]\n"
 	        "\n"
 	        "Verifies and unpacks BUNDLE into /var/lib/kubeferry/bundles/<name>-<version>,\n"
 	        "then prepares this node: host packages (the bundle's RPMs for this\n"
@@ -64,6 +66,13 @@ static void usage(FILE *f)
 	        "  --node-ip IP             address for etcd and the API server\n"
 	        "                           (default: the first non-loopback address)\n"
 	        "  --arch ARCH              architecture (default: this machine's)\n"
+	        "  --plan DIR --host NAME   host NAME of a cluster plan ('cluster plan'; DIR\n"
+	        "                           needs only hosts/NAME/): role, node name and\n"
+	        "                           address from the plan; the planned etcd member\n"
+	        "                           certificates and etcd.env instead of a new PKI;\n"
+	        "                           every mirror host in order in hosts.toml with the\n"
+	        "                           planned CA; control planes' CAs, keys, encryption\n"
+	        "                           and audit files and the kubeadm configuration\n"
 	        "\n"
 	        "Re-running changes nothing (changed=0); a run that was killed can be\n"
 	        "re-run and finishes; 'kubeferry-install reset' undoes it.\n"
@@ -115,7 +124,15 @@ static int when_enforcing(const apply *a)
 
 static int when_host_etcd(const apply *a)
 {
-	return a->control_plane && (!a->lock->install.etcd || !strcmp(a->lock->install.etcd, "host"));
+	if (a->lock->install.etcd && strcmp(a->lock->install.etcd, "host"))
+		return 0;
+	/* With a plan the etcd group decides, not the control planes. */
+	return a->share ? a->share->etcd_member_name != NULL : a->control_plane;
+}
+
+static int when_plan(const apply *a)
+{
+	return a->share != NULL;
 }
 
 /* The run, in order. A step with a section prints "== section" first; a
@@ -129,6 +146,7 @@ static const struct {
 } steps[] = {
 	{NULL, kfi_step_mirror_ca, when_mirror},
 	{"bundle", kfi_step_bundle, NULL},
+	{"cluster plan: this host's share", kfi_step_plan_share, when_plan},
 	{"host: packages", kfi_step_packages, NULL},
 	{"host: SELinux", kfi_step_selinux, NULL},
 	{"host: swap", kfi_step_swap, NULL},
@@ -163,7 +181,7 @@ static int run_steps(apply *a, kf_err *e)
 static int parse_args(apply *a, int argc, char **argv, kf_err *e)
 {
 	enum { O_ROLE = 256, O_ROOT, O_DRY, O_MIRROR, O_FP, O_NOMIRROR, O_HOST, O_IP, O_ARCH,
-	       O_CAFILE, O_SELINUX };
+	       O_CAFILE, O_PLAN, O_PLAN_HOST, O_SELINUX };
 	static const struct option opts[] = {
 		{"role", required_argument, NULL, O_ROLE},
 		{"root", required_argument, NULL, O_ROOT},
@@ -175,6 +193,8 @@ static int parse_args(apply *a, int argc, char **argv, kf_err *e)
 		{"hostname", required_argument, NULL, O_HOST},
 		{"node-ip", required_argument, NULL, O_IP},
 		{"arch", required_argument, NULL, O_ARCH},
+		{"plan", required_argument, NULL, O_PLAN},
+		{"host", required_argument, NULL, O_PLAN_HOST},
 		{"selinux", required_argument, NULL, O_SELINUX},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -196,6 +216,8 @@ static int parse_args(apply *a, int argc, char **argv, kf_err *e)
 		case O_HOST: a->hostname_opt = optarg; break;
 		case O_IP: a->node_ip_opt = optarg; break;
 		case O_ARCH: a->arch_opt = optarg; break;
+		case O_PLAN: a->plan_dir = optarg; break;
+		case O_PLAN_HOST: a->plan_host = optarg; break;
 		case O_SELINUX:
 			if (strcmp(optarg, "permissive") && strcmp(optarg, "enforcing"))
 				return kf_err_set(e, KF_EUSAGE, "--selinux must be permissive or enforcing");
@@ -216,6 +238,19 @@ static int check_args(apply *a, kf_err *e)
 {
 	if (!a->pub_file == !a->pub_str)
 		return kf_err_set(e, KF_EUSAGE, "give the trusted public key with -p FILE or -P KEY");
+	if (a->plan_dir || a->plan_host) {
+		int rc;
+		/* The plan says who this node is and which mirrors it uses. */
+		if (!a->plan_dir || !a->plan_host)
+			return kf_err_set(e, KF_EUSAGE, "--plan DIR and --host NAME go together");
+		if (a->role || a->mirror || a->mirror_fp || a->mirror_ca_file || a->no_mirror ||
+		    a->hostname_opt || a->node_ip_opt)
+			return kf_err_set(e, KF_EUSAGE, "with --plan the plan gives the role, mirrors, host "
+			                  "name and address: drop --role, --mirror*, --no-mirror, "
+			                  "--hostname and --node-ip");
+		if ((rc = kfi_apply_plan_load(a, e)) != KF_OK)
+			return rc;
+	}
 	if (!a->role || (strcmp(a->role, "control-plane") && strcmp(a->role, "worker")))
 		return kf_err_set(e, KF_EUSAGE, "--role must be control-plane or worker");
 	a->control_plane = !strcmp(a->role, "control-plane");
@@ -258,6 +293,8 @@ static int identify(apply *a, kf_err *e)
 	 * the OpenSSL SAN string ("DNS:name,IP:addr"): a ',', '/' or newline
 	 * there would add SANs, escape the directory or inject settings.
 	 * Checked here, before the first change to the node. */
+	if (!a->etcd_name)
+		a->etcd_name = a->host;
 	if (!kfi_node_name_valid(a->host))
 		return kf_err_set(e, KF_EUSAGE, "unusable host name '%s' (RFC 1123: lowercase letters, digits "
 		                  "and inner '-', labels of at most 63, at most 253 in all, not localhost; "
@@ -308,6 +345,7 @@ out:
 	}
 	free(a.bundle_dir);
 	free(a.mirror_ca);
+	kf_share_free(a.share);
 	kf_lock_free(a.lock);
 	if (ctx_ok)
 		kfi_ctx_free(&a.c);

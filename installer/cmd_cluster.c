@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "mirror/kf_mirror.h"
-#include "installer/kf_installer.h"
+#include "installer/plan/plan.h"
 
 #define KUBEADM_CONFIG "/etc/kubernetes/kubeadm-config.yaml"
 #define ADMIN_CONF "/etc/kubernetes/admin.conf"
@@ -72,29 +72,6 @@ static int load_lock(const kfi_ctx *c, const kfi_applied *s, kf_lock **lk, kf_er
 	return rc;
 }
 
-/* 0 on success, -1 when the random generator fails (the token is a
- * secret: never made of whatever the buffer held). Bytes of 252 and more
- * are drawn again, so that every character is equally likely. */
-static int random_token(char *out /* 24 */)
-{
-	static const char alnum[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-	unsigned char r[64];
-	int n = 0;
-
-	while (n < 22) {
-		if (RAND_bytes(r, sizeof r) != 1)
-			return -1;
-		for (size_t i = 0; i < sizeof r && n < 22; i++)
-			if (r[i] < 252) {
-				out[n < 6 ? n : n + 1] = alnum[r[i] % 36];
-				n++;
-			}
-	}
-	out[6] = '.';
-	out[23] = '\0';
-	return 0;
-}
-
 /* A token and certificate key already in the written config are reused:
  * a re-run must render the same file and print the same join command. */
 static void reuse_secret(const kfi_ctx *c, const char *key, char *out, size_t n)
@@ -111,16 +88,6 @@ static void reuse_secret(const kfi_ctx *c, const char *key, char *out, size_t n)
 	}
 	free(p);
 	free(buf);
-}
-
-static int valid_token(const char *t)
-{
-	if (strlen(t) != 23 || t[6] != '.')
-		return 0;
-	for (int i = 0; i < 23; i++)
-		if (i != 6 && !strchr("abcdefghijklmnopqrstuvwxyz0123456789", t[i]))
-			return 0;
-	return 1;
 }
 
 static int apply_addons(kfi_ctx *c, const kfi_applied *s, kf_err *e)
@@ -151,33 +118,140 @@ static int apply_addons(kfi_ctx *c, const kfi_applied *s, kf_err *e)
 	return rc;
 }
 
+/* The join secrets of a single node's cluster: the cluster CA made here
+ * (kubeadm reuses it), the token and certificate key already in the
+ * written configuration, else new ones. */
+static int single_node_config(kfi_ctx *c, const kfi_applied *s, const kf_lock *lk,
+                              const char *endpoint, kfi_plan_secrets *ps, kf_err *e)
+{
+	int rc = KF_OK;
+	char token[64] = "", certkey[80] = "", etcd_ep[128], ecert[300], ekey[300];
+	char *cfg = NULL, *ca = NULL;
+	kfi_kubeadm_opts ko = {0};
+
+	if ((endpoint ? kf_strf(ps->endpoint, sizeof ps->endpoint, "%s", endpoint)
+	              : kf_strf(ps->endpoint, sizeof ps->endpoint, "%s:6443", s->ip)) != 0) {
+		rc = kf_err_set(e, KF_EUSAGE, "--control-plane-endpoint %s: too long", endpoint);
+		goto out;
+	}
+
+	printf("== cluster CA\n");
+	if ((rc = kfi_ensure_ca(c, "/etc/kubernetes/pki/ca.crt", "/etc/kubernetes/pki/ca.key",
+	                        "kubernetes", e)) != KF_OK)
+		goto out;
+	if (!(ca = kfi_path(c, "/etc/kubernetes/pki/ca.crt"))) {
+		rc = kfi_oom(e);
+		goto out;
+	}
+	if ((rc = kfi_ca_cert_hash(ca, ps->hash, e)) != KF_OK)
+		goto out;
+
+	printf("== kubeadm configuration\n");
+	reuse_secret(c, "- token: ", token, sizeof token);
+	reuse_secret(c, "certificateKey: ", certkey, sizeof certkey);
+	if (!kfi_token_valid(token) && kfi_token_random(token) != 0) {
+		rc = kf_err_set(e, KF_EIO, "cannot draw a bootstrap token: the random generator failed");
+		goto out;
+	}
+	if (strlen(certkey) != 64) {
+		unsigned char k[32];
+		if (RAND_bytes(k, sizeof k) != 1) {
+			rc = kf_err_set(e, KF_EIO, "cannot draw a certificate key: the random generator failed");
+			goto out;
+		}
+		kf_hex(k, sizeof k, certkey);
+	}
+	/* Both checked above: 23 and 64 characters. */
+	memcpy(ps->token, token, sizeof ps->token);
+	memcpy(ps->certkey, certkey, sizeof ps->certkey);
+	ko.kube_version = lk->kube_version;
+	ko.node_name = s->host;
+	ko.advertise_ip = s->ip;
+	ko.control_plane_endpoint = ps->endpoint;
+	ko.pod_subnet = lk->install.pod_subnet ? lk->install.pod_subnet : "10.244.0.0/16";
+	ko.service_subnet = lk->install.service_subnet ? lk->install.service_subnet : "10.96.0.0/12";
+	ko.token = ps->token;
+	ko.certificate_key = ps->certkey;
+	ko.external_etcd = !lk->install.etcd || !strcmp(lk->install.etcd, "host");
+	if (kf_strf(etcd_ep, sizeof etcd_ep, "https://%s:2379", s->ip) != 0 ||
+	    kf_strf(ecert, sizeof ecert, "/etc/ssl/etcd/ssl/node-%s.pem", s->host) != 0 ||
+	    kf_strf(ekey, sizeof ekey, "/etc/ssl/etcd/ssl/node-%s-key.pem", s->host) != 0) {
+		rc = kf_err_set(e, KF_EIO, "%s: host name or address too long", s->path);
+		goto out;
+	}
+	ko.etcd_endpoint = etcd_ep;
+	ko.etcd_ca = "/etc/ssl/etcd/ssl/ca.pem";
+	ko.etcd_cert = ecert;
+	ko.etcd_key = ekey;
+	if (!(cfg = kfi_render_kubeadm(&ko))) {
+		rc = kfi_oom(e);
+		goto out;
+	}
+	/* 0600: it holds the bootstrap token and the certificate key. */
+	rc = kfi_put_file(c, KUBEADM_CONFIG, cfg, strlen(cfg), 0600, NULL, e);
+out:
+	free(cfg);
+	free(ca);
+	return rc;
+}
+
+/* --plan DIR --host NAME: the host's share holds the CAs, the
+ * configuration and the secrets, all planned before any node was touched. */
+static int plan_config(kfi_ctx *c, const kfi_applied *s, const char *plan, const char *host,
+                       kf_share **sh, kfi_plan_secrets *ps, kf_err *e)
+{
+	int rc;
+
+	if ((rc = kf_share_load(plan, host, sh, e)) != KF_OK)
+		return rc;
+	if (!(*sh)->first_cp)
+		return kf_err_set(e, KF_EUSAGE, "%s is not the plan's first control plane: run "
+		                  "'cluster join --plan %s --host %s' on it", host, plan, host);
+	if (strcmp((*sh)->node_name, s->host))
+		return kf_err_set(e, KF_EUSAGE, "this node was applied as %s, not as the plan's host %s "
+		                  "(node name %s)", s->host, host, (*sh)->node_name);
+	if ((rc = kfi_plan_join_secrets(*sh, ps, e)) != KF_OK)
+		return rc;
+	snprintf(ps->endpoint, sizeof ps->endpoint, "%s", (*sh)->endpoint);
+	return kfi_plan_cluster_files(c, *sh, e);
+}
+
 static int cluster_init(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"root", required_argument, NULL, 'r'},
 		{"control-plane-endpoint", required_argument, NULL, 'c'},
+		{"plan", required_argument, NULL, 'P'},
+		{"host", required_argument, NULL, 'H'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *root = "", *endpoint = NULL;
+	const char *root = "", *endpoint = NULL, *plan = NULL, *host = NULL;
 	kfi_ctx c;
 	kfi_applied s = {0};
 	kf_lock *lk = NULL;
+	kf_share *share = NULL;
+	kfi_plan_secrets ps = {0};
 	kf_err e = {0};
 	int rc = KF_OK, opt, ctx_ok = 0, ch = 0;
-	char token[64] = "", certkey[80] = "", hash[KF_SHA256_HEX], ep[300], etcd_ep[128];
-	char ecert[300], ekey[300];
-	char *cfg = NULL, *ca = NULL;
-	kfi_kubeadm_opts ko = {0};
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'r': root = optarg; break;
 		case 'c': endpoint = optarg; break;
+		case 'P': plan = optarg; break;
+		case 'H': host = optarg; break;
 		case 'h':
 			printf("Usage: kubeferry-install cluster init [--root DIR] "
-			       "[--control-plane-endpoint HOST:PORT]\n"
+			       "[--control-plane-endpoint HOST:PORT | --plan DIR --host NAME]\n"
+			       "\n"
+			       "With --plan, the first control plane of a cluster plan ('cluster plan'):\n"
+			       "the planned CAs, service-account keys, encryption and audit files go to\n"
+			       "/etc/kubernetes before kubeadm runs with the planned kubeadm.yaml. On a\n"
+			       "re-run the planned bootstrap token is created again when it would have\n"
+			       "expired (24 h) and the certificates uploaded again for control-plane\n"
+			       "joins when they would have (2 h), with the planned certificate key.\n"
 			       "\nExit codes: 0 success, 2 usage error (or this node is not applied,\n"
 			       "or has the wrong role), 3 I/O error or kubeadm failed.\n");
 			goto out;
@@ -185,6 +259,10 @@ static int cluster_init(int argc, char **argv)
 			rc = kf_err_set(&e, KF_EUSAGE, "see 'kubeferry-install cluster init --help'");
 			goto out;
 		}
+	}
+	if (!plan != !host || (plan && endpoint)) {
+		rc = kf_err_set(&e, KF_EUSAGE, "--plan needs --host (and the plan names the endpoint)");
+		goto out;
 	}
 	if ((rc = kfi_node_open(root, &c, &ctx_ok, &s, &e)) != KF_OK ||
 	    (rc = load_lock(&c, &s, &lk, &e)) != KF_OK)
@@ -197,63 +275,8 @@ static int cluster_init(int argc, char **argv)
 		rc = kf_err_set(&e, KF_EUSAGE, "the bundle's lock has no kubernetesVersion");
 		goto out;
 	}
-	if ((endpoint ? kf_strf(ep, sizeof ep, "%s", endpoint)
-	              : kf_strf(ep, sizeof ep, "%s:6443", s.ip)) != 0) {
-		rc = kf_err_set(&e, KF_EUSAGE, "--control-plane-endpoint %s: too long", endpoint);
-		goto out;
-	}
-
-	printf("== cluster CA\n");
-	if ((rc = kfi_ensure_ca(&c, "/etc/kubernetes/pki/ca.crt", "/etc/kubernetes/pki/ca.key",
-	                        "kubernetes", &e)) != KF_OK)
-		goto out;
-	if (!(ca = kfi_path(&c, "/etc/kubernetes/pki/ca.crt"))) {
-		rc = kfi_oom(&e);
-		goto out;
-	}
-	if ((rc = kfi_ca_cert_hash(ca, hash, &e)) != KF_OK)
-		goto out;
-
-	printf("== kubeadm configuration\n");
-	reuse_secret(&c, "- token: ", token, sizeof token);
-	reuse_secret(&c, "certificateKey: ", certkey, sizeof certkey);
-	if (!valid_token(token) && random_token(token) != 0) {
-		rc = kf_err_set(&e, KF_EIO, "cannot draw a bootstrap token: the random generator failed");
-		goto out;
-	}
-	if (strlen(certkey) != 64) {
-		unsigned char k[32];
-		if (RAND_bytes(k, sizeof k) != 1) {
-			rc = kf_err_set(&e, KF_EIO, "cannot draw a certificate key: the random generator failed");
-			goto out;
-		}
-		kf_hex(k, sizeof k, certkey);
-	}
-	ko.kube_version = lk->kube_version;
-	ko.node_name = s.host;
-	ko.advertise_ip = s.ip;
-	ko.control_plane_endpoint = ep;
-	ko.pod_subnet = lk->install.pod_subnet ? lk->install.pod_subnet : "10.244.0.0/16";
-	ko.service_subnet = lk->install.service_subnet ? lk->install.service_subnet : "10.96.0.0/12";
-	ko.token = token;
-	ko.certificate_key = certkey;
-	ko.external_etcd = !lk->install.etcd || !strcmp(lk->install.etcd, "host");
-	if (kf_strf(etcd_ep, sizeof etcd_ep, "https://%s:2379", s.ip) != 0 ||
-	    kf_strf(ecert, sizeof ecert, "/etc/ssl/etcd/ssl/node-%s.pem", s.host) != 0 ||
-	    kf_strf(ekey, sizeof ekey, "/etc/ssl/etcd/ssl/node-%s-key.pem", s.host) != 0) {
-		rc = kf_err_set(&e, KF_EIO, "%s: host name or address too long", s.path);
-		goto out;
-	}
-	ko.etcd_endpoint = etcd_ep;
-	ko.etcd_ca = "/etc/ssl/etcd/ssl/ca.pem";
-	ko.etcd_cert = ecert;
-	ko.etcd_key = ekey;
-	if (!(cfg = kfi_render_kubeadm(&ko))) {
-		rc = kfi_oom(&e);
-		goto out;
-	}
-	/* 0600: it holds the bootstrap token and the certificate key. */
-	if ((rc = kfi_put_file(&c, KUBEADM_CONFIG, cfg, strlen(cfg), 0600, NULL, &e)) != KF_OK)
+	if ((rc = plan ? plan_config(&c, &s, plan, host, &share, &ps, &e)
+	               : single_node_config(&c, &s, lk, endpoint, &ps, &e)) != KF_OK)
 		goto out;
 
 	printf("== certificate renewal timer\n");
@@ -267,21 +290,30 @@ static int cluster_init(int argc, char **argv)
 	if (node_has(&c, ADMIN_CONF)) {
 		printf("%-8s kubeadm init (%s exists)\n", "ok", ADMIN_CONF);
 		c.ok++;
+		if (share && (rc = kfi_plan_refresh(&c, share, &ps, 0, &e)) != KF_OK)
+			goto out;
 	} else {
 		const char *argv2[] = {"/usr/local/bin/kubeadm", "init", "--config", KUBEADM_CONFIG,
 		                       "--upload-certs", NULL};
-		if ((rc = kfi_run(&c, argv2, &e)) != KF_OK)
+		if ((rc = kfi_run(&c, argv2, &e)) != KF_OK ||
+		    (share && (rc = kfi_plan_refresh(&c, share, &ps, 1, &e)) != KF_OK))
 			goto out;
 	}
 	printf("== addons (CNI: %s)\n", lk->install.cni ? lk->install.cni : "flannel");
 	if ((rc = apply_addons(&c, &s, &e)) != KF_OK)
 		goto out;
 
+	if (share) {
+		printf("\nJoin every other host of the plan, control planes one at a time:\n"
+		       "  kubeferry-install cluster join --plan DIR --host NAME\n");
+		goto done;
+	}
 	printf("\nJoin a worker:\n  kubeferry-install cluster join --api-server %s --token %s "
-	       "--discovery-token-ca-cert-hash sha256:%s\n", ep, token, hash);
+	       "--discovery-token-ca-cert-hash sha256:%s\n", ps.endpoint, ps.token, ps.hash);
 	printf("Join a control plane (applied with --role control-plane):\n"
 	       "  kubeferry-install cluster join --api-server %s --token %s "
-	       "--discovery-token-ca-cert-hash sha256:%s --certificate-key %s\n", ep, token, hash, certkey);
+	       "--discovery-token-ca-cert-hash sha256:%s --certificate-key %s\n", ps.endpoint,
+	       ps.token, ps.hash, ps.certkey);
 	/* The mirror other nodes use: the one this node serves (mirror
 	 * install), else the one it was itself applied with. */
 	{
@@ -296,14 +328,14 @@ static int cluster_init(int argc, char **argv)
 		free(m);
 		free(mfp);
 	}
+done:
 	fflush(stdout);
 out:
 	if (rc != KF_OK && e.code)
 		kf_err_print("kubeferry-install cluster init", &e);
 	if (ctx_ok)
 		printf("ok=%d changed=%d failed=%d\n", c.ok, c.changed, rc != KF_OK);
-	free(cfg);
-	free(ca);
+	kf_share_free(share);
 	kf_lock_free(lk);
 	kfi_applied_free(&s);
 	if (ctx_ok)
@@ -319,10 +351,13 @@ static int cluster_join(int argc, char **argv)
 		{"token", required_argument, NULL, 't'},
 		{"discovery-token-ca-cert-hash", required_argument, NULL, 'H'},
 		{"certificate-key", required_argument, NULL, 'k'},
+		{"plan", required_argument, NULL, 'P'},
+		{"host", required_argument, NULL, 'n'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *root = "", *api = NULL, *token = NULL, *hash = NULL, *certkey = NULL;
+	const char *plan = NULL, *host = NULL;
 	kfi_ctx c;
 	kfi_applied s = {0};
 	kf_err e = {0};
@@ -337,9 +372,17 @@ static int cluster_join(int argc, char **argv)
 		case 't': token = optarg; break;
 		case 'H': hash = optarg; break;
 		case 'k': certkey = optarg; break;
+		case 'P': plan = optarg; break;
+		case 'n': host = optarg; break;
 		case 'h':
 			printf("Usage: kubeferry-install cluster join --api-server HOST:PORT --token TOKEN\n"
 			       "           --discovery-token-ca-cert-hash sha256:HEX [--certificate-key KEY] [--root DIR]\n"
+			       "       kubeferry-install cluster join --plan DIR --host NAME [--root DIR]\n"
+			       "\n"
+			       "With --plan, a host of a cluster plan other than its first control\n"
+			       "plane: control planes get the planned CAs, keys, encryption and audit\n"
+			       "files first; kubeadm joins with the planned JoinConfiguration (CA pinned\n"
+			       "by its hash, node-ip, and for control planes the certificate key).\n"
 			       "\nExit codes: 0 success, 2 usage error (or this node is not applied,\n"
 			       "or has the wrong role), 3 I/O error or kubeadm failed.\n");
 			goto out;
@@ -348,7 +391,15 @@ static int cluster_join(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (!api || !strchr(api, ':') || !token || !valid_token(token) || !hash ||
+	if (plan || host) {
+		if (!plan || !host || api || token || hash || certkey)
+			rc = kf_err_set(&e, KF_EUSAGE, "--plan needs --host, and the plan holds the endpoint, "
+			                "token, CA hash and certificate key");
+		else
+			return kfi_cluster_join_plan(root, plan, host);
+		goto out;
+	}
+	if (!api || !strchr(api, ':') || !token || !kfi_token_valid(token) || !hash ||
 	    strncmp(hash, "sha256:", 7) || kfi_fingerprint_norm(hash, hx) != 0) {
 		rc = kf_err_set(&e, KF_EUSAGE, "cluster join needs --api-server HOST:PORT, --token "
 		                "[a-z0-9]{6}.[a-z0-9]{16} and --discovery-token-ca-cert-hash sha256:<64 hex>");
@@ -436,11 +487,16 @@ out:
 int kfi_cmd_cluster(int argc, char **argv)
 {
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		printf("Usage: kubeferry-install cluster init|join|restart-control-plane [OPTIONS]\n"
-		       "\nRun 'kubeferry-install cluster init --help' (or join) for the options.\n"
+		printf("Usage: kubeferry-install cluster plan|init|join|restart-control-plane [OPTIONS]\n"
+		       "\n  plan   plan a whole cluster from a Kubespray inventory (admin host, offline)\n"
+		       "  init   kubeadm init on the first control plane\n"
+		       "  join   kubeadm join on the other nodes\n"
+		       "\nRun 'kubeferry-install cluster plan --help' (or init, join) for the options.\n"
 		       "\nExit codes: 0 success, 2 usage error, 3 I/O error or kubeadm failed.\n");
 		return argc < 2 ? KF_EUSAGE : KF_OK;
 	}
+	if (!strcmp(argv[1], "plan"))
+		return kfi_cmd_cluster_plan(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "init"))
 		return cluster_init(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "join"))

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "installer/kf_installer.h"
+#include "installer/plan/plan.h"
 #include "mirror/kf_mirror.h"
 
 #define PROG "kubeferry-install"
@@ -327,17 +327,46 @@ out:
 
 /* Runs this node's applied bundle as kubeferry-mirror.service and records
  * what other nodes pass to apply --mirror. */
+char *kfi_mirror_unit(const char *by, const char *bundle_dir, const char *serve_args,
+                      const char *rw_path)
+{
+	kf_buf b;
+
+	kf_buf_init(&b);
+	kf_buf_addf(&b, "# Written by kubeferry-install %s.\n"
+	            "[Unit]\n"
+	            "Description=kubeferry registry mirror (bundle %s)\n"
+	            "After=network-online.target\n"
+	            "Wants=network-online.target\n"
+	            "\n"
+	            "[Service]\n"
+	            "ExecStart=" KFI_SELF " mirror serve %s %s\n"
+	            "Restart=always\n"
+	            "RestartSec=2\n"
+	            "DynamicUser=no\n"
+	            "NoNewPrivileges=yes\n"
+	            "ProtectSystem=strict\n"
+	            "ProtectHome=yes\n"
+	            "PrivateTmp=yes\n", by, bundle_dir, bundle_dir, serve_args);
+	if (rw_path)
+		kf_buf_addf(&b, "ReadWritePaths=%s\n", rw_path);
+	kf_buf_adds(&b, "\n[Install]\nWantedBy=multi-user.target\n");
+	return kf_buf_take(&b);
+}
+
 static int cmd_install(int argc, char **argv)
 {
-	enum { O_ROOT = 256, O_SAN };
+	enum { O_ROOT = 256, O_SAN, O_PLAN, O_HOST };
 	static const struct option opts[] = {
 		{"root", required_argument, NULL, O_ROOT},
 		{"listen", required_argument, NULL, 'l'},
 		{"san", required_argument, NULL, O_SAN},
+		{"plan", required_argument, NULL, O_PLAN},
+		{"host", required_argument, NULL, O_HOST},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *root = "", *listen = NULL, *sans[16];
+	const char *root = "", *listen = NULL, *sans[16], *plan = NULL, *plan_host = NULL;
 	size_t nsans = 0;
 	kfi_ctx c;
 	kfi_applied s = {0};
@@ -356,8 +385,11 @@ static int cmd_install(int argc, char **argv)
 			if (nsans < 12)
 				sans[nsans++] = optarg;
 			break;
+		case O_PLAN: plan = optarg; break;
+		case O_HOST: plan_host = optarg; break;
 		case 'h':
 			printf("Usage: kubeferry-install mirror install --listen ADDR:PORT [--san NAME]... [--root DIR]\n"
+			       "       kubeferry-install mirror install --plan DIR --host NAME [--root DIR]\n"
 			       "\n"
 			       "Runs this node's applied bundle as kubeferry-mirror.service ('mirror\n"
 			       "serve' on the unpacked bundle, TLS with a CA made here and kept under\n"
@@ -367,12 +399,24 @@ static int cmd_install(int argc, char **argv)
 			       "--san names the certificate's addresses (default: the listen\n"
 			       "address, 127.0.0.1, localhost).\n"
 			       "\n"
+			       "With --plan, a mirror host of a cluster plan serves on its planned\n"
+			       "address and port with the server certificate the plan issued from the\n"
+			       "planned mirror CA (which every host of the plan already pins).\n"
+			       "\n"
 			       "Exit codes: 0 success, 2 usage error, 3 I/O error.\n");
 			goto out;
 		default:
 			rc = kf_err_set(&e, KF_EUSAGE, "see 'kubeferry-install mirror install --help'");
 			goto out;
 		}
+	}
+	if (plan || plan_host) {
+		if (!plan || !plan_host || listen || nsans)
+			rc = kf_err_set(&e, KF_EUSAGE, "--plan needs --host; the plan gives the address, "
+			                "port and certificate");
+		else
+			return kfi_mirror_install_plan(root, plan, plan_host);
+		goto out;
 	}
 	if (!listen || !strrchr(listen, ':')) {
 		rc = kf_err_set(&e, KF_EUSAGE, "mirror install needs --listen ADDR:PORT");
@@ -422,27 +466,12 @@ static int cmd_install(int argc, char **argv)
 	if ((rc = kfi_put_file_from(&c, KF_MIRROR_CA_PATH, ca, 0644, NULL, &e)) != KF_OK ||
 	    (rc = kfi_install_self(&c, &e)) != KF_OK)
 		goto out;
-	unit = kfi_strf("# Written by kubeferry-install mirror install.\n"
-	                 "[Unit]\n"
-	                 "Description=kubeferry registry mirror (bundle %s)\n"
-	                 "After=network-online.target\n"
-	                 "Wants=network-online.target\n"
-	                 "\n"
-	                 "[Service]\n"
-	                 "ExecStart=" KFI_SELF " mirror serve %s --listen %s "
-	                 "--state /var/lib/kubeferry/mirror-tls%s\n"
-	                 "Restart=always\n"
-	                 "RestartSec=2\n"
-	                 "DynamicUser=no\n"
-	                 "NoNewPrivileges=yes\n"
-	                 "ProtectSystem=strict\n"
-	                 "ProtectHome=yes\n"
-	                 "PrivateTmp=yes\n"
-	                 "ReadWritePaths=/var/lib/kubeferry/mirror-tls\n"
-	                 "\n"
-	                 "[Install]\n"
-	                 "WantedBy=multi-user.target\n",
-	                 s.bundle_dir, s.bundle_dir, listen, sanargs);
+	{
+		char *args = kfi_strf("--listen %s --state /var/lib/kubeferry/mirror-tls%s", listen, sanargs);
+		unit = args ? kfi_mirror_unit("mirror install", s.bundle_dir, args,
+		                              "/var/lib/kubeferry/mirror-tls") : NULL;
+		free(args);
+	}
 	if (!unit) {
 		rc = kfi_oom(&e);
 		goto out;

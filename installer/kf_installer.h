@@ -36,6 +36,7 @@ int kfi_cmd_reset(int argc, char **argv);     /* cmd_reset.c */
 int kfi_cmd_status(int argc, char **argv);    /* cmd_status.c */
 int kfi_cmd_preflight(int argc, char **argv); /* cmd_preflight.c */
 int kfi_cmd_cluster(int argc, char **argv);   /* cmd_cluster.c: init, join, restart-control-plane */
+int kfi_cmd_cluster_plan(int argc, char **argv); /* plan/plan.c: cluster plan */
 
 /* The step engine (installer/step/: journal.c, put.c, run.c, stamp.c,
  * undo.c). Every change to a node goes through it: files
@@ -122,6 +123,11 @@ void kfi_applied_free(kfi_applied *a);
 /* The context under root and this node's applied state: how cluster and
  * mirror install start. *ctx_ok is set once c must be freed. */
 int kfi_node_open(const char *root, kfi_ctx *c, int *ctx_ok, kfi_applied *s, kf_err *e);
+/* kubeferry-mirror.service running `mirror serve BUNDLE_DIR SERVE_ARGS`
+ * (cmd_mirror.c), read-only but for rw_path (may be NULL); by names the
+ * command that writes it. Caller frees; NULL when out of memory. */
+char *kfi_mirror_unit(const char *by, const char *bundle_dir, const char *serve_args,
+                      const char *rw_path);
 /* mirror install's record of what it serves (ADDR:PORT, CA fingerprint). */
 int kfi_mirror_state_write(kfi_ctx *c, const char *mirror, const char *fp, kf_err *e);
 /* KF_OK with both (caller frees), -1 when there is no complete record. */
@@ -166,6 +172,11 @@ char *kfi_render_containerd(const char *containerd_version,
                             const char *sandbox_image);
 char *kfi_render_etcd_env(const char *host, const char *ip);
 
+/* kubeadm bootstrap tokens (token.c): a random [a-z0-9]{6}.[a-z0-9]{16}
+ * into out (0; -1 when the random generator fails), and the check. */
+int kfi_token_random(char out[24]);
+int kfi_token_valid(const char *t);
+
 /* kubeadm configuration (kubeadm.k8s.io/v1beta4) for `cluster init`. */
 typedef struct kfi_kubeadm_opts {
 	const char *kube_version;        /* "1.33.3" or "v1.33.3" */
@@ -179,7 +190,19 @@ typedef struct kfi_kubeadm_opts {
 	const char *etcd_ca, *etcd_cert, *etcd_key;
 } kfi_kubeadm_opts;
 char *kfi_render_kubeadm(const kfi_kubeadm_opts *o);
+/* Pieces shared with `cluster plan` (plan/plan_render.c): the
+ * InitConfiguration's kind, bootstrap token, certificate key and
+ * localAPIEndpoint; a nodeRegistration with node-ip; and "---" plus the
+ * KubeletConfiguration and KubeProxyConfiguration documents. */
+void kfi_kubeadm_init_head(kf_buf *b, const char *token, const char *certkey,
+                           const char *advertise_ip);
+void kfi_kubeadm_node_registration(kf_buf *b, const char *name, const char *node_ip);
+void kfi_kubeadm_kubelet_proxy(kf_buf *b, const char *pod_subnet);
 
+/* What the CAs and the etcd certificates carry (pki.c; `cluster plan`
+ * issues from the same profiles). */
+kf_x509_profile kfi_ca_profile(const char *cn, int pathlen0);
+kf_x509_profile kfi_etcd_profile(const char *cn, const char *san);
 /* etcd PKI (pki.c), Kubespray layout under dir (ROOT/etc/ssl/etcd/ssl). */
 int kfi_etcd_pki(kfi_ctx *c, const char *dir_abs, const char *host,
                  const char *const *ips, size_t nip, kf_err *e);

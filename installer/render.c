@@ -127,81 +127,96 @@ char *kfi_render_etcd_env(const char *host, const char *ip)
 	    host, d, host);
 }
 
+void kfi_kubeadm_init_head(kf_buf *b, const char *token, const char *certkey,
+                           const char *advertise_ip)
+{
+	kf_buf_addf(b,
+	            "kind: InitConfiguration\n"
+	            "bootstrapTokens:\n"
+	            "- token: \"%s\"\n"
+	            "  description: kubeferry join token\n"
+	            "  ttl: 24h0m0s\n"
+	            "  usages:\n"
+	            "  - signing\n"
+	            "  - authentication\n"
+	            "  groups:\n"
+	            "  - system:bootstrappers:kubeadm:default-node-token\n"
+	            "certificateKey: \"%s\"\n"
+	            "localAPIEndpoint:\n"
+	            "  advertiseAddress: %s\n"
+	            "  bindPort: 6443\n", token, certkey, advertise_ip);
+}
+
+void kfi_kubeadm_node_registration(kf_buf *b, const char *name, const char *node_ip)
+{
+	kf_buf_addf(b,
+	            "nodeRegistration:\n"
+	            "  name: %s\n"
+	            "  criSocket: unix:///run/containerd/containerd.sock\n"
+	            "  imagePullPolicy: IfNotPresent\n"
+	            "  kubeletExtraArgs:\n"
+	            "  - name: node-ip\n"
+	            "    value: %s\n", name, node_ip);
+}
+
+void kfi_kubeadm_kubelet_proxy(kf_buf *b, const char *pod_subnet)
+{
+	kf_buf_addf(b,
+	            "---\n"
+	            "apiVersion: kubelet.config.k8s.io/v1beta1\n"
+	            "kind: KubeletConfiguration\n"
+	            "cgroupDriver: systemd\n"
+	            "containerRuntimeEndpoint: unix:///run/containerd/containerd.sock\n"
+	            "failSwapOn: true\n"
+	            "rotateCertificates: true\n"
+	            "serverTLSBootstrap: false\n"
+	            "---\n"
+	            "apiVersion: kubeproxy.config.k8s.io/v1alpha1\n"
+	            "kind: KubeProxyConfiguration\n"
+	            "mode: iptables\n"
+	            "clusterCIDR: %s\n", pod_subnet);
+}
+
 /* One multi-document file: InitConfiguration, ClusterConfiguration
  * (kubeadm.k8s.io/v1beta4), KubeletConfiguration (kubelet.config.k8s.io/
  * v1beta1), KubeProxyConfiguration (kubeproxy.config.k8s.io/v1alpha1). */
 char *kfi_render_kubeadm(const kfi_kubeadm_opts *o)
 {
 	const char *v = o->kube_version;
-	char *etcd, *s;
+	kf_buf b;
 
+	kf_buf_init(&b);
+	kf_buf_adds(&b, "# Written by kubeferry-install cluster init.\n"
+	                "apiVersion: kubeadm.k8s.io/v1beta4\n");
+	kfi_kubeadm_init_head(&b, o->token, o->certificate_key, o->advertise_ip);
+	kfi_kubeadm_node_registration(&b, o->node_name, o->advertise_ip);
+	kf_buf_addf(&b,
+	            "---\n"
+	            "apiVersion: kubeadm.k8s.io/v1beta4\n"
+	            "kind: ClusterConfiguration\n"
+	            "clusterName: kubernetes\n"
+	            "kubernetesVersion: %s%s\n"
+	            "controlPlaneEndpoint: %s\n"
+	            "imageRepository: registry.k8s.io\n"
+	            "certificatesDir: /etc/kubernetes/pki\n"
+	            "networking:\n"
+	            "  dnsDomain: cluster.local\n"
+	            "  podSubnet: %s\n"
+	            "  serviceSubnet: %s\n",
+	            v[0] == 'v' ? "" : "v", v, o->control_plane_endpoint, o->pod_subnet,
+	            o->service_subnet);
 	if (o->external_etcd)
-		etcd = kfi_strf(
-		    "etcd:\n"
-		    "  external:\n"
-		    "    endpoints:\n"
-		    "    - %s\n"
-		    "    caFile: %s\n"
-		    "    certFile: %s\n"
-		    "    keyFile: %s\n",
-		    o->etcd_endpoint, o->etcd_ca, o->etcd_cert, o->etcd_key);
+		kf_buf_addf(&b,
+		            "etcd:\n"
+		            "  external:\n"
+		            "    endpoints:\n"
+		            "    - %s\n"
+		            "    caFile: %s\n"
+		            "    certFile: %s\n"
+		            "    keyFile: %s\n",
+		            o->etcd_endpoint, o->etcd_ca, o->etcd_cert, o->etcd_key);
 	else
-		etcd = kfi_strf("etcd:\n  local:\n    dataDir: /var/lib/etcd\n");
-	if (!etcd)
-		return NULL;
-	s = kfi_strf(
-	    "# Written by kubeferry-install cluster init.\n"
-	    "apiVersion: kubeadm.k8s.io/v1beta4\n"
-	    "kind: InitConfiguration\n"
-	    "bootstrapTokens:\n"
-	    "- token: \"%s\"\n"
-	    "  description: kubeferry join token\n"
-	    "  ttl: 24h0m0s\n"
-	    "  usages:\n"
-	    "  - signing\n"
-	    "  - authentication\n"
-	    "  groups:\n"
-	    "  - system:bootstrappers:kubeadm:default-node-token\n"
-	    "certificateKey: \"%s\"\n"
-	    "localAPIEndpoint:\n"
-	    "  advertiseAddress: %s\n"
-	    "  bindPort: 6443\n"
-	    "nodeRegistration:\n"
-	    "  name: %s\n"
-	    "  criSocket: unix:///run/containerd/containerd.sock\n"
-	    "  imagePullPolicy: IfNotPresent\n"
-	    "  kubeletExtraArgs:\n"
-	    "  - name: node-ip\n"
-	    "    value: %s\n"
-	    "---\n"
-	    "apiVersion: kubeadm.k8s.io/v1beta4\n"
-	    "kind: ClusterConfiguration\n"
-	    "clusterName: kubernetes\n"
-	    "kubernetesVersion: %s%s\n"
-	    "controlPlaneEndpoint: %s\n"
-	    "imageRepository: registry.k8s.io\n"
-	    "certificatesDir: /etc/kubernetes/pki\n"
-	    "networking:\n"
-	    "  dnsDomain: cluster.local\n"
-	    "  podSubnet: %s\n"
-	    "  serviceSubnet: %s\n"
-	    "%s"
-	    "---\n"
-	    "apiVersion: kubelet.config.k8s.io/v1beta1\n"
-	    "kind: KubeletConfiguration\n"
-	    "cgroupDriver: systemd\n"
-	    "containerRuntimeEndpoint: unix:///run/containerd/containerd.sock\n"
-	    "failSwapOn: true\n"
-	    "rotateCertificates: true\n"
-	    "serverTLSBootstrap: false\n"
-	    "---\n"
-	    "apiVersion: kubeproxy.config.k8s.io/v1alpha1\n"
-	    "kind: KubeProxyConfiguration\n"
-	    "mode: iptables\n"
-	    "clusterCIDR: %s\n",
-	    o->token, o->certificate_key, o->advertise_ip, o->node_name, o->advertise_ip,
-	    v[0] == 'v' ? "" : "v", v, o->control_plane_endpoint, o->pod_subnet,
-	    o->service_subnet, etcd, o->pod_subnet);
-	free(etcd);
-	return s;
+		kf_buf_adds(&b, "etcd:\n  local:\n    dataDir: /var/lib/etcd\n");
+	kfi_kubeadm_kubelet_proxy(&b, o->pod_subnet);
+	return kf_buf_take(&b);
 }

@@ -278,4 +278,79 @@ int kf_path_safe(const char *path);
 void kf_install_copy(kf_install *dst, const kf_install *src);
 void kf_install_clear(kf_install *i);
 
+/* ---- inventory (a Kubespray inventory, unchanged) -------------------------- */
+
+/* What a host is in the cluster (kf_inv_host.roles). */
+#define KF_ROLE_ETCD 1u
+#define KF_ROLE_CONTROL_PLANE 2u
+#define KF_ROLE_WORKER 4u
+#define KF_ROLE_MIRROR 8u
+#define KF_MIRROR_PORT_DEFAULT 5443
+
+typedef struct kf_inv_host {
+	char *name;              /* inventory_hostname: names its share */
+	char *node_name;         /* kube_override_hostname, else name */
+	char *ip;                /* bind address: ip, else access_ip, else ansible_host */
+	char *access_ip;         /* how other hosts reach it: access_ip, else ip */
+	char *etcd_member_name;  /* etcd members: etcd_member_name, else etcdN */
+	int mirror_port;         /* kubeferry_mirror_port, default 5443 */
+	unsigned roles;          /* KF_ROLE_* */
+	char *origin;            /* "FILE:LINE" where the host is first named */
+} kf_inv_host;
+
+typedef struct kf_inventory {
+	char *path;
+	kf_inv_host *hosts;      /* hosts of the cluster, in inventory order */
+	size_t nhosts;
+	/* Indices into hosts, in group order. cp[0] is the first control
+	 * plane (kube_control_plane[0]); workers are kube_node hosts that are
+	 * not control planes; mirrors default to every control plane. */
+	size_t *etcd, netcd, *cp, ncp, *workers, nworkers, *mirrors, nmirrors;
+	/* Cluster variables (as the first control plane sees them); NULL
+	 * when the inventory leaves them to the bundle's defaults. */
+	char *pod_subnet;              /* kube_pods_subnet */
+	char *service_subnet;          /* kube_service_addresses */
+	char *control_plane_endpoint;  /* kubeferry_control_plane_endpoint or
+	                                  loadbalancer_apiserver address:port */
+} kf_inventory;
+
+/* Read a Kubespray inventory: YAML (all.hosts, children, vars) or INI
+ * ([group], [group:children], [group:vars], "host key=value"), with
+ * group_vars/ and host_vars/ beside it. Groups kube_control_plane (legacy
+ * kube-master), kube_node (kube-node), etcd, k8s_cluster and
+ * kubeferry_mirror. Refused with KF_EUSAGE and "FILE:LINE: ...": no
+ * control plane, an even number (or none) of etcd members, duplicate
+ * host, node or member names, duplicate addresses, a host of the cluster
+ * without an address, any value holding Jinja ("{{" or "{%"), host names
+ * that are not RFC 1123. */
+int kf_inventory_load(const char *path, kf_inventory **out, kf_err *e);
+void kf_inventory_free(kf_inventory *inv);
+/* RFC 1123 host name: labels of 1-63 lowercase letters, digits and inner
+ * hyphens, at most 253 characters, not "localhost". */
+int kf_hostname_valid(const char *s);
+/* An IPv4 or IPv6 address literal. */
+int kf_ip_valid(const char *s);
+
+/* One host's share of a cluster plan: DIR/hosts/<name>/host.yaml, as
+ * `kubeferry-install cluster plan` writes it. */
+typedef struct kf_share {
+	char *dir;               /* DIR/hosts/<name>: the share's files */
+	char *name, *node_name, *ip, *access_ip;
+	char *bundle;            /* "<name>-<version>" the plan was made from */
+	char *kube_version;      /* "v1.33.3" */
+	char *endpoint;          /* controlPlaneEndpoint HOST:PORT */
+	char *etcd_member_name;  /* NULL unless a host etcd member */
+	char *mirror_fp;         /* the mirror CA's SHA-256, AB:CD:... */
+	char **mirrors;          /* "ADDR:PORT" of every mirror host, in order */
+	size_t nmirrors;
+	unsigned roles;          /* KF_ROLE_* */
+	int first_cp;            /* runs kubeadm init */
+	int mirror_port;         /* mirror hosts: the port they serve on */
+} kf_share;
+
+/* Read and check DIR/hosts/HOST/host.yaml (KF_EUSAGE naming FILE:LINE:COL
+ * on any fault; host must be an RFC 1123 name and the share's own). */
+int kf_share_load(const char *plan_dir, const char *host, kf_share **out, kf_err *e);
+void kf_share_free(kf_share *s);
+
 #endif

@@ -155,8 +155,9 @@ size_t kf_oci_domain_len(const char *name)
 	size_t n = slash ? (size_t)(slash - name) : 0;
 	int upper = 0;
 
+	/* name[0..n) lies before the slash strchr found. */
 	for (size_t i = 0; i < n; i++)
-		if (isupper((unsigned char)name[i]))
+		if (isupper((unsigned char)name[i])) // NOLINT(clang-analyzer-core.uninitialized.ArraySubscript)
 			upper = 1;
 	/* docker's rule: the first component names a registry when it has a
 	 * dot, a port or an upper-case letter, or is "localhost". */

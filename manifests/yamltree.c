@@ -190,7 +190,9 @@ int kf_ytree_parse(const char *buf, size_t len, const char *origin, int code,
 			if (depth == 0) {
 				root = n;
 			} else {
-				kf_ynode *parent = stack[depth - 1];
+				/* stack[0..depth-1] holds the open collections:
+				 * libyaml balances start and end events. */
+				kf_ynode *parent = stack[depth - 1]; // NOLINT(clang-analyzer-core.uninitialized.Assign)
 				if (parent->type == KF_Y_MAP &&
 				    parent->n >= 2 * YTREE_MAX_MAP_PAIRS) {
 					rc = kf_err_set(e, code, "%s:%d:%d: a mapping with more than %d keys",
@@ -211,11 +213,14 @@ int kf_ytree_parse(const char *buf, size_t len, const char *origin, int code,
 						goto out;
 				}
 			}
-			if (n->type != KF_Y_SCALAR) {
+			/* n is linked into the tree (root or a parent's items),
+			 * which out: frees on every path. */
+			if (n->type != KF_Y_SCALAR) { // NOLINT(clang-analyzer-unix.Malloc)
 				if (depth == YTREE_MAX_DEPTH) {
 					rc = kf_err_set(e, code, "%s:%d:%d: nested too deeply",
 					                origin, n->line, n->col);
-					goto out;
+					/* n is in the tree under root, freed at out. */
+					goto out; // NOLINT(clang-analyzer-unix.Malloc)
 				}
 				stack[depth++] = n;
 			}
@@ -228,7 +233,7 @@ int kf_ytree_parse(const char *buf, size_t len, const char *origin, int code,
 		default:
 			break;
 		}
-		yaml_event_delete(&ev);
+		yaml_event_delete(&ev); // NOLINT(clang-analyzer-unix.Malloc): as above
 		have_ev = 0;
 	}
 	if (!root) {

@@ -50,40 +50,42 @@ static int url_valid(const char *u)
 	       !strchr(u, ' ');
 }
 
+char *kf_hosts_toml_render_list(const char *registry, const char *const *mirror_urls,
+                                size_t n, const char *ca_path)
+{
+	kf_buf b;
+
+	if (!registry_valid(registry) || n == 0 || (ca_path && !toml_safe(ca_path)))
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (!url_valid(mirror_urls[i]))
+			return NULL;
+	kf_buf_init(&b);
+	if (n == 1)
+		kf_buf_addf(&b, "# Written by kubeferry: images of %s come from the kubeferry mirror.\n"
+		            "# server is the mirror as well, so a node never falls back to the\n"
+		            "# internet when the mirror answers 404.\n", registry);
+	else
+		kf_buf_addf(&b, "# Written by kubeferry: images of %s come from the kubeferry mirrors,\n"
+		            "# tried in this order. server is the first mirror as well, so a node\n"
+		            "# never falls back to the internet when the mirrors answer 404.\n", registry);
+	kf_buf_addf(&b, "server = \"%s\"\ncapabilities = [\"pull\", \"resolve\"]\n", mirror_urls[0]);
+	/* The CA only means something for an https mirror. */
+	if (ca_path && !strncmp(mirror_urls[0], "https://", 8))
+		kf_buf_addf(&b, "ca = \"%s\"\n", ca_path);
+	for (size_t i = 0; i < n; i++) {
+		kf_buf_addf(&b, "\n[host.\"%s\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
+		            mirror_urls[i]);
+		if (ca_path && !strncmp(mirror_urls[i], "https://", 8))
+			kf_buf_addf(&b, "  ca = \"%s\"\n", ca_path);
+	}
+	return kf_buf_take(&b);
+}
+
 char *kf_hosts_toml_render(const char *registry, const char *mirror_url,
                            const char *ca_path)
 {
-	char *text = NULL, *ca_line = NULL;
-	int tls;
-
-	if (!registry_valid(registry) || !url_valid(mirror_url) ||
-	    (ca_path && !toml_safe(ca_path)))
-		goto out;
-	tls = !strncmp(mirror_url, "https://", 8);
-	/* The CA only means something for an https mirror. */
-	if (tls && ca_path) {
-		if (asprintf(&ca_line, "ca = \"%s\"\n", ca_path) < 0) {
-			ca_line = NULL;
-			goto out;
-		}
-	}
-	if (asprintf(&text,
-	             "# Written by kubeferry: images of %s come from the kubeferry mirror.\n"
-	             "# server is the mirror as well, so a node never falls back to the\n"
-	             "# internet when the mirror answers 404.\n"
-	             "server = \"%s\"\n"
-	             "capabilities = [\"pull\", \"resolve\"]\n"
-	             "%s"
-	             "\n"
-	             "[host.\"%s\"]\n"
-	             "  capabilities = [\"pull\", \"resolve\"]\n"
-	             "%s%s",
-	             registry, mirror_url, ca_line ? ca_line : "", mirror_url,
-	             ca_line ? "  " : "", ca_line ? ca_line : "") < 0)
-		text = NULL;
-out:
-	free(ca_line);
-	return text;
+	return kf_hosts_toml_render_list(registry, &mirror_url, 1, ca_path);
 }
 
 int kf_hosts_toml_write(const char *certs_d, const char *registry,

@@ -52,6 +52,11 @@ int kf_layout_write_index(const char *dir, const kf_layout_ref *refs,
  * Caller frees. */
 char *kf_hosts_toml_render(const char *registry, const char *mirror_url,
                            const char *ca_path);
+/* The same for several mirrors (a cluster's mirror hosts): one [host]
+ * table each, tried in the given order; server is the first. NULL when a
+ * value is invalid or out of memory. */
+char *kf_hosts_toml_render_list(const char *registry, const char *const *mirror_urls,
+                                size_t n, const char *ca_path);
 /* certs.d directory name for a registry host ("host:port" -> "host:port";
  * docker.io stays docker.io). */
 int kf_hosts_toml_write(const char *certs_d, const char *registry,

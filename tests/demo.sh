@@ -9,6 +9,11 @@
 #   7    a systemd node (systemd-nspawn, no network at all): the static
 #        installer applies the bundle, runs the registry mirror, and
 #        containerd pulls its image from the mirror
+#   8    a cluster: this machine is the admin host; four nspawn nodes on a
+#        bridge of their own (three control planes with etcd, a worker)
+#        from a Kubespray inventory; ansible-playbook runs the bundle's own
+#        site.yml; etcd's member list, a pull through the mirror on the
+#        worker, and the recap
 #
 # Stand-ins: kubeadm/kubelet/kubectl are tests/node/mock-kubeadm (they
 # cannot run here); containerd, runc, etcd and the CNI plugins are Debian's
@@ -109,4 +114,56 @@ step "7e. The node now"
 "${KFIN[@]}" status
 "${IN[@]}" systemctl is-active containerd etcd kubeferry-mirror
 
-step "Done: bundle $DEMO/k8s.tar.zst, key $DEMO/demo.pub; the node stops when the demo exits"
+step "8. A cluster from a Kubespray inventory: this machine is the admin host"
+if ! command -v ansible-playbook >/dev/null; then
+	echo "ansible-playbook is not installed (make deps): stopping here"
+	exit 0
+fi
+source "$ROOT/tests/lab/lab.sh"
+source "$ROOT/tests/lab/cluster.sh"
+lab_up cp1 cp2 cp3 w1
+echo "four nodes booted on bridge $LAB_BR ($LAB_NET.0/24), each with sshd and its own host key"
+mkdir -p "$DEMO/cluster"
+cluster_inventory "$DEMO/cluster/hosts.ini" "cp1 cp2 cp3" "w1"
+cat "$DEMO/cluster/hosts.ini"
+"$KFI" unpack "$DEMO/k8s.tar.zst" -p "$DEMO/demo.pub" -d "$LAB/bundle" -q
+echo "the playbooks come from the verified bundle: $(cd "$LAB/bundle" && ls ansible/*.yml | tr '\n' ' ')"
+
+step "8a. ansible-playbook site.yml: verify, plan, mirrors, etcd, init, joins, CNI, recap"
+cat >"$DEMO/cluster/kubeferry.yml" <<VARS
+kubeferry_bundle: $DEMO/k8s.tar.zst
+kubeferry_pubkey: $DEMO/demo.pub
+kubeferry_plan_dir: $DEMO/cluster/plan
+kubeferry_installer: $KFI
+VARS
+rm -rf "$DEMO/cluster/plan"
+demo_play() { # OUT: ansible-playbook site.yml, its plays shown as they start
+	{
+		rc=0
+		ANSIBLE_LOCALHOST_WARNING=False ansible-playbook -i "$DEMO/cluster/hosts.ini" \
+			-e "@$DEMO/cluster/kubeferry.yml" "$LAB/bundle/ansible/site.yml" 2>&1 || rc=$?
+		echo "ansible-playbook exit status $rc"
+	} | tee "$1" | grep --line-buffered -E '^PLAY \[|^fatal:' | cut -c1-160 || true
+	grep -qx 'ansible-playbook exit status 0' "$1" || { cat "$1"; fail "site.yml failed"; }
+}
+demo_play "$LAB/site.out"
+echo "the plan (on the admin host; secrets stay here): $DEMO/cluster/plan/plan.yaml"
+
+step "8b. etcd: three members, over TLS with the planned certificates"
+CFG=/etc/kubernetes/kubeadm-config.yaml   # the plan's configuration: external etcd, its client files
+ef() { lab_in cp1 sed -n "s/^ *$1: *//p" "$CFG" | head -n 1; }
+lab_in cp1 env ETCDCTL_API=3 /usr/local/bin/etcdctl --endpoints "https://$(lab_ip cp1):2379" \
+	--cacert "$(ef caFile)" --cert "$(ef certFile)" --key "$(ef keyFile)" member list -w table
+
+step "8c. The worker pulls registry.k8s.io/pause:3.10 from a mirror host across the bridge"
+lab_in w1 /usr/local/bin/ctr -n k8s.io images pull --hosts-dir /etc/containerd/certs.d registry.k8s.io/pause:3.10 | tail -n 2
+lab_in w1 /usr/local/bin/ctr -n k8s.io images ls | awk 'NR == 1 || $1 == "registry.k8s.io/pause:3.10"'
+lab_in w1 grep -E '^\[host|^ *ca' /etc/containerd/certs.d/registry.k8s.io/hosts.toml
+
+step "8d. The recap of the first run (each installer's own counts), and a second run that changes nothing"
+sed -n '/TASK \[recap\]/,/^PLAY RECAP/p' "$LAB/site.out" | grep '"msg"' | sed 's/^ *"msg": //'
+sed -n '/^PLAY RECAP/,/^$/p' "$LAB/site.out"
+demo_play "$LAB/site2.out" >/dev/null
+sed -n '/^PLAY RECAP/,$p' "$LAB/site2.out"
+
+step "Done: bundle $DEMO/k8s.tar.zst, key $DEMO/demo.pub, plan $DEMO/cluster/plan; the nodes stop when the demo exits"

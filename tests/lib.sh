@@ -74,6 +74,21 @@ assert_no_match() {
 	[ -z "$m" ] || fail "unexpected $m"
 }
 
+# kf_cgroup_rmdir NAME: remove cgroup NAME from the systemd and unified
+# hierarchies (nspawn nodes, tests/node/), deepest first, retrying for a few
+# seconds while the kernel still releases emptied children.
+kf_cgroup_rmdir() {
+	local cg=$1 h
+	for _ in $(seq 20); do
+		for h in systemd unified; do
+			[ -d "/sys/fs/cgroup/$h/$cg" ] &&
+				find "/sys/fs/cgroup/$h/$cg" -depth -type d -exec rmdir {} + 2>/dev/null
+		done
+		[ -d "/sys/fs/cgroup/systemd/$cg" ] || [ -d "/sys/fs/cgroup/unified/$cg" ] || return 0
+		sleep 0.25
+	done
+}
+
 # kf_free_port: a TCP port on 127.0.0.1 that is free right now.
 kf_free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

@@ -492,7 +492,8 @@ int kf_images_pull(const kf_spec *spec, const kf_build_opts *o,
 	rc = kf_pull_collect(&p, work_dir, ims, spec->nimg, set, e);
 	if (rc)
 		goto out;
-	lock->images = calloc(spec->nimg, sizeof *lock->images);
+	/* spec->nimg > 0 here (checked on entry). */
+	lock->images = calloc(spec->nimg, sizeof *lock->images); // NOLINT(clang-analyzer-optin.portability.UnixAPI)
 	if (!lock->images) {
 		rc = kf_err_set(e, KF_EIO, "out of memory");
 		goto out;

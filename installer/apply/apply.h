@@ -28,6 +28,10 @@ typedef struct apply {
 	char *mirror_ca;        /* PEM of the pinned mirror CA */
 	size_t mirror_ca_len;
 	int units_changed;      /* a unit file changed since the last daemon-reload */
+	const char *plan_dir, *plan_host; /* --plan DIR --host NAME */
+	kf_share *share;        /* that host's share of the plan, or NULL */
+	const char *etcd_name;  /* names the etcd certificate files: the
+	                           inventory name with a plan, else the host */
 	int runtime_changed;    /* containerd's binaries, config or runc changed */
 } apply;
 
@@ -81,6 +85,13 @@ kfi_apply_step kfi_step_packages, kfi_step_relabel;
 /* ---- runtime (apply/runtime.c) ---------------------------------------- */
 kfi_apply_step kfi_step_mirror_ca, kfi_step_runtime, kfi_step_certs_d,
 	kfi_step_containerd_service, kfi_step_import;
+
+/* ---- a cluster plan's share (apply/plan.c) ------------------------------ */
+/* The share of --host from --plan: who this node is, before any step. */
+int kfi_apply_plan_load(apply *a, kf_err *e);
+/* The share's control-plane PKI, encryption, audit, kubeadm.yaml and
+ * mirror TLS files in place. */
+kfi_apply_step kfi_step_plan_share;
 
 /* ---- kubernetes and etcd (apply/kubernetes.c, apply/etcd.c) ----------- */
 kfi_apply_step kfi_step_kubernetes, kfi_step_etcd;

@@ -15,6 +15,7 @@
 
 #include "mirror/kf_mirror.h"
 #include "installer/apply/apply.h"
+#include "installer/plan/plan.h"
 
 /* --mirror-ca FILE: the CA carried over by hand; still checked against
  * the pin, so a wrong file is refused just like a wrong server. */
@@ -34,6 +35,10 @@ int kfi_step_mirror_ca(apply *a, kf_err *e)
 	char host[256];
 	int port;
 
+	/* A plan's CA comes with the share, pinned by the fingerprint the
+	 * plan recorded: no mirror needs to answer yet. */
+	if (a->share)
+		return kfi_share_mirror_ca(a->share, &a->mirror_ca, &a->mirror_ca_len, e);
 	if (kfi_split_hostport(a->mirror, host, sizeof host, &port) != 0)
 		return kf_err_set(e, KF_EUSAGE, "--mirror %s: want HOST:PORT", a->mirror);
 	/* HOST goes into every hosts.toml as a URL: a quote or newline there
@@ -65,6 +70,8 @@ int kfi_step_certs_d(apply *a, kf_err *e)
 {
 	int rc = KF_OK, ch = 0;
 	char *dir = kfi_strf("%s/certs.d", a->bundle_dir), *mirror_url = NULL;
+	char **urls = NULL;
+	size_t nurls = 0;
 	DIR *d = NULL;
 	struct dirent *de;
 
@@ -85,6 +92,18 @@ int kfi_step_certs_d(apply *a, kf_err *e)
 			rc = kfi_oom(e);
 			goto out;
 		}
+		/* A plan's mirror hosts, every one, in the plan's order. */
+		nurls = a->share ? a->share->nmirrors : 1;
+		if (!(urls = calloc(nurls, sizeof *urls))) {
+			rc = kfi_oom(e);
+			goto out;
+		}
+		for (size_t i = 0; i < nurls; i++)
+			if (!(urls[i] = a->share ? kfi_strf("https://%s", a->share->mirrors[i])
+			                         : kfi_strf("%s", mirror_url))) {
+				rc = kfi_oom(e);
+				goto out;
+			}
 	}
 	d = opendir(dir);
 	if (!d) {
@@ -101,7 +120,8 @@ int kfi_step_certs_d(apply *a, kf_err *e)
 		if (mirror_url) {
 			/* The operator's mirror and its pinned CA replace the
 			 * endpoint chosen at build time. */
-			text = kf_hosts_toml_render(de->d_name, mirror_url, KF_MIRROR_CA_PATH);
+			text = kf_hosts_toml_render_list(de->d_name, (const char *const *)urls, nurls,
+			                                 KF_MIRROR_CA_PATH);
 			if (!text) {
 				rc = kf_err_set(e, KF_EIO, "cannot render hosts.toml for %s", de->d_name);
 				goto out;
@@ -121,6 +141,9 @@ int kfi_step_certs_d(apply *a, kf_err *e)
 out:
 	if (d)
 		closedir(d);
+	for (size_t i = 0; urls && i < nurls; i++)
+		free(urls[i]);
+	free(urls);
 	free(dir);
 	free(mirror_url);
 	return rc;

@@ -29,6 +29,7 @@ note "kubeferry-install commands"
 for c in verify unpack mirror preflight apply reset cluster status host; do check_help "$KFI" "$c"; done
 check_help "$KFI" host packages
 check_help "$KFI" mirror install
+check_help "$KFI" cluster plan
 check_help "$KFI" cluster init
 check_help "$KFI" cluster join
 

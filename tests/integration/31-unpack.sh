@@ -47,14 +47,19 @@ assert_eq "$(sed -n 1p "$LAB/list")" kubeferry/bundle.yaml "first entry"
 assert_eq "$(sed -n 2p "$LAB/list")" kubeferry/bundle.yaml.minisig "second entry"
 tail -n +3 "$LAB/list" >"$LAB/rest"
 LC_ALL=C sort -c "$LAB/rest" || fail "entries are not sorted"
-[ "$(wc -l <"$LAB/rest")" -eq 2 ] || fail "expected 2 entries: $(cat "$LAB/rest")"
+# The spec's two files, and the playbooks every bundle carries.
+(cd "$ROOT" && find ansible -type f -name '*.yml' | LC_ALL=C sort) >"$LAB/playbooks"
+NA=$(wc -l <"$LAB/playbooks")
+[ "$NA" -ge 4 ] || fail "ansible/ has only $NA playbooks"
+N=$((2 + NA))
+[ "$(grep -vc '/$' "$LAB/rest")" -eq "$N" ] || fail "expected $N entries: $(cat "$LAB/rest")"
 zstd -dc "$B" | tar -tv --numeric-owner | awk '$2 != "0/0" { exit 1 }' || fail "entries not owned by 0/0"
 expect_exit 0 minisign -V -p "$PUB" -m "$B"
 
 note "verify (both programs) reports what it checked"
 expect_exit 0 "$KF" verify "$B" -p "$PUB"
 expect_output "name: +unpacktest"
-expect_output "entries: +2"
+expect_output "entries: +$N"
 expect_output "detached signature: +.*b.tar.zst.minisig verified"
 expect_output "signer key id: +[0-9A-F]{16}"
 expect_exit 0 "$KFI" verify "$B" -P "$(tail -n 1 "$PUB")"
@@ -80,7 +85,7 @@ expect_output "tool +1.0.0 +amd64 +2500000"
 expect_exit 0 "$KF" inspect --json "$B"
 assert_eq "$(jq -r .name "$LAB/out")" unpacktest "json name"
 assert_eq "$(jq -r .verified "$LAB/out")" false "json verified"
-assert_eq "$(jq -r .entries "$LAB/out")" 2 "json entries"
+assert_eq "$(jq -r .entries "$LAB/out")" "$N" "json entries"
 assert_eq "$(jq -r '.components[] | select(.name=="tool") | .size' "$LAB/out")" 2500000 "json size"
 
 note "unpack from a file"
@@ -88,13 +93,19 @@ D=$LAB/dest/bundle
 mkdir -p "$LAB/dest"
 # Under a strict umask the tree still comes out 0755/0644 (services read it).
 (umask 077 && expect_exit 0 "$KFI" unpack "$B" -p "$PUB" -d "$D")
-expect_output "OK: unpacktest 1.2.3 \(2 entries, [0-9]+ bytes, signed by key [0-9A-F]{16}\) verified and unpacked into $D"
+expect_output "OK: unpacktest 1.2.3 \($N entries, [0-9]+ bytes, signed by key [0-9A-F]{16}\) verified and unpacked into $D"
 [ -z "$(find "$D" -type d ! -perm 0755)" ] || fail "directory modes: $(find "$D" -type d -printf '%m %p\n')"
 tool=$(jq -r '.components[] | select(.name=="tool") | .path' < <("$KF" inspect --json "$B"))
 notes=$(jq -r '.components[] | select(.name=="notes") | .path' < <("$KF" inspect --json "$B"))
 cmp "$D/$tool" "$LAB/spec/src/tool"
 cmp "$D/$notes" "$LAB/spec/src/NOTES.txt"
-assert_eq "$(find "$D" -type f | wc -l)" 2 "files unpacked"
+assert_eq "$(find "$D" -type f | wc -l)" "$N" "files unpacked"
+note "the playbooks come out of the bundle as they are in ansible/, listed in the signed lock"
+while read -r f; do
+	cmp "$D/$f" "$ROOT/$f" || fail "$f differs from the repository's"
+	zstd -dc "$B" | tar -xO kubeferry/bundle.yaml | has -Fx "  - path: \"$f\"" || fail "the lock does not list $f"
+done <"$LAB/playbooks"
+grep -qx ansible/site.yml "$LAB/playbooks" || fail "no ansible/site.yml in the bundle"
 [ -z "$(find "$D" ! -type f ! -type d)" ] || fail "something other than files and directories"
 assert_eq "$(stat -c %a "$D/$notes")" 644 "mode"
 assert_no_match "$LAB/dest" 'bundle.kf-staging-*'

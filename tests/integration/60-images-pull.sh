@@ -256,5 +256,5 @@ assert_absent "$LAB/tokz.tar.zst.minisig"
 assert_eq "$(find "$LAB/cache-tokz" -type f | wc -l)" 0 "files in the cache"
 
 note "no work directories left next to the outputs"
-assert_no_match "$LAB" '*.kf-images-*'
+assert_no_match "$LAB" '*.kf-work-*'
 echo OK

@@ -22,14 +22,7 @@ node_cleanup() {
 		wait "$NSPAWN" 2>/dev/null || true
 	fi
 	for h in systemd unified; do echo $$ >"/sys/fs/cgroup/$h/cgroup.procs" 2>/dev/null || true; done
-	for i in $(seq 20); do
-		for h in systemd unified; do
-			[ -d "/sys/fs/cgroup/$h/$NODE_CG" ] &&
-				find "/sys/fs/cgroup/$h/$NODE_CG" -depth -type d -exec rmdir {} + 2>/dev/null
-		done
-		[ -d "/sys/fs/cgroup/systemd/$NODE_CG" ] || [ -d "/sys/fs/cgroup/unified/$NODE_CG" ] || break
-		sleep 0.5
-	done
+	kf_cgroup_rmdir "$NODE_CG"
 	LEADER= NSPAWN=
 }
 

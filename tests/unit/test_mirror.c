@@ -165,6 +165,24 @@ static void t_hosts_toml(void)
 	CHECK(kf_hosts_toml_render("docker.io", "ftp://x:1", NULL) == NULL);
 	CHECK(kf_hosts_toml_render("docker.io", "https://x:1", "/a\"b") == NULL);
 
+	{
+		/* A cluster's mirror hosts, each with the pinned CA, in order. */
+		const char *m[] = {"https://10.0.0.11:5443", "https://10.0.0.12:5443", "https://10.0.0.13:5443"};
+		const char *bad[] = {"https://10.0.0.11:5443", "https://x\"\n"};
+		char *a, *b2, *c3;
+		t = kf_hosts_toml_render_list("registry.k8s.io", m, 3, "/etc/kubeferry/mirror-ca.crt");
+		CHECK_CONTAINS(t, "server = \"https://10.0.0.11:5443\"\n");
+		a = t ? strstr(t, "[host.\"https://10.0.0.11:5443\"]\n  capabilities = [\"pull\", \"resolve\"]\n"
+		                    "  ca = \"/etc/kubeferry/mirror-ca.crt\"\n") : NULL;
+		b2 = t ? strstr(t, "[host.\"https://10.0.0.12:5443\"]\n  capabilities = [\"pull\", \"resolve\"]\n"
+		                     "  ca = \"/etc/kubeferry/mirror-ca.crt\"\n") : NULL;
+		c3 = t ? strstr(t, "[host.\"https://10.0.0.13:5443\"]") : NULL;
+		CHECK(a && b2 && c3 && a < b2 && b2 < c3);
+		free(t);
+		CHECK(kf_hosts_toml_render_list("docker.io", bad, 2, NULL) == NULL);
+		CHECK(kf_hosts_toml_render_list("docker.io", m, 0, NULL) == NULL);
+	}
+
 	mktmp();
 	snprintf(path, sizeof path, "%s/certs.d", tmpdir);
 	CHECK_INT(kf_hosts_toml_write(path, "localhost:5000", "https://127.0.0.1:5443", NULL, &e), 0);
