@@ -136,6 +136,7 @@ typedef struct kf_verify_report {
 	char tc[1024];          /* the lock signature's trusted comment */
 	char *sigpath;          /* BUNDLE.minisig; NULL for standard input */
 	int detached;           /* the detached signature was checked */
+	int base_checked;       /* a delta's left-out entries checked in its base */
 } kf_verify_report;
 
 int kf_archive_verify_all(const char *path, const kf_archive_read_opts *o,
