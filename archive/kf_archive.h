@@ -139,6 +139,7 @@ typedef struct kf_verify_report {
 	                         * most 8173 bytes, keys/minisig.c) */
 	char *sigpath;          /* BUNDLE.minisig; NULL for standard input */
 	int detached;           /* the detached signature was checked */
+	int base_checked;       /* a delta's left-out entries checked in its base */
 } kf_verify_report;
 
 int kf_archive_verify_all(const char *path, const kf_archive_read_opts *o,

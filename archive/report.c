@@ -29,6 +29,7 @@ int kf_archive_verify_all(const char *path, const kf_archive_read_opts *o,
 		}
 	}
 	rc = kf_archive_verify(path, o, &r->lock, r->tc, sizeof r->tc, e);
+	r->base_checked = rc == KF_OK && r->lock->delta && o->base_dir;
 out:
 	return rc;
 }
@@ -54,7 +55,16 @@ void kf_verify_report_print(FILE *f, const char *bundle,
 		fprintf(f, "detached signature:  %s not found, not checked\n", r->sigpath);
 	else
 		fprintf(f, "detached signature:  not checked (standard input)\n");
-	fprintf(f, "OK: lock signature and every entry verified\n");
+	if (!l->delta) {
+		fprintf(f, "OK: lock signature and every entry verified\n");
+	} else {
+		fprintf(f, "delta of:            %s %s (lock sha256 %s)\n", l->base.name,
+		        l->base.version, l->base.lock);
+		fprintf(f, "%s\n", r->base_checked
+		        ? "OK: lock signature, every entry it carries and every entry taken from the base verified"
+		        : "OK: lock signature and every entry it carries verified; the entries it leaves "
+		          "out are checked against its base (--base) when unpacked");
+	}
 }
 
 void kf_verify_report_clear(kf_verify_report *r)

@@ -159,13 +159,8 @@ int kfi_cmd_verify(int argc, char **argv)
 		kf_err_print(PROG, &e);
 		goto out;
 	}
-	if (!quiet) {
+	if (!quiet)
 		kf_verify_report_print(stdout, bundle, &key, &r);
-		if (r.lock->delta)
-			printf("delta of %s %s (%s): %s\n", r.lock->base.name, r.lock->base.version,
-			       r.lock->base.lock, base_arg ? "every entry it leaves out verified in the base"
-			                                   : "entries it leaves out not checked (no --base)");
-	}
 out:
 	kf_archive_base_close(&base);
 	kf_verify_report_clear(&r);

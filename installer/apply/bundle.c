@@ -41,9 +41,39 @@ int kfi_apply_need(const apply *a, const char *const *names, const kf_lock_compo
 	return KF_OK;
 }
 
+/* Without the named base on the node: the applied bundle of the same name
+ * (another version may still hold every entry; each one is checked). */
+static int applied_base(apply *a, const kf_lock *lk, char **full, kf_err *e)
+{
+	kfi_applied st = {0};
+	kf_err ign;
+	size_t n = strlen(lk->base.name);
+	int rc = KF_OK;
+
+	if (kfi_applied_load(&a->c, &st, &ign) != KF_OK || !st.bundle || !st.bundle_dir ||
+	    strncmp(st.bundle, lk->base.name, n) || st.bundle[n] != '-') {
+		rc = kf_err_set(e, KF_EUSAGE, "%s is a delta of %s %s, which is not unpacked on "
+		                "this node (no %s) and no bundle of that name is applied: apply the "
+		                "base first or give --base DIR|BUNDLE", a->bundle, lk->base.name,
+		                lk->base.version, *full);
+		goto out;
+	}
+	free(*full);
+	if (!(*full = kfi_strf("%s%s", a->c.root, st.bundle_dir))) {
+		rc = kfi_oom(e);
+		goto out;
+	}
+	printf("%-8s the base %s %s is not unpacked here: using the applied bundle %s\n", "note",
+	       lk->base.name, lk->base.version, st.bundle);
+out:
+	kfi_applied_free(&st);
+	return rc;
+}
+
 /* A delta's base: --base, else the unpacked bundle the delta names
  * (BUNDLES/<base name>-<base version>, as apply left it, its lock beside
- * it). Every entry taken from it is checked against the delta's lock. */
+ * it), else the applied bundle of that name. Every entry taken from it is
+ * checked against the delta's lock. */
 static int open_base(apply *a, const kf_lock *lk, const kf_pubkey *pk, const char *dest,
                      kf_archive_base *b, kf_archive_read_opts *ro, kf_err *e)
 {
@@ -56,12 +86,8 @@ static int open_base(apply *a, const kf_lock *lk, const kf_pubkey *pk, const cha
 			rc = kfi_oom(e);
 			goto out;
 		}
-		if (access(full, F_OK) != 0) {
-			rc = kf_err_set(e, KF_EUSAGE, "%s is a delta of %s %s, which is not unpacked on "
-			                "this node (no %s): apply the base first or give --base DIR|BUNDLE",
-			                a->bundle, lk->base.name, lk->base.version, full);
+		if (access(full, F_OK) != 0 && (rc = applied_base(a, lk, &full, e)) != KF_OK)
 			goto out;
-		}
 	}
 	rc = kf_archive_base_open(a->base ? a->base : full, pk, dest, b, e);
 	if (rc == KF_OK) {

@@ -93,6 +93,26 @@ grep -Eq 'scope=repository%3Asite%2Fpause%3A(pull%2Cpush|push%2Cpull)( basic$|&)
 assert_eq "$(upstream_digest "127.0.0.1:$TOK_PORT/site/library/nginx:1.28.0-alpine")" \
 	"$(upstream_digest "127.0.0.1:$UP_PORT/library/nginx:1.28.0-alpine")" "nginx digest via token registry"
 
+note "a delta (same images, new notes) pushed on top of its base: nothing the registry has is sent"
+echo "notes 1.1" >"$LAB/notes2.txt"
+N2=$(sha256sum "$LAB/notes2.txt" | cut -d' ' -f1)
+sed -e 's/version: "1.0"}/version: "1.1"}/' -e "s|$LAB/notes.txt|$LAB/notes2.txt|" \
+	-e "s/$NOTES_SHA/$N2/g" "$LAB/spec.yaml" >"$LAB/spec2.yaml"
+HOME=$LAB/home REGISTRY_AUTH_FILE=$LAB/auth.json \
+	"$KF" build "$LAB/spec2.yaml" -s "$LAB/k/kf.key" -o "$LAB/d.tar.zst" -q --base "$LAB/b.tar.zst" \
+	--cache "$LAB/cache" --cacert "$LAB/ca/ca.crt" \
+	--rewrite "registry.k8s.io=127.0.0.1:$UP_PORT" \
+	--rewrite "docker.io=127.0.0.1:$UP_PORT" \
+	--rewrite "quay.io=127.0.0.1:$TOK_PORT"
+zstd -dc "$LAB/d.tar.zst" | tar -t | tail -n +3 >"$LAB/dlist"
+! has '^images/blobs/' "$LAB/dlist" || fail "the delta carries blobs its base has: $(cat "$LAB/dlist")"
+expect_exit 2 push "$LAB/d.tar.zst" --to "127.0.0.1:$DST/site" --creds site:sitepass
+expect_output "is a delta of img 1\.0"
+posts=$(reg_count dst '"POST ')
+expect_exit 0 push "$LAB/d.tar.zst" --to "127.0.0.1:$DST/site" --creds site:sitepass --base "$LAB/b.tar.zst"
+expect_output "^push: blobs 0 pushed \(0 bytes\), 0 mounted, 13 skipped; manifests 0 pushed, 7 skipped; tags 0 set, 3 unchanged$"
+assert_eq "$(reg_count dst '"POST ')" "$posts" "POSTs for the delta"
+
 note "usage errors"
 expect_exit 2 "$KF" push "$LAB/b.tar.zst" -p "$LAB/k/kf.pub"
 expect_output "--to"

@@ -72,8 +72,10 @@ expect_output "^carries: +1 of $N entries, 300000 of $TOTAL bytes \(${pct/./\\.}
 expect_exit 0 "$KF" inspect "$B2"
 ! has 'delta of' "$LAB/out" || fail "inspect calls a full bundle a delta"
 expect_exit 0 "$KF" verify "$D" -p "$PUB"
+expect_output "^delta of: +deltatest 1\.0\.0 \(lock sha256 $base_sha\)$"
+expect_output "^OK: lock signature and every entry it carries verified; the entries it leaves out are checked"
 expect_exit 0 "$KFI" verify "$D" -p "$PUB" --base "$B1"
-expect_output "delta of deltatest 1\.0\.0 \($base_sha\): every entry it leaves out verified in the base"
+expect_output "^OK: lock signature, every entry it carries and every entry taken from the base verified$"
 
 note "unpacked on top of the base bundle: byte-identical to the full unpack"
 expect_exit 0 "$KFI" unpack "$B2" -p "$PUB" -d "$LAB/full" -q
