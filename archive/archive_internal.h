@@ -114,6 +114,7 @@ struct kf_ar_pass {
 	size_t nfree;
 	/* Who sleeps, so that the other side wakes it only when needed. */
 	int worker_idle, reader_waits;
+	size_t qbufs;               /* full buffers queued since the worker looked */
 	int failed;                 /* set by either side, under mu */
 	kf_err werr;                /* the worker's error */
 

@@ -10,8 +10,8 @@
  * The hand-over costs nothing per entry: the pieces of many small entries
  * share one pool buffer, a small entry is one message, the worker takes
  * every queued message at once, and neither side wakes the other unless it
- * sleeps (an idle worker only once WAKE_AT messages wait, the buffer is
- * full or the reader itself must wait). A bundle of many small files would
+ * sleeps (an idle worker only once WAKE_AT messages or half the pool's
+ * buffers wait, or the reader itself must wait). A bundle of many small files would
  * otherwise spend most of its time in futex calls.
  */
 #include <errno.h>
@@ -57,7 +57,11 @@ static int enqueue(struct kf_ar_pass *p, const struct kf_ar_msg *m)
 	} else {
 		p->q[(p->qhead + p->qlen) % QCAP] = *m;
 		p->qlen++;
-		if (stop || m->release || p->qlen >= WAKE_AT)
+		if (m->release)
+			p->qbufs++;
+		/* Half the pool full is enough work to be worth a wake-up:
+		 * under load every sleep costs a trip through the run queue. */
+		if (stop || p->qbufs >= NBUF / 2 || p->qlen >= WAKE_AT)
 			wake_worker_locked(p);
 	}
 	pthread_mutex_unlock(&p->mu);
@@ -203,6 +207,7 @@ static void *worker_main(void *arg)
 		}
 		n = p->qlen;
 		head = p->qhead;
+		p->qbufs = 0;
 		failed = p->failed;
 		pthread_mutex_unlock(&p->mu);
 

@@ -13,7 +13,7 @@
 # a scaling table: the small corpus at 1,000, 10,000 and 60,000 entries.
 #
 # Bundles are built once into $KF_BENCH_CACHE (default /var/tmp/kf-bench);
-# every unpacked tree is removed. Environment: KF_BUILD (build dir),
+# every unpacked tree is removed at the end. Environment: KF_BUILD (build dir),
 # KF_BENCH_RUNS (hyperfine runs, default 3), KF_BENCH_TMPFS (default
 # /dev/shm), KF_BENCH_LARGE (bytes, default 400000000), KF_BENCH_WHERE
 # (destinations, default "tmpfs disk").
@@ -72,11 +72,13 @@ measure() {
 	local cmds=(-n kubeferry-install "$KFI unpack $b -p $PUB -d $w/kf -q"
 	            -n zstd-tar "mkdir $w/a && zstd -dc $b | tar -x -C $w/a")
 	[ -n "$extra" ] && cmds+=(-n manual "minisign -Vq -p $PUB -m $b && mkdir $w/m && tar -I zstd -x -C $w/m -f $b && cd $w/m && sha256sum -c --quiet $b.sums")
+	# Clean before, not after: the caller reads the figures through a
+	# process substitution and may start the next run at once.
+	rm -rf "$w/kf" "$w/a" "$w/m" "$w/r.json"
 	hyperfine --style none --runs "$RUNS" --export-json "$w/r.json" \
 		--prepare "rm -rf $w/kf $w/a $w/m; sync" "${cmds[@]}" >/dev/null
 	jq -r '[.results[0].mean, .results[1].mean, .results[0].user + .results[0].system,
 	        .results[1].user + .results[1].system, (.results[2].mean // 0)] | @tsv' "$w/r.json"
-	rm -rf "$w/kf" "$w/a" "$w/m" "$w/r.json"
 }
 
 # row LABEL GOAL BUNDLE [EXTRA]: one line per destination.
