@@ -37,7 +37,7 @@ static const char *shown(const char *name, char *buf, size_t n)
 {
 	size_t i = 0;
 	for (; name[i] && i + 1 < n; i++)
-		buf[i] = (name[i] >= 0x20 && name[i] < 0x7f) ? name[i] : '?';
+		buf[i] = name[i] >= 0x20 && name[i] < 0x7f ? name[i] : (char)'?';
 	buf[i] = '\0';
 	return buf;
 }

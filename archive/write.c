@@ -220,7 +220,7 @@ int kf_archive_write(const char *out_path, const char *lock_yaml,
 {
 	int rc = KF_OK, level = 3, threads = 0;
 	char opt[128];
-	kf_commit own, *c = o && o->commit ? o->commit : &own;
+	kf_commit own = {0}, *c = o && o->commit ? o->commit : &own;
 	struct sink s = {.fd = -1};
 	struct archive *a = NULL;
 	struct archive_entry *ae = NULL;
@@ -259,8 +259,9 @@ int kf_archive_write(const char *out_path, const char *lock_yaml,
 	rc = plan(lock, src, nsrc, sorted, ents, o && o->partial, e);
 	if (rc)
 		goto out;
+	/* plan() filled ents[0..nsrc) or failed. */
 	for (size_t i = 0; i < nsrc; i++)
-		total += ents[i]->size;
+		total += ents[i]->size; // NOLINT(clang-analyzer-core.NullDereference)
 
 	rc = kf_commit_add_file(c, out_path, 0644, &s.fd, e);
 	if (rc)

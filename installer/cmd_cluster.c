@@ -67,7 +67,7 @@ static int node_has(const kfi_ctx *c, const char *abs)
 static int load_lock(const kfi_ctx *c, const kfi_applied *s, kf_lock **lk, kf_err *e)
 {
 	char *p = kfi_strf("%s%s.bundle.yaml", c->root, s->bundle_dir), *buf = NULL;
-	size_t len;
+	size_t len = 0;
 	int rc = p ? kf_read_file(p, KF_LOCK_MAX, &buf, &len, e) : kfi_oom(e);
 
 	if (rc == KF_OK)

@@ -43,7 +43,6 @@ void kf_srv_handle_files(reqctx *c, const char *raw)
 		}
 		close(dirfd);
 		dirfd = fd;
-		fd = -1;
 		tok = next;
 	}
 	if (fstat(dirfd, &st) != 0 || !S_ISREG(st.st_mode)) {

@@ -273,7 +273,7 @@ static int server_reusable(X509 *srv, EVP_PKEY *srv_key, X509 *ca,
 	    X509_cmp_time(X509_get0_notAfter(srv), &soon) <= 0)
 		goto out;
 	have = cert_sans(srv);
-	ok = have && !strcmp(have, want_sans);
+	ok = have && want_sans && !strcmp(have, want_sans);
 out:
 	free(have);
 	ERR_clear_error();

@@ -99,8 +99,9 @@ R1=$LAB/root1
 rocky_root "$R1" 9.4
 expect_exit 1 "$KFI" preflight "$B" -p "$PUB" --root "$R1" --role worker
 expect_output '^host packages +pass +rocky 9.4 el9 x86_64: 7 packages'
-expect_output '^host tools .*conntrack \(bundle: conntrack-tools\)'
-expect_output '^host tools .* socat( |$)'
+# conntrack and socat are among the tools kubeadm only warns about.
+expect_output '^optional tools .*conntrack \(bundle: conntrack-tools\)'
+expect_output '^optional tools .* socat( |$)'
 # After apply the bundle's conntrack is there.
 expect_exit 1 "$KFI" preflight "$B" -p "$PUB" --root "$R" --role worker
 grep -q 'conntrack (bundle' "$LAB/out" && fail "conntrack still missing after apply"
