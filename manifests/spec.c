@@ -99,7 +99,8 @@ void kf_spec_free(kf_spec *s)
 
 char *kf_spec_source_url(const kf_spec_component *c, const char *arch)
 {
-	size_t cap = 1, vl = strlen(c->version), al = strlen(arch);
+	/* A loaded spec's components all have a version (kf_spec_load). */
+	size_t cap = 1, vl = strlen(c->version), al = strlen(arch); // NOLINT(clang-analyzer-core.NonNullParamChecker)
 	const char *p;
 	char *out, *o;
 

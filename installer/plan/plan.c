@@ -111,7 +111,7 @@ static int write_plan(kfp_plan *p, kf_err *e)
 	if ((rc = kfp_path(p, path, sizeof path, e, "hosts")) || (rc = kfp_mkdir(path, e)))
 		return rc;
 	for (size_t i = 0; i < p->inv->nhosts; i++)
-		if ((rc = kfp_host_share(p, &p->inv->hosts[i], e)))
+		if (kfp_host_share(p, &p->inv->hosts[i], e) != KF_OK)
 			return kf_err_prefix(e, "host %s", p->inv->hosts[i].name);
 	if ((rc = kfp_path(p, path, sizeof path, e, "plan.yaml")))
 		return rc;
