@@ -31,8 +31,9 @@ static void usage(FILE *f)
 	        "Usage: kubeferry-install apply BUNDLE (-p PUBKEY | -P KEY) --role control-plane|worker\n"
 	        "           [--mirror HOST:PORT --mirror-ca-fingerprint SHA256 | --no-mirror]\n"
 	        "           [--root DIR] [--dry-run] [--hostname NAME] [--node-ip IP] [--arch ARCH]\n"
+	        "           [--allow-downgrade]\n"
 	        "       kubeferry-install apply BUNDLE (-p PUBKEY | -P KEY) --plan DIR --host NAME\n"
-	        "           [--root DIR] [--dry-run] [--arch ARCH]\n"
+	        "           [--root DIR] [--dry-run] [--arch ARCH] [--allow-downgrade]\n"
 	        "\n"
 	        "Verifies and unpacks BUNDLE into /var/lib/kubeferry/bundles/<name>-<version>,\n"
 	        "then prepares this node: SELinux permissive, swap off, kernel modules,\n"
@@ -58,6 +59,11 @@ static void usage(FILE *f)
 	        "  --node-ip IP             address for etcd and the API server\n"
 	        "                           (default: the first non-loopback address)\n"
 	        "  --arch ARCH              architecture (default: this machine's)\n"
+	        "  --allow-downgrade        apply a bundle whose Kubernetes version is older\n"
+	        "                           than the applied one (or the same name and\n"
+	        "                           version built earlier); refused otherwise, exit 1.\n"
+	        "                           A kubelet of a newer minor than the running\n"
+	        "                           control plane is refused either way\n"
 	        "  --plan DIR --host NAME   host NAME of a cluster plan ('cluster plan'; DIR\n"
 	        "                           needs only hosts/NAME/): role, node name and\n"
 	        "                           address from the plan; the planned etcd member\n"
@@ -90,6 +96,7 @@ static int write_applied(apply *a, kf_err *e)
 	st.arch = a->arch;
 	st.mirror = (char *)a->mirror;
 	st.mirror_fp = (char *)a->mirror_fp;
+	st.proxy_mode = (char *)kfi_proxy_mode(&a->os, a->lock);
 	if (!st.bundle || !st.bundle_dir)
 		rc = kf_err_set(e, KF_EIO, "out of memory");
 	else
@@ -166,7 +173,7 @@ static int run_steps(apply *a, kf_err *e)
 static int parse_args(apply *a, int argc, char **argv, kf_err *e)
 {
 	enum { O_ROLE = 256, O_ROOT, O_DRY, O_MIRROR, O_FP, O_NOMIRROR, O_HOST, O_IP, O_ARCH,
-	       O_CAFILE, O_PLAN, O_PLAN_HOST };
+	       O_CAFILE, O_DOWNGRADE, O_PLAN, O_PLAN_HOST };
 	static const struct option opts[] = {
 		{"role", required_argument, NULL, O_ROLE},
 		{"root", required_argument, NULL, O_ROOT},
@@ -178,6 +185,7 @@ static int parse_args(apply *a, int argc, char **argv, kf_err *e)
 		{"hostname", required_argument, NULL, O_HOST},
 		{"node-ip", required_argument, NULL, O_IP},
 		{"arch", required_argument, NULL, O_ARCH},
+		{"allow-downgrade", no_argument, NULL, O_DOWNGRADE},
 		{"plan", required_argument, NULL, O_PLAN},
 		{"host", required_argument, NULL, O_PLAN_HOST},
 		{"help", no_argument, NULL, 'h'},
@@ -200,6 +208,7 @@ static int parse_args(apply *a, int argc, char **argv, kf_err *e)
 		case O_HOST: a->hostname_opt = optarg; break;
 		case O_IP: a->node_ip_opt = optarg; break;
 		case O_ARCH: a->arch_opt = optarg; break;
+		case O_DOWNGRADE: a->allow_downgrade = 1; break;
 		case O_PLAN: a->plan_dir = optarg; break;
 		case O_PLAN_HOST: a->plan_host = optarg; break;
 		case 'h': usage(stdout); return -1;
@@ -256,6 +265,7 @@ static int identify(apply *a, kf_err *e)
 	unsigned char sa[sizeof(struct in6_addr)];
 
 	a->systemd = a->c.live && access("/run/systemd/system", F_OK) == 0;
+	kfi_os_probe(a->c.root, &a->os);
 	if (a->arch_opt)
 		snprintf(a->arch, sizeof a->arch, "%s", a->arch_opt);
 	else
@@ -270,12 +280,14 @@ static int identify(apply *a, kf_err *e)
 		kfi_node_ip(a->ip, sizeof a->ip);
 	/* The name and address end up in file names, /etc/etcd.env lines and
 	 * the OpenSSL SAN string ("DNS:name,IP:addr"): a ',', '/' or newline
-	 * there would add SANs, escape the directory or inject settings. */
+	 * there would add SANs, escape the directory or inject settings.
+	 * Checked here, before the first change to the node. */
 	if (!a->etcd_name)
 		a->etcd_name = a->host;
-	if (!kfi_host_valid(a->host))
-		return kf_err_set(e, KF_EUSAGE, "unusable host name '%s' (want letters, digits, '-' and '.'; use --hostname)",
-		                  a->host);
+	if (!kfi_node_name_valid(a->host))
+		return kf_err_set(e, KF_EUSAGE, "unusable host name '%s' (RFC 1123: lowercase letters, digits "
+		                  "and inner '-', labels of at most 63, at most 253 in all, not localhost; "
+		                  "use --hostname)", a->host);
 	/* IPv4 only: etcd.env and the kubeadm configuration write the
 	 * address into URLs without IPv6 brackets. */
 	if (inet_pton(AF_INET, a->ip, sa) != 1)

@@ -23,18 +23,18 @@
 
 #define KUBEADM_CONFIG "/etc/kubernetes/kubeadm-config.yaml"
 #define ADMIN_CONF "/etc/kubernetes/admin.conf"
+#define JOIN_CONFIG "/etc/kubernetes/kubeadm-join.yaml"
 #define SELF KFI_SELF
 
 static const char RENEW_SERVICE[] =
 	"# Written by kubeferry-install cluster init.\n"
 	"[Unit]\n"
-	"Description=Renew the Kubernetes certificates (kubeadm certs renew all)\n"
+	"Description=Renew the Kubernetes certificates near expiry\n"
 	"After=kubelet.service\n"
 	"\n"
 	"[Service]\n"
 	"Type=oneshot\n"
-	"ExecStart=/usr/local/bin/kubeadm certs renew all\n"
-	"ExecStartPost=" SELF " cluster restart-control-plane\n";
+	"ExecStart=" SELF " cluster renew-certs\n";
 
 static const char RENEW_TIMER[] =
 	"# Written by kubeferry-install cluster init.\n"
@@ -72,29 +72,6 @@ static int load_lock(const kfi_ctx *c, const kfi_applied *s, kf_lock **lk, kf_er
 	return rc;
 }
 
-/* 0 on success, -1 when the random generator fails (the token is a
- * secret: never made of whatever the buffer held). Bytes of 252 and more
- * are drawn again, so that every character is equally likely. */
-static int random_token(char *out /* 24 */)
-{
-	static const char alnum[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-	unsigned char r[64];
-	int n = 0;
-
-	while (n < 22) {
-		if (RAND_bytes(r, sizeof r) != 1)
-			return -1;
-		for (size_t i = 0; i < sizeof r && n < 22; i++)
-			if (r[i] < 252) {
-				out[n < 6 ? n : n + 1] = alnum[r[i] % 36];
-				n++;
-			}
-	}
-	out[6] = '.';
-	out[23] = '\0';
-	return 0;
-}
-
 /* A token and certificate key already in the written config are reused:
  * a re-run must render the same file and print the same join command. */
 static void reuse_secret(const kfi_ctx *c, const char *key, char *out, size_t n)
@@ -113,14 +90,71 @@ static void reuse_secret(const kfi_ctx *c, const char *key, char *out, size_t n)
 	free(buf);
 }
 
-static int valid_token(const char *t)
+/* flannel in nftables mode (EL10): the bundle's manifest stays as it is;
+ * the node's copy under /etc/kubernetes/addons (kfi_flannel_nft) is what
+ * is applied. *out is that copy's path, or NULL when the file is no
+ * flannel manifest (it is then applied unchanged). */
+static int flannel_nft(kfi_ctx *c, const char *src, const char *name, char **out, kf_err *e)
 {
-	if (strlen(t) != 23 || t[6] != '.')
-		return 0;
-	for (int i = 0; i < 23; i++)
-		if (i != 6 && !strchr("abcdefghijklmnopqrstuvwxyz0123456789", t[i]))
-			return 0;
-	return 1;
+	char *text = NULL, *nft = NULL, *copy = NULL;
+	size_t len;
+	int rc, r;
+
+	*out = NULL;
+	if ((rc = kf_read_file(src, 16u << 20, &text, &len, e)) != KF_OK)
+		goto out;
+	if ((r = kfi_flannel_nft(text, &nft)) <= 0) {
+		rc = r < 0 ? kfi_oom(e) : KF_OK;
+		goto out;
+	}
+	if (!(copy = kfi_strf("/etc/kubernetes/addons/%s", name))) {
+		rc = kfi_oom(e);
+		goto out;
+	}
+	if ((rc = kfi_put_file(c, copy, nft, strlen(nft), 0644, NULL, e)) == KF_OK) {
+		*out = copy;
+		copy = NULL;
+	}
+out:
+	free(text);
+	free(nft);
+	free(copy);
+	return rc;
+}
+
+/* HOST:PORT with a host of name or address characters only: it is written
+ * into the join configuration. */
+static int api_ok(const char *api)
+{
+	char host[256];
+	int port;
+
+	return kfi_split_hostport(api, host, sizeof host, &port) == 0 &&
+	       strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:") ==
+	           strlen(host);
+}
+
+/* After kubeadm init has run: a new bootstrap token (kubeadm token create
+ * with a token drawn here, so it is known even where kubeadm is only
+ * planned) into token[24], and the control-plane certificates uploaded
+ * again under the configuration's certificate key, so that the key the
+ * join command carries stays the same. */
+static int fresh_join_material(kfi_ctx *c, char *token, kf_err *e)
+{
+	int rc;
+	const char *upload[] = {"/usr/local/bin/kubeadm", "init", "phase", "upload-certs",
+	                        "--upload-certs", "--config", KUBEADM_CONFIG, NULL};
+
+	if (kfi_token_random(token) != 0)
+		return kf_err_set(e, KF_EIO, "cannot draw a bootstrap token: the random generator failed");
+	{
+		const char *create[] = {"/usr/local/bin/kubeadm", "token", "create", token,
+		                        "--ttl", "24h0m0s", "--description", "kubeferry join token",
+		                        "--kubeconfig", ADMIN_CONF, NULL};
+		if ((rc = kfi_run(c, create, e)) != KF_OK)
+			return rc;
+	}
+	return kfi_run(c, upload, e);
 }
 
 static int apply_addons(kfi_ctx *c, const kfi_applied *s, kf_err *e)
@@ -135,12 +169,22 @@ static int apply_addons(kfi_ctx *c, const kfi_applied *s, kf_err *e)
 		size_t l = strlen(nm);
 		if (rc == KF_OK && nm[0] != '.' &&
 		    ((l > 5 && !strcmp(nm + l - 5, ".yaml")) || (l > 4 && !strcmp(nm + l - 4, ".yml")))) {
-			char *f = kfi_strf("%s/addons/%s", s->bundle_dir, nm);
+			char *f = kfi_strf("%s/addons/%s", s->bundle_dir, nm), *nft = NULL;
+			char *src = kfi_strf("%s%s/addons/%s", c->root, s->bundle_dir, nm);
 			const char *argv[] = {"/usr/local/bin/kubectl", "--kubeconfig", ADMIN_CONF,
 			                      "apply", "-f", f, NULL};
-			rc = f ? kfi_run(c, argv, e) : kfi_oom(e);
+			if (!f || !src)
+				rc = kfi_oom(e);
+			else if (s->proxy_mode && !strcmp(s->proxy_mode, "nftables"))
+				rc = flannel_nft(c, src, nm, &nft, e);
+			if (nft)
+				argv[5] = nft;
+			if (rc == KF_OK)
+				rc = kfi_run(c, argv, e);
 			applied++;
 			free(f);
+			free(src);
+			free(nft);
 		}
 		free(ents[i]);
 	}
@@ -182,7 +226,7 @@ static int single_node_config(kfi_ctx *c, const kfi_applied *s, const kf_lock *l
 	printf("== kubeadm configuration\n");
 	reuse_secret(c, "- token: ", token, sizeof token);
 	reuse_secret(c, "certificateKey: ", certkey, sizeof certkey);
-	if (!valid_token(token) && random_token(token) != 0) {
+	if (!kfi_token_valid(token) && kfi_token_random(token) != 0) {
 		rc = kf_err_set(e, KF_EIO, "cannot draw a bootstrap token: the random generator failed");
 		goto out;
 	}
@@ -206,6 +250,8 @@ static int single_node_config(kfi_ctx *c, const kfi_applied *s, const kf_lock *l
 	ko.token = ps->token;
 	ko.certificate_key = ps->certkey;
 	ko.external_etcd = !lk->install.etcd || !strcmp(lk->install.etcd, "host");
+	/* Chosen by apply for this node's OS (EL10: nftables). */
+	ko.proxy_mode = s->proxy_mode;
 	if (kf_strf(etcd_ep, sizeof etcd_ep, "https://%s:2379", s->ip) != 0 ||
 	    kf_strf(ecert, sizeof ecert, "/etc/ssl/etcd/ssl/node-%s.pem", s->host) != 0 ||
 	    kf_strf(ekey, sizeof ekey, "/etc/ssl/etcd/ssl/node-%s-key.pem", s->host) != 0) {
@@ -246,6 +292,12 @@ static int plan_config(kfi_ctx *c, const kfi_applied *s, const char *plan, const
 	if ((rc = kfi_plan_join_secrets(*sh, ps, e)) != KF_OK)
 		return rc;
 	snprintf(ps->endpoint, sizeof ps->endpoint, "%s", (*sh)->endpoint);
+	/* kube-proxy's mode is the cluster's (the plan's); apply chose one for
+	 * this node's OS, which the CNI addon follows. */
+	if (s->proxy_mode && ps->proxy_mode[0] && strcmp(s->proxy_mode, ps->proxy_mode))
+		printf("%-8s the plan runs kube-proxy in %s mode, this node's OS wants %s: set "
+		       "kube_proxy_mode in the inventory and run 'cluster plan' again\n", "warn",
+		       ps->proxy_mode, s->proxy_mode);
 	return kfi_plan_cluster_files(c, *sh, e);
 }
 
@@ -323,7 +375,11 @@ static int cluster_init(int argc, char **argv)
 	if (node_has(&c, ADMIN_CONF)) {
 		printf("%-8s kubeadm init (%s exists)\n", "ok", ADMIN_CONF);
 		c.ok++;
-		if (share && (rc = kfi_plan_refresh(&c, share, &ps, 0, &e)) != KF_OK)
+		/* The token lives 24 h and the uploaded certificates 2 h: join
+		 * material printed now must be live. A plan keeps its own token
+		 * and refreshes it only when it would have expired. */
+		if ((rc = share ? kfi_plan_refresh(&c, share, &ps, 0, &e)
+		                : fresh_join_material(&c, ps.token, &e)) != KF_OK)
 			goto out;
 	} else {
 		const char *argv2[] = {"/usr/local/bin/kubeadm", "init", "--config", KUBEADM_CONFIG,
@@ -432,8 +488,8 @@ static int cluster_join(int argc, char **argv)
 			return kfi_cluster_join_plan(root, plan, host);
 		goto out;
 	}
-	if (!api || !strchr(api, ':') || !token || !valid_token(token) || !hash ||
-	    strncmp(hash, "sha256:", 7) || kfi_fingerprint_norm(hash, hx) != 0) {
+	if (!api || !api_ok(api) || !token || !kfi_token_valid(token) || !hash ||
+	    strncmp(hash, "sha256:", 7) || strlen(hash) != 71 || kfi_fingerprint_norm(hash, hx) != 0) {
 		rc = kf_err_set(&e, KF_EUSAGE, "cluster join needs --api-server HOST:PORT, --token "
 		                "[a-z0-9]{6}.[a-z0-9]{16} and --discovery-token-ca-cert-hash sha256:<64 hex>");
 		goto out;
@@ -441,7 +497,8 @@ static int cluster_join(int argc, char **argv)
 	if ((rc = kfi_node_open(root, &c, &ctx_ok, &s, &e)) != KF_OK)
 		goto out;
 	cp = !strcmp(s.role, "control-plane");
-	if (cp && (!certkey || strlen(certkey) != 64)) {
+	if (cp && (!certkey || strlen(certkey) != 64 ||
+	           strspn(certkey, "0123456789abcdef") != 64)) {
 		rc = kf_err_set(&e, KF_EUSAGE, "this node is a control plane: --certificate-key (64 hex) is needed");
 		goto out;
 	}
@@ -450,26 +507,21 @@ static int cluster_join(int argc, char **argv)
 		goto out;
 	}
 	{
-		const char *argv2[16];
-		size_t n = 0;
-		argv2[n++] = "/usr/local/bin/kubeadm";
-		argv2[n++] = "join";
-		argv2[n++] = api;
-		argv2[n++] = "--token";
-		argv2[n++] = token;
-		argv2[n++] = "--discovery-token-ca-cert-hash";
-		argv2[n++] = hash;
-		argv2[n++] = "--node-name";
-		argv2[n++] = s.host;
-		argv2[n++] = "--cri-socket";
-		argv2[n++] = "unix:///run/containerd/containerd.sock";
-		if (cp) {
-			argv2[n++] = "--control-plane";
-			argv2[n++] = "--certificate-key";
-			argv2[n++] = certkey;
-		}
-		argv2[n] = NULL;
-		rc = kfi_run(&c, argv2, &e);
+		/* A configuration file, not flags: the flags cannot carry
+		 * kubelet's node-ip, nor a control plane's advertise address,
+		 * and kubelet would register whatever address it finds first. */
+		kfi_join_opts jo = {.api_server = api, .token = token, .ca_cert_hash = hash,
+		                    .node_name = s.host, .node_ip = s.ip,
+		                    .certificate_key = cp ? certkey : NULL};
+		const char *argv2[] = {"/usr/local/bin/kubeadm", "join", "--config", JOIN_CONFIG, NULL};
+		char *cfg = kfi_render_kubeadm_join(&jo);
+		if (!cfg)
+			rc = kfi_oom(&e);
+		else /* 0600: it holds the token and the certificate key. */
+			rc = kfi_put_file(&c, JOIN_CONFIG, cfg, strlen(cfg), 0600, NULL, &e);
+		free(cfg);
+		if (rc == KF_OK)
+			rc = kfi_run(&c, argv2, &e);
 	}
 out:
 	if (rc != KF_OK && e.code)
@@ -480,39 +532,19 @@ out:
 	return rc;
 }
 
-/* Run by kubeferry-certs-renew.service after `kubeadm certs renew all`:
- * static pods only pick up new certificates when restarted, and kubelet
- * restarts a static pod when its manifest goes away and comes back. */
+/* The control-plane containers restarted through crictl (certs_renew.c),
+ * for an operator who renewed certificates by hand. */
 static int restart_control_plane(void)
 {
-	static const char *const pods[] = {"kube-apiserver", "kube-controller-manager",
-	                                   "kube-scheduler", "etcd", NULL};
-	const char *dir = "/etc/kubernetes/manifests", *park = "/etc/kubernetes/kubeferry-parked";
-	char from[256], to[256];
-	int rc = KF_OK, moved[8] = {0};
+	kfi_ctx c;
 	kf_err e = {0};
+	int rc = kfi_ctx_init(&c, "", 0, &e);
 
-	if ((rc = kf_mkdir_p(park, 0700, &e)) != KF_OK)
-		goto out;
-	for (size_t i = 0; pods[i]; i++) {
-		snprintf(from, sizeof from, "%s/%s.yaml", dir, pods[i]);
-		snprintf(to, sizeof to, "%s/%s.yaml", park, pods[i]);
-		moved[i] = rename(from, to) == 0;
+	if (rc == KF_OK) {
+		rc = kfi_restart_control_plane(&c, &e);
+		kfi_ctx_free(&c);
 	}
-	/* kubelet looks at the manifest directory every 20 s. */
-	sleep(30);
-	for (size_t i = 0; pods[i]; i++) {
-		if (!moved[i])
-			continue;
-		snprintf(from, sizeof from, "%s/%s.yaml", park, pods[i]);
-		snprintf(to, sizeof to, "%s/%s.yaml", dir, pods[i]);
-		if (rename(from, to) != 0)
-			rc = kf_err_errno(&e, "cannot restore", to);
-		else
-			printf("restarted %s\n", pods[i]);
-	}
-out:
-	if (rc)
+	if (rc != KF_OK && e.code)
 		kf_err_print("kubeferry-install cluster restart-control-plane", &e);
 	return rc;
 }
@@ -520,11 +552,13 @@ out:
 int kfi_cmd_cluster(int argc, char **argv)
 {
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		printf("Usage: kubeferry-install cluster plan|init|join|restart-control-plane [OPTIONS]\n"
+		printf("Usage: kubeferry-install cluster plan|init|join|renew-certs|restart-control-plane [OPTIONS]\n"
 		       "\n  plan   plan a whole cluster from a Kubespray inventory (admin host, offline)\n"
 		       "  init   kubeadm init on the first control plane\n"
 		       "  join   kubeadm join on the other nodes\n"
-		       "\nRun 'kubeferry-install cluster plan --help' (or init, join) for the options.\n"
+		       "\nRun 'kubeferry-install cluster plan --help' (or init, join, renew-certs)\n"
+		       "for the options. restart-control-plane restarts this node's control-plane\n"
+		       "containers through crictl.\n"
 		       "\nExit codes: 0 success, 2 usage error, 3 I/O error or kubeadm failed.\n");
 		return argc < 2 ? KF_EUSAGE : KF_OK;
 	}
@@ -534,6 +568,8 @@ int kfi_cmd_cluster(int argc, char **argv)
 		return cluster_init(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "join"))
 		return cluster_join(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "renew-certs"))
+		return kfi_cmd_renew_certs(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "restart-control-plane"))
 		return restart_control_plane();
 	fprintf(stderr, "kubeferry-install cluster: error: unknown subcommand '%s'\n", argv[1]);

@@ -323,6 +323,33 @@ out:
 
 /* Runs this node's applied bundle as kubeferry-mirror.service and records
  * what other nodes pass to apply --mirror. */
+char *kfi_mirror_unit(const char *by, const char *bundle_dir, const char *serve_args,
+                      const char *rw_path)
+{
+	kf_buf b;
+
+	kf_buf_init(&b);
+	kf_buf_addf(&b, "# Written by kubeferry-install %s.\n"
+	            "[Unit]\n"
+	            "Description=kubeferry registry mirror (bundle %s)\n"
+	            "After=network-online.target\n"
+	            "Wants=network-online.target\n"
+	            "\n"
+	            "[Service]\n"
+	            "ExecStart=" KFI_SELF " mirror serve %s %s\n"
+	            "Restart=always\n"
+	            "RestartSec=2\n"
+	            "DynamicUser=no\n"
+	            "NoNewPrivileges=yes\n"
+	            "ProtectSystem=strict\n"
+	            "ProtectHome=yes\n"
+	            "PrivateTmp=yes\n", by, bundle_dir, bundle_dir, serve_args);
+	if (rw_path)
+		kf_buf_addf(&b, "ReadWritePaths=%s\n", rw_path);
+	kf_buf_adds(&b, "\n[Install]\nWantedBy=multi-user.target\n");
+	return kf_buf_take(&b);
+}
+
 static int cmd_install(int argc, char **argv)
 {
 	enum { O_ROOT = 256, O_SAN, O_PLAN, O_HOST };
@@ -435,27 +462,12 @@ static int cmd_install(int argc, char **argv)
 	if ((rc = kfi_put_file_from(&c, KF_MIRROR_CA_PATH, ca, 0644, NULL, &e)) != KF_OK ||
 	    (rc = kfi_install_self(&c, &e)) != KF_OK)
 		goto out;
-	unit = kfi_strf("# Written by kubeferry-install mirror install.\n"
-	                 "[Unit]\n"
-	                 "Description=kubeferry registry mirror (bundle %s)\n"
-	                 "After=network-online.target\n"
-	                 "Wants=network-online.target\n"
-	                 "\n"
-	                 "[Service]\n"
-	                 "ExecStart=" KFI_SELF " mirror serve %s --listen %s "
-	                 "--state /var/lib/kubeferry/mirror-tls%s\n"
-	                 "Restart=always\n"
-	                 "RestartSec=2\n"
-	                 "DynamicUser=no\n"
-	                 "NoNewPrivileges=yes\n"
-	                 "ProtectSystem=strict\n"
-	                 "ProtectHome=yes\n"
-	                 "PrivateTmp=yes\n"
-	                 "ReadWritePaths=/var/lib/kubeferry/mirror-tls\n"
-	                 "\n"
-	                 "[Install]\n"
-	                 "WantedBy=multi-user.target\n",
-	                 s.bundle_dir, s.bundle_dir, listen, sanargs);
+	{
+		char *args = kfi_strf("--listen %s --state /var/lib/kubeferry/mirror-tls%s", listen, sanargs);
+		unit = args ? kfi_mirror_unit("mirror install", s.bundle_dir, args,
+		                              "/var/lib/kubeferry/mirror-tls") : NULL;
+		free(args);
+	}
 	if (!unit) {
 		rc = kfi_oom(&e);
 		goto out;

@@ -21,6 +21,7 @@
 
 typedef struct pf {
 	const char *root;
+	kfi_os os;
 	int control_plane;
 	int pass, warn, fail;
 } pf;
@@ -60,47 +61,23 @@ static void list_add(char *out, size_t n, const char *sep, const char *item)
 		out[off] = '\0';
 }
 
-/* Value of KEY= in os-release, unquoted. */
-static void osr_value(const char *osr, const char *key, char *out, size_t n)
-{
-	size_t kl = strlen(key);
-	out[0] = '\0';
-	for (const char *l = osr; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-		if (!strncmp(l, key, kl) && l[kl] == '=') {
-			const char *v = l + kl + 1;
-			size_t len = strcspn(v, "\n");
-			if (len && (*v == '"' || *v == '\'')) {
-				v++;
-				len = len >= 2 ? len - 2 : 0;
-			}
-			snprintf(out, n, "%.*s", (int)len, v);
-			return;
-		}
-	}
-}
-
 static void check_os(pf *p)
 {
-	char *osr = root_read(p, "/etc/os-release"), id[64], ver[64], d[200];
-	int major, ok = 0;
+	char d[200];
+	int ok = 0;
 
-	if (!osr) {
+	if (!p->os.found) {
 		row(p, "os", 2, "no /etc/os-release", "run on Rocky/RHEL/AlmaLinux/CentOS Stream 9 or 10, Debian 12 or Ubuntu 22.04/24.04");
 		return;
 	}
-	osr_value(osr, "ID", id, sizeof id);
-	osr_value(osr, "VERSION_ID", ver, sizeof ver);
-	major = (int)strtol(ver, NULL, 10); /* "9.4" is major 9 */
-	if (!strcmp(id, "rocky") || !strcmp(id, "rhel") || !strcmp(id, "almalinux") ||
-	    !strcmp(id, "centos"))
-		ok = major == 9 || major == 10;
-	else if (!strcmp(id, "debian"))
-		ok = major == 12;
-	else if (!strcmp(id, "ubuntu"))
-		ok = !strcmp(ver, "22.04") || !strcmp(ver, "24.04");
-	snprintf(d, sizeof d, "%s %s", id, ver);
+	if (p->os.el)
+		ok = p->os.el == 9 || p->os.el == 10;
+	else if (!strcmp(p->os.id, "debian"))
+		ok = p->os.major == 12;
+	else if (!strcmp(p->os.id, "ubuntu"))
+		ok = !strcmp(p->os.version_id, "22.04") || !strcmp(p->os.version_id, "24.04");
+	snprintf(d, sizeof d, "%s %s", p->os.id, p->os.version_id);
 	row(p, "os", ok ? 0 : 2, d, "supported: Rocky/RHEL/AlmaLinux/CentOS Stream 9 and 10, Debian 12, Ubuntu 22.04/24.04");
-	free(osr);
 }
 
 static void check_arch(pf *p, const kf_lock *lk)
@@ -241,27 +218,33 @@ static void check_cgroup(pf *p)
 	    "boot with systemd.unified_cgroup_hierarchy=1 (cgroup v1 is deprecated)");
 }
 
+/* The modules apply loads (apply/host.c): overlay and br_netfilter,
+ * nf_conntrack on EL, nf_tables on EL10; looked up in the modules.dep of
+ * the root's kernel release (hostos.c) and, on the live node, among the
+ * loaded ones. */
 static void check_modules(pf *p)
 {
-	static const char *const mods[] = {"overlay", "br_netfilter", NULL};
-	struct utsname u;
-	char *dep = NULL, path[512], missing[128] = "";
+	const char *mods[] = {"overlay", "br_netfilter", p->os.el ? "nf_conntrack" : NULL,
+	                      p->os.el >= 10 ? "nf_tables" : NULL, NULL};
+	char *dep = NULL, path[4096], missing[128] = "", all[128] = "";
 	size_t len;
 	kf_err ign;
 
-	uname(&u);
-	snprintf(path, sizeof path, "/lib/modules/%s/modules.dep", u.release);
-	kf_read_file(path, 64u << 20, &dep, &len, &ign);
-	for (size_t i = 0; mods[i]; i++) {
+	if (kf_strf(path, sizeof path, "%s/lib/modules/%s/modules.dep", p->root, p->os.kernel) == 0)
+		kf_read_file(path, 64u << 20, &dep, &len, &ign);
+	for (size_t i = 0; i < 4; i++) {
 		char sys[64], ko[64];
+		if (!mods[i])
+			continue;
+		list_add(all, sizeof all, " ", mods[i]);
 		snprintf(sys, sizeof sys, "/sys/module/%s", mods[i]);
 		snprintf(ko, sizeof ko, "/%s.ko", mods[i]);
-		if (access(sys, F_OK) == 0 || (dep && strstr(dep, ko)))
+		if ((!p->root[0] && access(sys, F_OK) == 0) || (dep && strstr(dep, ko)))
 			continue;
 		list_add(missing, sizeof missing, ",", mods[i]);
 	}
 	free(dep);
-	row(p, "kernel modules", missing[0] ? 1 : 0, missing[0] ? missing : "overlay br_netfilter",
+	row(p, "kernel modules", missing[0] ? 1 : 0, missing[0] ? missing : all,
 	    "install kernel-modules-extra (Rocky 10 cloud images) or build them in");
 }
 
@@ -278,18 +261,42 @@ static int tool_in_root(const pf *p, const char *name)
 	return 0;
 }
 
-static void check_tools(pf *p)
-{
-	static const char *const tools[] = {"conntrack", "socat", "mount", "modprobe", NULL};
-	char missing[200] = "";
+/* What kubeadm's preflight requires of the host by release (kubernetes
+ * #129131, #129450), and what it only warns about; each with the RPM that
+ * provides it on EL9 and EL10. */
+static const struct tool {
+	const char *name, *rpm;
+} tools_132[] = {{"ip", "iproute"}, {"iptables", "iptables-nft"}, {"mount", "util-linux"},
+                 {"nsenter", "util-linux"}, {NULL, NULL}},
+  tools_133[] = {{"mount", "util-linux"}, {"losetup", "util-linux"}, {NULL, NULL}},
+  tools_warn[] = {{"conntrack", "conntrack-tools"}, {"socat", "socat"}, {"ethtool", "ethtool"},
+                  {"tc", "iproute-tc"}, {"ebtables", "iptables-nft"}, {NULL, NULL}};
 
-	for (size_t i = 0; tools[i]; i++)
-		if (!tool_in_root(p, tools[i]))
-			list_add(missing, sizeof missing, " ", tools[i]);
-	if (!tool_in_root(p, "iptables") && !tool_in_root(p, "nft"))
-		list_add(missing, sizeof missing, " ", "iptables|nft");
-	row(p, "host tools", missing[0] ? 2 : 0, missing[0] ? missing : "conntrack socat iptables|nft mount modprobe",
-	    "dnf install conntrack-tools socat iptables-nft (apt-get install conntrack socat iptables)");
+static void tools_row(pf *p, const char *check, const struct tool *t, int level)
+{
+	char missing[200] = "", present[200] = "", fix[200] = "dnf install";
+
+	for (size_t i = 0; t[i].name; i++) {
+		if (tool_in_root(p, t[i].name)) {
+			list_add(present, sizeof present, " ", t[i].name);
+			continue;
+		}
+		list_add(missing, sizeof missing, " ", t[i].name);
+		if (!strstr(fix, t[i].rpm))
+			list_add(fix, sizeof fix, " ", t[i].rpm);
+	}
+	row(p, check, missing[0] ? level : 0, missing[0] ? missing : present, fix);
+}
+
+static void check_tools(pf *p, const kf_lock *lk)
+{
+	int v[3] = {0, 0, 0};
+	int minor = kfi_version_parse(lk->kube_version, v) == 0 && v[0] == 1 ? v[1] : 0;
+
+	/* 1.33 dropped ip, iptables and nsenter from its required list and
+	 * added losetup; older releases keep the 1.32 list. */
+	tools_row(p, "host tools", minor >= 33 ? tools_133 : tools_132, 2);
+	tools_row(p, "optional tools", tools_warn, 1);
 }
 
 int kfi_cmd_preflight(int argc, char **argv)
@@ -323,8 +330,10 @@ int kfi_cmd_preflight(int argc, char **argv)
 			       "of pass, warn or fail with the fix for each: OS family and version,\n"
 			       "architecture, CPUs and memory for the role, swap, required ports,\n"
 			       "hostname and product_uuid, cgroup version, kernel modules and host\n"
-			       "tools. With a key the bundle is verified first; without one only its\n"
-			       "lock is read. Changes nothing.\n"
+			       "tools (what kubeadm of the bundle's release requires fails, the rest\n"
+			       "warns; the fix names the RPM). Under --root the kernel release is\n"
+			       "ROOT/proc/sys/kernel/osrelease when present. With a key the bundle is\n"
+			       "verified first; without one only its lock is read. Changes nothing.\n"
 			       "\n"
 			       "Exit codes: 0 no check failed, 1 a check failed or the bundle did\n"
 			       "not verify, 2 usage error, 3 I/O error.\n");
@@ -356,6 +365,7 @@ int kfi_cmd_preflight(int argc, char **argv)
 	}
 	if ((rc = kf_lock_parse(lock_yaml, lock_len, KF_LOCK_PATH, &lk, &e)) != KF_OK)
 		goto out;
+	kfi_os_probe(p.root, &p.os);
 	printf("preflight for %s-%s (Kubernetes %s), role %s, root %s\n", lk->name, lk->version,
 	       lk->kube_version ? lk->kube_version : "?", role, p.root[0] ? p.root : "/");
 	printf("%-16s %-5s %s\n", "CHECK", "RESULT", "DETAIL");
@@ -368,7 +378,7 @@ int kfi_cmd_preflight(int argc, char **argv)
 	check_uuid(&p);
 	check_cgroup(&p);
 	check_modules(&p);
-	check_tools(&p);
+	check_tools(&p, lk);
 	printf("pass=%d warn=%d fail=%d\n", p.pass, p.warn, p.fail);
 	if (p.fail)
 		rc = KF_EVERIFY;

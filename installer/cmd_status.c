@@ -83,7 +83,7 @@ static void print_applied(const kfi_applied *st)
 		{"bundle", st->bundle}, {"kubernetes", st->kube_version}, {"role", st->role},
 		{"hostname", st->host}, {"node_ip", st->ip}, {"arch", st->arch},
 		{"bundle_dir", st->bundle_dir}, {"mirror", st->mirror ? st->mirror : "-"},
-		{"mirror_fp", st->mirror_fp ? st->mirror_fp : "-"},
+		{"mirror_fp", st->mirror_fp ? st->mirror_fp : "-"}, {"kube_proxy_mode", st->proxy_mode},
 	};
 
 	printf("applied:\n");

@@ -42,10 +42,13 @@ static const char *member_name(const char *path, int strip)
 	return p;
 }
 
-static int wanted(const char *name, const char *const *names)
+/* Without a list of names, only programs: upstream archives put their
+ * LICENSE and README beside the binaries (the CNI plugins at the top
+ * level), and those do not belong in /opt/cni/bin or /usr/local/bin. */
+static int wanted(const char *name, const char *const *names, unsigned perm)
 {
 	if (!names)
-		return 1;
+		return (perm & 0111) != 0;
 	for (size_t i = 0; names[i]; i++)
 		if (!strcmp(names[i], name))
 			return 1;
@@ -99,7 +102,7 @@ int kfi_tar_install(kfi_ctx *c, const char *tgz, const char *tgz_sha256, int str
 		if (archive_entry_filetype(ent) != AE_IFREG || !path)
 			continue;
 		name = member_name(path, strip);
-		if (!name || !wanted(name, names))
+		if (!name || !wanted(name, names, (unsigned)archive_entry_perm(ent)))
 			continue;
 		/* A hard link is reported as a regular file with no data of its
 		 * own: installing it would put an empty binary in place. */

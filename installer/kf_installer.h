@@ -34,6 +34,7 @@ int kfi_cmd_status(int argc, char **argv);    /* cmd_status.c */
 int kfi_cmd_preflight(int argc, char **argv); /* cmd_preflight.c */
 int kfi_cmd_cluster(int argc, char **argv);   /* cmd_cluster.c: init, join, restart-control-plane */
 int kfi_cmd_cluster_plan(int argc, char **argv); /* plan/plan.c: cluster plan */
+int kfi_cmd_renew_certs(int argc, char **argv); /* certs_renew.c: cluster renew-certs */
 
 /* The step engine (installer/step/: journal.c, put.c, run.c, stamp.c,
  * undo.c). Every change to a node goes through it: files
@@ -82,8 +83,22 @@ int kfi_run_soft(kfi_ctx *c, const char *const argv[], const char *hint);
 /* Run a probe on the live system; its exit status, or -1 when it could
  * not run. Output is discarded. */
 int kfi_probe(const char *const argv[]);
+/* Same, with its standard output (at most n-1 bytes) in out. */
+int kfi_probe_out(const char *const argv[], char *out, size_t n);
+/* Every command (kfi_run, kfi_probe) runs with KFI_BIN_PATH ahead of the
+ * caller's PATH: sudo's secure_path lacks /usr/local/bin, where apply
+ * installs kubeadm, kubelet, kubectl and crictl, and kubeadm finds kubelet
+ * through PATH. kfi_set_bin_path replaces those directories (tests point
+ * them at a stand-in's directory); NULL restores the default. */
+#define KFI_BIN_PATH "/usr/local/sbin:/usr/local/bin"
+void kfi_set_bin_path(const char *dirs);
 /* Undo everything in the journal (newest first) and remove the state. */
 int kfi_journal_undo(kfi_ctx *c, kf_err *e);
+
+/* Stop this node's control-plane containers through crictl; kubelet starts
+ * them again with the files they mount (certs_renew.c). Planned under
+ * --root. */
+int kfi_restart_control_plane(kfi_ctx *c, kf_err *e);
 
 /* systemd units (units.c). 1 on the live node with systemd as PID 1. */
 int kfi_systemd_running(const kfi_ctx *c);
@@ -110,6 +125,7 @@ typedef struct kfi_applied {
 	char *kube_version, *role, *host, *ip, *arch;
 	char *bundle_dir;            /* without the --root prefix */
 	char *mirror, *mirror_fp;
+	char *proxy_mode;            /* kube-proxy mode chosen for the node */
 } kfi_applied;
 int kfi_applied_write(const kfi_ctx *c, const kfi_applied *a, kf_err *e);
 /* KF_OK; KF_EUSAGE ("run apply first") when there is no state; KF_EIO when
@@ -120,10 +136,22 @@ void kfi_applied_free(kfi_applied *a);
 /* The context under root and this node's applied state: how cluster and
  * mirror install start. *ctx_ok is set once c must be freed. */
 int kfi_node_open(const char *root, kfi_ctx *c, int *ctx_ok, kfi_applied *s, kf_err *e);
+/* kubeferry-mirror.service running `mirror serve BUNDLE_DIR SERVE_ARGS`
+ * (cmd_mirror.c), read-only but for rw_path (may be NULL); by names the
+ * command that writes it. Caller frees; NULL when out of memory. */
+char *kfi_mirror_unit(const char *by, const char *bundle_dir, const char *serve_args,
+                      const char *rw_path);
 /* mirror install's record of what it serves (ADDR:PORT, CA fingerprint). */
 int kfi_mirror_state_write(kfi_ctx *c, const char *mirror, const char *fp, kf_err *e);
 /* KF_OK with both (caller frees), -1 when there is no complete record. */
 int kfi_mirror_state_load(const kfi_ctx *c, char **mirror, char **fp);
+
+/* Kubernetes versions (versions.c): "1.33.3" or "v1.33.3" into
+ * {major, minor, patch}; -1 when malformed. */
+int kfi_version_parse(const char *v, int out[3]);
+/* *cmp < 0, 0 or > 0 as a is older, the same or newer than b; -1 when
+ * either is malformed. */
+int kfi_version_cmp(const char *a, const char *b, int *cmp);
 
 /* HOST:PORT (hostport.c). The port 1-65535, decimal only, else -1. */
 int kfi_parse_port(const char *s);
@@ -131,9 +159,25 @@ int kfi_parse_port(const char *s);
  * malformed or the host does not fit. */
 int kfi_split_hostport(const char *in, char *host, size_t n, int *port);
 
+/* The node's system (hostos.c), read under the root: ROOT/etc/os-release
+ * and the kernel release from ROOT/proc/sys/kernel/osrelease (uname(2)
+ * when the root has no such file). */
+typedef struct kfi_os {
+	int found;                 /* an os-release was read */
+	char id[64], like[128], version_id[64];
+	int major;                 /* VERSION_ID's leading number */
+	int el;                    /* 9 or 10 on the RHEL family, else 0 */
+	char kernel[128];          /* e.g. 6.12.0-55.el10.x86_64 */
+} kfi_os;
+void kfi_os_probe(const char *root, kfi_os *os);
+/* kube-proxy's mode for this node: the bundle's install.kubeProxyMode when
+ * set, else nftables on EL10 and later, iptables elsewhere. */
+const char *kfi_proxy_mode(const kfi_os *os, const kf_lock *lk);
+
 /* Upstream .tar.gz archives (extract.c): every regular file whose path,
  * after dropping strip leading components (and a leading "./"), is a single
- * name (and one of names[], when names is not NULL) is installed into
+ * name (one of names[], or when names is NULL any with an execute bit:
+ * programs, not LICENSE or README) is installed into
  * dest_dir with mode. Returns the number installed via *count. */
 int kfi_tar_install(kfi_ctx *c, const char *tgz, const char *tgz_sha256, int strip,
                     const char *const *names, const char *dest_dir,
@@ -163,6 +207,11 @@ char *kfi_render_containerd(const char *containerd_version,
                             const char *sandbox_image);
 char *kfi_render_etcd_env(const char *host, const char *ip);
 
+/* kubeadm bootstrap tokens (token.c): a random [a-z0-9]{6}.[a-z0-9]{16}
+ * into out (0; -1 when the random generator fails), and the check. */
+int kfi_token_random(char out[24]);
+int kfi_token_valid(const char *t);
+
 /* kubeadm configuration (kubeadm.k8s.io/v1beta4) for `cluster init`. */
 typedef struct kfi_kubeadm_opts {
 	const char *kube_version;        /* "1.33.3" or "v1.33.3" */
@@ -172,11 +221,44 @@ typedef struct kfi_kubeadm_opts {
 	const char *token;               /* [a-z0-9]{6}.[a-z0-9]{16} */
 	const char *certificate_key;     /* 64 hex: --upload-certs key */
 	int external_etcd;               /* etcd: host */
+	const char *proxy_mode;          /* kube-proxy: iptables (NULL) or nftables */
 	const char *etcd_endpoint;       /* https://IP:2379 */
 	const char *etcd_ca, *etcd_cert, *etcd_key;
 } kfi_kubeadm_opts;
 char *kfi_render_kubeadm(const kfi_kubeadm_opts *o);
+/* Pieces shared by cluster init, cluster join and `cluster plan`
+ * (plan/plan_render.c): the InitConfiguration's kind, bootstrap token,
+ * certificate key and localAPIEndpoint; the JoinConfiguration's kind and
+ * discovery (CA pinned by ca_cert_hash "sha256:HEX") and a control
+ * plane's part; a nodeRegistration with node-ip; and "---" plus the
+ * KubeletConfiguration and KubeProxyConfiguration (mode: proxy_mode, NULL
+ * for iptables) documents. */
+void kfi_kubeadm_init_head(kf_buf *b, const char *token, const char *certkey,
+                           const char *advertise_ip);
+void kfi_kubeadm_join_head(kf_buf *b, const char *api_server, const char *token,
+                           const char *ca_cert_hash);
+void kfi_kubeadm_join_control_plane(kf_buf *b, const char *advertise_ip, const char *certkey);
+void kfi_kubeadm_node_registration(kf_buf *b, const char *name, const char *node_ip);
+void kfi_kubeadm_kubelet_proxy(kf_buf *b, const char *pod_subnet, const char *proxy_mode);
+/* JoinConfiguration (v1beta4) for `cluster join`; certificate_key set for
+ * a control plane (it then advertises node_ip). */
+typedef struct kfi_join_opts {
+	const char *api_server;          /* HOST:PORT */
+	const char *token, *ca_cert_hash; /* sha256:HEX */
+	const char *node_name, *node_ip;
+	const char *certificate_key;     /* NULL for a worker */
+} kfi_join_opts;
+char *kfi_render_kubeadm_join(const kfi_join_opts *o);
+/* flannel for kube-proxy's nftables mode: manifest with "EnableNFTables":
+ * true added to its net-conf.json, in *out (caller frees). 1 when done, 0
+ * when manifest is no flannel manifest (or already says it), -1 when out
+ * of memory. */
+int kfi_flannel_nft(const char *manifest, char **out);
 
+/* What the CAs and the etcd certificates carry (pki.c; `cluster plan`
+ * issues from the same profiles). */
+kf_x509_profile kfi_ca_profile(const char *cn, int pathlen0);
+kf_x509_profile kfi_etcd_profile(const char *cn, const char *san);
 /* etcd PKI (pki.c), Kubespray layout under dir (ROOT/etc/ssl/etcd/ssl). */
 int kfi_etcd_pki(kfi_ctx *c, const char *dir_abs, const char *host,
                  const char *const *ips, size_t nip, kf_err *e);

@@ -5,7 +5,8 @@
  *   admin-<host>.pem,  admin-<host>-key.pem  CN=etcd-admin-<host>
  *   node-<host>.pem,   node-<host>-key.pem   CN=etcd-node-<host>
  * Leaf certificates carry serverAuth and clientAuth (etcd uses one
- * certificate for both directions on the peer port) and the SANs
+ * certificate for both directions on the peer port), no keyEncipherment
+ * (an EC key cannot encipher), and the SANs
  * localhost, the host name, 127.0.0.1, ::1 and the node's addresses.
  * Keys are ECDSA P-256, written 0600.
  *
@@ -24,13 +25,30 @@
 
 #define CERT_DAYS 3650
 
-/* CA certificates: the etcd CA and the cluster CAs kubeadm would make. */
-static kf_x509_profile ca_profile(const char *cn)
+/* CA certificates: the etcd CA and the cluster CAs kubeadm would make
+ * (also those of a cluster plan). pathlen0: a CA that signs only leaves
+ * (the mirror's). */
+kf_x509_profile kfi_ca_profile(const char *cn, int pathlen0)
 {
 	kf_x509_profile p = {
 		.cn = cn, .days = CERT_DAYS,
-		.basic_constraints = "critical,CA:TRUE",
+		.basic_constraints = pathlen0 ? "critical,CA:TRUE,pathlen:0" : "critical,CA:TRUE",
 		.key_usage = "critical,keyCertSign,cRLSign,digitalSignature",
+	};
+	return p;
+}
+
+/* etcd's member, admin and node certificates: one certificate serves both
+ * directions on the peer port. EC keys cannot encipher: no
+ * keyEncipherment (RFC 5480). */
+kf_x509_profile kfi_etcd_profile(const char *cn, const char *san)
+{
+	kf_x509_profile p = {
+		.cn = cn, .days = CERT_DAYS,
+		.basic_constraints = "critical,CA:FALSE",
+		.key_usage = "critical,digitalSignature",
+		.ext_key_usage = "serverAuth,clientAuth",
+		.san = san,
 	};
 	return p;
 }
@@ -109,14 +127,8 @@ int kfi_etcd_pki(kfi_ctx *c, const char *dir, const char *host,
 	char san[4096];
 	X509 *ca = NULL, *x = NULL;
 	EVP_PKEY *ca_key = NULL, *k = NULL;
-	kf_x509_profile ca_p = ca_profile("etcd-ca");
-	kf_x509_profile leaf_p = {
-		.cn = cn, .days = CERT_DAYS,
-		.basic_constraints = "critical,CA:FALSE",
-		.key_usage = "critical,digitalSignature,keyEncipherment",
-		.ext_key_usage = "serverAuth,clientAuth",
-		.san = san,
-	};
+	kf_x509_profile ca_p = kfi_ca_profile("etcd-ca", 0);
+	kf_x509_profile leaf_p = kfi_etcd_profile(cn, san);
 	int fit;
 
 	if (kf_strf(ca_abs, sizeof ca_abs, "%s/ca.pem", dir) != 0 ||
@@ -190,7 +202,7 @@ int kfi_ensure_ca(kfi_ctx *c, const char *cert_abs, const char *key_abs,
 	int rc = KF_OK;
 	EVP_PKEY *k = NULL;
 	X509 *x = NULL;
-	kf_x509_profile p = ca_profile(cn);
+	kf_x509_profile p = kfi_ca_profile(cn, 0);
 
 	if ((rc = kfi_check_parents(c, cert_abs, e)) != KF_OK ||
 	    (rc = kfi_check_parents(c, key_abs, e)) != KF_OK)

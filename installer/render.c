@@ -18,12 +18,15 @@ char *kfi_render_containerd(const char *containerd_version,
                             const char *sandbox_image)
 {
 	const char *v = containerd_version ? containerd_version : "1";
-	long major;
+	char *end = NULL;
+	long major, minor = 0;
 
 	if (*v == 'v')
 		v++;
-	/* The leading number only: "2.1.4" is major 2. */
-	major = strtol(v, NULL, 10);
+	/* "2.1.4" is major 2, minor 1. */
+	major = strtol(v, &end, 10);
+	if (end && *end == '.')
+		minor = strtol(end + 1, NULL, 10);
 	if (major >= 2)
 		return kfi_strf(
 		    "# Written by kubeferry-install: containerd %s (config version 3).\n"
@@ -49,9 +52,12 @@ char *kfi_render_containerd(const char *containerd_version,
 		    "        BinaryName = \"/usr/local/sbin/runc\"\n"
 		    "        SystemdCgroup = true\n"
 		    "  [plugins.\"io.containerd.cri.v1.runtime\".cni]\n"
-		    "    bin_dir = \"/opt/cni/bin\"\n"
+		    "    %s\n"
 		    "    conf_dir = \"/etc/cni/net.d\"\n",
-		    containerd_version ? containerd_version : "?", sandbox_image);
+		    containerd_version ? containerd_version : "?", sandbox_image,
+		    /* 2.1 deprecated bin_dir for a list (containerd#11311). */
+		    major > 2 || minor >= 1 ? "bin_dirs = [\"/opt/cni/bin\"]"
+		                            : "bin_dir = \"/opt/cni/bin\"");
 	return kfi_strf(
 	    "# Written by kubeferry-install: containerd %s (config version 2).\n"
 	    "version = 2\n"
@@ -102,7 +108,12 @@ char *kfi_render_etcd_env(const char *host, const char *ip)
 	    "ETCD_ELECTION_TIMEOUT=5000\n"
 	    "ETCD_HEARTBEAT_INTERVAL=250\n"
 	    "ETCD_AUTO_COMPACTION_RETENTION=8\n"
-	    "ETCD_SNAPSHOT_COUNT=10000\n"
+	    /* Kubespray v2.29.1's etcd.env: etcd's own snapshot default, a
+	     * corruption check before serving, and watch progress notices
+	     * that kube-apiserver's watch cache relies on. */
+	    "ETCD_SNAPSHOT_COUNT=100000\n"
+	    "ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK=true\n"
+	    "ETCD_EXPERIMENTAL_WATCH_PROGRESS_NOTIFY_INTERVAL=5s\n"
 	    "ETCD_METRICS=basic\n"
 	    "ETCD_CLIENT_CERT_AUTH=true\n"
 	    "ETCD_TRUSTED_CA_FILE=%s/ca.pem\n"
@@ -116,81 +127,160 @@ char *kfi_render_etcd_env(const char *host, const char *ip)
 	    host, d, host);
 }
 
+void kfi_kubeadm_init_head(kf_buf *b, const char *token, const char *certkey,
+                           const char *advertise_ip)
+{
+	kf_buf_addf(b,
+	            "kind: InitConfiguration\n"
+	            "bootstrapTokens:\n"
+	            "- token: \"%s\"\n"
+	            "  description: kubeferry join token\n"
+	            "  ttl: 24h0m0s\n"
+	            "  usages:\n"
+	            "  - signing\n"
+	            "  - authentication\n"
+	            "  groups:\n"
+	            "  - system:bootstrappers:kubeadm:default-node-token\n"
+	            "certificateKey: \"%s\"\n"
+	            "localAPIEndpoint:\n"
+	            "  advertiseAddress: %s\n"
+	            "  bindPort: 6443\n", token, certkey, advertise_ip);
+}
+
+/* The CA is pinned by its hash: never unsafeSkipCAVerification. */
+void kfi_kubeadm_join_head(kf_buf *b, const char *api_server, const char *token,
+                           const char *ca_cert_hash)
+{
+	kf_buf_addf(b,
+	            "kind: JoinConfiguration\n"
+	            "discovery:\n"
+	            "  bootstrapToken:\n"
+	            "    apiServerEndpoint: %s\n"
+	            "    token: \"%s\"\n"
+	            "    caCertHashes:\n"
+	            "    - %s\n", api_server, token, ca_cert_hash);
+}
+
+void kfi_kubeadm_join_control_plane(kf_buf *b, const char *advertise_ip, const char *certkey)
+{
+	kf_buf_addf(b,
+	            "controlPlane:\n"
+	            "  localAPIEndpoint:\n"
+	            "    advertiseAddress: %s\n"
+	            "    bindPort: 6443\n"
+	            "  certificateKey: \"%s\"\n", advertise_ip, certkey);
+}
+
+/* init's and join's nodeRegistration (name, then kubelet's node-ip):
+ * v1beta4 turned extra args into a list of {name, value}. */
+void kfi_kubeadm_node_registration(kf_buf *b, const char *name, const char *node_ip)
+{
+	kf_buf_addf(b,
+	            "nodeRegistration:\n"
+	            "  name: %s\n"
+	            "  criSocket: unix:///run/containerd/containerd.sock\n"
+	            "  imagePullPolicy: IfNotPresent\n"
+	            "  kubeletExtraArgs:\n"
+	            "  - name: node-ip\n"
+	            "    value: %s\n", name, node_ip);
+}
+
+void kfi_kubeadm_kubelet_proxy(kf_buf *b, const char *pod_subnet, const char *proxy_mode)
+{
+	kf_buf_addf(b,
+	            "---\n"
+	            "apiVersion: kubelet.config.k8s.io/v1beta1\n"
+	            "kind: KubeletConfiguration\n"
+	            "cgroupDriver: systemd\n"
+	            "containerRuntimeEndpoint: unix:///run/containerd/containerd.sock\n"
+	            "failSwapOn: true\n"
+	            "rotateCertificates: true\n"
+	            "serverTLSBootstrap: false\n"
+	            "---\n"
+	            "apiVersion: kubeproxy.config.k8s.io/v1alpha1\n"
+	            "kind: KubeProxyConfiguration\n"
+	            "mode: %s\n"
+	            "clusterCIDR: %s\n", proxy_mode ? proxy_mode : "iptables", pod_subnet);
+}
+
 /* One multi-document file: InitConfiguration, ClusterConfiguration
  * (kubeadm.k8s.io/v1beta4), KubeletConfiguration (kubelet.config.k8s.io/
  * v1beta1), KubeProxyConfiguration (kubeproxy.config.k8s.io/v1alpha1). */
 char *kfi_render_kubeadm(const kfi_kubeadm_opts *o)
 {
 	const char *v = o->kube_version;
-	char *etcd, *s;
+	kf_buf b;
 
+	kf_buf_init(&b);
+	kf_buf_adds(&b, "# Written by kubeferry-install cluster init.\n"
+	                "apiVersion: kubeadm.k8s.io/v1beta4\n");
+	kfi_kubeadm_init_head(&b, o->token, o->certificate_key, o->advertise_ip);
+	kfi_kubeadm_node_registration(&b, o->node_name, o->advertise_ip);
+	kf_buf_addf(&b,
+	            "---\n"
+	            "apiVersion: kubeadm.k8s.io/v1beta4\n"
+	            "kind: ClusterConfiguration\n"
+	            "clusterName: kubernetes\n"
+	            "kubernetesVersion: %s%s\n"
+	            "controlPlaneEndpoint: %s\n"
+	            "imageRepository: registry.k8s.io\n"
+	            "certificatesDir: /etc/kubernetes/pki\n"
+	            "networking:\n"
+	            "  dnsDomain: cluster.local\n"
+	            "  podSubnet: %s\n"
+	            "  serviceSubnet: %s\n",
+	            v[0] == 'v' ? "" : "v", v, o->control_plane_endpoint, o->pod_subnet,
+	            o->service_subnet);
 	if (o->external_etcd)
-		etcd = kfi_strf(
-		    "etcd:\n"
-		    "  external:\n"
-		    "    endpoints:\n"
-		    "    - %s\n"
-		    "    caFile: %s\n"
-		    "    certFile: %s\n"
-		    "    keyFile: %s\n",
-		    o->etcd_endpoint, o->etcd_ca, o->etcd_cert, o->etcd_key);
+		kf_buf_addf(&b,
+		            "etcd:\n"
+		            "  external:\n"
+		            "    endpoints:\n"
+		            "    - %s\n"
+		            "    caFile: %s\n"
+		            "    certFile: %s\n"
+		            "    keyFile: %s\n",
+		            o->etcd_endpoint, o->etcd_ca, o->etcd_cert, o->etcd_key);
 	else
-		etcd = kfi_strf("etcd:\n  local:\n    dataDir: /var/lib/etcd\n");
-	if (!etcd)
-		return NULL;
-	s = kfi_strf(
-	    "# Written by kubeferry-install cluster init.\n"
-	    "apiVersion: kubeadm.k8s.io/v1beta4\n"
-	    "kind: InitConfiguration\n"
-	    "bootstrapTokens:\n"
-	    "- token: \"%s\"\n"
-	    "  description: kubeferry join token\n"
-	    "  ttl: 24h0m0s\n"
-	    "  usages:\n"
-	    "  - signing\n"
-	    "  - authentication\n"
-	    "  groups:\n"
-	    "  - system:bootstrappers:kubeadm:default-node-token\n"
-	    "certificateKey: \"%s\"\n"
-	    "localAPIEndpoint:\n"
-	    "  advertiseAddress: %s\n"
-	    "  bindPort: 6443\n"
-	    "nodeRegistration:\n"
-	    "  name: %s\n"
-	    "  criSocket: unix:///run/containerd/containerd.sock\n"
-	    "  imagePullPolicy: IfNotPresent\n"
-	    "  kubeletExtraArgs:\n"
-	    "  - name: node-ip\n"
-	    "    value: %s\n"
-	    "---\n"
-	    "apiVersion: kubeadm.k8s.io/v1beta4\n"
-	    "kind: ClusterConfiguration\n"
-	    "clusterName: kubernetes\n"
-	    "kubernetesVersion: %s%s\n"
-	    "controlPlaneEndpoint: %s\n"
-	    "imageRepository: registry.k8s.io\n"
-	    "certificatesDir: /etc/kubernetes/pki\n"
-	    "networking:\n"
-	    "  dnsDomain: cluster.local\n"
-	    "  podSubnet: %s\n"
-	    "  serviceSubnet: %s\n"
-	    "%s"
-	    "---\n"
-	    "apiVersion: kubelet.config.k8s.io/v1beta1\n"
-	    "kind: KubeletConfiguration\n"
-	    "cgroupDriver: systemd\n"
-	    "containerRuntimeEndpoint: unix:///run/containerd/containerd.sock\n"
-	    "failSwapOn: true\n"
-	    "rotateCertificates: true\n"
-	    "serverTLSBootstrap: false\n"
-	    "---\n"
-	    "apiVersion: kubeproxy.config.k8s.io/v1alpha1\n"
-	    "kind: KubeProxyConfiguration\n"
-	    "mode: iptables\n"
-	    "clusterCIDR: %s\n",
-	    o->token, o->certificate_key, o->advertise_ip, o->node_name, o->advertise_ip,
-	    v[0] == 'v' ? "" : "v", v, o->control_plane_endpoint, o->pod_subnet,
-	    o->service_subnet, etcd, o->pod_subnet);
-	free(etcd);
-	return s;
+		kf_buf_adds(&b, "etcd:\n  local:\n    dataDir: /var/lib/etcd\n");
+	kfi_kubeadm_kubelet_proxy(&b, o->pod_subnet, o->proxy_mode);
+	return kf_buf_take(&b);
+}
+
+int kfi_flannel_nft(const char *manifest, char **out)
+{
+	const char *at = strstr(manifest, "\"Network\": "), *ls, *nl;
+	kf_buf b;
+
+	*out = NULL;
+	if (!strstr(manifest, "net-conf.json: |") || !at || strstr(manifest, "EnableNFTables") ||
+	    !(nl = strchr(at, '\n')))
+		return 0;
+	for (ls = at; ls > manifest && ls[-1] != '\n'; ls--)
+		;
+	kf_buf_init(&b);
+	kf_buf_add(&b, manifest, (size_t)(nl + 1 - manifest));
+	/* Same indentation as the "Network" line, inside net-conf.json. */
+	kf_buf_add(&b, ls, strspn(ls, " "));
+	kf_buf_adds(&b, "\"EnableNFTables\": true,\n");
+	kf_buf_adds(&b, nl + 1);
+	*out = kf_buf_take(&b);
+	return *out ? 1 : -1;
+}
+
+/* JoinConfiguration (kubeadm.k8s.io/v1beta4) for `cluster join`: what the
+ * flags alone cannot say (kubelet's node-ip; a control plane's advertise
+ * address). */
+char *kfi_render_kubeadm_join(const kfi_join_opts *o)
+{
+	kf_buf b;
+
+	kf_buf_init(&b);
+	kf_buf_adds(&b, "# Written by kubeferry-install cluster join.\n"
+	                "apiVersion: kubeadm.k8s.io/v1beta4\n");
+	kfi_kubeadm_join_head(&b, o->api_server, o->token, o->ca_cert_hash);
+	kfi_kubeadm_node_registration(&b, o->node_name, o->node_ip);
+	if (o->certificate_key)
+		kfi_kubeadm_join_control_plane(&b, o->node_ip, o->certificate_key);
+	return kf_buf_take(&b);
 }

@@ -299,6 +299,7 @@ static int cluster_vars(const resolve *r, size_t h, kf_inventory *inv)
 	const inv_var *lba = lookup(r, h, "loadbalancer_apiserver.address");
 	const inv_var *lbp = lookup(r, h, "loadbalancer_apiserver.port");
 	const inv_var *lbn = lookup(r, h, "apiserver_loadbalancer_domain_name");
+	const inv_var *pm = lookup(r, h, "kube_proxy_mode");
 	char w[600], buf[300];
 	int rc = KF_OK;
 
@@ -308,7 +309,12 @@ static int cluster_vars(const resolve *r, size_t h, kf_inventory *inv)
 	if (svc && !kf_valid_cidr(svc->value))
 		return kf_err_set(b->e, KF_EUSAGE, "%s: kube_service_addresses \"%s\" is not a CIDR",
 		                  where(b, h, svc, w, sizeof w), svc->value);
-	if ((pods && (rc = set_str(&inv->pod_subnet, pods->value, b->e))) ||
+	if (pm && strcmp(pm->value, "iptables") && strcmp(pm->value, "nftables") &&
+	    strcmp(pm->value, "ipvs"))
+		return kf_err_set(b->e, KF_EUSAGE, "%s: kube_proxy_mode \"%s\" is not iptables, "
+		                  "nftables or ipvs", where(b, h, pm, w, sizeof w), pm->value);
+	if ((pm && (rc = set_str(&inv->kube_proxy_mode, pm->value, b->e))) ||
+	    (pods && (rc = set_str(&inv->pod_subnet, pods->value, b->e))) ||
 	    (svc && (rc = set_str(&inv->service_subnet, svc->value, b->e))))
 		return rc;
 	if (!ep && lba) {
@@ -541,6 +547,7 @@ void kf_inventory_free(kf_inventory *inv)
 	free(inv->pod_subnet);
 	free(inv->service_subnet);
 	free(inv->control_plane_endpoint);
+	free(inv->kube_proxy_mode);
 	free(inv->path);
 	free(inv);
 }

@@ -24,6 +24,7 @@ typedef struct kf_install {
 	char *pod_subnet;      /* default 10.244.0.0/16 */
 	char *service_subnet;  /* default 10.96.0.0/12 */
 	char *mirror;          /* mirror endpoint for hosts.toml, may be NULL */
+	char *kube_proxy_mode; /* "iptables" or "nftables"; NULL: by the node's OS */
 } kf_install;
 
 /* ---- spec --------------------------------------------------------------- */
@@ -167,6 +168,7 @@ typedef struct kf_inventory {
 	char *service_subnet;          /* kube_service_addresses */
 	char *control_plane_endpoint;  /* kubeferry_control_plane_endpoint or
 	                                  loadbalancer_apiserver address:port */
+	char *kube_proxy_mode;         /* kube_proxy_mode: iptables, nftables, ipvs */
 } kf_inventory;
 
 /* Read a Kubespray inventory: YAML (all.hosts, children, vars) or INI

@@ -169,6 +169,10 @@ int kf_lock_emit(kf_lock *l, char **out, size_t *len, kf_err *e)
 		put_key_str(&b, "  ", "mirror", l->install.mirror);
 	else
 		puts_(&b, "  mirror: null\n");
+	/* Written only when the spec sets it: locks without it stay as they
+	 * were byte for byte. */
+	if (l->install.kube_proxy_mode)
+		put_key_str(&b, "  ", "kubeProxyMode", l->install.kube_proxy_mode);
 	puts_(&b, l->nentries ? "entries:\n" : "entries: []\n");
 	for (size_t i = 0; i < l->nentries; i++) {
 		const kf_lock_entry *en = &l->entries[i];
@@ -209,8 +213,11 @@ out:
 /* ---- parser --------------------------------------------------------------- */
 
 /* Every key of the schema is required and no other is allowed. */
-static int exact_keys(kf_yctx *c, const kf_ynode *map, const char *what,
-                      const char *const *keys, const kf_ynode **vals)
+/* Every key of map is in keys; the first nreq of them must be present
+ * (later ones are optional: fields added after format 1 was first
+ * written, so older locks still parse). */
+static int known_keys(kf_yctx *c, const kf_ynode *map, const char *what,
+                      const char *const *keys, const kf_ynode **vals, size_t nreq)
 {
 	size_t nk = 0;
 	int rc = kf_ytree_want(c, map, KF_Y_MAP, what);
@@ -228,10 +235,16 @@ static int exact_keys(kf_yctx *c, const kf_ynode *map, const char *what,
 			return kf_ytree_fail(c, k, "unknown key \"%s\" in %s", k->value, what);
 		vals[j] = map->items[i + 1];
 	}
-	for (size_t j = 0; j < nk; j++)
+	for (size_t j = 0; j < nk && j < nreq; j++)
 		if (!vals[j])
 			return kf_ytree_fail(c, map, "missing key \"%s\" in %s", keys[j], what);
 	return KF_OK;
+}
+
+static int exact_keys(kf_yctx *c, const kf_ynode *map, const char *what,
+                      const char *const *keys, const kf_ynode **vals)
+{
+	return known_keys(c, map, what, keys, vals, (size_t)-1);
 }
 
 /* Lock strings are printable ASCII: they end up in messages and paths. */
@@ -375,11 +388,12 @@ static int parse_image(kf_yctx *c, const kf_ynode *n, kf_lock *l, kf_lock_image 
 
 static int parse_install(kf_yctx *c, const kf_ynode *n, kf_install *in)
 {
-	static const char *const keys[] = {"etcd", "cni", "podSubnet", "serviceSubnet", "mirror", NULL};
-	const kf_ynode *v[5];
+	static const char *const keys[] = {"etcd", "cni", "podSubnet", "serviceSubnet", "mirror",
+	                                   "kubeProxyMode", NULL};
+	const kf_ynode *v[6];
 	int rc;
 
-	if ((rc = exact_keys(c, n, "install", keys, v)) ||
+	if ((rc = known_keys(c, n, "install", keys, v, 5)) ||
 	    (rc = str(c, v[0], "install.etcd", &in->etcd)) ||
 	    (rc = str(c, v[1], "install.cni", &in->cni)) ||
 	    (rc = str(c, v[2], "install.podSubnet", &in->pod_subnet)) ||
@@ -398,6 +412,12 @@ static int parse_install(kf_yctx *c, const kf_ynode *n, kf_install *in)
 			return rc;
 		if (!kf_valid_https_url(in->mirror))
 			return kf_ytree_fail(c, v[4], "install.mirror is not an https:// URL");
+	}
+	if (v[5]) {
+		if ((rc = str(c, v[5], "install.kubeProxyMode", &in->kube_proxy_mode)))
+			return rc;
+		if (strcmp(in->kube_proxy_mode, "iptables") && strcmp(in->kube_proxy_mode, "nftables"))
+			return kf_ytree_fail(c, v[5], "install.kubeProxyMode must be \"iptables\" or \"nftables\"");
 	}
 	return KF_OK;
 }

@@ -363,6 +363,7 @@ void kf_install_copy(kf_install *dst, const kf_install *src)
 	dst->pod_subnet = dup_or_null(src->pod_subnet);
 	dst->service_subnet = dup_or_null(src->service_subnet);
 	dst->mirror = dup_or_null(src->mirror);
+	dst->kube_proxy_mode = dup_or_null(src->kube_proxy_mode);
 }
 
 void kf_install_clear(kf_install *i)
@@ -372,5 +373,6 @@ void kf_install_clear(kf_install *i)
 	free(i->pod_subnet);
 	free(i->service_subnet);
 	free(i->mirror);
+	free(i->kube_proxy_mode);
 	memset(i, 0, sizeof *i);
 }

@@ -346,7 +346,7 @@ static int parse_image(kf_yctx *c, const kf_ynode *m, kf_spec *s, kf_spec_image 
 static int parse_install(kf_yctx *c, const kf_ynode *m, kf_install *in)
 {
 	static const char *const keys[] = {"etcd", "cni", "podSubnet", "serviceSubnet",
-	                                   "mirror", NULL};
+	                                   "mirror", "kubeProxyMode", NULL};
 	const kf_ynode *v;
 	int rc;
 
@@ -383,6 +383,14 @@ static int parse_install(kf_yctx *c, const kf_ynode *m, kf_install *in)
 			return rc;
 		if (!kf_valid_https_url(in->mirror))
 			return kf_ytree_fail(c, v, "install.mirror \"%s\" is not an https:// URL", in->mirror);
+	}
+	/* Absent: the installer picks by the node (nftables on EL10). */
+	if ((v = find(m, "kubeProxyMode"))) {
+		if ((rc = kf_ytree_str(c, v, "install.kubeProxyMode", 0, &in->kube_proxy_mode)))
+			return rc;
+		if (strcmp(in->kube_proxy_mode, "iptables") && strcmp(in->kube_proxy_mode, "nftables"))
+			return kf_ytree_fail(c, v, "install.kubeProxyMode must be \"iptables\" or \"nftables\", not \"%s\"",
+			                     in->kube_proxy_mode);
 	}
 	return KF_OK;
 }

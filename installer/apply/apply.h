@@ -18,7 +18,7 @@ typedef struct apply {
 	kfi_ctx c;
 	const char *bundle, *pub_file, *pub_str, *role, *root;
 	const char *mirror, *mirror_fp, *mirror_ca_file, *hostname_opt, *node_ip_opt, *arch_opt;
-	int dry_run, no_mirror, control_plane;
+	int dry_run, no_mirror, control_plane, allow_downgrade;
 	char arch[32], host[256], ip[64];
 	kf_lock *lock;
 	char *bundle_dir;       /* the unpacked bundle (real path) */
@@ -32,6 +32,7 @@ typedef struct apply {
 	const char *etcd_name;  /* names the etcd certificate files: the
 	                           inventory name with a plan, else the host */
 	int runtime_changed;    /* containerd's binaries, config or runc changed */
+	kfi_os os;              /* the node's system, read under the root */
 } apply;
 
 typedef int kfi_apply_step(apply *a, kf_err *e);
@@ -42,7 +43,7 @@ extern const char kfi_tpl_kubelet_unit[];
 extern const char kfi_tpl_kubeadm_dropin[];
 extern const char kfi_tpl_etcd_unit[];
 extern const char kfi_tpl_crictl_yaml[];
-extern const char kfi_tpl_modules_conf[];
+extern const char kfi_tpl_modules_conf[];  /* the header; host.c adds the modules */
 extern const char kfi_tpl_sysctl_conf[];
 extern const char *const kfi_tpl_cp_ports[];
 extern const char *const kfi_tpl_worker_ports[];
@@ -51,8 +52,11 @@ extern const char *const kfi_tpl_worker_ports[];
 void kfi_host_arch(char *out, size_t n);
 /* The first non-loopback IPv4 address: what etcd advertises. */
 void kfi_node_ip(char *out, size_t n);
-/* An RFC 1123 host name. */
-int kfi_host_valid(const char *h);
+/* An RFC 1123 host name: dot-separated labels of 1 to 63 letters, digits
+ * and inner '-', at most 253 characters; lowercase only unless any_case. */
+int kfi_dns_name_valid(const char *h, int any_case);
+/* A node name: an RFC 1123 name in lowercase, not localhost. */
+int kfi_node_name_valid(const char *h);
 void kfi_node_hostname(const apply *a, char *out, size_t n);
 /* A file apply edits in place: KF_OK with its content, -1 when it does not
  * exist, else an error. Never read through a symbolic link. */
@@ -70,6 +74,9 @@ int kfi_apply_need(const apply *a, const char *const *names, const kf_lock_compo
  * the caller frees the last one). */
 int kfi_apply_file(const apply *a, const kf_lock_component *k, char **path, kf_err *e);
 kfi_apply_step kfi_step_bundle;
+/* apply/rollback.c: KF_EVERIFY when lk is older than what is applied
+ * (unless --allow-downgrade) or its kubelet newer than the control plane. */
+int kfi_apply_rollback_check(const apply *a, const kf_lock *lk, kf_err *e);
 
 /* ---- host (apply/host.c) ---------------------------------------------- */
 kfi_apply_step kfi_step_selinux, kfi_step_swap, kfi_step_modules_sysctl,

@@ -68,6 +68,9 @@ static int unpack(apply *a, kf_err *e)
 		rc = kf_err_set(e, KF_EVERIFY, "%s: unusable bundle name or version", a->bundle);
 		goto out;
 	}
+	/* Before the first change: an older bundle leaves the node as it is. */
+	if ((rc = kfi_apply_rollback_check(a, lk, e)) != KF_OK)
+		goto out;
 	parent = kfi_path(&a->c, KFI_BUNDLES_DIR);
 	dest = parent ? kfi_strf("%s/%s-%s", parent, lk->name, lk->version) : NULL;
 	if (!dest) {

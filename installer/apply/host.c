@@ -1,6 +1,6 @@
 /*
  * Host preparation: SELinux permissive, swap off, the kernel modules and
- * sysctls Kubernetes needs, and the firewalld ports. Edits of existing
+ * sysctls Kubernetes needs (firewalld: apply/firewalld.c). Edits of existing
  * files (SELinux config, fstab) rewrite only the lines that matter.
  */
 #include <stdio.h>
@@ -145,16 +145,48 @@ int kfi_step_swap(apply *a, kf_err *e)
 	return run_when_needed(a, swap_active, argv, e);
 }
 
+/* The kernel modules for this node: overlay and br_netfilter always;
+ * nf_conntrack on every EL release (kube-proxy reads
+ * /proc/sys/net/netfilter/nf_conntrack_max, which exists only once it is
+ * loaded); nf_tables where kube-proxy runs in nftables mode or the
+ * kernel has nothing else (EL10). */
+static void node_modules(const apply *a, const char **mods)
+{
+	size_t n = 0;
+
+	mods[n++] = "overlay";
+	mods[n++] = "br_netfilter";
+	if (a->os.el)
+		mods[n++] = "nf_conntrack";
+	if (a->os.el >= 10 || !strcmp(kfi_proxy_mode(&a->os, a->lock), "nftables"))
+		mods[n++] = "nf_tables";
+	mods[n] = NULL;
+}
+
 int kfi_step_modules_sysctl(apply *a, kf_err *e)
 {
-	static const char *const mods[] = {"overlay", "br_netfilter", NULL};
 	static const char *const sysctls[] = {"net/ipv4/ip_forward",
 	                                      "net/bridge/bridge-nf-call-iptables",
 	                                      "net/bridge/bridge-nf-call-ip6tables", NULL};
+	const char *mods[8];
 	int rc, sys_changed = 0, need = 0;
+	kf_buf conf;
 
-	if ((rc = kfi_put_file(&a->c, "/etc/modules-load.d/kubeferry.conf", kfi_tpl_modules_conf,
-	                       strlen(kfi_tpl_modules_conf), 0644, NULL, e)) != KF_OK)
+	node_modules(a, mods);
+	printf("%-8s %s %s%s, kernel %s: kube-proxy mode %s\n", "node",
+	       a->os.found ? a->os.id : "unknown OS", a->os.version_id,
+	       a->os.el ? (a->os.el >= 10 ? " (EL10)" : " (EL9)") : "",
+	       a->os.kernel[0] ? a->os.kernel : "?", kfi_proxy_mode(&a->os, a->lock));
+	kf_buf_init(&conf);
+	kf_buf_adds(&conf, kfi_tpl_modules_conf);
+	for (size_t i = 0; mods[i]; i++)
+		kf_buf_addf(&conf, "%s\n", mods[i]);
+	if (!kf_buf_ok(&conf)) {
+		rc = kfi_oom(e);
+		goto out;
+	}
+	if ((rc = kfi_put_file(&a->c, "/etc/modules-load.d/kubeferry.conf", conf.p, conf.len, 0644,
+	                       NULL, e)) != KF_OK)
 		goto out;
 	for (size_t i = 0; mods[i]; i++) {
 		char sys[128];
@@ -186,51 +218,6 @@ int kfi_step_modules_sysctl(apply *a, kf_err *e)
 		kfi_run_soft(&a->c, argv, "the bridge sysctls need br_netfilter loaded");
 	}
 out:
-	return rc;
-}
-
-int kfi_step_firewalld(apply *a, kf_err *e)
-{
-	int rc = KF_OK;
-	const char *const *ports = a->control_plane ? kfi_tpl_cp_ports : kfi_tpl_worker_ports;
-
-	if (a->c.live) {
-		const char *state[] = {"firewall-cmd", "--state", NULL};
-		if (kfi_probe(state) != 0) {
-			printf("%-8s firewalld (not running)\n", "ok");
-			a->c.ok++;
-			goto out;
-		}
-		for (size_t i = 0; ports[i]; i++) {
-			char q[64], add[64];
-			snprintf(q, sizeof q, "--query-port=%s", ports[i]);
-			snprintf(add, sizeof add, "--add-port=%s", ports[i]);
-			const char *query[] = {"firewall-cmd", q, NULL};
-			const char *perm[] = {"firewall-cmd", "--permanent", add, NULL};
-			const char *now[] = {"firewall-cmd", add, NULL};
-			if (kfi_probe(query) == 0)
-				continue;
-			if ((rc = kfi_run(&a->c, perm, e)) != KF_OK ||
-			    (rc = kfi_run(&a->c, now, e)) != KF_OK)
-				goto out;
-		}
-		goto out;
-	}
-	/* In another root firewalld cannot be asked; when it is installed
-	 * there, the offline tool is what would open the ports. */
-	if (!kfi_root_exists(a, "/usr/lib/systemd/system/firewalld.service") &&
-	    !kfi_root_exists(a, "/etc/firewalld")) {
-		printf("%-8s firewalld (not installed in %s)\n", "ok", a->c.root[0] ? a->c.root : "/");
-		a->c.ok++;
-		goto out;
-	}
-	for (size_t i = 0; ports[i]; i++) {
-		char add[64];
-		snprintf(add, sizeof add, "--add-port=%s", ports[i]);
-		const char *argv[] = {"firewall-offline-cmd", add, NULL};
-		if ((rc = kfi_run(&a->c, argv, e)) != KF_OK)
-			goto out;
-	}
-out:
+	kf_buf_free(&conf);
 	return rc;
 }

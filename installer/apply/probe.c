@@ -53,18 +53,38 @@ void kfi_node_ip(char *out, size_t n)
 	freeifaddrs(ifs);
 }
 
-/* An RFC 1123 host name: labels of letters, digits and '-'. */
-int kfi_host_valid(const char *h)
+int kfi_dns_name_valid(const char *h, int any_case)
 {
-	size_t n = strlen(h);
+	size_t n = strlen(h), label = 0;
 
-	if (n == 0 || n > 253 || h[0] == '.' || h[0] == '-' || strstr(h, ".."))
+	if (n == 0 || n > 253)
 		return 0;
-	for (; *h; h++)
-		if (!((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') ||
-		      (*h >= '0' && *h <= '9') || *h == '-' || *h == '.'))
+	for (size_t i = 0; i <= n; i++) {
+		char ch = h[i];
+		if (ch == '.' || ch == '\0') {
+			/* A label: 1 to 63 characters, no '-' at either end. */
+			if (label == 0 || label > 63 || h[i - 1] == '-')
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+		      (any_case && ch >= 'A' && ch <= 'Z')))
 			return 0;
+		if (ch == '-' && label == 0)
+			return 0;
+		label++;
+	}
 	return 1;
+}
+
+int kfi_node_name_valid(const char *h)
+{
+	/* kubelet registers the node under this name, which must be a
+	 * lowercase RFC 1123 subdomain; "localhost" (and EL's unset
+	 * "localhost.localdomain") would collide on every node. */
+	return kfi_dns_name_valid(h, 0) && strcmp(h, "localhost") &&
+	       strncmp(h, "localhost.", 10);
 }
 
 void kfi_node_hostname(const apply *a, char *out, size_t n)

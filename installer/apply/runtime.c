@@ -45,7 +45,7 @@ int kfi_step_mirror_ca(apply *a, kf_err *e)
 	 * would rewrite containerd's registry configuration. */
 	{
 		unsigned char sa[sizeof(struct in6_addr)];
-		if (!kfi_host_valid(host) && inet_pton(AF_INET6, host, sa) != 1)
+		if (!kfi_dns_name_valid(host, 1) && inet_pton(AF_INET6, host, sa) != 1)
 			return kf_err_set(e, KF_EUSAGE, "--mirror %s: '%s' is not a host name or address",
 			                  a->mirror, host);
 	}

@@ -82,9 +82,7 @@ const char kfi_tpl_crictl_yaml[] =
 	"timeout: 10\n";
 
 const char kfi_tpl_modules_conf[] =
-	"# Written by kubeferry-install: kernel modules Kubernetes needs.\n"
-	"overlay\n"
-	"br_netfilter\n";
+	"# Written by kubeferry-install: kernel modules Kubernetes needs.\n";
 
 const char kfi_tpl_sysctl_conf[] =
 	"# Written by kubeferry-install: sysctls Kubernetes needs.\n"

@@ -70,6 +70,8 @@ int kfi_plan_join_secrets(const kf_share *s, kfi_plan_secrets *ps, kf_err *e)
 	         (line_value(text, "certificateKey: ", ps->certkey, sizeof ps->certkey) ||
 	          strlen(ps->certkey) != 64))
 		rc = kf_err_set(e, KF_EUSAGE, "%s: no certificate key", path);
+	if (rc == KF_OK && s->first_cp)
+		line_value(text, "\nmode: ", ps->proxy_mode, sizeof ps->proxy_mode);
 	free(text);
 	if (rc)
 		return rc;

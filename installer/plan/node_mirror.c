@@ -14,30 +14,6 @@
 
 #define UNIT "kubeferry-mirror.service"
 
-static char *unit_text(const kfi_applied *st, const char *listen)
-{
-	return kfi_strf("# Written by kubeferry-install mirror install --plan.\n"
-	                "[Unit]\n"
-	                "Description=kubeferry registry mirror (bundle %s)\n"
-	                "After=network-online.target\n"
-	                "Wants=network-online.target\n"
-	                "\n"
-	                "[Service]\n"
-	                "ExecStart=" KFI_SELF " mirror serve %s --listen %s "
-	                "--tls-cert " KFP_MIRROR_TLS "/" KF_MIRROR_CHAIN_FILE " "
-	                "--tls-key " KFP_MIRROR_TLS "/server.key\n"
-	                "Restart=always\n"
-	                "RestartSec=2\n"
-	                "NoNewPrivileges=yes\n"
-	                "ProtectSystem=strict\n"
-	                "ProtectHome=yes\n"
-	                "PrivateTmp=yes\n"
-	                "\n"
-	                "[Install]\n"
-	                "WantedBy=multi-user.target\n",
-	                st->bundle_dir, st->bundle_dir, listen);
-}
-
 int kfi_mirror_install_plan(const char *root, const char *plan, const char *host)
 {
 	kfi_ctx c;
@@ -45,7 +21,7 @@ int kfi_mirror_install_plan(const char *root, const char *plan, const char *host
 	kf_share *s = NULL;
 	kf_err e = {0};
 	int rc, ctx_ok = 0, ch = 0;
-	char listen[96], advertise[96], *pem = NULL, *unit = NULL;
+	char listen[96], advertise[96], *pem = NULL, *unit = NULL, *args = NULL;
 	size_t len = 0;
 
 	if ((rc = kfi_node_open(root, &c, &ctx_ok, &st, &e)) ||
@@ -65,7 +41,11 @@ int kfi_mirror_install_plan(const char *root, const char *plan, const char *host
 	    (rc = kfi_put_file(&c, KF_MIRROR_CA_PATH, pem, len, 0644, NULL, &e)))
 		goto out;
 	printf("== %s\n", UNIT);
-	if (!(unit = unit_text(&st, listen))) {
+	/* Read-only: the planned material is fixed, nothing to renew here
+	 * (a new plan run re-issues, apply --plan installs it). */
+	if (!(args = kfi_strf("--listen %s --tls-cert " KFP_MIRROR_TLS "/" KF_MIRROR_CHAIN_FILE
+	                      " --tls-key " KFP_MIRROR_TLS "/server.key", listen)) ||
+	    !(unit = kfi_mirror_unit("mirror install --plan", st.bundle_dir, args, NULL))) {
 		rc = kfi_oom(&e);
 		goto out;
 	}
@@ -85,6 +65,7 @@ out:
 		printf("ok=%d changed=%d failed=%d\n", c.ok, c.changed, rc != KF_OK);
 	free(pem);
 	free(unit);
+	free(args);
 	kf_share_free(s);
 	kfi_applied_free(&st);
 	if (ctx_ok)

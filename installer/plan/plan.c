@@ -43,9 +43,10 @@ static void usage(FILE *f)
 	        "k8s_cluster, kubeferry_mirror (default: every control plane). Host vars:\n"
 	        "ansible_host, ip, access_ip, etcd_member_name, kube_override_hostname,\n"
 	        "kubeferry_mirror_port (default 5443). Cluster vars: kube_pods_subnet,\n"
-	        "kube_service_addresses, kubeferry_control_plane_endpoint (or Kubespray's\n"
-	        "loadbalancer_apiserver); otherwise the bundle's defaults and the first\n"
-	        "control plane's address, port 6443.\n"
+	        "kube_service_addresses, kube_proxy_mode (nftables for EL10 nodes),\n"
+	        "kubeferry_control_plane_endpoint (or Kubespray's loadbalancer_apiserver);\n"
+	        "otherwise the bundle's defaults (iptables) and the first control plane's\n"
+	        "address, port 6443.\n"
 	        "\n"
 	        "Options:\n"
 	        "  -p, --public-key FILE         trusted minisign public key file\n"
@@ -85,6 +86,10 @@ static int settle(kfp_plan *p, kf_err *e)
 	                in->pod_subnet ? in->pod_subnet : "10.244.0.0/16";
 	p->service_subnet = p->inv->service_subnet ? p->inv->service_subnet :
 	                    in->service_subnet ? in->service_subnet : "10.96.0.0/12";
+	/* One mode for the whole cluster (kube-proxy's configuration is the
+	 * cluster's): EL10 nodes need nftables, set kube_proxy_mode for them. */
+	p->proxy_mode = p->inv->kube_proxy_mode ? p->inv->kube_proxy_mode :
+	                in->kube_proxy_mode ? in->kube_proxy_mode : "iptables";
 	if (p->inv->control_plane_endpoint)
 		snprintf(p->endpoint, sizeof p->endpoint, "%s", p->inv->control_plane_endpoint);
 	else

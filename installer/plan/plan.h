@@ -48,6 +48,7 @@ typedef struct kfp_plan {
 	kf_lock *lock;
 	int external_etcd;               /* install.etcd: host */
 	const char *pod_subnet, *service_subnet;
+	const char *proxy_mode;          /* kube-proxy: the inventory's, the bundle's, iptables */
 	char endpoint[300];              /* controlPlaneEndpoint HOST:PORT */
 	struct x509_st *ca, *fp_ca, *etcd_ca, *mirror_ca;
 	struct evp_pkey_st *ca_key, *fp_key, *etcd_key, *mirror_key;
@@ -89,9 +90,8 @@ int kfp_leaf(kfp_plan *p, const char *crt, const char *key, const kf_x509_profil
 /* The service-account key pair kubeadm would make (RSA 2048 sa.key and
  * its public half sa.pub). */
 int kfp_sa(kfp_plan *p, const char *key, const char *pub, kf_err *e);
-/* Leaf profiles: etcd member/admin/node (server and client), the
- * apiserver's etcd client, the mirror's server certificate. */
-kf_x509_profile kfp_etcd_profile(const char *cn, const char *san);
+/* Leaf profiles besides etcd's (kfi_etcd_profile): the apiserver's etcd
+ * client, the mirror's server certificate. */
 kf_x509_profile kfp_client_profile(const char *cn);
 kf_x509_profile kfp_mirror_profile(const char *cn, const char *san);
 
@@ -133,6 +133,7 @@ typedef struct kfi_plan_secrets {
 	char certkey[65];
 	char hash[KF_SHA256_HEX];
 	char endpoint[300];          /* the API endpoint joins use */
+	char proxy_mode[16];         /* the first control plane's kube-proxy mode */
 } kfi_plan_secrets;
 int kfi_plan_join_secrets(const kf_share *s, kfi_plan_secrets *ps, kf_err *e);
 /* The planned PKI, encryption and audit files and kubeadm.yaml in place. */

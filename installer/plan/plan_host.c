@@ -108,7 +108,7 @@ static int etcd_share(kfp_plan *p, const kf_inv_host *h, const char *share, kf_e
 	for (size_t i = 0; i < 3 && !rc; i++) {
 		kf_x509_profile prof;
 		snprintf(cn, sizeof cn, "etcd-%s-%s", kinds[i], h->name);
-		prof = kfp_etcd_profile(cn, san);
+		prof = kfi_etcd_profile(cn, san);
 		if (kf_strf(crt, sizeof crt, "%s/%s-%s.pem", d, kinds[i], h->name) ||
 		    kf_strf(key, sizeof key, "%s/%s-%s-key.pem", d, kinds[i], h->name))
 			rc = kf_err_set(e, KF_EUSAGE, "path too long under %s", d);

@@ -2,8 +2,8 @@
  * The plan's certificates, all issued by the project's one X.509 issuer
  * (keys/ kf_x509_issue). CAs are made once and never replaced; a leaf is
  * kept as long as its CA signed it and it names exactly the hosts and
- * addresses the inventory now gives, so a re-run rotates nothing that is
- * still right. Leaf keys are ECDSA P-256 without keyEncipherment (an EC
+ * addresses the inventory now gives and is not within 30 days of its end,
+ * so a re-run rotates nothing that is still right. Leaf keys are ECDSA P-256 without keyEncipherment (an EC
  * key cannot encipher; RFC 5480). The cluster and front-proxy CAs and the
  * service-account key are RSA 2048, what kubeadm itself would make.
  */
@@ -16,10 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "installer/plan/plan.h"
 
-#define CA_DAYS 3650
 #define LEAF_DAYS 3650
 /* The lifetime of the mirror's own server certificates (mirror/server_tls.c). */
 #define MIRROR_DAYS 825
@@ -65,11 +65,7 @@ static EVP_PKEY *new_key(kfp_keytype t)
 int kfp_ca(kfp_plan *p, const char *crt, const char *key, const char *cn, kfp_keytype t,
            int pathlen0, X509 **x, EVP_PKEY **k, kf_err *e)
 {
-	kf_x509_profile prof = {
-		.cn = cn, .days = CA_DAYS,
-		.basic_constraints = pathlen0 ? "critical,CA:TRUE,pathlen:0" : "critical,CA:TRUE",
-		.key_usage = "critical,keyCertSign,cRLSign,digitalSignature",
-	};
+	kf_x509_profile prof = kfi_ca_profile(cn, pathlen0);
 	int have_c = kfp_exists(crt), have_k = kfp_exists(key);
 
 	*x = NULL;
@@ -121,13 +117,18 @@ static int sans_match(X509 *x, const char *san)
 	return ok && have == want;
 }
 
+/* A leaf this close to its end is issued anew by the next plan run. */
+#define RENEW_BEFORE_DAYS 30
+
 static int leaf_reusable(const char *crt, const char *key, const kf_x509_profile *prof,
                          X509 *ca)
 {
 	X509 *x = kfp_exists(crt) ? kf_x509_read_cert(crt) : NULL;
 	EVP_PKEY *k = x && kfp_exists(key) ? kf_x509_read_key(key) : NULL;
+	time_t soon = time(NULL) + (time_t)RENEW_BEFORE_DAYS * 86400;
 	int ok = x && k && X509_verify(x, X509_get0_pubkey(ca)) == 1 &&
-	         X509_check_private_key(x, k) == 1 && sans_match(x, prof->san);
+	         X509_check_private_key(x, k) == 1 && sans_match(x, prof->san) &&
+	         X509_cmp_time(X509_get0_notAfter(x), &soon) > 0;
 
 	X509_free(x);
 	EVP_PKEY_free(k);
@@ -192,19 +193,6 @@ out:
 	BIO_free(b);
 	EVP_PKEY_free(k);
 	return rc;
-}
-
-kf_x509_profile kfp_etcd_profile(const char *cn, const char *san)
-{
-	/* etcd uses one certificate for both directions on the peer port. */
-	kf_x509_profile prof = {
-		.cn = cn, .days = LEAF_DAYS,
-		.basic_constraints = "critical,CA:FALSE",
-		.key_usage = "critical,digitalSignature",
-		.ext_key_usage = "serverAuth,clientAuth",
-		.san = san,
-	};
-	return prof;
 }
 
 kf_x509_profile kfp_client_profile(const char *cn)

@@ -11,7 +11,6 @@
 
 #include "installer/plan/plan.h"
 
-#define CRI_SOCKET "unix:///run/containerd/containerd.sock"
 
 /* An address in a URL or HOST:PORT: IPv6 in brackets. */
 static void url_host(const char *ip, char *out, size_t n)
@@ -100,18 +99,6 @@ char *kfp_render_cluster_config(const kfp_plan *p)
 	return kf_buf_take(&b);
 }
 
-static void node_registration(kf_buf *b, const kf_inv_host *h)
-{
-	kf_buf_addf(b,
-	            "nodeRegistration:\n"
-	            "  name: %s\n"
-	            "  criSocket: " CRI_SOCKET "\n"
-	            "  imagePullPolicy: IfNotPresent\n"
-	            "  kubeletExtraArgs:\n"
-	            "  - name: node-ip\n"
-	            "    value: %s\n", h->node_name, h->ip);
-}
-
 char *kfp_render_kubeadm(const kfp_plan *p, const kf_inv_host *h)
 {
 	int cp = (h->roles & KF_ROLE_CONTROL_PLANE) != 0;
@@ -121,57 +108,19 @@ char *kfp_render_kubeadm(const kfp_plan *p, const kf_inv_host *h)
 	kf_buf_addf(&b, "# Written by kubeferry-install cluster plan for %s.\n"
 	            "apiVersion: kubeadm.k8s.io/v1beta4\n", h->name);
 	if (kfp_is_first_cp(p, h)) {
-		kf_buf_addf(&b,
-		            "kind: InitConfiguration\n"
-		            "bootstrapTokens:\n"
-		            "- token: \"%s\"\n"
-		            "  description: kubeferry join token\n"
-		            "  ttl: 24h0m0s\n"
-		            "  usages:\n"
-		            "  - signing\n"
-		            "  - authentication\n"
-		            "  groups:\n"
-		            "  - system:bootstrappers:kubeadm:default-node-token\n"
-		            "certificateKey: \"%s\"\n"
-		            "localAPIEndpoint:\n"
-		            "  advertiseAddress: %s\n"
-		            "  bindPort: 6443\n", p->token, p->certkey, h->ip);
+		kfi_kubeadm_init_head(&b, p->token, p->certkey, h->ip);
 	} else {
-		/* The CA is pinned by its hash: never unsafeSkipCAVerification. */
-		kf_buf_addf(&b,
-		            "kind: JoinConfiguration\n"
-		            "discovery:\n"
-		            "  bootstrapToken:\n"
-		            "    apiServerEndpoint: %s\n"
-		            "    token: \"%s\"\n"
-		            "    caCertHashes:\n"
-		            "    - sha256:%s\n", p->endpoint, p->token, p->hash);
-		if (cp)
-			kf_buf_addf(&b,
-			            "controlPlane:\n"
-			            "  certificateKey: \"%s\"\n"
-			            "  localAPIEndpoint:\n"
-			            "    advertiseAddress: %s\n"
-			            "    bindPort: 6443\n", p->certkey, h->ip);
+		char hash[80];
+		snprintf(hash, sizeof hash, "sha256:%s", p->hash);
+		kfi_kubeadm_join_head(&b, p->endpoint, p->token, hash);
 	}
-	node_registration(&b, h);
+	kfi_kubeadm_node_registration(&b, h->node_name, h->ip);
+	if (cp && !kfp_is_first_cp(p, h))
+		kfi_kubeadm_join_control_plane(&b, h->ip, p->certkey);
 	if (cp)
 		kf_buf_addf(&b, "---\n%s", p->cluster_config);
 	if (kfp_is_first_cp(p, h))
-		kf_buf_addf(&b,
-		            "---\n"
-		            "apiVersion: kubelet.config.k8s.io/v1beta1\n"
-		            "kind: KubeletConfiguration\n"
-		            "cgroupDriver: systemd\n"
-		            "containerRuntimeEndpoint: " CRI_SOCKET "\n"
-		            "failSwapOn: true\n"
-		            "rotateCertificates: true\n"
-		            "serverTLSBootstrap: false\n"
-		            "---\n"
-		            "apiVersion: kubeproxy.config.k8s.io/v1alpha1\n"
-		            "kind: KubeProxyConfiguration\n"
-		            "mode: iptables\n"
-		            "clusterCIDR: %s\n", p->pod_subnet);
+		kfi_kubeadm_kubelet_proxy(&b, p->pod_subnet, p->proxy_mode);
 	return kf_buf_take(&b);
 }
 

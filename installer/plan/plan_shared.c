@@ -57,38 +57,6 @@ static const char AUDIT_POLICY[] =
 	"    verbs: [\"create\", \"update\", \"patch\", \"delete\", \"deletecollection\"]\n"
 	"  - level: Metadata\n";
 
-/* 0 on success, -1 when the random generator fails. Bytes of 252 and
- * more are drawn again, so that every character is equally likely. */
-static int random_token(char out[24])
-{
-	static const char alnum[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-	unsigned char r[64];
-	int n = 0;
-
-	while (n < 22) {
-		if (RAND_bytes(r, sizeof r) != 1)
-			return -1;
-		for (size_t i = 0; i < sizeof r && n < 22; i++)
-			if (r[i] < 252) {
-				out[n < 6 ? n : n + 1] = alnum[r[i] % 36];
-				n++;
-			}
-	}
-	out[6] = '.';
-	out[23] = '\0';
-	return 0;
-}
-
-static int token_valid(const char *t)
-{
-	if (strlen(t) != 23 || t[6] != '.')
-		return 0;
-	for (int i = 0; i < 23; i++)
-		if (i != 6 && !strchr("abcdefghijklmnopqrstuvwxyz0123456789", t[i]))
-			return 0;
-	return 1;
-}
-
 static int hex64_valid(const char *s)
 {
 	return strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
@@ -128,7 +96,7 @@ static int secret_line(kfp_plan *p, const char *name, char *out, size_t n,
 
 static int gen_token(char *out, size_t n)
 {
-	return n < 24 ? -1 : random_token(out);
+	return n < 24 ? -1 : kfi_token_random(out);
 }
 
 static int gen_certkey(char *out, size_t n)
@@ -218,7 +186,7 @@ int kfp_shared(kfp_plan *p, kf_err *e)
 		return rc;
 #undef PATHS
 	if ((rc = secret_line(p, "bootstrap-token", p->token, sizeof p->token, gen_token,
-	                      token_valid, e)) ||
+	                      kfi_token_valid, e)) ||
 	    (rc = secret_line(p, "certificate-key", p->certkey, sizeof p->certkey, gen_certkey,
 	                      hex64_valid, e)))
 		return rc;

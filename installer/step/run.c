@@ -25,18 +25,50 @@ static void print_argv(const char *tag, const char *const argv[])
 	fflush(stdout);
 }
 
-/* fork + execvp with an argument vector: nothing is ever parsed by a
- * shell. quiet sends the child's output to /dev/null. */
-static int spawn(const char *const argv[], int quiet)
+static const char *bin_path = KFI_BIN_PATH;
+
+void kfi_set_bin_path(const char *dirs)
 {
-	int status = 0;
+	bin_path = dirs ? dirs : KFI_BIN_PATH;
+}
+
+/* The PATH a command runs with: the installer's own directories first,
+ * then the caller's (or the usual system ones). sudo's secure_path has no
+ * /usr/local/bin, and kubeadm looks up kubelet (and crictl, ...) on PATH,
+ * so what apply installed must be found whoever started the installer. */
+static char *child_path(void)
+{
+	const char *cur = getenv("PATH");
+
+	if (!cur || !*cur)
+		cur = "/usr/sbin:/usr/bin:/sbin:/bin";
+	return kfi_strf("%s:%s", bin_path, cur);
+}
+
+/* fork + execvp with an argument vector: nothing is ever parsed by a
+ * shell. quiet sends the child's output to /dev/null; out (when not NULL)
+ * receives up to n-1 bytes of its standard output, NUL-terminated. */
+static int spawn(const char *const argv[], int quiet, char *out, size_t n)
+{
+	int status = 0, pfd[2] = {-1, -1};
+	char *path = child_path();
 	pid_t pid;
 
+	if (!path || (out && pipe2(pfd, O_CLOEXEC) != 0)) {
+		free(path);
+		return -1;
+	}
 	fflush(stdout);
 	fflush(stderr);
 	pid = fork();
-	if (pid < 0)
+	if (pid < 0) {
+		free(path);
+		if (out) {
+			close(pfd[0]);
+			close(pfd[1]);
+		}
 		return -1;
+	}
 	if (pid == 0) {
 		if (quiet) {
 			int fd = open("/dev/null", O_RDWR);
@@ -45,8 +77,32 @@ static int spawn(const char *const argv[], int quiet)
 				dup2(fd, 2);
 			}
 		}
+		if (out)
+			dup2(pfd[1], 1);
+		setenv("PATH", path, 1);
 		execvp(argv[0], (char *const *)argv);
 		_exit(127);
+	}
+	free(path);
+	if (out) {
+		size_t got = 0;
+		ssize_t r;
+		close(pfd[1]);
+		while ((r = read(pfd[0], out + got, n - 1 - got)) != 0) {
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0)
+				break;
+			got += (size_t)r;
+			if (got == n - 1) {
+				char sink[256]; /* the rest is read and dropped */
+				while (read(pfd[0], sink, sizeof sink) > 0)
+					;
+				break;
+			}
+		}
+		out[got] = '\0';
+		close(pfd[0]);
 	}
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
@@ -64,7 +120,7 @@ int kfi_run(kfi_ctx *c, const char *const argv[], kf_err *e)
 		print_argv("plan", argv);
 		goto out;
 	}
-	st = spawn(argv, 0);
+	st = spawn(argv, 0, NULL, 0);
 	if (st != 0) {
 		rc = kf_err_set(e, KF_EIO, "command %s failed (%s %d)", argv[0],
 		                st < 0 ? "could not run," : "exit status", st);
@@ -89,5 +145,13 @@ int kfi_run_soft(kfi_ctx *c, const char *const argv[], const char *hint)
 
 int kfi_probe(const char *const argv[])
 {
-	return spawn(argv, 1);
+	return spawn(argv, 1, NULL, 0);
+}
+
+int kfi_probe_out(const char *const argv[], char *out, size_t n)
+{
+	if (n == 0)
+		return -1;
+	out[0] = '\0';
+	return spawn(argv, 1, out, n);
 }

@@ -151,4 +151,28 @@ grep -q '"Network": "10.244.0.0/16"' "$R$BD/addons/flannel.yaml" || fail "node a
 expect_exit 0 "$KFI" cluster init --root "$R"
 expect_output "^plan +run /usr/local/bin/kubectl --kubeconfig /etc/kubernetes/admin.conf apply -f $BD/addons/flannel.yaml\$"
 ! grep -q 'has no addons' "$LAB/out" || fail "init warned about missing addons"
+assert_absent "$R/etc/kubernetes/addons/flannel.yaml"
+
+note "EL10: flannel with EnableNFTables, from a copy of the bundle's manifest (issue 10, point 2)"
+R10=$LAB/el10
+mkdir -p "$R10/etc" "$R10/var/lib" "$R10/proc/sys/kernel"
+printf 'ID="rocky"\nID_LIKE="rhel centos fedora"\nVERSION_ID="10.0"\n' >"$R10/etc/os-release"
+echo 6.12.0-55.9.1.el10_0.x86_64 >"$R10/proc/sys/kernel/osrelease"
+echo cp1 >"$R10/etc/hostname"
+expect_exit 0 "$KFI" apply "$LAB/b/bundle.tar.zst" -p "$LAB/b/keys/kf.pub" --role control-plane \
+	--root "$R10" --node-ip 10.0.0.5
+expect_exit 0 "$KFI" cluster init --root "$R10"
+expect_output "^plan +run /usr/local/bin/kubectl --kubeconfig /etc/kubernetes/admin.conf apply -f /etc/kubernetes/addons/flannel.yaml\$"
+python3 - "$R10/etc/kubernetes/addons/flannel.yaml" "$R10$BD/addons/flannel.yaml" <<'EOF' || fail "EL10 flannel manifest"
+import json, sys, yaml
+nft, orig = ([d for d in yaml.safe_load_all(open(p)) if d] for p in sys.argv[1:])
+netconf = json.loads([d for d in nft if d["kind"] == "ConfigMap"][0]["data"]["net-conf.json"])
+assert netconf == {"Network": "10.244.0.0/16", "EnableNFTables": True, "Backend": {"Type": "vxlan"}}, netconf
+# Nothing else differs from the bundle's manifest.
+for docs in (nft, orig):
+    for d in docs:
+        if d["kind"] == "ConfigMap":
+            d["data"]["net-conf.json"] = "x"
+assert nft == orig
+EOF
 echo "addons checks passed"

@@ -52,8 +52,10 @@ expect_output '^changed +bundle k8s-test-1.33.3 unpacked'
 expect_output 'ok=[0-9]+ changed=[1-9][0-9]* failed=0$'
 # Commands are planned, not run, under --root.
 for c in 'setenforce 0' 'swapoff -a' 'modprobe overlay' 'modprobe br_netfilter' \
-	'sysctl --system' 'firewall-offline-cmd --add-port=6443/tcp' \
-	'firewall-offline-cmd --add-port=2379-2380/tcp' 'firewall-offline-cmd --add-port=8472/udp' \
+	'sysctl --system' 'firewall-offline-cmd --zone=public --add-port=6443/tcp' \
+	'firewall-offline-cmd --zone=public --add-port=2379-2380/tcp' 'firewall-offline-cmd --zone=public --add-port=8472/udp' \
+	'firewall-offline-cmd --zone=trusted --add-source=10.244.0.0/16' \
+	'firewall-offline-cmd --zone=trusted --add-source=10.96.0.0/12' \
 	'systemctl daemon-reload' 'systemctl restart containerd.service' 'systemctl restart etcd.service'; do
 	expect_output "^plan +run $c\$"
 done
@@ -66,7 +68,8 @@ grep -qx 'SELINUXTYPE=targeted' "$R/etc/selinux/config" || fail "SELINUXTYPE los
 grep -q '^# swap disabled by kubeferry-install: /dev/mapper/rl-swap none swap' "$R/etc/fstab" || fail "swap line not commented"
 grep -qx 'UUID=0a1b / xfs defaults 0 0' "$R/etc/fstab" || fail "root line changed"
 assert_eq "$(readlink "$R/etc/systemd/system/swap.target")" /dev/null "swap.target mask"
-assert_eq "$(grep -v '^#' "$R/etc/modules-load.d/kubeferry.conf" | tr '\n' ' ')" "overlay br_netfilter " modules
+# Rocky 9: nf_conntrack as on every EL release, no nf_tables (76-apply-el9-el10).
+assert_eq "$(grep -v '^#' "$R/etc/modules-load.d/kubeferry.conf" | tr '\n' ' ')" "overlay br_netfilter nf_conntrack " modules
 for s in net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables; do
 	grep -qx "$s = 1" "$R/etc/sysctl.d/99-kubeferry.conf" || fail "sysctl $s"
 done
@@ -79,6 +82,8 @@ done
 cmp "$R/usr/local/sbin/runc" /usr/sbin/runc || fail "runc differs"
 assert_eq "$(stat -c %a "$R/usr/local/sbin/runc")" 755 "runc mode"
 for p in bridge host-local loopback portmap; do cmp "$R/opt/cni/bin/$p" "/usr/lib/cni/$p" || fail "cni $p"; done
+# The CNI archive's LICENSE and README.md are not plugins (point 12).
+assert_eq "$(ls "$R/opt/cni/bin" | tr '\n' ' ')" "bridge host-local loopback portmap " "/opt/cni/bin holds only the plugins"
 assert_file "$R/usr/local/bin/crictl"
 cfg=$R/etc/containerd/config.toml
 grep -qx 'version = 2' "$cfg" || fail "containerd 1.6 needs config version 2"
@@ -116,6 +121,10 @@ for c in member admin node; do
 		grep -q "$n" <<<"$san" || fail "$c SAN lacks $n"
 	done
 	openssl x509 -in "$P/$c-node1.pem" -noout -ext extendedKeyUsage | has 'TLS Web Client Authentication' || fail "$c EKU"
+	# EC leaves sign only: keyEncipherment is for RSA keys (issue 10, point 12).
+	ku=$(openssl x509 -in "$P/$c-node1.pem" -noout -ext keyUsage)
+	grep -q 'Digital Signature' <<<"$ku" || fail "$c key usage lacks digitalSignature"
+	! grep -q 'Key Encipherment' <<<"$ku" || fail "$c EC certificate has keyEncipherment"
 	# key and certificate belong together
 	assert_eq "$(openssl x509 -in "$P/$c-node1.pem" -noout -pubkey | sha256sum)" \
 		"$(openssl pkey -in "$P/$c-node1-key.pem" -pubout | sha256sum)" "$c key pair"
@@ -211,7 +220,7 @@ note "worker role: worker ports, no etcd"
 R3=$LAB/root3
 rocky_root "$R3"
 expect_exit 0 "$KFI" apply "$B" -p "$PUB" --role worker --root "$R3" --node-ip 10.0.0.6
-expect_output '^plan +run firewall-offline-cmd --add-port=30000-32767/tcp$'
+expect_output '^plan +run firewall-offline-cmd --zone=public --add-port=30000-32767/tcp$'
 ! grep -q -- '--add-port=6443/tcp' "$LAB/out" || fail "control-plane port opened on a worker"
 assert_absent "$R3/etc/etcd.env"
 assert_absent "$R3/usr/local/bin/etcd"
@@ -284,6 +293,18 @@ expect_exit 2 "$KFI" apply "$B" -p "$PUB" --role control-plane --root "$R4" --ho
 expect_output "unusable host name 'n1,IP:10.9.9.9'"
 expect_exit 2 "$KFI" apply "$B" -p "$PUB" --role control-plane --root "$R4" --node-ip '10.0.0.5,DNS:evil'
 expect_output "node-ip 10.0.0.5,DNS:evil: not an IPv4 address"
+note "host names are RFC 1123 (point 17): refused before the first change"
+l63=$(printf 'a%.0s' $(seq 63)) l64=$(printf 'a%.0s' $(seq 64))
+long=$(printf "$l63.%.0s" 1 2 3)$(printf 'b%.0s' $(seq 62)) # 254 characters
+for h in Node1 localhost localhost.localdomain -n1 n1- n1..x n1. "$l64" "$long" 'n_1' 'n 1'; do
+	expect_exit 2 "$KFI" apply "$B" -p "$PUB" --role control-plane --root "$R4" --hostname "$h"
+	expect_output "unusable host name '$h' \\(RFC 1123"
+done
+# The longest names RFC 1123 allows still pass this check (dry run).
+ok253=$(printf "$l63.%.0s" 1 2 3)$(printf 'b%.0s' $(seq 61))
+for h in "$l63" "$ok253" n-1.example 1node; do
+	expect_exit 0 "$KFI" apply "$B" -p "$PUB" --role worker --root "$R4" --hostname "$h" --dry-run
+done
 listing "$R4" >"$LAB/after4"
 cmp "$LAB/before4" "$LAB/after4" || fail "a refused host name changed the root"
 note "usage errors"

@@ -12,6 +12,10 @@ mkdir -p "$R/etc" "$R/var/lib"
 expect_exit 0 "$KFI" apply "$LAB/b/bundle.tar.zst" -p "$LAB/b/keys/kf.pub" --role control-plane \
 	--root "$R" --hostname etcd1 --node-ip 127.0.0.1
 P=$R/etc/ssl/etcd/ssl
+for c in member admin node; do
+	! openssl x509 -in "$P/$c-etcd1.pem" -noout -ext keyUsage | has 'Key Encipherment' ||
+		fail "$c certificate: an EC key with keyEncipherment"
+done
 
 note "start the bundled etcd with /etc/etcd.env (ports and paths moved into the lab)"
 cp=$(kf_free_port) pp=$(kf_free_port)

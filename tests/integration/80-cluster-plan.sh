@@ -185,9 +185,12 @@ for want in '    caFile: /etc/kubernetes/pki/etcd/ca.crt' \
 	'controlPlaneEndpoint: 10.88.0.11:6443' 'kubernetesVersion: v1.33.3' '  podSubnet: 10.244.0.0/16'; do
 	grep -qxF -- "$want" "$C" || fail "ClusterConfiguration lacks: $want"
 done
-KF_MOCK_LOG=$LAB/mock.log sh "$ROOT/tests/node/mock-kubeadm" init --config "$K1" >/dev/null ||
+# The stand-in wants a kubelet on PATH, as kubeadm does.
+mkdir -p "$LAB/bin"
+ln -s "$ROOT/tests/node/mock-kubeadm" "$LAB/bin/kubelet"
+KF_MOCK_LOG=$LAB/mock.log PATH=$LAB/bin:$PATH sh "$ROOT/tests/node/mock-kubeadm" init --config "$K1" >/dev/null ||
 	fail "mock-kubeadm rejects the planned init configuration"
-KF_MOCK_LOG=$LAB/mock.log sh "$ROOT/tests/node/mock-kubeadm" join --config "$H/cp2/kubeadm.yaml" >/dev/null ||
+KF_MOCK_LOG=$LAB/mock.log PATH=$LAB/bin:$PATH sh "$ROOT/tests/node/mock-kubeadm" join --config "$H/cp2/kubeadm.yaml" >/dev/null ||
 	fail "mock-kubeadm rejects the planned join configuration"
 
 note "encryption at rest: secretbox with a 32-byte key, identity last"
@@ -250,7 +253,10 @@ ctl() { ETCDCTL_API=3 etcdctl --endpoints "https://127.0.0.1:${ports[0]}" --cace
 	--cert "$H/cp1/etcd-ssl/admin-cp1.pem" --key "$H/cp1/etcd-ssl/admin-cp1-key.pem" "$@"; }
 ok=0
 for _ in $(seq 1 120); do
-	if ctl endpoint health --cluster >"$LAB/health" 2>&1; then ok=1; break; fi
+	# A member that has not published its client URL yet is not listed:
+	# wait for all three.
+	if ctl endpoint health --cluster >"$LAB/health" 2>&1 &&
+		[ "$(grep -c 'is healthy' "$LAB/health")" = 3 ]; then ok=1; break; fi
 	sleep 0.5
 done
 [ $ok = 1 ] || { cat "$LAB/health" "$LAB"/etcd-*.log | tail -n 60; fail "planned etcd cluster not healthy"; }
@@ -318,4 +324,35 @@ mv "$S/ca.key" "$LAB/ca.key"
 expect_exit 2 "$KFI" cluster plan "$I/yaml/hosts.yaml" "$B" -p "$PUB" -o "$P"
 expect_output 'ca.crt without .*ca.key'
 mv "$LAB/ca.key" "$S/ca.key"
+note "a certificate near its end, or naming an old address, is issued anew from the same CA"
+P3=$LAB/plan-renew
+cp -a "$P" "$P3"
+m=$P3/hosts/cp2/etcd-ssl/member-cp2.pem
+openssl req -new -key "$P3/hosts/cp2/etcd-ssl/member-cp2-key.pem" -subj /CN=etcd-member-cp2 \
+	-out "$LAB/old.csr" 2>/dev/null
+printf 'subjectAltName=IP:10.88.0.12,IP:127.0.0.1,IP:::1,DNS:cp2,DNS:localhost\n' >"$LAB/old.ext"
+openssl x509 -req -in "$LAB/old.csr" -CA "$P3/shared/etcd-ca.crt" -CAkey "$P3/shared/etcd-ca.key" \
+	-set_serial 4242 -days 2 -extfile "$LAB/old.ext" -out "$m" 2>/dev/null
+cp "$m" "$LAB/old.pem"
+sed 's/10\.88\.0\.13/10.88.0.33/g' "$I/yaml/hosts.yaml" >"$I/yaml/hosts3.yaml"
+expect_exit 0 "$KFI" cluster plan "$I/yaml/hosts3.yaml" "$B" -p "$PUB" -o "$P3"
+! cmp -s "$LAB/old.pem" "$m" || fail "a certificate two days from its end was kept"
+openssl verify -CAfile "$P3/shared/etcd-ca.crt" "$m" >/dev/null || fail "renewed certificate does not chain"
+openssl x509 -in "$m" -noout -checkend $((365 * 86400)) >/dev/null || fail "renewed certificate is short-lived"
+san=$(openssl x509 -in "$P3/hosts/cp3/etcd-ssl/member-cp3.pem" -noout -ext subjectAltName)
+has -F 'IP Address:10.88.0.33' <<<"$san" && ! has -F 'IP Address:10.88.0.13' <<<"$san" ||
+	fail "cp3's certificate names its old address: $san"
+cmp "$P/hosts/cp1/etcd-ssl/member-cp1.pem" "$P3/hosts/cp1/etcd-ssl/member-cp1.pem" || fail "cp1 was re-issued"
+(cd "$P3/shared" && find . -type f | sort | xargs sha256sum) | diff "$LAB/shared-before" - || fail "shared/ changed"
+
+note "stacked etcd (install.etcd: kubeadm): the etcd CA key for kubeadm, no host etcd files"
+ETCD_MODE=kubeadm KF=$KF bash "$ROOT/tests/node/make-bundle.sh" "$LAB/bk"
+PK=$LAB/plan-stacked
+expect_exit 0 "$KFI" cluster plan "$I/yaml/hosts.yaml" "$LAB/bk/bundle.tar.zst" -p "$LAB/bk/keys/kf.pub" -o "$PK"
+cmp "$PK/shared/etcd-ca.key" "$PK/hosts/cp2/pki/etcd/ca.key" || fail "stacked: etcd CA key for kubeadm"
+for f in etcd.env etcd-ssl pki/apiserver-etcd-client.crt; do assert_absent "$PK/hosts/cp1/$f"; done
+assert_absent "$PK/shared/apiserver-etcd-client.key"
+grep -qx '  local:' "$PK/hosts/cp1/kubeadm.yaml" || fail "stacked: etcd.local"
+! grep -q 'external:' "$PK/hosts/cp1/kubeadm.yaml" || fail "stacked: external etcd named"
+grep -qx 'etcd_member_name: null' "$PK/hosts/cp1/host.yaml" || fail "stacked: host etcd member named"
 echo "cluster plan checks passed"

@@ -126,7 +126,7 @@ expect_exit 0 "$KFI" cluster init --plan "$P" --host cp1 --root "$R"
 expect_output '^plan +run /usr/local/bin/kubeadm init --config /etc/kubernetes/kubeadm-config.yaml --upload-certs$'
 expect_output 'cluster join --plan DIR --host NAME'
 cmp "$H/cp1/kubeadm.yaml" "$C" || fail "cp1: the planned configuration is not the one kubeadm gets"
-KF_MOCK_LOG=$LAB/mock.log "$R/usr/local/bin/kubeadm" init --config "$C" --upload-certs >/dev/null ||
+KF_MOCK_LOG=$LAB/mock.log PATH=$R/usr/local/bin:$PATH "$R/usr/local/bin/kubeadm" init --config "$C" --upload-certs >/dev/null ||
 	fail "mock-kubeadm rejects the planned init configuration"
 note "re-run right away: token and certificates still valid, nothing changes"
 touch "$R/etc/kubernetes/admin.conf" # what a real kubeadm init leaves
@@ -152,7 +152,7 @@ for h in cp2 w1; do
 	R=$LAB/r/$h
 	expect_exit 0 "$KFI" cluster join --plan "$P" --host "$h" --root "$R"
 	expect_output '^plan +run /usr/local/bin/kubeadm join --config /etc/kubernetes/kubeadm-config.yaml$'
-	KF_MOCK_LOG=$LAB/mock.log "$R/usr/local/bin/kubeadm" join --config "$R/etc/kubernetes/kubeadm-config.yaml" >/dev/null ||
+	KF_MOCK_LOG=$LAB/mock.log PATH=$R/usr/local/bin:$PATH "$R/usr/local/bin/kubeadm" join --config "$R/etc/kubernetes/kubeadm-config.yaml" >/dev/null ||
 		fail "mock-kubeadm rejects $h's join configuration"
 	touch "$R/etc/kubernetes/kubelet.conf"
 	expect_exit 0 "$KFI" cluster join --plan "$P" --host "$h" --root "$R"
@@ -161,7 +161,7 @@ for h in cp2 w1; do
 done
 grep -q '^controlPlane:' "$LAB/r/cp2/etc/kubernetes/kubeadm-config.yaml" || fail "cp2 joins as a worker"
 sed 's/caCertHashes:/caCertHashes: []\n    unsafeSkipCAVerification: true/' "$H/w1/kubeadm.yaml" >"$LAB/skip.yaml"
-! KF_MOCK_LOG=$LAB/mock.log sh "$ROOT/tests/node/mock-kubeadm" join --config "$LAB/skip.yaml" 2>/dev/null ||
+! KF_MOCK_LOG=$LAB/mock.log PATH=$W/usr/local/bin:$PATH sh "$ROOT/tests/node/mock-kubeadm" join --config "$LAB/skip.yaml" 2>/dev/null ||
 	fail "mock-kubeadm accepts a join that skips CA verification"
 expect_exit 2 "$KFI" cluster join --plan "$P" --host cp1 --root "$LAB/r/cp1"
 expect_output 'first control plane'

@@ -12,6 +12,8 @@
 #                  get.helm.sh) and writes the upstream https URLs into the
 #                  spec: serve DIR over TLS and pass --rewrite per host.
 #   KF_SPEC_ONLY=1 stops after writing OUT/spec.yaml (the caller builds).
+#   KF_INSTALL_EXTRA=", key: value"  more spec.install settings.
+#   KF_TEST_KUBE_VERSION=X.Y.Z  Kubernetes (and bundle) version (1.33.3).
 #   KF, SOURCE_DATE_EPOCH as in tests/lib.sh.
 set -euo pipefail
 out=$1
@@ -19,7 +21,7 @@ shift
 here=$(cd "$(dirname "$0")" && pwd)
 src=$out/src
 mkdir -p "$src/stage" "$out/keys"
-kv=1.33.3 cv=1.6.20 rv=1.1.5 ev=3.4.23 nv=1.1.1 crv=1.33.0 hv=3.18.4
+kv=${KF_TEST_KUBE_VERSION:-1.33.3} cv=1.6.20 rv=1.1.5 ev=3.4.23 nv=1.1.1 crv=1.33.0 hv=3.18.4
 arch=amd64
 
 # Upstream layouts (../shared/notes/specs.md): fixed owner and mtime so the
@@ -39,7 +41,11 @@ printf 'etcd test archive\n' >"$s/etcd/etcd-v$ev-linux-$arch/README.md"
 chmod 0755 "$s/etcd/etcd-v$ev-linux-$arch/etcdutl"
 tgz "$src/etcd-v$ev-linux-$arch.tar.gz" "$s/etcd" "etcd-v$ev-linux-$arch"
 for p in bridge host-local loopback portmap; do cp "/usr/lib/cni/$p" "$s/cni/"; done
-tgz "$src/cni-plugins-linux-$arch-v$nv.tgz" "$s/cni" ./bridge ./host-local ./loopback ./portmap
+# As upstream publishes it: the plugins and their LICENSE and README.md.
+printf 'Apache License 2.0 (test copy)\n' >"$s/cni/LICENSE"
+printf '# CNI plugins (test copy)\n' >"$s/cni/README.md"
+chmod 0644 "$s/cni/LICENSE" "$s/cni/README.md"
+tgz "$src/cni-plugins-linux-$arch-v$nv.tgz" "$s/cni" ./LICENSE ./README.md ./bridge ./host-local ./loopback ./portmap
 printf '#!/bin/sh\necho "crictl stand-in"\n' >"$s/crictl/crictl"
 chmod 0755 "$s/crictl/crictl"
 tgz "$src/crictl-v$crv-linux-$arch.tar.gz" "$s/crictl" crictl
@@ -66,7 +72,8 @@ gh=https://github.com
 	printf 'apiVersion: kubeferry.io/v1\nkind: Bundle\n'
 	printf 'metadata: {name: k8s-test, version: "%s"}\n' "$kv"
 	printf 'spec:\n  kubernetesVersion: "%s"\n  architectures: [%s]\n' "$kv" "$arch"
-	printf '  install: {etcd: %s, podSubnet: 10.244.0.0/16, serviceSubnet: 10.96.0.0/12}\n' "${ETCD_MODE:-host}"
+	printf '  install: {etcd: %s, podSubnet: 10.244.0.0/16, serviceSubnet: 10.96.0.0/12%s}\n' \
+		"${ETCD_MODE:-host}" "${KF_INSTALL_EXTRA:-}"
 	printf '  components:\n'
 	comp containerd "$cv" "containerd-$cv-linux-$arch.tar.gz" \
 		"$gh/containerd/containerd/releases/download/v$cv/containerd-$cv-linux-$arch.tar.gz"

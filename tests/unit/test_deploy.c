@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bundler/kf_bundler.h" /* the flannel manifest bundles carry */
 #include "installer/kf_installer.h"
 #include "kf_test.h"
 
@@ -32,6 +33,17 @@ static void t_containerd_v3(void)
 	CHECK_CONTAINS(s, "[plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.runc.options]\n"
 	                  "        BinaryName = \"/usr/local/sbin/runc\"\n        SystemdCgroup = true\n");
 	CHECK(!strstr(s, "grpc.v1.cri"));
+	/* 2.1 and later: the list (bin_dir is deprecated, containerd#11311). */
+	CHECK_CONTAINS(s, "[plugins.\"io.containerd.cri.v1.runtime\".cni]\n    bin_dirs = [\"/opt/cni/bin\"]\n");
+	CHECK(!strstr(s, "bin_dir ="));
+	free(s);
+	/* 2.0 still reads bin_dir; 3.x has the list. */
+	s = kfi_render_containerd("2.0.5", "registry.k8s.io/pause:3.10");
+	CHECK_CONTAINS(s, "    bin_dir = \"/opt/cni/bin\"\n");
+	CHECK(!strstr(s, "bin_dirs"));
+	free(s);
+	s = kfi_render_containerd("3.0.0", "registry.k8s.io/pause:3.10");
+	CHECK_CONTAINS(s, "    bin_dirs = [\"/opt/cni/bin\"]\n");
 	free(s);
 }
 
@@ -43,6 +55,11 @@ static void t_etcd_env(void)
 	CHECK_CONTAINS(s, "ETCD_INITIAL_CLUSTER=cp1=https://10.1.2.3:2380\n");
 	CHECK_CONTAINS(s, "ETCD_PEER_KEY_FILE=/etc/ssl/etcd/ssl/member-cp1-key.pem\n");
 	CHECK_CONTAINS(s, "ETCD_CLIENT_CERT_AUTH=true\n");
+	/* Kubespray v2.29.1's etcd.env and etcd's own snapshot default. */
+	CHECK_CONTAINS(s, "ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK=true\n");
+	CHECK_CONTAINS(s, "ETCD_EXPERIMENTAL_WATCH_PROGRESS_NOTIFY_INTERVAL=5s\n");
+	CHECK_CONTAINS(s, "ETCD_SNAPSHOT_COUNT=100000\n");
+	CHECK(!strstr(s, "ETCD_SNAPSHOT_COUNT=10000\n"));
 	free(s);
 	s = kfi_render_etcd_env("cp1", "127.0.0.1");
 	CHECK_CONTAINS(s, "ETCD_LISTEN_CLIENT_URLS=https://127.0.0.1:2379\n");
@@ -210,6 +227,7 @@ static void t_tar_hostile(void)
 	char root[] = "/tmp/kf-tar-XXXXXX", tgz[128], p[256], hex[KF_SHA256_HEX];
 	const struct member good[] = {
 		{"d/tool", "#!tool\n", NULL, 'f', 04755},
+		{"d/LICENSE", "license\n", NULL, 'f', 0644},
 		{"/etc/passwd", "root::0:0\n", NULL, 'f', 0644},
 		{"d/../../escape", "x", NULL, 'f', 0644},
 		{"d/link", NULL, "/etc/shadow", 'l', 0777},
@@ -226,7 +244,7 @@ static void t_tar_hostile(void)
 
 	CHECK(mkdtemp(root) != NULL);
 	snprintf(tgz, sizeof tgz, "%s/good.tar.gz", root);
-	write_tgz(tgz, good, 4);
+	write_tgz(tgz, good, 5);
 	CHECK_INT(kfi_ctx_init(&c, root, 0, &e), KF_OK);
 	/* Only the plain member is installed, with the mode asked for (no
 	 * setuid); traversal, absolute and link members are ignored. */
@@ -235,6 +253,9 @@ static void t_tar_hostile(void)
 	snprintf(p, sizeof p, "%s/bin/tool", root);
 	CHECK(stat(p, &st) == 0 && (st.st_mode & 07777) == 0755);
 	snprintf(p, sizeof p, "%s/bin/link", root);
+	CHECK(lstat(p, &st) != 0);
+	/* Without a list of names only programs: no LICENSE (point 12). */
+	snprintf(p, sizeof p, "%s/bin/LICENSE", root);
 	CHECK(lstat(p, &st) != 0);
 	snprintf(p, sizeof p, "%s/escape", root);
 	CHECK(lstat(p, &st) != 0);
@@ -349,5 +370,82 @@ static void t_journal_torn(void)
 	kf_remove_tree(root, &e);
 }
 
-KF_TEST_MAIN(t_containerd_v2, t_containerd_v3, t_etcd_env, t_fingerprint, t_engine,
+/* EL10 (point 2): flannel's net-conf.json gets "EnableNFTables": true; the
+ * manifest is the one the bundler renders into addons/flannel.yaml. */
+static void t_flannel_nft(void)
+{
+	char *y = NULL, *out = NULL;
+	size_t len;
+	kf_err e = {0};
+
+	CHECK_INT(kf_addons_flannel_yaml("docker.io/flannel/flannel:v0.27.0",
+	                                 "docker.io/flannel/flannel-cni-plugin:v1.7.1-flannel1",
+	                                 "10.244.0.0/16", &y, &len, &e), KF_OK);
+	CHECK_INT(kfi_flannel_nft(y, &out), 1);
+	CHECK_CONTAINS(out, "  net-conf.json: |\n    {\n      \"Network\": \"10.244.0.0/16\",\n"
+	                    "      \"EnableNFTables\": true,\n      \"Backend\": {\n");
+	CHECK_INT((int)strlen(out), (int)(len + strlen("      \"EnableNFTables\": true,\n")));
+	/* Once is enough; anything else is no flannel manifest. */
+	{
+		char *again = NULL;
+		CHECK_INT(kfi_flannel_nft(out, &again), 0);
+		CHECK(again == NULL);
+		CHECK_INT(kfi_flannel_nft("apiVersion: v1\nkind: ConfigMap\n", &again), 0);
+	}
+	free(out);
+	free(y);
+}
+
+/* Point 3: commands find what apply installed whatever the caller's PATH.
+ * The stand-in kubeadm (tests/node/mock-kubeadm) fails unless kubelet is
+ * on PATH, as kubeadm's preflight does; the installer runs it with sudo's
+ * secure_path, which lacks /usr/local/bin. The installer's directory is
+ * pointed at the stand-ins' here (kfi_set_bin_path). */
+static void t_path_sudo(void)
+{
+	char dir[] = "/tmp/kf-path-XXXXXX", bin[64], kubeadm[96], kubelet[96], log[96];
+	char *mock = NULL, *old = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+	size_t len;
+	kfi_ctx c;
+	kf_err e = {0};
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(bin, sizeof bin, "%s/bin", dir);
+	snprintf(kubeadm, sizeof kubeadm, "%s/kubeadm", bin);
+	snprintf(kubelet, sizeof kubelet, "%s/kubelet", bin);
+	snprintf(log, sizeof log, "%s/mock.log", dir);
+	CHECK(mkdir(bin, 0755) == 0);
+	CHECK_INT(kf_read_file("tests/node/mock-kubeadm", 1 << 16, &mock, &len, &e), KF_OK);
+	CHECK_INT(kf_write_file_atomic(kubeadm, mock, len, 0755, 1, &e), KF_OK);
+	setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1); /* sudo's secure_path on EL */
+	setenv("KF_MOCK_LOG", log, 1);
+	CHECK_INT(kfi_ctx_init(&c, "", 0, &e), KF_OK);
+	c.live = 1;
+	{
+		const char *abs[] = {kubeadm, "init", NULL};
+		const char *bare[] = {"kubeadm", "join", NULL};
+		kfi_set_bin_path(bin);
+		/* No kubelet yet: the stand-in really checks. */
+		CHECK_INT(kfi_run(&c, abs, &e), KF_EIO);
+		CHECK_INT(kf_write_file_atomic(kubelet, mock, len, 0755, 1, &e), KF_OK);
+		e.code = 0;
+		CHECK_INT(kfi_run(&c, abs, &e), KF_OK);
+		/* A bare name is found there too. */
+		CHECK_INT(kfi_run(&c, bare, &e), KF_OK);
+		CHECK_INT(kfi_probe(bare), 0);
+	}
+	kfi_set_bin_path(NULL);
+	kfi_ctx_free(&c);
+	if (old)
+		setenv("PATH", old, 1);
+	unsetenv("KF_MOCK_LOG");
+	{
+		kf_err ign;
+		kf_remove_tree(dir, &ign);
+	}
+	free(old);
+	free(mock);
+}
+
+KF_TEST_MAIN(t_path_sudo, t_flannel_nft, t_containerd_v2, t_containerd_v3, t_etcd_env, t_fingerprint, t_engine,
              t_plan_not_run, t_tar_hostile, t_root_links, t_journal_torn)

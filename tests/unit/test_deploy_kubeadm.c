@@ -233,9 +233,81 @@ static void t_kubelet_proxy(void)
 	CHECK_STR(str(get(d, r, "clusterCIDR")), "10.244.0.0/16");
 	CHECK_STR(str(get(d, r, "mode")), "iptables");
 	free(s);
+	/* EL10 (point 2): nftables mode, GA in 1.33. */
+	o.proxy_mode = "nftables";
+	s = kfi_render_kubeadm(&o);
+	load(s);
+	d = doc_of("KubeProxyConfiguration");
+	r = d ? yaml_document_get_root_node(d) : NULL;
+	CHECK_STR(str(get(d, r, "mode")), "nftables");
+	free(s);
 	for (int i = 0; i < ndocs; i++)
 		yaml_document_delete(&docs[i]);
 	ndocs = 0;
 }
 
-KF_TEST_MAIN(t_init_configuration, t_cluster_configuration, t_kubelet_proxy)
+/* cluster join (point 6): the v1beta4 JoinConfiguration, key by key. */
+static void t_join_configuration(void)
+{
+	static const char *const join_keys[] = {"apiVersion", "kind", "dryRun", "nodeRegistration",
+		"caCertPath", "discovery", "controlPlane", "skipPhases", "patches", "timeouts", NULL};
+	static const char *const disc_keys[] = {"bootstrapToken", "file", "tlsBootstrapToken", NULL};
+	static const char *const bt_keys[] = {"token", "apiServerEndpoint", "caCertHashes",
+		"unsafeSkipCAVerification", NULL};
+	static const char *const nr_keys[] = {"name", "criSocket", "taints", "kubeletExtraArgs",
+		"ignorePreflightErrors", "imagePullPolicy", "imagePullSerial", NULL};
+	static const char *const cp_keys[] = {"localAPIEndpoint", "certificateKey", NULL};
+	static const char *const ep_keys[] = {"advertiseAddress", "bindPort", NULL};
+	kfi_join_opts o = {.api_server = "10.0.0.5:6443", .token = "abcdef.0123456789abcdef",
+		.ca_cert_hash = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+		.node_name = "w1", .node_ip = "10.0.0.6"};
+	char *s = kfi_render_kubeadm_join(&o);
+	yaml_document_t *d;
+	yaml_node_t *r, *n, *a;
+
+	load(s);
+	CHECK_INT(ndocs, 1);
+	d = doc_of("JoinConfiguration");
+	r = d ? yaml_document_get_root_node(d) : NULL;
+	CHECK_STR(str(get(d, r, "apiVersion")), "kubeadm.k8s.io/v1beta4");
+	CHECK(keys_allowed(d, r, join_keys));
+	n = get(d, r, "discovery");
+	CHECK(keys_allowed(d, n, disc_keys));
+	n = get(d, n, "bootstrapToken");
+	CHECK(keys_allowed(d, n, bt_keys));
+	CHECK_STR(str(get(d, n, "apiServerEndpoint")), "10.0.0.5:6443");
+	CHECK_STR(str(get(d, n, "token")), "abcdef.0123456789abcdef");
+	n = get(d, n, "caCertHashes");
+	CHECK(n && n->type == YAML_SEQUENCE_NODE);
+	if (n && n->type == YAML_SEQUENCE_NODE)
+		CHECK_STR(str(yaml_document_get_node(d, *n->data.sequence.items.start)), o.ca_cert_hash);
+	n = get(d, r, "nodeRegistration");
+	CHECK(keys_allowed(d, n, nr_keys));
+	CHECK_STR(str(get(d, n, "name")), "w1");
+	n = get(d, n, "kubeletExtraArgs");
+	CHECK(n && n->type == YAML_SEQUENCE_NODE);
+	a = n && n->type == YAML_SEQUENCE_NODE ? yaml_document_get_node(d, *n->data.sequence.items.start) : NULL;
+	CHECK_STR(str(get(d, a, "name")), "node-ip");
+	CHECK_STR(str(get(d, a, "value")), "10.0.0.6");
+	CHECK(get(d, r, "controlPlane") == NULL);
+	free(s);
+
+	o.certificate_key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+	s = kfi_render_kubeadm_join(&o);
+	load(s);
+	d = doc_of("JoinConfiguration");
+	r = d ? yaml_document_get_root_node(d) : NULL;
+	n = get(d, r, "controlPlane");
+	CHECK(keys_allowed(d, n, cp_keys));
+	CHECK_STR(str(get(d, n, "certificateKey")), o.certificate_key);
+	n = get(d, n, "localAPIEndpoint");
+	CHECK(keys_allowed(d, n, ep_keys));
+	CHECK_STR(str(get(d, n, "advertiseAddress")), "10.0.0.6");
+	CHECK_STR(str(get(d, n, "bindPort")), "6443");
+	free(s);
+	for (int i = 0; i < ndocs; i++)
+		yaml_document_delete(&docs[i]);
+	ndocs = 0;
+}
+
+KF_TEST_MAIN(t_join_configuration, t_init_configuration, t_cluster_configuration, t_kubelet_proxy)

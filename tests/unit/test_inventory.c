@@ -216,7 +216,7 @@ static void t_groups(void)
 	    "[kube-master]\nm1\n[masters2]\nm2\n[kube-master:children]\nmasters2\n"
 	    "[kube-node]\nn1\nm1\n[etcd]\nm1\n"
 	    "[kubeferry_mirror]\nreg\nm2\n"
-	    "[all:vars]\nkubeferry_control_plane_endpoint=api.example:6443\n");
+	    "[all:vars]\nkubeferry_control_plane_endpoint=api.example:6443\nkube_proxy_mode=nftables\n");
 	CHECK_INT(load("legacy.ini", &inv, &e), KF_OK);
 	if (e.code)
 		fprintf(stderr, "%s\n", e.msg);
@@ -232,6 +232,7 @@ static void t_groups(void)
 		CHECK(host(inv, "reg")->roles == KF_ROLE_MIRROR);
 		CHECK(!(host(inv, "m1")->roles & KF_ROLE_MIRROR));
 		CHECK_STR(inv->control_plane_endpoint, "api.example:6443");
+		CHECK_STR(inv->kube_proxy_mode, "nftables");
 	}
 	kf_inventory_free(inv);
 }
@@ -280,6 +281,8 @@ static const struct refusal refusals[] = {
 	{"i.ini", "a ip=10.0.0.1\nb ip=10.0.0.2\nc ip=10.0.0.3\n[all:vars]\nkube_pods_subnet=10.0.0.0\n"
 	 "[kube_control_plane]\na\n[etcd]\na\n", NULL, "i.ini:5:", "not a CIDR"},
 	{"i.ini", "a ip=10.0.0.1\nb ip=10.0.0.2\nc ip=10.0.0.300\n", NULL, "i.ini:3:", "not an IP address"},
+	{"i.ini", "a ip=10.0.0.1\nb ip=10.0.0.2\nc ip=10.0.0.3\n", "kube_proxy_mode: userspace\n", "all.yml:1:",
+	 "not iptables, nftables or ipvs"},
 	{"i.ini", "node[1:3] ip=10.0.0.1\n", NULL, "i.ini:1:", "host ranges"},
 	{"i.ini", "[kube_control_plane:hosts]\na\n", NULL, "i.ini:1:", "unknown section kind"},
 	{"i.ini", "a ip=10.0.0.1 oops\n", NULL, "i.ini:1:", "not key=value"},

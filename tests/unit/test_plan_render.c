@@ -128,6 +128,7 @@ static void setup(void)
 	plan.external_etcd = 1;
 	plan.pod_subnet = "10.244.0.0/16";
 	plan.service_subnet = "10.96.0.0/12";
+	plan.proxy_mode = "nftables";
 	snprintf(plan.endpoint, sizeof plan.endpoint, "10.0.0.11:6443");
 	snprintf(plan.token, sizeof plan.token, "abcdef.0123456789abcdef");
 	memset(plan.certkey, 'a', 64);
@@ -175,7 +176,9 @@ static void t_init(void)
 	for (int i = 0; i < 2; i++)
 		CHECK(only(d, item(d, at(d, n, "extraVolumes"), i), " name hostPath mountPath readOnly pathType "));
 	CHECK_STR(val(at(d, item(d, at(d, n, "extraVolumes"), 0), "pathType")), "DirectoryOrCreate");
-	CHECK(doc("KubeletConfiguration", &r) && doc("KubeProxyConfiguration", &r));
+	CHECK(doc("KubeletConfiguration", &r) != NULL);
+	d = doc("KubeProxyConfiguration", &r);
+	CHECK_STR(val(at(d, r, "mode")), "nftables");
 	free(s);
 }
 
