@@ -159,8 +159,6 @@ void kf_ar_pipe_free(struct kf_ar_pass *p);
 
 /* ---- stage.c: writing into the staging directory ------------------------ */
 
-/* write(2) all of data, retrying on EINTR; -1 with errno set. */
-int kf_ar_write_all(int fd, const void *data, size_t n);
 /* Set up the worker's staging state (the umask, no directory cached). */
 void kf_ar_stage_init(struct kf_ar_pass *p);
 /* Create path's parents under the staging directory (never following a

@@ -78,7 +78,7 @@ int kf_commit_add_data(kf_commit *c, const char *final, mode_t mode,
 {
 	int fd = -1, rc = kf_commit_add_file(c, final, mode, &fd, e);
 
-	if (rc == KF_OK && kf_ar_write_all(fd, data, len) != 0)
+	if (rc == KF_OK && kf_write_all(fd, data, len) != 0)
 		rc = kf_err_errno(e, "cannot write", c->it[c->n - 1].tmp);
 	return rc;
 }

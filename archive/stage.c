@@ -28,22 +28,6 @@
 /* Files this large get their tail's writeback started when closed. */
 #define KICK_MIN (1u << 20)
 
-int kf_ar_write_all(int fd, const void *data, size_t n)
-{
-	const unsigned char *b = data;
-
-	while (n > 0) {
-		ssize_t w = write(fd, b, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		b += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* The process umask, read without changing it (umask(2) can only set it,
  * and setting it would race with other threads creating files). When it
  * cannot be read, every bit counts as cleared, so chmod always runs. */
@@ -183,7 +167,7 @@ int kf_ar_stage_open(struct kf_ar_pass *p, const char *path, unsigned mode)
 int kf_ar_stage_write(struct kf_ar_pass *p, const kf_lock_entry *le,
                       const unsigned char *buf, size_t len)
 {
-	if (kf_ar_write_all(p->fd, buf, len) != 0) {
+	if (kf_write_all(p->fd, buf, len) != 0) {
 		kf_err_errno(&p->werr, "cannot write", le->path);
 		return -1;
 	}

@@ -35,7 +35,7 @@ static ssize_t sink_write(struct archive *a, void *arg, const void *buf,
                           size_t n)
 {
 	struct sink *s = arg;
-	if (kf_ar_write_all(s->fd, buf, n) != 0) {
+	if (kf_write_all(s->fd, buf, n) != 0) {
 		s->err = errno;
 		archive_set_error(a, errno, "write %s: %s", s->tmp, strerror(errno));
 		return -1;

@@ -47,7 +47,7 @@ int kf_fsync_parent(const char *path, kf_err *e)
 	return kf_fsync_path(dir, e);
 }
 
-static int write_all(int fd, const void *data, size_t len)
+int kf_write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;
 	while (len > 0) {
@@ -85,7 +85,7 @@ int kf_write_file_atomic(const char *path, const void *data, size_t len,
 		tmp[0] = '\0';
 		goto out;
 	}
-	if (write_all(fd, data, len) != 0) {
+	if (kf_write_all(fd, data, len) != 0) {
 		rc = kf_err_errno(e, "cannot write", tmp);
 		goto out;
 	}

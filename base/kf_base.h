@@ -59,6 +59,9 @@ void kf_crypto_init(void);
  * existing path is refused (KF_EUSAGE) without touching it. */
 int kf_write_file_atomic(const char *path, const void *data, size_t len,
                          mode_t mode, int overwrite, kf_err *e);
+/* write(2) until all of data is written (EINTR retried); -1 with errno
+ * on failure. */
+int kf_write_all(int fd, const void *data, size_t len);
 /* Read a whole file (at most max bytes, else KF_EIO naming the file); the
  * buffer is NUL-terminated (not counted in *len). Caller frees *out. */
 int kf_read_file(const char *path, size_t max, char **out, size_t *len,

@@ -27,24 +27,10 @@ struct kf_sink {
 	int stop;
 };
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Write and hash one buffer; the first write error sticks (errno value). */
 static void process(kf_sinkbuf *b)
 {
-	if (!*b->err && write_all(b->fd, b->data, b->len) != 0)
+	if (!*b->err && kf_write_all(b->fd, b->data, b->len) != 0)
 		*b->err = errno ? errno : EIO;
 	if (!*b->err)
 		kf_digest_update(b->dg, b->data, b->len);
