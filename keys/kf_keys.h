@@ -146,6 +146,9 @@ char *kf_x509_cert_pem(struct x509_st *x, size_t *len);
 /* The first PEM private key / certificate in a file; NULL when the file
  * cannot be read or holds none. */
 struct evp_pkey_st *kf_x509_read_key(const char *path);
+/* KF_EIO "<what> <path>: <OpenSSL's first queued reason>"; clears the
+ * OpenSSL error queue. */
+int kf_err_openssl(kf_err *e, const char *what, const char *path);
 struct x509_st *kf_x509_read_cert(const char *path);
 
 #endif

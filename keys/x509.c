@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -134,4 +135,14 @@ X509 *kf_x509_read_cert(const char *path)
 
 	BIO_free(b);
 	return x;
+}
+
+int kf_err_openssl(kf_err *e, const char *what, const char *path)
+{
+	char buf[256];
+	unsigned long c = ERR_get_error();
+
+	ERR_error_string_n(c, buf, sizeof buf);
+	ERR_clear_error();
+	return kf_err_set(e, KF_EIO, "%s %s: %s", what, path, c ? buf : "OpenSSL error");
 }

@@ -28,16 +28,6 @@
 /* A server certificate this close to expiry is issued anew at start. */
 #define RENEW_BEFORE_DAYS 30
 
-static int ossl_err(kf_err *e, const char *what, const char *path)
-{
-	char buf[256];
-	unsigned long c = ERR_get_error();
-
-	ERR_error_string_n(c, buf, sizeof buf);
-	ERR_clear_error();
-	return kf_err_set(e, KF_EIO, "%s %s: %s", what, path, c ? buf : "OpenSSL error");
-}
-
 int kf_mirror_cert_fingerprint(const char *pem_path, char fp[KF_MIRROR_FP_LEN],
                                kf_err *e)
 {
@@ -49,11 +39,11 @@ int kf_mirror_cert_fingerprint(const char *pem_path, char fp[KF_MIRROR_FP_LEN],
 
 	b = BIO_new_file(pem_path, "r");
 	if (!b || !(x = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
-		rc = ossl_err(e, "cannot read certificate", pem_path);
+		rc = kf_err_openssl(e, "cannot read certificate", pem_path);
 		goto out;
 	}
 	if (!X509_digest(x, EVP_sha256(), md, &n) || n != 32) {
-		rc = ossl_err(e, "cannot hash certificate", pem_path);
+		rc = kf_err_openssl(e, "cannot hash certificate", pem_path);
 		goto out;
 	}
 	for (unsigned int i = 0; i < n; i++)
@@ -96,7 +86,7 @@ static int write_pem(const char *path, EVP_PKEY *k, X509 *x, kf_err *e)
 	char *pem = k ? kf_x509_key_pem(k, &len) : kf_x509_cert_pem(x, &len);
 
 	if (!pem)
-		return ossl_err(e, k ? "cannot encode key" : "cannot encode certificate", path);
+		return kf_err_openssl(e, k ? "cannot encode key" : "cannot encode certificate", path);
 	rc = kf_write_file_atomic(path, pem, len, k ? 0600 : 0644, 1, e);
 	free(pem);
 	return rc;
@@ -245,7 +235,7 @@ static int write_chain(const char *path, X509 *srv, X509 *ca, kf_err *e)
 	kf_err ignore = {0};
 
 	if (!b || !PEM_write_bio_X509(b, srv) || !PEM_write_bio_X509(b, ca)) {
-		rc = ossl_err(e, "cannot encode certificate chain", path);
+		rc = kf_err_openssl(e, "cannot encode certificate chain", path);
 		goto out;
 	}
 	n = BIO_get_mem_data(b, &data);
@@ -329,7 +319,7 @@ int kf_mirror_tls_ensure(const char *state_dir, const char *const *sans,
 		cak = kf_x509_read_key(ca_key);
 		ca = kf_x509_read_cert(ca_crt);
 		if (!cak || !ca) {
-			rc = ossl_err(e, "cannot load the mirror CA from", state_dir);
+			rc = kf_err_openssl(e, "cannot load the mirror CA from", state_dir);
 			goto out;
 		}
 		if (X509_check_private_key(ca, cak) != 1) {
@@ -340,7 +330,7 @@ int kf_mirror_tls_ensure(const char *state_dir, const char *const *sans,
 		cak = EVP_EC_gen("P-256");
 		ca = cak ? kf_x509_issue(&ca_p, cak, NULL, NULL) : NULL;
 		if (!ca) {
-			rc = ossl_err(e, "cannot create the mirror CA in", state_dir);
+			rc = kf_err_openssl(e, "cannot create the mirror CA in", state_dir);
 			goto out;
 		}
 		/* Key first: a crash between the two leaves no certificate
@@ -366,7 +356,7 @@ int kf_mirror_tls_ensure(const char *state_dir, const char *const *sans,
 	srv_p.san = ext;
 	srv = sk ? kf_x509_issue(&srv_p, sk, ca, cak) : NULL;
 	if (!srv) {
-		rc = ossl_err(e, "cannot issue the mirror certificate in", state_dir);
+		rc = kf_err_openssl(e, "cannot issue the mirror certificate in", state_dir);
 		goto out;
 	}
 	/* Key, certificate, chain: after a crash in between, the next start

@@ -24,16 +24,6 @@
 /* The lifetime of the mirror's own server certificates (mirror/server_tls.c). */
 #define MIRROR_DAYS 825
 
-static int ossl(kf_err *e, const char *what, const char *path)
-{
-	char buf[256];
-	unsigned long c = ERR_get_error();
-
-	ERR_error_string_n(c, buf, sizeof buf);
-	ERR_clear_error();
-	return kf_err_set(e, KF_EIO, "%s %s: %s", what, path, c ? buf : "OpenSSL error");
-}
-
 /* Key first (0600), then the certificate: never a certificate without
  * its key. */
 static int write_pair(kfp_plan *p, const char *crt, const char *key, X509 *x, EVP_PKEY *k,
@@ -44,14 +34,14 @@ static int write_pair(kfp_plan *p, const char *crt, const char *key, X509 *x, EV
 	int rc;
 
 	if (!pem)
-		return ossl(e, "cannot encode the key", key);
+		return kf_err_openssl(e, "cannot encode the key", key);
 	rc = kfp_put(p, key, pem, len, 0600, e);
 	OPENSSL_cleanse(pem, len);
 	free(pem);
 	if (rc)
 		return rc;
 	if (!(pem = kf_x509_cert_pem(x, &len)))
-		return ossl(e, "cannot encode the certificate", crt);
+		return kf_err_openssl(e, "cannot encode the certificate", crt);
 	rc = kfp_put(p, crt, pem, len, 0644, e);
 	free(pem);
 	return rc;
@@ -72,9 +62,9 @@ int kfp_ca(kfp_plan *p, const char *crt, const char *key, const char *cn, kfp_ke
 	*k = NULL;
 	if (have_c && have_k) {
 		if (!(*x = kf_x509_read_cert(crt)))
-			return ossl(e, "cannot read the CA certificate", crt);
+			return kf_err_openssl(e, "cannot read the CA certificate", crt);
 		if (!(*k = kf_x509_read_key(key)))
-			return ossl(e, "cannot read the CA key", key);
+			return kf_err_openssl(e, "cannot read the CA key", key);
 		if (X509_check_private_key(*x, *k) != 1)
 			return kf_err_set(e, KF_EUSAGE, "%s does not belong to %s", key, crt);
 		p->kept += 2;
@@ -85,7 +75,7 @@ int kfp_ca(kfp_plan *p, const char *crt, const char *key, const char *cn, kfp_ke
 		                  "orphan every certificate issued so far)", have_c ? crt : key,
 		                  have_c ? key : crt);
 	if (!(*k = new_key(t)) || !(*x = kf_x509_issue(&prof, *k, NULL, NULL)))
-		return ossl(e, "cannot create the CA", crt);
+		return kf_err_openssl(e, "cannot create the CA", crt);
 	return write_pair(p, crt, key, *x, *k, e);
 }
 
@@ -148,7 +138,7 @@ int kfp_leaf(kfp_plan *p, const char *crt, const char *key, const kf_x509_profil
 		return KF_OK;
 	}
 	if (!(k = new_key(KFP_EC)) || !(x = kf_x509_issue(prof, k, ca, cakey)))
-		rc = ossl(e, "cannot issue the certificate", crt);
+		rc = kf_err_openssl(e, "cannot issue the certificate", crt);
 	else
 		rc = write_pair(p, crt, key, x, k, e);
 	X509_free(x);
@@ -167,13 +157,13 @@ int kfp_sa(kfp_plan *p, const char *key, const char *pub, kf_err *e)
 
 	if (kfp_exists(key)) {
 		if (!(k = kf_x509_read_key(key))) {
-			rc = ossl(e, "cannot read the service-account key", key);
+			rc = kf_err_openssl(e, "cannot read the service-account key", key);
 			goto out;
 		}
 		p->kept++;
 	} else {
 		if (!(k = new_key(KFP_RSA)) || !(pem = kf_x509_key_pem(k, &len))) {
-			rc = ossl(e, "cannot create the service-account key", key);
+			rc = kf_err_openssl(e, "cannot create the service-account key", key);
 			goto out;
 		}
 		if ((rc = kfp_put(p, key, pem, len, 0600, e)))
@@ -181,7 +171,7 @@ int kfp_sa(kfp_plan *p, const char *key, const char *pub, kf_err *e)
 	}
 	/* sa.pub always follows sa.key. */
 	if (!(b = BIO_new(BIO_s_mem())) || !PEM_write_bio_PUBKEY(b, k)) {
-		rc = ossl(e, "cannot encode", pub);
+		rc = kf_err_openssl(e, "cannot encode", pub);
 		goto out;
 	}
 	n = BIO_get_mem_data(b, &data);
