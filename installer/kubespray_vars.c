@@ -79,30 +79,16 @@ static void usage(FILE *f)
 	        "  3  I/O error\n");
 }
 
-/* HOST:PORT as it goes into YAML strings and URLs: a host name or IPv4
- * address ([A-Za-z0-9.-]), or a bracketed IPv6 address, and a port 1-65535.
- * A quote, space or newline there would rewrite the printed variables. */
+/* HOST:PORT as it goes into YAML strings and URLs: an RFC 1123 host name
+ * or an IP address (IPv6 in brackets) and a port 1-65535. A quote, space
+ * or newline there would rewrite the printed variables. */
 static int endpoint_ok(const char *ep)
 {
-	const char *colon = strrchr(ep, ':');
-	char *end = NULL;
-	unsigned long port;
-	size_t hl;
+	char host[256];
+	int port;
 
-	if (!colon || colon == ep)
-		return 0;
-	hl = (size_t)(colon - ep);
-	if (ep[0] == '[') {
-		if (ep[hl - 1] != ']' || hl < 3 ||
-		    strspn(ep + 1, "0123456789abcdefABCDEF:.") != hl - 2)
-			return 0;
-	} else if (strspn(ep, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != hl) {
-		return 0;
-	}
-	if (colon[1] < '1' || colon[1] > '9')
-		return 0;
-	port = strtoul(colon + 1, &end, 10);
-	return *end == '\0' && port <= 65535;
+	return kfi_split_hostport(ep, host, sizeof host, &port) == 0 &&
+	       (kf_hostname_valid(host) || kf_ip_valid(host));
 }
 
 static const ks_component *ks_find(const char *name)
