@@ -48,7 +48,7 @@ static void unpack_usage(FILE *f)
 	        "\n"
 	        "Verify BUNDLE while unpacking it, in one pass, into a staging\n"
 	        "directory next to DIR (DIR.kf-staging-XXXXXX). Only when the lock's\n"
-	        "signature and every entry verified is the staging directory fsynced\n"
+	        "signature and every entry verified is the staging tree synced to disk\n"
 	        "and renamed to DIR; on any failure it is removed and DIR is left as\n"
 	        "it was. BUNDLE may be '-' for standard input.\n"
 	        "\n"
