@@ -148,6 +148,11 @@ static int when_plan(const apply *a)
 	return a->share != NULL;
 }
 
+static int when_up_snapshot(const apply *a)
+{
+	return a->upgrade == KFI_UP_APPLY && when_host_etcd(a);
+}
+
 /* The run, in order. A step with a section prints "== section" first; a
  * step with a condition runs only when it holds. The mirror's CA is
  * fetched and checked against the pin before anything on the node
@@ -174,18 +179,55 @@ static const struct {
 	{"SELinux: relabel (--selinux enforcing)", kfi_step_relabel, when_enforcing},
 };
 
+/* upgrade apply | node (apply/upgrade.c): the checks run inside the
+ * bundle step, on the verified lock, before anything changes; the runtime
+ * and host etcd move before kubeadm, the kubelet after it. */
+static const struct {
+	const char *section;
+	kfi_apply_step *run;
+	int (*when)(const apply *a);
+} up_steps[] = {
+	{NULL, kfi_step_mirror_ca, when_mirror},
+	{"bundle (and the upgrade checks)", kfi_step_bundle, NULL},
+	{"upgrade: etcd snapshot", kfi_step_upgrade_snapshot, when_up_snapshot},
+	{"upgrade: drain", kfi_step_upgrade_drain, NULL},
+	{"cluster plan: this host's share", kfi_step_plan_share, when_plan},
+	{"host: packages", kfi_step_packages, NULL},
+	{"host: SELinux", kfi_step_selinux, NULL},
+	{"host: swap", kfi_step_swap, NULL},
+	{"host: kernel modules and sysctls", kfi_step_modules_sysctl, NULL},
+	{"host: firewalld", kfi_step_firewalld, NULL},
+	{"container runtime", kfi_step_runtime, NULL},
+	{"registry mirror", kfi_step_certs_d, NULL},
+	{"containerd service", kfi_step_containerd_service, NULL},
+	{"images (--no-mirror)", kfi_step_import, when_no_mirror},
+	{"etcd (host)", kfi_step_etcd, when_host_etcd},
+	{"upgrade: kubeadm", kfi_step_upgrade_kubeadm, NULL},
+	{"kubernetes", kfi_step_kubernetes, NULL},
+	{"upgrade: kubelet", kfi_step_upgrade_kubelet, NULL},
+	{"SELinux: relabel (--selinux enforcing)", kfi_step_relabel, when_enforcing},
+	{"upgrade: uncordon", kfi_step_upgrade_uncordon, NULL},
+};
+
+#define RUN_TABLE(tab)                                                              \
+	for (size_t i = 0; rc == KF_OK && !a->up_stop && i < sizeof tab / sizeof tab[0]; i++) { \
+		if (tab[i].when && !tab[i].when(a))                                     \
+			continue;                                                       \
+		if (tab[i].section) {                                                   \
+			printf("== %s\n", tab[i].section);                              \
+			fflush(stdout);                                                 \
+		}                                                                       \
+		rc = tab[i].run(a, e);                                                  \
+	}
+
 static int run_steps(apply *a, kf_err *e)
 {
 	int rc = KF_OK;
 
-	for (size_t i = 0; rc == KF_OK && i < sizeof steps / sizeof steps[0]; i++) {
-		if (steps[i].when && !steps[i].when(a))
-			continue;
-		if (steps[i].section) {
-			printf("== %s\n", steps[i].section);
-			fflush(stdout);
-		}
-		rc = steps[i].run(a, e);
+	if (a->upgrade) {
+		RUN_TABLE(up_steps)
+	} else {
+		RUN_TABLE(steps)
 	}
 	return rc;
 }
@@ -194,7 +236,7 @@ static int run_steps(apply *a, kf_err *e)
 static int parse_args(apply *a, int argc, char **argv, kf_err *e)
 {
 	enum { O_ROLE = 256, O_ROOT, O_DRY, O_MIRROR, O_FP, O_NOMIRROR, O_HOST, O_IP, O_ARCH,
-	       O_CAFILE, O_PLAN, O_PLAN_HOST, O_SELINUX, O_BASE, O_DOWNGRADE };
+	       O_CAFILE, O_PLAN, O_PLAN_HOST, O_SELINUX, O_BASE, O_DOWNGRADE, O_DRAIN_TMO, O_NO_DRAIN };
 	static const struct option opts[] = {
 		{"role", required_argument, NULL, O_ROLE},
 		{"root", required_argument, NULL, O_ROOT},
@@ -211,6 +253,8 @@ static int parse_args(apply *a, int argc, char **argv, kf_err *e)
 		{"selinux", required_argument, NULL, O_SELINUX},
 		{"base", required_argument, NULL, O_BASE},
 		{"allow-downgrade", no_argument, NULL, O_DOWNGRADE},
+		{"drain-timeout", required_argument, NULL, O_DRAIN_TMO},
+		{"no-drain", no_argument, NULL, O_NO_DRAIN},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -240,14 +284,50 @@ static int parse_args(apply *a, int argc, char **argv, kf_err *e)
 			break;
 		case O_BASE: a->base = optarg; break;
 		case O_DOWNGRADE: a->allow_downgrade = 1; break;
-		case 'h': usage(stdout); return -1;
-		default: usage(stderr); return KF_EUSAGE;
+		case O_DRAIN_TMO: {
+			char *end = NULL;
+			long v = strtol(optarg, &end, 10);
+			if (!a->upgrade || end == optarg || *end || v < 1 || v > 86400)
+				return kf_err_set(e, KF_EUSAGE, "--drain-timeout %s: want 1 to 86400 seconds (upgrade only)",
+				                  optarg);
+			a->drain_timeout = (int)v;
+			break;
+		}
+		case O_NO_DRAIN:
+			if (!a->upgrade)
+				return kf_err_set(e, KF_EUSAGE, "--no-drain is an upgrade option");
+			a->no_drain = 1;
+			break;
+		case 'h': if (a->upgrade) kfi_upgrade_usage(stdout); else usage(stdout); return -1;
+		default: if (a->upgrade) kfi_upgrade_usage(stderr); else usage(stderr); return KF_EUSAGE;
 		}
 	}
 	if (optind != argc - 1)
-		return kf_err_set(e, KF_EUSAGE, "apply needs exactly one BUNDLE");
+		return kf_err_set(e, KF_EUSAGE, "%s needs exactly one BUNDLE", a->upgrade ? "upgrade" : "apply");
 	a->bundle = argv[optind];
 	return KF_OK;
+}
+
+/* An upgrade without --plan: the node is who apply made it. */
+static int from_applied(apply *a, kfi_applied *st, kf_err *e)
+{
+	kfi_ctx c;
+	int rc;
+
+	if ((rc = kfi_ctx_init(&c, a->root ? a->root : "", 1, e)) != KF_OK)
+		goto out;
+	rc = kfi_applied_load(&c, st, e);
+	kfi_ctx_free(&c);
+	if (rc != KF_OK)
+		goto out;
+	a->role = st->role;
+	a->hostname_opt = st->host;
+	a->node_ip_opt = st->ip;
+	a->mirror = st->mirror;
+	a->mirror_fp = st->mirror ? st->mirror_fp : NULL;
+	a->no_mirror = st->mirror == NULL;
+out:
+	return rc;
 }
 
 /* The options that must agree before anything else happens. */
@@ -324,35 +404,55 @@ static int identify(apply *a, kf_err *e)
 	return KF_OK;
 }
 
-int kfi_cmd_apply(int argc, char **argv)
+static int apply_main(int argc, char **argv, int mode)
 {
 	apply a;
+	kfi_applied st = {0};
 	kf_err e = {0};
 	int rc, ctx_ok = 0;
 
 	memset(&a, 0, sizeof a);
+	a.upgrade = mode;
+	a.drain_timeout = 300;
 	rc = parse_args(&a, argc, argv, &e);
 	if (rc < 0) {
 		rc = KF_OK;
 		goto out;
 	}
+	if (rc == KF_OK && mode && !a.plan_dir && !a.plan_host && !a.role)
+		rc = from_applied(&a, &st, &e);
 	if (rc != KF_OK || (rc = check_args(&a, &e)) != KF_OK)
 		goto out;
-	if ((rc = kfi_ctx_init(&a.c, a.root ? a.root : "", a.dry_run, &e)) != KF_OK)
+	rc = mode ? kfi_ctx_init_upgrade(&a.c, a.root ? a.root : "", a.dry_run, &e)
+	          : kfi_ctx_init(&a.c, a.root ? a.root : "", a.dry_run, &e);
+	if (rc != KF_OK)
 		goto out;
 	ctx_ok = 1;
 	if ((rc = identify(&a, &e)) != KF_OK)
 		goto out;
-	printf("apply %s: role %s, host %s (%s), arch %s, root %s%s\n", a.bundle, a.role,
+	printf("%s %s: role %s, host %s (%s), arch %s, root %s%s\n",
+	       mode == KFI_UP_APPLY ? "upgrade apply" : mode ? "upgrade node" : "apply", a.bundle, a.role,
 	       a.host, a.ip, a.arch, a.c.root[0] ? a.c.root : "/",
 	       a.dry_run ? ", dry run" : "");
-	if ((rc = run_steps(&a, &e)) == KF_OK)
+	rc = run_steps(&a, &e);
+	if (rc == KF_OK && !a.up_stop)
 		rc = write_applied(&a, &e);
+	/* The upgrade's changes join apply's journal (reset undoes them);
+	 * a failed upgrade puts the previous files back. */
+	if (rc == KF_OK && mode && !a.up_stop)
+		rc = kfi_journal_commit(&a.c, &e);
+	else if (rc != KF_OK && a.up_started)
+		kfi_apply_upgrade_rollback(&a);
 out:
 	if (rc != KF_OK && e.code) {
 		if (ctx_ok)
 			a.c.failed++;
-		kf_err_print("kubeferry-install apply", &e);
+		kf_err_print(mode ? "kubeferry-install upgrade" : "kubeferry-install apply", &e);
+		if (a.up_started)
+			fprintf(stderr, "kubeferry-install upgrade: %s is on its previous binaries; fix the "
+			        "cause and run the same 'kubeferry-install upgrade %s' again to resume "
+			        "(the node stays cordoned until it finishes)\n", a.host,
+			        mode == KFI_UP_APPLY ? "apply" : "node");
 	}
 	if (ctx_ok)
 		printf("ok=%d changed=%d failed=%d\n", a.c.ok, a.c.changed, a.c.failed);
@@ -365,7 +465,18 @@ out:
 	free(a.mirror_ca);
 	kf_share_free(a.share);
 	kf_lock_free(a.lock);
+	kfi_applied_free(&st);
 	if (ctx_ok)
 		kfi_ctx_free(&a.c);
 	return rc;
+}
+
+int kfi_cmd_apply(int argc, char **argv)
+{
+	return apply_main(argc, argv, 0);
+}
+
+int kfi_apply_upgrade_main(int argc, char **argv, int mode)
+{
+	return apply_main(argc, argv, mode);
 }

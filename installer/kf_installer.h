@@ -16,6 +16,8 @@
 #ifndef KF_INSTALLER_H
 #define KF_INSTALLER_H
 
+#include <stdio.h>
+
 #include "keys/kf_keys.h"
 #include "manifests/kf_manifests.h"
 #include "archive/kf_archive.h"
@@ -52,11 +54,14 @@ typedef struct kfi_ctx {
 	int live;              /* commands really run */
 	int ok, changed, failed;
 	char *state_dir;       /* ROOT/var/lib/kubeferry/state */
+	char *journal_dir;     /* where the journal and its backups are:
+	                          state_dir, or an upgrade's own (step/nested.c) */
 	char **jpaths;         /* paths already in the journal */
 	size_t njpaths, capj;
 } kfi_ctx;
 
 #define KFI_STATE_DIR "/var/lib/kubeferry/state"
+#define KFI_UPGRADE_JOURNAL_DIR "/var/lib/kubeferry/upgrade"
 #define KFI_BUNDLES_DIR "/var/lib/kubeferry/bundles"
 
 int kfi_ctx_init(kfi_ctx *c, const char *root, int dry_run, kf_err *e);
@@ -95,8 +100,21 @@ int kfi_probe_out(const char *const argv[], char *out, size_t n);
  * them at a stand-in's directory); NULL restores the default. */
 #define KFI_BIN_PATH "/usr/local/sbin:/usr/local/bin"
 void kfi_set_bin_path(const char *dirs);
-/* Undo everything in the journal (newest first) and remove the state. */
+/* Undo everything in the journal (newest first) and remove the journal
+ * directory (for apply's journal: the whole state). */
 int kfi_journal_undo(kfi_ctx *c, kf_err *e);
+/* An upgrade's own journal (step/nested.c): like kfi_ctx_init, but every
+ * change is journaled in ROOT/var/lib/kubeferry/upgrade, so that a failed
+ * upgrade undoes exactly what it replaced (the previous bundle's files
+ * come back) and nothing apply did. Units apply enabled stay recorded only
+ * in apply's journal. kfi_journal_commit folds the upgrade's records into
+ * apply's journal once the upgrade succeeded (reset still undoes both)
+ * and removes the upgrade's directory. */
+int kfi_ctx_init_upgrade(kfi_ctx *c, const char *root, int dry_run, kf_err *e);
+int kfi_journal_commit(kfi_ctx *c, kf_err *e);
+/* Like kfi_run, with the command's standard output and error in out (at
+ * most n-1 bytes), also when it fails. */
+int kfi_run_out(kfi_ctx *c, const char *const argv[], char *out, size_t n, kf_err *e);
 
 /* Stop this node's control-plane containers through crictl; kubelet starts
  * them again with the files they mount (certs_renew.c). Planned under
@@ -401,5 +419,63 @@ typedef struct kfi_restore_opts {
 	int no_start;          /* leave etcd stopped (several members at once) */
 } kfi_restore_opts;
 int kfi_etcd_restore(kfi_ctx *c, const kfi_restore_opts *o, kf_err *e);
+
+/* ---- upgrades (installer/upgrade/, apply/upgrade.c, cmd_upgrade.c) ------ */
+int kfi_cmd_upgrade(int argc, char **argv);
+/* A node name: an RFC 1123 name in lowercase, not localhost (apply/probe.c). */
+int kfi_node_name_valid(const char *h);
+/* apply's option parser and steps for upgrade apply (the first control
+ * plane: kubeadm upgrade apply) and upgrade node (kubeadm upgrade node);
+ * argv[0] is the subcommand (cmd_apply.c). */
+#define KFI_UP_APPLY 1
+#define KFI_UP_NODE 2
+int kfi_apply_upgrade_main(int argc, char **argv, int mode);
+void kfi_upgrade_usage(FILE *f);  /* cmd_upgrade.c */
+
+/* What runs on one node ("" where unknown). */
+typedef struct kfi_up_node {
+	char name[256];
+	int control_plane;
+	char apiserver[64], kubelet[64], containerd[64], etcd[64];
+} kfi_up_node;
+typedef struct kfi_up_state {
+	kfi_up_node *nodes;
+	size_t n;
+	char source[64];      /* where the versions were read */
+	char server[64];      /* the API server's version as kubectl version
+	                         reports it (a worker's kubelet.conf), or "" */
+} kfi_up_state;
+/* What the bundle carries: kube_version, kubeadm's version, containerd's
+ * and (host etcd only, else NULL) etcd's. */
+typedef struct kfi_up_target {
+	const char *kube, *kubeadm, *containerd, *etcd;
+} kfi_up_target;
+typedef struct kfi_up_verdict {
+	int allowed;          /* the move may go ahead */
+	int nothing;          /* allowed, and every node runs the target already */
+	char reason[768];     /* the first refusal and what to do first */
+} kfi_up_verdict;
+/* The skew policy (upgrade/skew.c): prints the node-by-node table to tab
+ * (may be NULL) and decides. */
+void kfi_upgrade_judge(const kfi_up_state *s, const kfi_up_target *t, FILE *tab,
+                       kfi_up_verdict *v);
+/* The target of a lock. */
+void kfi_upgrade_target(const kf_lock *lk, const char *arch, kfi_up_target *t);
+/* Upstream support facts (upgrade/support.c): 1 supported, 0 not (why
+ * says so), -1 unknown (why says what is unknown). */
+int kfi_support_containerd(int kube_minor, const char *version, char *why, size_t n);
+int kfi_support_etcd(int kube_minor, const char *version, char *why, size_t n);
+/* What runs (upgrade/observe.c): every node as the API server reports it
+ * (live, with admin.conf), and this node (self) from its own binaries and
+ * static pod manifest, or under --root from the applied lock. */
+int kfi_upgrade_observe(const kfi_ctx *c, const char *self, const kf_lock *applied,
+                        kfi_up_state *s, kf_err *e);
+void kfi_upgrade_state_free(kfi_up_state *s);
+extern const char kfi_kubectl_nodes_columns[], kfi_kubectl_apiserver_columns[];
+/* kubectl drain (with a timeout; a PodDisruptionBudget that blocks it is
+ * reported with the pod's name) and uncordon, with admin.conf
+ * (upgrade/kubectl.c). */
+int kfi_kubectl_drain(kfi_ctx *c, const char *node, int timeout_s, kf_err *e);
+int kfi_kubectl_uncordon(kfi_ctx *c, const char *node, kf_err *e);
 
 #endif

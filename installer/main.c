@@ -21,6 +21,7 @@ static const struct command commands[] = {
 	{"status", kfi_cmd_status, "what apply installed, units, certificate expiry"},
 	{"host", kfi_cmd_host, "host packages: print the command that captures a base"},
 	{"etcd", kfi_cmd_etcd, "etcd snapshot (backup) and restore"},
+	{"upgrade", kfi_cmd_upgrade, "upgrade plan (skew checks), apply, node, drain"},
 };
 
 static void usage(FILE *f)

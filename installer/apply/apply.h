@@ -35,7 +35,16 @@ typedef struct apply {
 	                           inventory name with a plan, else the host */
 	int runtime_changed;    /* containerd's binaries, config or runc changed */
 	kfi_os os;              /* the node's system, read under the root */
+	/* upgrade apply|node (apply/upgrade.c) */
+	int upgrade;            /* 0 apply, KFI_UP_APPLY, KFI_UP_NODE */
+	int drain_timeout;      /* seconds */
+	int no_drain;
+	int up_stop;            /* nothing to upgrade anywhere: stop, change nothing */
+	int up_done_here;       /* this node runs the target already */
+	int up_started;         /* the checks passed: a failure from here is undone */
+	int kubelet_changed;    /* the kubelet binary was replaced */
 } apply;
+
 
 typedef int kfi_apply_step(apply *a, kf_err *e);
 
@@ -57,8 +66,6 @@ void kfi_node_ip(char *out, size_t n);
 /* An RFC 1123 host name: dot-separated labels of 1 to 63 letters, digits
  * and inner '-', at most 253 characters; lowercase only unless any_case. */
 int kfi_dns_name_valid(const char *h, int any_case);
-/* A node name: an RFC 1123 name in lowercase, not localhost. */
-int kfi_node_name_valid(const char *h);
 void kfi_node_hostname(const apply *a, char *out, size_t n);
 /* A file apply edits in place: KF_OK with its content, -1 when it does not
  * exist, else an error. Never read through a symbolic link. */
@@ -78,7 +85,18 @@ int kfi_apply_file(const apply *a, const kf_lock_component *k, char **path, kf_e
 kfi_apply_step kfi_step_bundle;
 /* apply/rollback.c: KF_EVERIFY when lk is older than what is applied
  * (unless --allow-downgrade) or its kubelet newer than the control plane. */
-int kfi_apply_rollback_check(const apply *a, const kf_lock *lk, kf_err *e);
+int kfi_apply_rollback_check(apply *a, const kf_lock *lk, kf_err *e);
+/* The applied bundle's lock (beside its unpacked tree), or NULL. */
+kf_lock *kfi_apply_applied_lock(const apply *a, const kfi_applied *st);
+
+/* ---- upgrade (apply/upgrade.c) ---------------------------------------- */
+/* Before anything changes: what runs, the table, the skew policy. */
+int kfi_apply_upgrade_check(apply *a, const kf_lock *lk, kf_err *e);
+kfi_apply_step kfi_step_upgrade_snapshot, kfi_step_upgrade_drain, kfi_step_upgrade_kubeadm,
+	kfi_step_upgrade_kubelet, kfi_step_upgrade_uncordon;
+/* After a failed upgrade step: the upgrade's journal undone (the previous
+ * binaries back) and the services restarted on them. */
+void kfi_apply_upgrade_rollback(apply *a);
 
 /* ---- host (apply/host.c) ---------------------------------------------- */
 kfi_apply_step kfi_step_selinux, kfi_step_swap, kfi_step_modules_sysctl,

@@ -25,8 +25,13 @@ int kfi_step_kubernetes(apply *a, kf_err *e)
 			goto out;
 		/* bins[] are short literals: abs always holds them. */
 		snprintf(abs, sizeof abs, "/usr/local/bin/%s", bins[i]);
-		if ((rc = kfi_put_file_from_sum(&a->c, abs, f, k->sha256, 0755, NULL, e)) != KF_OK)
-			goto out;
+		{
+			int ch = 0;
+			if ((rc = kfi_put_file_from_sum(&a->c, abs, f, k->sha256, 0755, &ch, e)) != KF_OK)
+				goto out;
+			if (!strcmp(bins[i], "kubelet"))
+				a->kubelet_changed |= ch;
+		}
 	}
 	if ((k = kfi_apply_component(a, n_helm))) {
 		if ((rc = kfi_apply_file(a, k, &f, e)) != KF_OK)

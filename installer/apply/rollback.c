@@ -18,7 +18,7 @@
 #define APISERVER_MANIFEST "/etc/kubernetes/manifests/kube-apiserver.yaml"
 
 /* The applied bundle's lock (beside its unpacked tree), or NULL. */
-static kf_lock *applied_lock(const apply *a, const kfi_applied *st)
+kf_lock *kfi_apply_applied_lock(const apply *a, const kfi_applied *st)
 {
 	char *p = st->bundle_dir ? kfi_strf("%s%s.bundle.yaml", a->c.root, st->bundle_dir) : NULL;
 	char *text = NULL;
@@ -54,7 +54,7 @@ static int check_applied(const apply *a, const kf_lock *lk, kf_err *e)
 		goto out;
 	}
 	/* The same name and version rebuilt: the newer build wins. */
-	if (st.bundle && !strcmp(st.bundle, name) && (cur = applied_lock(a, &st)) && cur->created &&
+	if (st.bundle && !strcmp(st.bundle, name) && (cur = kfi_apply_applied_lock(a, &st)) && cur->created &&
 	    lk->created && strcmp(lk->created, cur->created) < 0)
 		rc = kf_err_set(e, KF_EVERIFY, "%s: bundle %s built %s is older than the applied build of %s; "
 		                "refusing a downgrade (--allow-downgrade to force it)",
@@ -114,13 +114,16 @@ static int check_skew(const apply *a, const kf_lock *lk, kf_err *e)
 	return KF_OK;
 }
 
-int kfi_apply_rollback_check(const apply *a, const kf_lock *lk, kf_err *e)
+int kfi_apply_rollback_check(apply *a, const kf_lock *lk, kf_err *e)
 {
 	int rc = KF_OK;
 
 	if (!a->allow_downgrade)
 		rc = check_applied(a, lk, e);
-	if (rc == KF_OK && lk->kube_version)
+	/* An upgrade has its own, whole-cluster checks (apply/upgrade.c). */
+	if (rc == KF_OK && a->upgrade)
+		rc = kfi_apply_upgrade_check(a, lk, e);
+	else if (rc == KF_OK && lk->kube_version)
 		rc = check_skew(a, lk, e);
 	return rc;
 }

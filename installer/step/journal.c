@@ -58,7 +58,7 @@ int kfi_remember(kfi_ctx *c, const char *abs, kf_err *e)
 
 int kfi_journal_path(const kfi_ctx *c, char *out, size_t n)
 {
-	return snprintf(out, n, "%s/journal", c->state_dir) < (int)n ? 0 : -1;
+	return snprintf(out, n, "%s/journal", c->journal_dir) < (int)n ? 0 : -1;
 }
 
 /* Split one journal line (no newline) into r, in place; 0 when the record
@@ -87,14 +87,14 @@ int kfi_record_parse(char *line, kfi_rec *r)
 
 /* Load the journal's paths so that a re-run after a kill does not back up
  * a half-applied state over the original one. */
-static int journal_load(kfi_ctx *c, kf_err *e)
+int kfi_journal_load(kfi_ctx *c, kf_err *e)
 {
 	int rc = KF_OK;
 	char jp[PATH_MAX], line[PATH_MAX * 2 + 64];
 	FILE *f = NULL;
 
 	if (kfi_journal_path(c, jp, sizeof jp) != 0)
-		return kf_err_set(e, KF_EIO, "path too long: %s", c->state_dir);
+		return kf_err_set(e, KF_EIO, "path too long: %s", c->journal_dir);
 	f = fopen(jp, "re");
 	if (!f) {
 		if (errno != ENOENT)
@@ -130,7 +130,7 @@ int kfi_ctx_init(kfi_ctx *c, const char *root, int dry_run, kf_err *e)
 		c->root[--n] = '\0';
 	c->dry_run = dry_run;
 	c->live = c->root[0] == '\0' && !dry_run;
-	if (!(c->state_dir = kfi_path(c, KFI_STATE_DIR)))
+	if (!(c->state_dir = kfi_path(c, KFI_STATE_DIR)) || !(c->journal_dir = strdup(c->state_dir)))
 		return kfi_oom(e);
 	/* The journal, backups, stamps and unpacked bundles are written with
 	 * plain paths: under --root, none of their directories may be a link
@@ -144,7 +144,7 @@ int kfi_ctx_init(kfi_ctx *c, const char *root, int dry_run, kf_err *e)
 				return rc;
 		}
 	}
-	return journal_load(c, e);
+	return kfi_journal_load(c, e);
 }
 
 void kfi_ctx_free(kfi_ctx *c)
@@ -153,6 +153,7 @@ void kfi_ctx_free(kfi_ctx *c)
 		free(c->jpaths[i]);
 	free(c->jpaths);
 	free(c->state_dir);
+	free(c->journal_dir);
 	free(c->root);
 	memset(c, 0, sizeof *c);
 }
@@ -163,10 +164,10 @@ int kfi_journal_append(kfi_ctx *c, const char *line, kf_err *e)
 	char jp[PATH_MAX];
 	size_t len = strlen(line);
 
-	if ((rc = kf_mkdir_p(c->state_dir, 0700, e)) != KF_OK)
+	if ((rc = kf_mkdir_p(c->journal_dir, 0700, e)) != KF_OK)
 		goto out;
 	if (kfi_journal_path(c, jp, sizeof jp) != 0) {
-		rc = kf_err_set(e, KF_EIO, "path too long: %s", c->state_dir);
+		rc = kf_err_set(e, KF_EIO, "path too long: %s", c->journal_dir);
 		goto out;
 	}
 	fd = open(jp, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -280,7 +281,7 @@ int kfi_journal_before(kfi_ctx *c, const char *abs, const char *kind,
 	} else if (S_ISREG(st.st_mode)) {
 		/* The backup is named by the path's digest: unique and flat. */
 		kf_sha256_buf(abs, strlen(abs), hex);
-		if (!(bdir = kfi_strf("%s/backup", c->state_dir)) ||
+		if (!(bdir = kfi_strf("%s/backup", c->journal_dir)) ||
 		    !(bpath = kfi_strf("%s/%s", bdir, hex))) {
 			rc = kfi_oom(e);
 			goto out;

@@ -47,8 +47,9 @@ static char *child_path(void)
 
 /* fork + execvp with an argument vector: nothing is ever parsed by a
  * shell. quiet sends the child's output to /dev/null; out (when not NULL)
- * receives up to n-1 bytes of its standard output, NUL-terminated. */
-static int spawn(const char *const argv[], int quiet, char *out, size_t n)
+ * receives up to n-1 bytes of its standard output (and of its standard
+ * error too when both), NUL-terminated. */
+static int spawn(const char *const argv[], int quiet, char *out, size_t n, int both)
 {
 	int status = 0, pfd[2] = {-1, -1};
 	char *path = child_path();
@@ -79,6 +80,8 @@ static int spawn(const char *const argv[], int quiet, char *out, size_t n)
 		}
 		if (out)
 			dup2(pfd[1], 1);
+		if (out && both)
+			dup2(pfd[1], 2);
 		setenv("PATH", path, 1);
 		execvp(argv[0], (char *const *)argv);
 		_exit(127);
@@ -120,7 +123,7 @@ int kfi_run(kfi_ctx *c, const char *const argv[], kf_err *e)
 		print_argv("plan", argv);
 		goto out;
 	}
-	st = spawn(argv, 0, NULL, 0);
+	st = spawn(argv, 0, NULL, 0, 0);
 	if (st != 0) {
 		rc = kf_err_set(e, KF_EIO, "command %s failed (%s %d)", argv[0],
 		                st < 0 ? "could not run," : "exit status", st);
@@ -145,7 +148,7 @@ int kfi_run_soft(kfi_ctx *c, const char *const argv[], const char *hint)
 
 int kfi_probe(const char *const argv[])
 {
-	return spawn(argv, 1, NULL, 0);
+	return spawn(argv, 1, NULL, 0, 0);
 }
 
 int kfi_probe_out(const char *const argv[], char *out, size_t n)
@@ -153,5 +156,27 @@ int kfi_probe_out(const char *const argv[], char *out, size_t n)
 	if (n == 0)
 		return -1;
 	out[0] = '\0';
-	return spawn(argv, 1, out, n);
+	return spawn(argv, 1, out, n, 0);
+}
+
+int kfi_run_out(kfi_ctx *c, const char *const argv[], char *out, size_t n, kf_err *e)
+{
+	int st, rc = KF_OK;
+
+	if (n)
+		out[0] = '\0';
+	if (!c->live) {
+		print_argv("plan", argv);
+		goto out;
+	}
+	st = n ? spawn(argv, 0, out, n, 1) : -1;
+	if (st != 0) {
+		rc = kf_err_set(e, KF_EIO, "command %s failed (%s %d)", argv[0],
+		                st < 0 ? "could not run," : "exit status", st);
+		goto out;
+	}
+	c->changed++;
+	print_argv("changed", argv);
+out:
+	return rc;
 }

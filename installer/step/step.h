@@ -25,6 +25,8 @@ int kfi_journaled(const kfi_ctx *c, const char *abs);
 /* Note that abs is in the journal now. */
 int kfi_remember(kfi_ctx *c, const char *abs, kf_err *e);
 int kfi_journal_path(const kfi_ctx *c, char *out, size_t n);
+/* Add the paths of c's journal (in c->journal_dir) to what is journaled. */
+int kfi_journal_load(kfi_ctx *c, kf_err *e);
 /* Split one journal line in place; 0 when a field its kind needs is
  * missing (such a record is never used). */
 int kfi_record_parse(char *line, kfi_rec *r);

@@ -74,7 +74,7 @@ static int undo_one(kfi_ctx *c, const kfi_rec *r, kf_err *e)
 		printf("%-8s link %s\n", "restored", r->path);
 	} else {
 		unsigned mode = (unsigned)strtoul(r->mode ? r->mode : "644", NULL, 8) & 07777;
-		if (!(bpath = kfi_strf("%s/backup/%s", c->state_dir, r->arg))) {
+		if (!(bpath = kfi_strf("%s/backup/%s", c->journal_dir, r->arg))) {
 			rc = kfi_oom(e);
 			goto out;
 		}
@@ -103,7 +103,7 @@ int kfi_journal_undo(kfi_ctx *c, kf_err *e)
 	kfi_rec *recs = NULL;
 
 	if (kfi_journal_path(c, jp, sizeof jp) != 0)
-		return kf_err_set(e, KF_EIO, "path too long: %s", c->state_dir);
+		return kf_err_set(e, KF_EIO, "path too long: %s", c->journal_dir);
 	if (access(jp, F_OK) != 0) {
 		printf("nothing to undo: no journal at %s\n", jp);
 		goto out;
@@ -152,7 +152,7 @@ int kfi_journal_undo(kfi_ctx *c, kf_err *e)
 		    (rc = undo_one(c, &recs[i], e)) != KF_OK)
 			goto out;
 	if (!c->dry_run)
-		rc = kf_remove_tree(c->state_dir, e);
+		rc = kf_remove_tree(c->journal_dir, e);
 out:
 	free(recs);
 	free(buf);

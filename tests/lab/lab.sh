@@ -147,9 +147,14 @@ _lab_start() {
 	local n=$1 cg h
 	cg=$(_lab_cg "$n")
 	for h in systemd unified; do mkdir -p "/sys/fs/cgroup/$h/$cg"; done
+	mkdir -p "$LAB_DIR/mock-api"
 	(
 		for h in systemd unified; do echo "$BASHPID" >"/sys/fs/cgroup/$h/$cg/cgroup.procs"; done
+		# One directory shared by every node: where the kubelet, kubeadm
+		# and kubectl stand-ins keep the API server's view of the cluster
+		# (tests/node/mock-kubeadm).
 		exec systemd-nspawn -q -D "$LAB_DIR/nodes/$n/root" -M "$(_lab_ns "$n")" --boot \
+			--bind="$LAB_DIR/mock-api:/var/lib/mock-apiserver" \
 			--register=no --keep-unit --network-namespace-path="/run/netns/$(_lab_ns "$n")" \
 			--console=read-only
 	) >"$LAB_DIR/nodes/$n/console.log" 2>&1 </dev/null &

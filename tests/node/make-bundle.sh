@@ -15,7 +15,11 @@
 #   KF_TEST_PACKAGES=FILE  appends FILE (a "  packages:" block) to the spec.
 #   KF_SPEC_ONLY=1 stops after writing OUT/spec.yaml (the caller builds).
 #   KF_INSTALL_EXTRA=", key: value"  more spec.install settings.
-#   KF_TEST_KUBE_VERSION=X.Y.Z  Kubernetes (and bundle) version (1.33.3).
+#   KF_TEST_KUBE_VERSION=X.Y.Z  Kubernetes (and bundle) version (1.33.3); the
+#                  kubeadm/kubelet/kubectl stand-ins report it.
+#   KF_TEST_CONTAINERD_LABEL=X.Y.Z  the containerd version the spec names
+#                  (default 1.6.20, what Debian's binary is): the upgrade
+#                  tests name one Kubernetes 1.33 supports, for the same binary.
 #   KF, SOURCE_DATE_EPOCH as in tests/lib.sh.
 set -euo pipefail
 out=$1
@@ -23,7 +27,7 @@ shift
 here=$(cd "$(dirname "$0")" && pwd)
 src=$out/src
 mkdir -p "$src/stage" "$out/keys"
-kv=${KF_TEST_KUBE_VERSION:-1.33.3} cv=1.6.20 rv=1.1.5 ev=3.4.23 nv=1.1.1 crv=1.33.0 hv=3.18.4
+kv=${KF_TEST_KUBE_VERSION:-1.33.3} cv=${KF_TEST_CONTAINERD_LABEL:-1.6.20} rv=1.1.5 ev=3.4.23 nv=1.1.1 crv=1.33.0 hv=3.18.4
 arch=amd64
 
 # Upstream layouts (as the release archives ship them): fixed owner and mtime so the
@@ -55,7 +59,11 @@ printf '#!/bin/sh\necho "helm stand-in"\n' >"$s/helm/linux-$arch/helm"
 chmod 0755 "$s/helm/linux-$arch/helm"
 tgz "$src/helm-v$hv-linux-$arch.tar.gz" "$s/helm" "linux-$arch"
 cp /usr/sbin/runc "$src/runc.$arch"
-for b in kubeadm kubelet kubectl; do cp "$here/mock-kubeadm" "$src/$b"; done
+# The stand-in, as the bundle's version of each program.
+for b in kubeadm kubelet kubectl; do
+	sed "s/^MOCK_VERSION=.*/MOCK_VERSION=$kv/" "$here/mock-kubeadm" >"$src/$b"
+	chmod 0755 "$src/$b"
+done
 rm -rf "$s"
 
 sum() { sha256sum "$src/$1" | cut -d' ' -f1; }
