@@ -148,6 +148,11 @@ static int when_plan(const apply *a)
 	return a->share != NULL;
 }
 
+static int when_plan_mirror(const apply *a)
+{
+	return a->share && (a->share->roles & KF_ROLE_MIRROR) && !a->dry_run;
+}
+
 static int when_up_snapshot(const apply *a)
 {
 	return a->upgrade == KFI_UP_APPLY && when_host_etcd(a);
@@ -192,6 +197,7 @@ static const struct {
 	{"upgrade: etcd snapshot", kfi_step_upgrade_snapshot, when_up_snapshot},
 	{"upgrade: drain", kfi_step_upgrade_drain, NULL},
 	{"cluster plan: this host's share", kfi_step_plan_share, when_plan},
+	{"upgrade: this mirror host serves the new bundle", kfi_step_upgrade_mirror, when_plan_mirror},
 	{"host: packages", kfi_step_packages, NULL},
 	{"host: SELinux", kfi_step_selinux, NULL},
 	{"host: swap", kfi_step_swap, NULL},

@@ -415,7 +415,7 @@ static int cmd_install(int argc, char **argv)
 			rc = kf_err_set(&e, KF_EUSAGE, "--plan needs --host; the plan gives the address, "
 			                "port and certificate");
 		else
-			return kfi_mirror_install_plan(root, plan, plan_host);
+			return kfi_mirror_install_plan(root, plan, plan_host, NULL);
 		goto out;
 	}
 	if (!listen || !strrchr(listen, ':')) {

@@ -145,7 +145,9 @@ static int upgrade_plan(int argc, char **argv)
 		goto out;
 	}
 	if ((rc = read_lock(argv[optind], pf, ps, &lk, &e)) != KF_OK ||
-	    (rc = kfi_ctx_init(&c, root, 1, &e)) != KF_OK)
+	    /* Not a dry run: on the live node, kubectl is asked; nothing is
+	     * written either way. */
+	    (rc = kfi_ctx_init(&c, root, 0, &e)) != KF_OK)
 		goto out;
 	ctx_ok = 1;
 	if (kfi_applied_load(&c, &st, &e) == KF_OK) {
@@ -169,6 +171,19 @@ static int upgrade_plan(int argc, char **argv)
 	printf("upgrade plan %s: %s-%s (Kubernetes %s), what runs read from %s\n", argv[optind],
 	       lk->name, lk->version, lk->kube_version ? lk->kube_version : "?", s.source);
 	kfi_upgrade_judge(&s, &t, stdout, &v);
+	for (size_t i = 0; i < s.n; i++) {
+		const kfi_up_node *nd = &s.nodes[i];
+		int cmp = 1, acmp = 0;
+		if (strcmp(nd->name, self))
+			continue;
+		if (nd->kubelet[0] && t.kube)
+			kfi_version_cmp(nd->kubelet, t.kube, &cmp);
+		if (nd->control_plane && t.kube && (!nd->apiserver[0] ||
+		                                    kfi_version_cmp(nd->apiserver, t.kube, &acmp) != 0))
+			acmp = -1;
+		printf("this node (%s) %s\n", self, !cmp && !acmp ? "runs the target already"
+		                                                    : "is to be upgraded");
+	}
 	if (!v.allowed)
 		rc = kf_err_set(&e, KF_EVERIFY, "upgrade refused: %s", v.reason);
 	else

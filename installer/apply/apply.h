@@ -92,7 +92,7 @@ kf_lock *kfi_apply_applied_lock(const apply *a, const kfi_applied *st);
 /* ---- upgrade (apply/upgrade.c) ---------------------------------------- */
 /* Before anything changes: what runs, the table, the skew policy. */
 int kfi_apply_upgrade_check(apply *a, const kf_lock *lk, kf_err *e);
-kfi_apply_step kfi_step_upgrade_snapshot, kfi_step_upgrade_drain, kfi_step_upgrade_kubeadm,
+kfi_apply_step kfi_step_upgrade_mirror, kfi_step_upgrade_snapshot, kfi_step_upgrade_drain, kfi_step_upgrade_kubeadm,
 	kfi_step_upgrade_kubelet, kfi_step_upgrade_uncordon;
 /* After a failed upgrade step: the upgrade's journal undone (the previous
  * binaries back) and the services restarted on them. */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "installer/apply/apply.h"
+#include "installer/plan/plan.h"
 
 #define ADMIN_CONF "/etc/kubernetes/admin.conf"
 
@@ -102,6 +103,22 @@ out:
 	kf_lock_free(cur);
 	kfi_upgrade_state_free(&s);
 	return rc;
+}
+
+/* A mirror host of the plan serves the new bundle before kubeadm pulls
+ * the new images through the mirrors (this host's comes first in its
+ * hosts.toml). */
+int kfi_step_upgrade_mirror(apply *a, kf_err *e)
+{
+	char dir[512];
+	int rc;
+
+	if (kf_strf(dir, sizeof dir, "%s/%s-%s", KFI_BUNDLES_DIR, a->lock->name, a->lock->version) != 0)
+		return kf_err_set(e, KF_EUSAGE, "bundle name too long: %s", a->lock->name);
+	if ((rc = kfi_mirror_install_plan(a->c.root, a->plan_dir, a->plan_host, dir)) != KF_OK)
+		return kf_err_set(e, KF_EIO, "the mirror on %s could not be moved to %s (see above)", a->host,
+		                  dir);
+	return KF_OK;
 }
 
 /* Snapshot etcd before the control plane moves: the upgrade's way back. */
@@ -220,7 +237,11 @@ void kfi_apply_upgrade_rollback(apply *a)
 	static const char *const units[] = {"containerd.service", "etcd.service", "kubelet.service", NULL};
 	kf_err e = {0};
 
-	if (a->dry_run)
+	char *jp = kfi_path(&a->c, KFI_UPGRADE_JOURNAL_DIR "/journal");
+	int any = jp && access(jp, F_OK) == 0;
+
+	free(jp);
+	if (a->dry_run || !any)
 		return;
 	printf("== upgrade failed on %s: putting the previous files back (upgrade journal)\n", a->host);
 	if (kfi_journal_undo(&a->c, &e) != KF_OK) {

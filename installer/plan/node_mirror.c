@@ -14,7 +14,8 @@
 
 #define UNIT "kubeferry-mirror.service"
 
-int kfi_mirror_install_plan(const char *root, const char *plan, const char *host)
+int kfi_mirror_install_plan(const char *root, const char *plan, const char *host,
+                            const char *bundle_dir)
 {
 	kfi_ctx c;
 	kfi_applied st = {0};
@@ -45,7 +46,7 @@ int kfi_mirror_install_plan(const char *root, const char *plan, const char *host
 	 * (a new plan run re-issues, apply --plan installs it). */
 	if (!(args = kfi_strf("--listen %s --tls-cert " KFP_MIRROR_TLS "/" KF_MIRROR_CHAIN_FILE
 	                      " --tls-key " KFP_MIRROR_TLS "/server.key", listen)) ||
-	    !(unit = kfi_mirror_unit("mirror install --plan", st.bundle_dir, args, NULL))) {
+	    !(unit = kfi_mirror_unit("mirror install --plan", bundle_dir ? bundle_dir : st.bundle_dir, args, NULL))) {
 		rc = kfi_oom(&e);
 		goto out;
 	}
@@ -56,7 +57,7 @@ int kfi_mirror_install_plan(const char *root, const char *plan, const char *host
 	    (rc = kfi_unit_start(&c, UNIT, ch, ch, &e)) ||
 	    (rc = kfi_mirror_state_write(&c, advertise, s->mirror_fp, &e)))
 		goto out;
-	printf("mirror https://%s serving %s\n", listen, st.bundle_dir);
+	printf("mirror https://%s serving %s\n", listen, bundle_dir ? bundle_dir : st.bundle_dir);
 	printf("mirror CA fingerprint (sha256): %s\n", s->mirror_fp);
 out:
 	if (rc != KF_OK && e.code)

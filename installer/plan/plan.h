@@ -145,6 +145,9 @@ int kfi_plan_refresh(kfi_ctx *c, const kf_share *s, const kfi_plan_secrets *ps, 
                      kf_err *e);
 /* The whole of `cluster join --plan` and `mirror install --plan`. */
 int kfi_cluster_join_plan(const char *root, const char *plan, const char *host);
-int kfi_mirror_install_plan(const char *root, const char *plan, const char *host);
+/* bundle_dir (a node path) instead of the applied bundle when not NULL:
+ * an upgrade serves the new bundle before kubeadm pulls its images. */
+int kfi_mirror_install_plan(const char *root, const char *plan, const char *host,
+                            const char *bundle_dir);
 
 #endif

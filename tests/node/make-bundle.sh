@@ -42,7 +42,9 @@ mkdir -p "$s/containerd/bin" "$s/etcd/etcd-v$ev-linux-$arch" "$s/cni" "$s/crictl
 cp /usr/bin/containerd /usr/bin/containerd-shim-runc-v2 /usr/bin/ctr "$s/containerd/bin/"
 tgz "$src/containerd-$cv-linux-$arch.tar.gz" "$s/containerd" bin
 cp /usr/bin/etcd /usr/bin/etcdctl "$s/etcd/etcd-v$ev-linux-$arch/"
-printf '#!/bin/sh\necho "etcdutl stand-in (not packaged in Debian 12)"\n' >"$s/etcd/etcd-v$ev-linux-$arch/etcdutl"
+# etcdutl stand-in (not packaged in Debian 12): what kubeferry asks of it,
+# `snapshot status`, is etcdctl's own command in 3.4.
+printf '#!/bin/sh\n# etcdutl stand-in (not packaged in Debian 12): etcd 3.4 has these in etcdctl\nETCDCTL_API=3 exec "$(dirname "$0")/etcdctl" "$@"\n' >"$s/etcd/etcd-v$ev-linux-$arch/etcdutl"
 printf 'etcd test archive\n' >"$s/etcd/etcd-v$ev-linux-$arch/README.md"
 chmod 0755 "$s/etcd/etcd-v$ev-linux-$arch/etcdutl"
 tgz "$src/etcd-v$ev-linux-$arch.tar.gz" "$s/etcd" "etcd-v$ev-linux-$arch"
