@@ -304,8 +304,8 @@ static int parse_args(apply *a, int argc, char **argv, kf_err *e)
 				return kf_err_set(e, KF_EUSAGE, "--no-drain is an upgrade option");
 			a->no_drain = 1;
 			break;
-		case 'h': if (a->upgrade) kfi_upgrade_usage(stdout); else usage(stdout); return -1;
-		default: if (a->upgrade) kfi_upgrade_usage(stderr); else usage(stderr); return KF_EUSAGE;
+		case 'h': if (a->upgrade) kfi_upgrade_usage(stdout, argv[0]); else usage(stdout); return -1;
+		default: if (a->upgrade) kfi_upgrade_usage(stderr, argv[0]); else usage(stderr); return KF_EUSAGE;
 		}
 	}
 	if (optind != argc - 1)

@@ -13,17 +13,32 @@
 
 #include "installer/kf_installer.h"
 
-void kfi_upgrade_usage(FILE *f)
+static const struct {
+	const char *sub, *synopsis;
+} forms[] = {
+	{"plan", "plan BUNDLE (-p PUBKEY | -P KEY) [--plan DIR] [--host NAME]\n"
+	         "           [--root DIR] [--arch ARCH]"},
+	{"apply", "apply BUNDLE (-p PUBKEY | -P KEY) [APPLY OPTIONS]\n"
+	          "           [--drain-timeout SECONDS] [--no-drain]"},
+	{"node", "node BUNDLE (-p PUBKEY | -P KEY) [APPLY OPTIONS]\n"
+	         "           [--drain-timeout SECONDS] [--no-drain]"},
+	{"drain", "drain NODE [--drain-timeout SECONDS]"},
+	{"uncordon", "uncordon NODE"},
+};
+
+/* The synopsis of sub (NULL: plan) first, then the others. */
+void kfi_upgrade_usage(FILE *f, const char *sub)
 {
+	size_t first = 0, n = sizeof forms / sizeof forms[0];
+
+	for (size_t i = 0; sub && i < n; i++)
+		if (!strcmp(forms[i].sub, sub))
+			first = i;
+	fprintf(f, "Usage: kubeferry-install upgrade %s\n", forms[first].synopsis);
+	for (size_t i = 0; i < n; i++)
+		if (i != first)
+			fprintf(f, "       kubeferry-install upgrade %s\n", forms[i].synopsis);
 	fprintf(f,
-	        "Usage: kubeferry-install upgrade plan BUNDLE (-p PUBKEY | -P KEY) [--plan DIR]\n"
-	        "           [--root DIR] [--arch ARCH]\n"
-	        "       kubeferry-install upgrade apply BUNDLE (-p PUBKEY | -P KEY) [APPLY OPTIONS]\n"
-	        "           [--drain-timeout SECONDS] [--no-drain]\n"
-	        "       kubeferry-install upgrade node BUNDLE (-p PUBKEY | -P KEY) [APPLY OPTIONS]\n"
-	        "           [--drain-timeout SECONDS] [--no-drain]\n"
-	        "       kubeferry-install upgrade drain NODE [--drain-timeout SECONDS]\n"
-	        "       kubeferry-install upgrade uncordon NODE\n"
 	        "\n"
 	        "plan: reads what runs (each control plane's API server, each kubelet and\n"
 	        "container runtime, as the API server reports them with\n"
@@ -34,7 +49,8 @@ void kfi_upgrade_usage(FILE *f)
 	        "than three minors older; the bundle's etcd and containerd must be ones\n"
 	        "the target Kubernetes supports, and etcd never moves backwards. A\n"
 	        "refusal says what to do first. Nothing changes. With --plan DIR every\n"
-	        "host of the cluster plan is listed, also one the API server does not know.\n"
+	        "host of the cluster plan is listed, also one the API server does not know;\n"
+	        "--host NAME names this node (default: the name apply recorded).\n"
 	        "\n"
 	        "apply (on the first control plane) and node (every other node, control\n"
 	        "planes one at a time, then workers): the same checks first; then an etcd\n"
@@ -136,8 +152,8 @@ static int upgrade_plan(int argc, char **argv)
 		case 'r': root = optarg; break;
 		case 'a': arch = optarg; break;
 		case 'H': host = optarg; break;
-		case 'h': kfi_upgrade_usage(stdout); goto out;
-		default: kfi_upgrade_usage(stderr); rc = KF_EUSAGE; goto out;
+		case 'h': kfi_upgrade_usage(stdout, argv[0]); goto out;
+		default: kfi_upgrade_usage(stderr, argv[0]); rc = KF_EUSAGE; goto out;
 		}
 	}
 	if (optind != argc - 1 || !pf == !ps) {
@@ -225,8 +241,8 @@ static int cordon(int argc, char **argv, int drain)
 				goto out;
 			}
 			break;
-		case 'h': kfi_upgrade_usage(stdout); goto out;
-		default: kfi_upgrade_usage(stderr); rc = KF_EUSAGE; goto out;
+		case 'h': kfi_upgrade_usage(stdout, argv[0]); goto out;
+		default: kfi_upgrade_usage(stderr, argv[0]); rc = KF_EUSAGE; goto out;
 		}
 	}
 	if (optind != argc - 1 || !kfi_node_name_valid(argv[optind])) {
@@ -256,7 +272,7 @@ int kfi_cmd_upgrade(int argc, char **argv)
 	int rc = KF_EUSAGE;
 
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-		kfi_upgrade_usage(argc < 2 ? stderr : stdout);
+		kfi_upgrade_usage(argc < 2 ? stderr : stdout, NULL);
 		rc = argc < 2 ? KF_EUSAGE : KF_OK;
 	} else if (!strcmp(argv[1], "plan")) {
 		rc = upgrade_plan(argc - 1, argv + 1);
@@ -268,7 +284,7 @@ int kfi_cmd_upgrade(int argc, char **argv)
 		rc = cordon(argc - 1, argv + 1, !strcmp(argv[1], "drain"));
 	} else {
 		fprintf(stderr, "kubeferry-install upgrade: unknown subcommand '%s'\n\n", argv[1]);
-		kfi_upgrade_usage(stderr);
+		kfi_upgrade_usage(stderr, NULL);
 	}
 	return rc;
 }

@@ -430,7 +430,7 @@ int kfi_node_name_valid(const char *h);
 #define KFI_UP_APPLY 1
 #define KFI_UP_NODE 2
 int kfi_apply_upgrade_main(int argc, char **argv, int mode);
-void kfi_upgrade_usage(FILE *f);  /* cmd_upgrade.c */
+void kfi_upgrade_usage(FILE *f, const char *sub);  /* cmd_upgrade.c */
 
 /* What runs on one node ("" where unknown). */
 typedef struct kfi_up_node {

@@ -36,13 +36,14 @@ check_help "$KFI" cluster join
 check_help "$KFI" etcd snapshot
 check_help "$KFI" etcd restore
 check_help "$KFI" etcd renew-certs
+for c in plan apply node drain uncordon; do check_help "$KFI" upgrade "$c"; done
 
 note "every command in the top-level help is a command"
 "$KF" --help | sed -n '/^Commands:/,/^$/p' | awk 'NF && !/:$/ {print $1}' >"$LAB/cmds"
 assert_eq "$(wc -l <"$LAB/cmds")" 8 "kubeferry commands listed"
 while read -r c; do check_help "$KF" "$c"; done <"$LAB/cmds"
 "$KFI" --help | sed -n '/^Commands:/,/^$/p' | awk 'NF && !/:$/ {print $1}' >"$LAB/cmds"
-assert_eq "$(wc -l <"$LAB/cmds")" 10 "kubeferry-install commands listed"
+assert_eq "$(wc -l <"$LAB/cmds")" 11 "kubeferry-install commands listed"
 while read -r c; do check_help "$KFI" "$c"; done <"$LAB/cmds"
 
 note "README: each option named in a command's table row is in its --help"
@@ -57,7 +58,7 @@ for line in open(readme):
         continue
     for syn in re.findall(r"`([^`]*)`", line.split(" | ")[0]):
         w = syn.split()
-        cmd = w[:2] if w[0] in ("mirror", "cluster", "etcd") else w[:1]
+        cmd = w[:2] if w[0] in ("mirror", "cluster", "etcd", "upgrade") else w[:1]
         out = subprocess.run([prog] + cmd + ["--help"], capture_output=True, text=True).stdout
         rows += 1
         for opt in re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*|-[a-zA-Z])\b", syn):

@@ -17,7 +17,8 @@
 #     apply once, kubelet restart, uncordon; then each other control plane
 #     drained, kubeadm upgrade node, uncordoned, one at a time; then the
 #     worker
-#   - every kubelet is the new one; a further run changes nothing
+#   - every kubelet is the new one; a further run changes nothing; reset
+#     still undoes everything (the upgrade's journal joined apply's)
 source "$(dirname "$0")/../lib.sh"
 source "$ROOT/tests/registry/lib.sh"
 source "$ROOT/tests/lab/lab.sh"
@@ -167,4 +168,8 @@ changed=$(cluster_changed_hosts)
 lab_in cp1 /usr/local/bin/kubeferry-install upgrade plan /var/lib/kubeferry/incoming/bundle.tar.zst \
 	-p /var/lib/kubeferry/incoming/kf.pub --host cp1 >"$LAB/plan.out" || { cat "$LAB/plan.out"; fail "upgrade plan"; }
 grep -q 'nothing to upgrade' "$LAB/plan.out" || { cat "$LAB/plan.out"; fail "not 'nothing to upgrade'"; }
+note "reset after the upgrade undoes what apply and the upgrade installed"
+lab_in w1 /usr/local/bin/kubeferry-install reset >"$LAB/reset.out" 2>&1 || { cat "$LAB/reset.out"; fail "reset on w1"; }
+for f in kubeadm kubelet kubectl containerd; do lab_in w1 test ! -e /usr/local/bin/$f || fail "reset left $f on w1"; done
+lab_in w1 test ! -e /var/lib/kubeferry/upgrade -a ! -e /var/lib/kubeferry/state || fail "reset left state on w1"
 echo "upgrade lab checks passed"
