@@ -160,3 +160,19 @@ int kfi_node_open(const char *root, kfi_ctx *c, int *ctx_ok, kfi_applied *s, kf_
 	return kfi_applied_load(c, s, e);
 }
 
+
+kf_lock *kfi_applied_lock(const kfi_ctx *c, const kfi_applied *st)
+{
+	char *p = st->bundle_dir ? kfi_strf("%s%s.bundle.yaml", c->root, st->bundle_dir) : NULL;
+	char *text = NULL;
+	size_t len;
+	kf_lock *lk = NULL;
+	kf_err ign;
+
+	if (p && kf_read_file(p, KF_LOCK_MAX, &text, &len, &ign) == KF_OK &&
+	    kf_lock_parse(text, len, p, &lk, &ign) != KF_OK)
+		lk = NULL;
+	free(p);
+	free(text);
+	return lk;
+}

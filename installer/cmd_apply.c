@@ -158,82 +158,59 @@ static int when_up_snapshot(const apply *a)
 	return a->upgrade == KFI_UP_APPLY && when_host_etcd(a);
 }
 
-/* The run, in order. A step with a section prints "== section" first; a
- * step with a condition runs only when it holds. The mirror's CA is
- * fetched and checked against the pin before anything on the node
- * changes: a wrong fingerprint must not leave a half-prepared node. */
+#define A 1 /* apply */
+#define U 2 /* upgrade apply | node (apply/upgrade.c) */
+
+/* The run, in order. A step runs in the modes it names (apply, upgrade or
+ * both) and only when its condition holds; a step with a section prints
+ * "== section" first. The mirror's CA is fetched and checked against the
+ * pin before anything on the node changes: a wrong fingerprint must not
+ * leave a half-prepared node. An upgrade's checks run inside the bundle
+ * step, on the verified lock, before anything changes; it moves the
+ * runtime and host etcd before kubeadm and the kubelet after it. */
 static const struct {
+	unsigned modes;
 	const char *section;
 	kfi_apply_step *run;
 	int (*when)(const apply *a);
 } steps[] = {
-	{NULL, kfi_step_mirror_ca, when_mirror},
-	{"bundle", kfi_step_bundle, NULL},
-	{"cluster plan: this host's share", kfi_step_plan_share, when_plan},
-	{"host: packages", kfi_step_packages, NULL},
-	{"host: SELinux", kfi_step_selinux, NULL},
-	{"host: swap", kfi_step_swap, NULL},
-	{"host: kernel modules and sysctls", kfi_step_modules_sysctl, NULL},
-	{"host: firewalld", kfi_step_firewalld, NULL},
-	{"container runtime", kfi_step_runtime, NULL},
-	{"registry mirror", kfi_step_certs_d, NULL},
-	{"containerd service", kfi_step_containerd_service, NULL},
-	{"images (--no-mirror)", kfi_step_import, when_no_mirror},
-	{"kubernetes", kfi_step_kubernetes, NULL},
-	{"etcd (host)", kfi_step_etcd, when_host_etcd},
-	{"SELinux: relabel (--selinux enforcing)", kfi_step_relabel, when_enforcing},
+	{A | U, NULL, kfi_step_mirror_ca, when_mirror},
+	{A | U, "bundle", kfi_step_bundle, NULL},
+	{U, "upgrade: etcd snapshot", kfi_step_upgrade_snapshot, when_up_snapshot},
+	{U, "upgrade: drain", kfi_step_upgrade_drain, NULL},
+	{A | U, "cluster plan: this host's share", kfi_step_plan_share, when_plan},
+	{U, "upgrade: this mirror host serves the new bundle", kfi_step_upgrade_mirror, when_plan_mirror},
+	{A | U, "host: packages", kfi_step_packages, NULL},
+	{A | U, "host: SELinux", kfi_step_selinux, NULL},
+	{A | U, "host: swap", kfi_step_swap, NULL},
+	{A | U, "host: kernel modules and sysctls", kfi_step_modules_sysctl, NULL},
+	{A | U, "host: firewalld", kfi_step_firewalld, NULL},
+	{A | U, "container runtime", kfi_step_runtime, NULL},
+	{A | U, "registry mirror", kfi_step_certs_d, NULL},
+	{A | U, "containerd service", kfi_step_containerd_service, NULL},
+	{A | U, "images (--no-mirror)", kfi_step_import, when_no_mirror},
+	{U, "etcd (host)", kfi_step_etcd, when_host_etcd},
+	{U, "upgrade: kubeadm", kfi_step_upgrade_kubeadm, NULL},
+	{A | U, "kubernetes", kfi_step_kubernetes, NULL},
+	{U, "upgrade: kubelet", kfi_step_upgrade_kubelet, NULL},
+	{A, "etcd (host)", kfi_step_etcd, when_host_etcd},
+	{A | U, "SELinux: relabel (--selinux enforcing)", kfi_step_relabel, when_enforcing},
+	{U, "upgrade: uncordon", kfi_step_upgrade_uncordon, NULL},
 };
-
-/* upgrade apply | node (apply/upgrade.c): the checks run inside the
- * bundle step, on the verified lock, before anything changes; the runtime
- * and host etcd move before kubeadm, the kubelet after it. */
-static const struct {
-	const char *section;
-	kfi_apply_step *run;
-	int (*when)(const apply *a);
-} up_steps[] = {
-	{NULL, kfi_step_mirror_ca, when_mirror},
-	{"bundle (and the upgrade checks)", kfi_step_bundle, NULL},
-	{"upgrade: etcd snapshot", kfi_step_upgrade_snapshot, when_up_snapshot},
-	{"upgrade: drain", kfi_step_upgrade_drain, NULL},
-	{"cluster plan: this host's share", kfi_step_plan_share, when_plan},
-	{"upgrade: this mirror host serves the new bundle", kfi_step_upgrade_mirror, when_plan_mirror},
-	{"host: packages", kfi_step_packages, NULL},
-	{"host: SELinux", kfi_step_selinux, NULL},
-	{"host: swap", kfi_step_swap, NULL},
-	{"host: kernel modules and sysctls", kfi_step_modules_sysctl, NULL},
-	{"host: firewalld", kfi_step_firewalld, NULL},
-	{"container runtime", kfi_step_runtime, NULL},
-	{"registry mirror", kfi_step_certs_d, NULL},
-	{"containerd service", kfi_step_containerd_service, NULL},
-	{"images (--no-mirror)", kfi_step_import, when_no_mirror},
-	{"etcd (host)", kfi_step_etcd, when_host_etcd},
-	{"upgrade: kubeadm", kfi_step_upgrade_kubeadm, NULL},
-	{"kubernetes", kfi_step_kubernetes, NULL},
-	{"upgrade: kubelet", kfi_step_upgrade_kubelet, NULL},
-	{"SELinux: relabel (--selinux enforcing)", kfi_step_relabel, when_enforcing},
-	{"upgrade: uncordon", kfi_step_upgrade_uncordon, NULL},
-};
-
-#define RUN_TABLE(tab)                                                              \
-	for (size_t i = 0; rc == KF_OK && !a->up_stop && i < sizeof tab / sizeof tab[0]; i++) { \
-		if (tab[i].when && !tab[i].when(a))                                     \
-			continue;                                                       \
-		if (tab[i].section) {                                                   \
-			printf("== %s\n", tab[i].section);                              \
-			fflush(stdout);                                                 \
-		}                                                                       \
-		rc = tab[i].run(a, e);                                                  \
-	}
 
 static int run_steps(apply *a, kf_err *e)
 {
+	unsigned mode = a->upgrade ? U : A;
 	int rc = KF_OK;
 
-	if (a->upgrade) {
-		RUN_TABLE(up_steps)
-	} else {
-		RUN_TABLE(steps)
+	for (size_t i = 0; rc == KF_OK && !a->up_stop && i < sizeof steps / sizeof steps[0]; i++) {
+		if (!(steps[i].modes & mode) || (steps[i].when && !steps[i].when(a)))
+			continue;
+		if (steps[i].section) {
+			printf("== %s\n", steps[i].section);
+			fflush(stdout);
+		}
+		rc = steps[i].run(a, e);
 	}
 	return rc;
 }

@@ -86,14 +86,9 @@ static void print_applied(const kfi_applied *st)
 /* The applied bundle's components, from its lock beside the tree. */
 static void print_components(const kfi_ctx *c, const kfi_applied *st)
 {
-	char *lp = st->bundle_dir ? kfi_strf("%s%s.bundle.yaml", c->root, st->bundle_dir) : NULL;
-	char *text = NULL;
-	size_t len;
-	kf_lock *lk = NULL;
-	kf_err ign;
+	kf_lock *lk = kfi_applied_lock(c, st);
 
-	if (lp && kf_read_file(lp, KF_LOCK_MAX, &text, &len, &ign) == KF_OK &&
-	    kf_lock_parse(text, len, lp, &lk, &ign) == KF_OK) {
+	if (lk) {
 		printf("components:\n");
 		for (size_t i = 0; i < lk->ncomp; i++)
 			printf("  %-14s %-12s %s\n", lk->components[i].name,
@@ -101,8 +96,6 @@ static void print_components(const kfi_ctx *c, const kfi_applied *st)
 			       lk->components[i].arch ? lk->components[i].arch : "");
 	}
 	kf_lock_free(lk);
-	free(text);
-	free(lp);
 }
 
 static int print_units(kfi_ctx *c, kf_err *e)

@@ -166,16 +166,8 @@ static int upgrade_plan(int argc, char **argv)
 	    (rc = kfi_ctx_init(&c, root, 0, &e)) != KF_OK)
 		goto out;
 	ctx_ok = 1;
-	if (kfi_applied_load(&c, &st, &e) == KF_OK) {
-		char *p = kfi_strf("%s%s.bundle.yaml", c.root, st.bundle_dir), *text = NULL;
-		size_t len;
-		kf_err ign;
-		if (p && kf_read_file(p, KF_LOCK_MAX, &text, &len, &ign) == KF_OK &&
-		    kf_lock_parse(text, len, p, &cur, &ign) != KF_OK)
-			cur = NULL;
-		free(p);
-		free(text);
-	}
+	if (kfi_applied_load(&c, &st, &e) == KF_OK)
+		cur = kfi_applied_lock(&c, &st);
 	e.code = 0;
 	snprintf(self, sizeof self, "%s", host ? host : st.host ? st.host : "this-node");
 	snprintf(march, sizeof march, "%s", arch ? arch : st.arch ? st.arch : "amd64");

@@ -154,6 +154,9 @@ int kfi_applied_write(const kfi_ctx *c, const kfi_applied *a, kf_err *e);
  * Free with kfi_applied_free either way. */
 int kfi_applied_load(const kfi_ctx *c, kfi_applied *a, kf_err *e);
 void kfi_applied_free(kfi_applied *a);
+/* The applied bundle's verified lock, kept beside its unpacked tree
+ * (BUNDLE_DIR.bundle.yaml), or NULL. */
+kf_lock *kfi_applied_lock(const kfi_ctx *c, const kfi_applied *st);
 /* The context under root and this node's applied state: how cluster and
  * mirror install start. *ctx_ok is set once c must be freed. */
 int kfi_node_open(const char *root, kfi_ctx *c, int *ctx_ok, kfi_applied *s, kf_err *e);

@@ -86,8 +86,6 @@ kfi_apply_step kfi_step_bundle;
 /* apply/rollback.c: KF_EVERIFY when lk is older than what is applied
  * (unless --allow-downgrade) or its kubelet newer than the control plane. */
 int kfi_apply_rollback_check(apply *a, const kf_lock *lk, kf_err *e);
-/* The applied bundle's lock (beside its unpacked tree), or NULL. */
-kf_lock *kfi_apply_applied_lock(const apply *a, const kfi_applied *st);
 
 /* ---- upgrade (apply/upgrade.c) ---------------------------------------- */
 /* Before anything changes: what runs, the table, the skew policy. */

@@ -17,23 +17,6 @@
 
 #define APISERVER_MANIFEST "/etc/kubernetes/manifests/kube-apiserver.yaml"
 
-/* The applied bundle's lock (beside its unpacked tree), or NULL. */
-kf_lock *kfi_apply_applied_lock(const apply *a, const kfi_applied *st)
-{
-	char *p = st->bundle_dir ? kfi_strf("%s%s.bundle.yaml", a->c.root, st->bundle_dir) : NULL;
-	char *text = NULL;
-	size_t len;
-	kf_lock *lk = NULL;
-	kf_err ign;
-
-	if (p && kf_read_file(p, KF_LOCK_MAX, &text, &len, &ign) == KF_OK &&
-	    kf_lock_parse(text, len, p, &lk, &ign) != KF_OK)
-		lk = NULL;
-	free(p);
-	free(text);
-	return lk;
-}
-
 static int check_applied(const apply *a, const kf_lock *lk, kf_err *e)
 {
 	kfi_applied st;
@@ -54,7 +37,7 @@ static int check_applied(const apply *a, const kf_lock *lk, kf_err *e)
 		goto out;
 	}
 	/* The same name and version rebuilt: the newer build wins. */
-	if (st.bundle && !strcmp(st.bundle, name) && (cur = kfi_apply_applied_lock(a, &st)) && cur->created &&
+	if (st.bundle && !strcmp(st.bundle, name) && (cur = kfi_applied_lock(&a->c, &st)) && cur->created &&
 	    lk->created && strcmp(lk->created, cur->created) < 0)
 		rc = kf_err_set(e, KF_EVERIFY, "%s: bundle %s built %s is older than the applied build of %s; "
 		                "refusing a downgrade (--allow-downgrade to force it)",

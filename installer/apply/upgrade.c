@@ -61,7 +61,7 @@ int kfi_apply_upgrade_check(apply *a, const kf_lock *lk, kf_err *e)
 	int rc;
 
 	if (kfi_applied_load(&a->c, &st, &ign) == KF_OK)
-		cur = kfi_apply_applied_lock(a, &st);
+		cur = kfi_applied_lock(&a->c, &st);
 	kfi_applied_free(&st);
 	if ((rc = kfi_upgrade_observe(&a->c, a->host, cur, &s, e)) != KF_OK)
 		goto out;

@@ -99,37 +99,26 @@ out:
 int kfi_journal_commit(kfi_ctx *c, kf_err *e)
 {
 	kfi_ctx main_c;
-	char jp[PATH_MAX];
 	char *buf = NULL;
-	size_t len = 0;
+	kfi_rec *recs = NULL;
+	size_t n = 0;
 	int rc, main_ok = 0;
 
 	if (c->dry_run)
 		return KF_OK;
-	if (kfi_journal_path(c, jp, sizeof jp) != 0)
-		return kf_err_set(e, KF_EIO, "path too long: %s", c->journal_dir);
-	if (access(jp, F_OK) != 0)
-		return kf_remove_tree(c->journal_dir, e);
-	if ((rc = kfi_ctx_init(&main_c, c->root, 0, e)) != KF_OK)
+	if ((rc = kfi_journal_records(c, &buf, &recs, &n, e)) != KF_OK)
 		goto out;
-	main_ok = 1;
-	if ((rc = kf_read_file(jp, 64u << 20, &buf, &len, e)) != KF_OK)
+	if (n && (rc = kfi_ctx_init(&main_c, c->root, 0, e)) != KF_OK)
 		goto out;
-	/* A torn last line announced a change that never happened. */
-	if (len > 0 && buf[len - 1] != '\n') {
-		char *nl = strrchr(buf, '\n');
-		*(nl ? nl + 1 : buf) = '\0';
-	}
-	for (char *line = strtok(buf, "\n"); rc == KF_OK && line; line = strtok(NULL, "\n")) {
-		kfi_rec r;
-		if (kfi_record_parse(line, &r))
-			rc = fold_one(&main_c, c, &r, e);
-	}
+	main_ok = n > 0;
+	for (size_t i = 0; rc == KF_OK && i < n; i++)
+		rc = fold_one(&main_c, c, &recs[i], e);
 	if (rc == KF_OK)
 		rc = kf_remove_tree(c->journal_dir, e);
 out:
 	if (main_ok)
 		kfi_ctx_free(&main_c);
+	free(recs);
 	free(buf);
 	return rc;
 }

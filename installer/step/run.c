@@ -115,15 +115,19 @@ static int spawn(const char *const argv[], int quiet, char *out, size_t n, int b
 	return -1;
 }
 
-int kfi_run(kfi_ctx *c, const char *const argv[], kf_err *e)
+/* A command that changes the node: run (its output to out when n > 0,
+ * else to ours) on the live system, planned elsewhere. */
+static int run_cmd(kfi_ctx *c, const char *const argv[], char *out, size_t n, kf_err *e)
 {
 	int st, rc = KF_OK;
 
+	if (n)
+		out[0] = '\0';
 	if (!c->live) {
 		print_argv("plan", argv);
 		goto out;
 	}
-	st = spawn(argv, 0, NULL, 0, 0);
+	st = spawn(argv, 0, n ? out : NULL, n, n > 0);
 	if (st != 0) {
 		rc = kf_err_set(e, KF_EIO, "command %s failed (%s %d)", argv[0],
 		                st < 0 ? "could not run," : "exit status", st);
@@ -133,6 +137,11 @@ int kfi_run(kfi_ctx *c, const char *const argv[], kf_err *e)
 	print_argv("changed", argv);
 out:
 	return rc;
+}
+
+int kfi_run(kfi_ctx *c, const char *const argv[], kf_err *e)
+{
+	return run_cmd(c, argv, NULL, 0, e);
 }
 
 int kfi_run_soft(kfi_ctx *c, const char *const argv[], const char *hint)
@@ -161,22 +170,5 @@ int kfi_probe_out(const char *const argv[], char *out, size_t n)
 
 int kfi_run_out(kfi_ctx *c, const char *const argv[], char *out, size_t n, kf_err *e)
 {
-	int st, rc = KF_OK;
-
-	if (n)
-		out[0] = '\0';
-	if (!c->live) {
-		print_argv("plan", argv);
-		goto out;
-	}
-	st = n ? spawn(argv, 0, out, n, 1) : -1;
-	if (st != 0) {
-		rc = kf_err_set(e, KF_EIO, "command %s failed (%s %d)", argv[0],
-		                st < 0 ? "could not run," : "exit status", st);
-		goto out;
-	}
-	c->changed++;
-	print_argv("changed", argv);
-out:
-	return rc;
+	return n ? run_cmd(c, argv, out, n, e) : kf_err_set(e, KF_EIO, "no room for %s's output", argv[0]);
 }

@@ -31,6 +31,10 @@ int kfi_journal_load(kfi_ctx *c, kf_err *e);
  * missing (such a record is never used). */
 int kfi_record_parse(char *line, kfi_rec *r);
 int kfi_journal_append(kfi_ctx *c, const char *line, kf_err *e);
+/* c's journal as records, oldest first (undo.c): a torn last line and
+ * malformed records are skipped with a warning, an unsafe path is an
+ * error. The records point into *buf; free both. No journal: none. */
+int kfi_journal_records(const kfi_ctx *c, char **buf, kfi_rec **recs, size_t *n, kf_err *e);
 /* Create the missing directories above abs, each journaled first. */
 int kfi_ensure_parents(kfi_ctx *c, const char *abs, kf_err *e);
 /* Save what is at abs now (once) before it is replaced. */

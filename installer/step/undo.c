@@ -94,30 +94,30 @@ out:
 	return rc;
 }
 
-int kfi_journal_undo(kfi_ctx *c, kf_err *e)
+int kfi_journal_records(const kfi_ctx *c, char **buf, kfi_rec **out, size_t *nout, kf_err *e)
 {
 	int rc = KF_OK;
 	char jp[PATH_MAX];
-	char *buf = NULL;
 	size_t len = 0, n = 0, cap = 0;
 	kfi_rec *recs = NULL;
 
+	*buf = NULL;
+	*out = NULL;
+	*nout = 0;
 	if (kfi_journal_path(c, jp, sizeof jp) != 0)
 		return kf_err_set(e, KF_EIO, "path too long: %s", c->journal_dir);
-	if (access(jp, F_OK) != 0) {
-		printf("nothing to undo: no journal at %s\n", jp);
-		goto out;
-	}
-	if ((rc = kf_read_file(jp, 64u << 20, &buf, &len, e)) != KF_OK)
+	if (access(jp, F_OK) != 0)
+		return KF_OK;
+	if ((rc = kf_read_file(jp, 64u << 20, buf, &len, e)) != KF_OK)
 		goto out;
 	/* A last line without its newline was torn by a crash (power loss)
 	 * while being appended: the change it announced never happened. */
-	if (len > 0 && buf[len - 1] != '\n') {
-		char *nl = strrchr(buf, '\n');
+	if (len > 0 && (*buf)[len - 1] != '\n') {
+		char *nl = strrchr(*buf, '\n');
 		printf("%-8s %s: torn last record ignored\n", "warn", jp);
-		*(nl ? nl + 1 : buf) = '\0';
+		*(nl ? nl + 1 : *buf) = '\0';
 	}
-	for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+	for (char *line = strtok(*buf, "\n"); line; line = strtok(NULL, "\n")) {
 		kfi_rec r;
 		/* What a malformed record names is left as it is. */
 		if (!kfi_record_parse(line, &r)) {
@@ -141,6 +141,33 @@ int kfi_journal_undo(kfi_ctx *c, kf_err *e)
 		}
 		recs[n++] = r;
 	}
+out:
+	if (rc == KF_OK) {
+		*out = recs;
+		*nout = n;
+	} else {
+		free(recs);
+		free(*buf);
+		*buf = NULL;
+	}
+	return rc;
+}
+
+int kfi_journal_undo(kfi_ctx *c, kf_err *e)
+{
+	int rc;
+	char jp[PATH_MAX], *buf = NULL;
+	size_t n = 0;
+	kfi_rec *recs = NULL;
+
+	if (kfi_journal_path(c, jp, sizeof jp) != 0)
+		return kf_err_set(e, KF_EIO, "path too long: %s", c->journal_dir);
+	if (access(jp, F_OK) != 0) {
+		printf("nothing to undo: no journal at %s\n", jp);
+		return KF_OK;
+	}
+	if ((rc = kfi_journal_records(c, &buf, &recs, &n, e)) != KF_OK)
+		goto out;
 	/* Units first (stop services before their binaries go), then the
 	 * rest newest first, so directories are empty when their turn comes. */
 	for (size_t i = n; i-- > 0;)

@@ -122,27 +122,27 @@ static void check_kubelets(const kfi_up_state *s, const kfi_up_target *t, const 
 	}
 }
 
+/* One of the bundle's etcd or containerd against the support facts. */
+static void support_row(FILE *tab, const char *what, const char *version, int r, const char *why,
+                        kfi_up_verdict *v)
+{
+	row(tab, NULL, what, "-", version, r == 1 ? "supported" : r == 0 ? "REFUSED" : "unknown");
+	if (r == 0)
+		refuse(v, "the bundle's %s %s: %s", what, version, why);
+	else if (r < 0 && tab)
+		fprintf(tab, "warning: %s\n", why);
+}
+
 static void check_support(const kfi_up_state *s, const kfi_up_target *t, const int tv[3],
                           FILE *tab, kfi_up_verdict *v)
 {
 	char why[256];
-	int r;
 
-	if (t->containerd) {
-		r = kfi_support_containerd(tv[1], t->containerd, why, sizeof why);
-		row(tab, NULL, "containerd", "", t->containerd, r == 1 ? "supported" : r == 0 ? "REFUSED" : "unknown");
-		if (r == 0)
-			refuse(v, "the bundle's containerd %s: %s%s", t->containerd, why, "");
-		else if (r < 0 && tab)
-			fprintf(tab, "warning: %s\n", why);
-	}
+	if (t->containerd)
+		support_row(tab, "containerd", t->containerd,
+		            kfi_support_containerd(tv[1], t->containerd, why, sizeof why), why, v);
 	if (t->etcd) {
-		r = kfi_support_etcd(tv[1], t->etcd, why, sizeof why);
-		row(tab, NULL, "etcd", "", t->etcd, r == 1 ? "supported" : r == 0 ? "REFUSED" : "unknown");
-		if (r == 0)
-			refuse(v, "the bundle's etcd %s: %s%s", t->etcd, why, "");
-		else if (r < 0 && tab)
-			fprintf(tab, "warning: %s\n", why);
+		support_row(tab, "etcd", t->etcd, kfi_support_etcd(tv[1], t->etcd, why, sizeof why), why, v);
 		for (size_t i = 0; i < s->n; i++)
 			if (s->nodes[i].etcd[0] && vcmp(s->nodes[i].etcd, t->etcd) > 0)
 				refuse(v, "etcd on %s runs %s, newer than the bundle's %s: etcd is never "

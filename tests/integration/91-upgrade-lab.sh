@@ -17,6 +17,7 @@
 #     apply once, kubelet restart, uncordon; then each other control plane
 #     drained, kubeadm upgrade node, uncordoned, one at a time; then the
 #     worker
+#   - etcd-restore.yml restores all three members from one snapshot
 #   - every kubelet is the new one; a further run changes nothing; reset
 #     still undoes everything (the upgrade's journal joined apply's)
 source "$(dirname "$0")/../lib.sh"
@@ -168,6 +169,30 @@ changed=$(cluster_changed_hosts)
 lab_in cp1 /usr/local/bin/kubeferry-install upgrade plan /var/lib/kubeferry/incoming/bundle.tar.zst \
 	-p /var/lib/kubeferry/incoming/kf.pub --host cp1 >"$LAB/plan.out" || { cat "$LAB/plan.out"; fail "upgrade plan"; }
 grep -q 'nothing to upgrade' "$LAB/plan.out" || { cat "$LAB/plan.out"; fail "not 'nothing to upgrade'"; }
+note "etcd-restore.yml across the three members: a key from before the snapshot is back, one from after is gone"
+CFG=/etc/kubernetes/kubeadm-config.yaml
+etcd_file() { lab_in cp1 sed -n "s/^ *$1: *//p" "$CFG" | head -n 1; }
+ECA=$(etcd_file caFile) ECERT=$(etcd_file certFile) EKEY=$(etcd_file keyFile)
+EPS="https://$(lab_ip cp1):2379,https://$(lab_ip cp2):2379,https://$(lab_ip cp3):2379"
+etcdctl_on() { local n=$1; shift
+	lab_in "$n" env ETCDCTL_API=3 /usr/local/bin/etcdctl --endpoints "$EPS" --cacert "$ECA" --cert "$ECERT" --key "$EKEY" "$@"; }
+etcdctl_on cp1 put kubeferry/before kept >/dev/null || fail "put before"
+lab_in cp1 /usr/local/bin/kubeferry-install etcd snapshot --dir /var/lib/kubeferry/restore-test >"$LAB/snap.out" 2>&1 ||
+	{ cat "$LAB/snap.out"; fail "etcd snapshot on cp1"; }
+etcdctl_on cp1 put kubeferry/after lost >/dev/null || fail "put after"
+snap=$(lab_in cp1 sh -c 'ls /var/lib/kubeferry/restore-test/*.db')
+mkdir -p "$LAB/snap"
+lab_in cp1 cat "$snap" >"$LAB/snap/$(basename "$snap")"
+lab_in cp1 cat "$snap.sha256" >"$LAB/snap/$(basename "$snap").sha256"
+cluster_play etcd-restore.yml "$INV" -e etcd_snapshot="$LAB/snap/$(basename "$snap")" -e restore_confirmed=yes \
+	-e kubeferry_node_plan=/etc/kubeferry/plan || { cat "$LAB/play.out"; fail "etcd-restore.yml failed"; }
+for n in cp1 cp2 cp3; do
+	assert_eq "$(etcdctl_on "$n" get --print-value-only kubeferry/before)" kept "kubeferry/before read on $n"
+	assert_eq "$(etcdctl_on "$n" get --print-value-only kubeferry/after)" "" "kubeferry/after read on $n"
+done
+etcdctl_on cp1 member list >"$LAB/members" || fail "member list after the restore"
+assert_eq "$(grep -c ', started, ' "$LAB/members")" 3 "started members after the restore: $(cat "$LAB/members")"
+
 note "reset after the upgrade undoes what apply and the upgrade installed"
 lab_in w1 /usr/local/bin/kubeferry-install reset >"$LAB/reset.out" 2>&1 || { cat "$LAB/reset.out"; fail "reset on w1"; }
 for f in kubeadm kubelet kubectl containerd; do lab_in w1 test ! -e /usr/local/bin/$f || fail "reset left $f on w1"; done
