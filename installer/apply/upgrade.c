@@ -111,11 +111,10 @@ out:
 int kfi_step_upgrade_mirror(apply *a, kf_err *e)
 {
 	char dir[512];
-	int rc;
 
 	if (kf_strf(dir, sizeof dir, "%s/%s-%s", KFI_BUNDLES_DIR, a->lock->name, a->lock->version) != 0)
 		return kf_err_set(e, KF_EUSAGE, "bundle name too long: %s", a->lock->name);
-	if ((rc = kfi_mirror_install_plan(a->c.root, a->plan_dir, a->plan_host, dir)) != KF_OK)
+	if (kfi_mirror_install_plan(a->c.root, a->plan_dir, a->plan_host, dir) != KF_OK)
 		return kf_err_set(e, KF_EIO, "the mirror on %s could not be moved to %s (see above)", a->host,
 		                  dir);
 	return KF_OK;
@@ -132,11 +131,9 @@ int kfi_step_upgrade_snapshot(apply *a, kf_err *e)
 		a->c.ok++;
 		return KF_OK;
 	}
+	/* The member's /etc/etcd.env (a plan's share put it there at deploy):
+	 * the default; kept as many as the daily timer keeps. */
 	o.keep = 7;
-	if (a->share && a->plan_dir) {
-		/* The member's etcd.env is in place once its share was applied. */
-		o.env_path = "/etc/etcd.env";
-	}
 	if (!a->c.live) {
 		printf("%-8s run kubeferry-install etcd snapshot (before the control plane moves)\n", "plan");
 		return KF_OK;

@@ -152,28 +152,20 @@ static int kubectl(const char *const args[], char *out, size_t n, kf_err *e)
 
 static int from_cluster(kfi_up_state *s, kf_err *e)
 {
-	static const char *const nodes[] = {"get", "nodes", "--no-headers", "-o",
-	                                    "custom-columns=NODES", NULL};
-	const char *q1[8], *q2[10];
 	char *out = malloc(OUT_MAX), *c1 = kfi_strf("custom-columns=%s", kfi_kubectl_nodes_columns),
 	     *c2 = kfi_strf("custom-columns=%s", kfi_kubectl_apiserver_columns);
+	const char *nodes[] = {"get", "nodes", "--no-headers", "-o", c1, NULL};
+	const char *pods[] = {"get", "pods", "-n", "kube-system", "-l", "component=kube-apiserver",
+	                      "--no-headers", "-o", c2, NULL};
 	int rc = KF_OK;
 
 	if (!out || !c1 || !c2) {
 		rc = kfi_oom(e);
 		goto out;
 	}
-	memcpy(q1, nodes, sizeof nodes);
-	q1[4] = c1;
-	if ((rc = kubectl(q1, out, OUT_MAX, e)) != KF_OK ||
-	    (rc = each_line(out, add_node, s, e)) != KF_OK)
-		goto out;
-	{
-		const char *pods[] = {"get", "pods", "-n", "kube-system", "-l", "component=kube-apiserver",
-		                      "--no-headers", "-o", c2, NULL};
-		memcpy(q2, pods, sizeof pods);
-	}
-	if ((rc = kubectl(q2, out, OUT_MAX, e)) != KF_OK ||
+	if ((rc = kubectl(nodes, out, OUT_MAX, e)) != KF_OK ||
+	    (rc = each_line(out, add_node, s, e)) != KF_OK ||
+	    (rc = kubectl(pods, out, OUT_MAX, e)) != KF_OK ||
 	    (rc = each_line(out, add_apiserver, s, e)) != KF_OK)
 		goto out;
 	snprintf(s->source, sizeof s->source, "the API server (kubectl)");
