@@ -86,6 +86,9 @@ kfi_apply_step kfi_step_selinux, kfi_step_swap, kfi_step_modules_sysctl,
 
 /* ---- host packages (apply/packages.c) -------------------------------- */
 kfi_apply_step kfi_step_packages, kfi_step_relabel;
+/* The admin host's set (`host packages --admin`, cmd_host.c), after
+ * kfi_step_bundle: like kfi_step_packages, from rpms/<set>-admin/. */
+kfi_apply_step kfi_step_admin_packages;
 
 /* ---- runtime (apply/runtime.c) ---------------------------------------- */
 kfi_apply_step kfi_step_mirror_ca, kfi_step_runtime, kfi_step_certs_d,
