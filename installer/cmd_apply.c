@@ -349,23 +349,6 @@ int kfi_cmd_apply(int argc, char **argv)
 	if ((rc = run_steps(&a, &e)) == KF_OK)
 		rc = write_applied(&a, &e);
 out:
-	if (rc != KF_OK && e.code) {
-		if (ctx_ok)
-			a.c.failed++;
-		kf_err_print("kubeferry-install apply", &e);
-	}
-	if (ctx_ok)
-		printf("ok=%d changed=%d failed=%d\n", a.c.ok, a.c.changed, a.c.failed);
-	if (a.tmp_dir) {
-		kf_err ign;
-		kf_remove_tree(a.tmp_dir, &ign);
-		free(a.tmp_dir);
-	}
-	free(a.bundle_dir);
-	free(a.mirror_ca);
-	kf_share_free(a.share);
-	kf_lock_free(a.lock);
-	if (ctx_ok)
-		kfi_ctx_free(&a.c);
+	kfi_apply_done(&a, rc, ctx_ok, &e, "kubeferry-install apply");
 	return rc;
 }

@@ -113,22 +113,7 @@ static int admin_packages(int argc, char **argv)
 	if ((rc = kfi_step_bundle(&a, &e)) == KF_OK)
 		rc = kfi_step_admin_packages(&a, &e);
 out:
-	if (rc != KF_OK && e.code) {
-		if (ctx_ok)
-			a.c.failed++;
-		kf_err_print("kubeferry-install host packages", &e);
-	}
-	if (ctx_ok)
-		printf("ok=%d changed=%d failed=%d\n", a.c.ok, a.c.changed, a.c.failed);
-	if (a.tmp_dir) {
-		kf_err ign;
-		kf_remove_tree(a.tmp_dir, &ign);
-		free(a.tmp_dir);
-	}
-	free(a.bundle_dir);
-	kf_lock_free(a.lock);
-	if (ctx_ok)
-		kfi_ctx_free(&a.c);
+	kfi_apply_done(&a, rc, ctx_ok, &e, "kubeferry-install host packages");
 	return rc;
 }
 

@@ -145,18 +145,6 @@ static void t_rejects(void)
  * (rpms/el9-admin/): round trip, and a path in the other set's
  * repository is refused either way. */
 #define PA "rpms/el9-admin/x86_64/Packages/kf-a-1.0-1.noarch.rpm"
-static const char admin_pkgs[] =
-	"adminPackages:\n"
-	"  - set: \"el9\"\n"
-	"    arch: \"amd64\"\n"
-	"    name: \"kf-a\"\n"
-	"    epoch: \"0\"\n"
-	"    version: \"1.0\"\n"
-	"    release: \"1\"\n"
-	"    rpmArch: \"noarch\"\n"
-	"    sha256: \"" H "\"\n"
-	"    repo: \"baseos\"\n"
-	"    path: \"" PA "\"\n";
 static const char admin_entry[] =
 	"  - path: \"" PA "\"\n"
 	"    size: 10\n"
@@ -176,10 +164,16 @@ static char *admin_doc(const char *node, const char *admin)
 
 static void t_admin(void)
 {
-	char *text = admin_doc(pkgs, admin_pkgs), *out = NULL, buf[4096];
+	char admin_pkgs[4096], one[4096], buf[4096], *text, *out = NULL;
 	size_t len = 0;
 	kf_lock *l = NULL;
 	kf_err e = {0};
+
+	/* pkgs' first package as the admin set, in its own repository. */
+	snprintf(one, sizeof one, "admin%.*s", (int)(strstr(pkgs + 20, "  - set") - pkgs), pkgs);
+	one[5] = 'P';
+	replace(admin_pkgs, sizeof admin_pkgs, one, P1, PA);
+	text = admin_doc(pkgs, admin_pkgs);
 
 	CHECK_INT(kf_lock_parse(text, strlen(text), "t", &l, &e), KF_OK);
 	CHECK_INT(l ? (long long)l->nadmin : -1, 1);
