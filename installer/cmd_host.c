@@ -49,9 +49,9 @@ static void usage(FILE *f)
 	        "      --dry-run                     print the dnf command, install nothing\n"
 	        "  -h, --help                        show this help\n"
 	        "\n"
-	        "Exit codes: 0 success, 1 verification failed (bundle, or dnf's signature\n"
-	        "check), 2 usage (or no admin set for this host's release), 3 I/O error or\n"
-	        "a failed step.\n");
+	        "Exit codes: 0 success, 1 verification failed (the bundle) or dnf refused\n"
+	        "the install (its signature check), 2 usage (or no admin set for this\n"
+	        "host's release), 3 I/O error.\n");
 }
 
 static int parse_admin(apply *a, int argc, char **argv, kf_err *e)
