@@ -148,7 +148,8 @@ static int print_json(const kf_lock *l)
 	json_object_set_new(root, "builder", str_or_null(l->builder));
 	json_object_set_new(root, "components", comps);
 	json_object_set_new(root, "images", imgs);
-	json_object_set_new(root, "packages", kf_rpm_packages_json(l));
+	json_object_set_new(root, "packages", kf_rpm_packages_json(l, 0));
+	json_object_set_new(root, "adminPackages", kf_rpm_packages_json(l, 1));
 	json_object_set_new(root, "entries", json_integer((json_int_t)l->nentries));
 	json_object_set_new(root, "totalSize",
 	                    json_integer((json_int_t)kf_lock_total_size(l)));
@@ -210,8 +211,7 @@ static void print_text(const kf_lock *l)
 			printf("%s%s", j ? "," : " ", im->platforms[j]);
 		printf("\n");
 	}
-	if (l->npkg)
-		kf_rpm_packages_print(l, stdout);
+	kf_rpm_packages_print(l, stdout);
 	printf("entries:             %zu\n", l->nentries);
 	printf("total size:          %llu bytes\n",
 	       (unsigned long long)kf_lock_total_size(l));

@@ -269,15 +269,18 @@ int kf_images_pull(const kf_spec *spec, const kf_build_opts *o,
  * each RPM pinned by primary's sha256, check its signature against the
  * pinned distribution key, write work_dir/rpms/<set>/<rpm arch>/ (Packages/,
  * repodata/ by createrepo_c with timestamps `when`, RPM-GPG-KEY), add those
- * files to set and each package to lock->packages. No-op without sets. */
+ * files to set and each package to lock->packages. A set's admin: list
+ * goes the same way into rpms/<set>-admin/<rpm arch>/ and
+ * lock->admin_pkgs. No-op without sets. */
 int kf_rpm_collect(const kf_spec *spec, const kf_build_opts *o,
                    const char *work_dir, time_t when, kf_build_set *set,
                    kf_lock *lock, kf_err *e);
 
 /* The lock's packages for inspect and build --json (bundler/rpm/report.c):
- * a JSON array (NULL on out of memory), and text grouped by set and
+ * a JSON array of the nodes' set (admin 0) or the admin host's (admin 1;
+ * NULL on out of memory), and text of both grouped by set and
  * architecture. */
-json_t *kf_rpm_packages_json(const kf_lock *l);
+json_t *kf_rpm_packages_json(const kf_lock *l, int admin);
 void kf_rpm_packages_print(const kf_lock *l, FILE *f);
 
 /* ---- addons (addons.c) ------------------------------------------------- */

@@ -427,30 +427,13 @@ static int apply_main(int argc, char **argv, int mode)
 	else if (rc != KF_OK && a.up_started)
 		kfi_apply_upgrade_rollback(&a);
 out:
-	if (rc != KF_OK && e.code) {
-		if (ctx_ok)
-			a.c.failed++;
-		kf_err_print(mode ? "kubeferry-install upgrade" : "kubeferry-install apply", &e);
-		if (a.up_started)
-			fprintf(stderr, "kubeferry-install upgrade: %s is on its previous binaries; fix the "
-			        "cause and run the same 'kubeferry-install upgrade %s' again to resume "
-			        "(the node stays cordoned until it finishes)\n", a.host,
-			        mode == KFI_UP_APPLY ? "apply" : "node");
-	}
-	if (ctx_ok)
-		printf("ok=%d changed=%d failed=%d\n", a.c.ok, a.c.changed, a.c.failed);
-	if (a.tmp_dir) {
-		kf_err ign;
-		kf_remove_tree(a.tmp_dir, &ign);
-		free(a.tmp_dir);
-	}
-	free(a.bundle_dir);
-	free(a.mirror_ca);
-	kf_share_free(a.share);
-	kf_lock_free(a.lock);
+	kfi_apply_done(&a, rc, ctx_ok, &e, mode ? "kubeferry-install upgrade" : "kubeferry-install apply");
+	if (rc != KF_OK && a.up_started)
+		fprintf(stderr, "kubeferry-install upgrade: %s is on its previous binaries; fix the "
+		        "cause and run the same 'kubeferry-install upgrade %s' again to resume "
+		        "(the node stays cordoned until it finishes)\n", a.host,
+		        mode == KFI_UP_APPLY ? "apply" : "node");
 	kfi_applied_free(&st);
-	if (ctx_ok)
-		kfi_ctx_free(&a.c);
 	return rc;
 }
 

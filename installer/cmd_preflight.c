@@ -331,7 +331,7 @@ static void check_packages(pf *p, const kf_lock *lk, kfi_pkgset *ps)
 
 	if (!lk->npkg)
 		return;
-	if (kfi_pkgset_pick(p->root, lk, "", node_arch(), ps, &e) != KF_OK) {
+	if (kfi_pkgset_pick(p->root, lk, "", node_arch(), 0, ps, &e) != KF_OK) {
 		row(p, "host packages", 2, e.msg, "see the message");
 		return;
 	}

@@ -3,7 +3,8 @@
  * release (rpms/<set>/<rpm arch>/, docs/packages.md), what rpm says is
  * missing, and the node's own dnf installing the missing ones from the
  * unpacked bundle only, with gpgcheck on and the bundle's copy of the
- * distribution key.
+ * distribution key. The admin host's set (rpms/<set>-admin/<rpm arch>/,
+ * `host packages --admin`) goes through the very same functions.
  *
  * Unlike other commands, dnf also runs under --root (as
  * `dnf --installroot=ROOT`): installing into another root is what
@@ -81,20 +82,21 @@ void kfi_pkgset_free(kfi_pkgset *ps)
 	memset(ps, 0, sizeof *ps);
 }
 
-static int has_set(const kf_lock *l, const char *set, const char *arch)
+static int has_set(const kf_lock_package *list, size_t n, const char *set, const char *arch)
 {
-	for (size_t i = 0; i < l->npkg; i++)
-		if (!strcmp(l->packages[i].set, set) && !strcmp(l->packages[i].arch, arch))
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(list[i].set, set) && !strcmp(list[i].arch, arch))
 			return 1;
 	return 0;
 }
 
 /* The sets the bundle carries, for messages: "el9 el10". */
-static void sets_list(const kf_lock *l, const char *arch, char *out, size_t n)
+static void sets_list(const kf_lock_package *list, size_t np, const char *arch, char *out,
+                      size_t n)
 {
 	out[0] = '\0';
-	for (size_t i = 0; i < l->npkg; i++) {
-		const kf_lock_package *p = &l->packages[i];
+	for (size_t i = 0; i < np; i++) {
+		const kf_lock_package *p = &list[i];
 		size_t off = strlen(out);
 		if (strcmp(p->arch, arch) || (i && !strcmp(p[-1].set, p->set) &&
 		                              !strcmp(p[-1].arch, p->arch)))
@@ -105,40 +107,48 @@ static void sets_list(const kf_lock *l, const char *arch, char *out, size_t n)
 }
 
 int kfi_pkgset_pick(const char *root, const kf_lock *l, const char *bundle_dir,
-                    const char *arch, kfi_pkgset *ps, kf_err *e)
+                    const char *arch, int admin, kfi_pkgset *ps, kf_err *e)
 {
-	char id[64], ver[64], sets[128];
+	char id[64], ver[64], sets[128], dir[128];
 	const char *ra = kf_rpm_arch(arch);
+	const kf_lock_package *list = admin ? l->admin_pkgs : l->packages;
+	size_t np = admin ? l->nadmin : l->npkg;
+	const char *who = admin ? "host" : "node";
 
 	memset(ps, 0, sizeof *ps);
-	if (!l->npkg)
+	ps->what = admin ? "admin packages" : "host packages";
+	if (!np)
 		return KF_OK;
 	kfi_os_release(root, id, sizeof id, ver, sizeof ver);
 	snprintf(ps->release, sizeof ps->release, "%s %s", id[0] ? id : "(no /etc/os-release)", ver);
-	sets_list(l, arch, sets, sizeof sets);
+	sets_list(list, np, arch, sets, sizeof sets);
 	/* Debian and Ubuntu nodes are supported too; RPMs are not for them. */
 	if (!strcmp(id, "debian") || !strcmp(id, "ubuntu")) {
 		ps->foreign = 1;
 		return KF_OK;
 	}
 	if (kf_rpm_set_for(id, ver, ps->set, sizeof ps->set, e) != KF_OK)
-		return kf_err_set(e, KF_EUSAGE, "host packages: this node runs %s, the bundle carries "
+		return kf_err_set(e, KF_EUSAGE, "%s: this %s runs %s, the bundle carries "
 		                  "sets for %s (%s); fix: run on Rocky, RHEL, AlmaLinux or CentOS "
 		                  "Stream of those majors, or build a bundle whose spec.packages has a "
-		                  "set for this release", ps->release, sets[0] ? sets : "none", arch);
-	if (!ra || !has_set(l, ps->set, arch))
-		return kf_err_set(e, KF_EUSAGE, "host packages: this node runs %s (%s), but the "
+		                  "set for this release", ps->what, who, ps->release, sets[0] ? sets : "none",
+		                  arch);
+	if (!ra || !has_set(list, np, ps->set, arch))
+		return kf_err_set(e, KF_EUSAGE, "%s: this %s runs %s (%s), but the "
 		                  "bundle has no %s set for %s (it has: %s); fix: add a spec.packages "
-		                  "entry with distro: rocky-%s and rebuild the bundle", ps->release,
-		                  ps->set, ps->set, arch, sets[0] ? sets : "none", ps->set + 2);
+		                  "entry with distro: rocky-%s%s and rebuild the bundle", ps->what, who,
+		                  ps->release, ps->set, ps->set, arch, sets[0] ? sets : "none",
+		                  ps->set + 2, admin ? " and admin: [ansible-core]" : "");
 	ps->rpm_arch = ra;
-	ps->names = calloc(l->npkg, sizeof *ps->names);
-	if (!ps->names || asprintf(&ps->repo_dir, "%s/rpms/%s/%s", bundle_dir, ps->set, ra) < 0) {
+	ps->names = calloc(np, sizeof *ps->names);
+	if (kf_rpm_repo_dir(dir, sizeof dir, ps->set, ra, admin))
+		return kf_err_set(e, KF_EUSAGE, "host packages: set %s too long", ps->set);
+	if (!ps->names || asprintf(&ps->repo_dir, "%s/%s", bundle_dir, dir) < 0) {
 		ps->repo_dir = NULL;
 		return kf_err_set(e, KF_EIO, "out of memory");
 	}
-	for (size_t i = 0; i < l->npkg; i++) {
-		const kf_lock_package *p = &l->packages[i];
+	for (size_t i = 0; i < np; i++) {
+		const kf_lock_package *p = &list[i];
 		if (strcmp(p->set, ps->set) || strcmp(p->arch, arch) ||
 		    (ps->n && !strcmp(ps->names[ps->n - 1], p->name)))
 			continue;
@@ -232,7 +242,7 @@ int kfi_pkg_missing(const kfi_ctx *c, const kfi_pkgset *ps, char ***missing, siz
 			goto out;
 	}
 	if (status < 0) {
-		rc = kf_err_set(e, KF_EIO, "host packages: rpm cannot run: %s", out);
+		rc = kf_err_set(e, KF_EIO, "%s: rpm cannot run: %s", ps->what, out);
 		goto out;
 	}
 	/* rpm -q prints "package NAME is not installed" for each missing one
@@ -246,8 +256,8 @@ int kfi_pkg_missing(const kfi_ctx *c, const kfi_pkgset *ps, char ***missing, siz
 		}
 	}
 	if ((size_t)status != *nmiss && status < 255)
-		rc = kf_err_set(e, KF_EIO, "host packages: rpm -q reported %d missing, kubeferry "
-		                "counted %zu: %s", status, *nmiss, out);
+		rc = kf_err_set(e, KF_EIO, "%s: rpm -q reported %d missing, kubeferry "
+		                "counted %zu: %s", ps->what, status, *nmiss, out);
 out:
 	free(argv);
 	free(out);
@@ -321,7 +331,8 @@ int kfi_pkg_install(kfi_ctx *c, const kfi_pkgset *ps, kf_err *e)
 		goto out;
 	if (!nmiss) {
 		c->ok++;
-		printf("%-8s host packages %s %s: all %zu installed\n", "ok", ps->set, ps->rpm_arch, ps->n);
+		printf("%-8s %s %s %s: all %zu installed\n", "ok", ps->what, ps->set, ps->rpm_arch,
+		       ps->n);
 		goto out;
 	}
 	if (asprintf(&conf, "%s/dnf.conf", c->state_dir) < 0) {
@@ -352,12 +363,12 @@ int kfi_pkg_install(kfi_ctx *c, const kfi_pkgset *ps, kf_err *e)
 			goto out;
 	}
 	if (status != 0) {
-		rc = kf_err_set(e, KF_EVERIFY, "host packages: dnf failed (exit %d) installing from %s: %s",
-		                status, ps->repo_dir, out);
+		rc = kf_err_set(e, KF_EVERIFY, "%s: dnf failed (exit %d) installing from %s: %s",
+		                ps->what, status, ps->repo_dir, out);
 		goto out;
 	}
 	c->changed++;
-	printf("%-8s host packages %s %s: installed", "changed", ps->set, ps->rpm_arch);
+	printf("%-8s %s %s %s: installed", "changed", ps->what, ps->set, ps->rpm_arch);
 	for (size_t i = 0; i < nmiss; i++)
 		printf(" %s", missing[i]);
 	printf("\n");

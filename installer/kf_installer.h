@@ -321,23 +321,26 @@ int kfi_oom(kf_err *e);
 
 /* Host packages (hostpkgs.c, docs/packages.md): the bundle's set for this
  * node's release, what rpm says is missing, dnf installing it from the
- * unpacked bundle with gpgcheck on. */
+ * unpacked bundle with gpgcheck on. The same for the admin host's set
+ * (adminPackages:, `host packages --admin`). */
 typedef struct kfi_pkgset {
+	const char *what;       /* "host packages" or "admin packages": messages */
 	char set[8];            /* "el9"; "" when the bundle carries no packages */
 	char release[160];      /* "rocky 9.6": the node's os-release */
 	const char *rpm_arch;   /* x86_64 ... */
 	char **names;           /* the set's package names for this arch */
 	size_t n;
-	char *repo_dir;         /* BUNDLE/rpms/<set>/<rpm arch> */
+	char *repo_dir;         /* BUNDLE/rpms/<set>[-admin]/<rpm arch> */
 	int foreign;            /* a Debian or Ubuntu node: RPMs do not apply */
 } kfi_pkgset;
 /* ID and VERSION_ID of ROOT/etc/os-release ("" when absent). */
 void kfi_os_release(const char *root, char *id, size_t idn, char *ver, size_t vern);
-/* The set for the node under root; KF_OK with an empty set when the bundle
- * carries none; KF_EUSAGE with the fix when it has none for this release
- * or architecture. */
+/* The set for the host under root: the nodes' (admin 0: the lock's
+ * packages) or the admin host's (admin 1: adminPackages); KF_OK with an
+ * empty set when the bundle carries none; KF_EUSAGE with the fix when it
+ * has none for this release or architecture. */
 int kfi_pkgset_pick(const char *root, const kf_lock *l, const char *bundle_dir,
-                    const char *arch, kfi_pkgset *ps, kf_err *e);
+                    const char *arch, int admin, kfi_pkgset *ps, kf_err *e);
 void kfi_pkgset_free(kfi_pkgset *ps);
 /* Names of the set that rpm -q (under c->root) does not find. */
 int kfi_pkg_missing(const kfi_ctx *c, const kfi_pkgset *ps, char ***missing,

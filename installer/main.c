@@ -19,7 +19,7 @@ static const struct command commands[] = {
 	{"reset", kfi_cmd_reset, "undo what apply changed (keeps the bundle)"},
 	{"cluster", kfi_cmd_cluster, "plan a cluster (admin host); kubeadm init/join"},
 	{"status", kfi_cmd_status, "what apply installed, units, certificate expiry"},
-	{"host", kfi_cmd_host, "host packages: print the command that captures a base"},
+	{"host", kfi_cmd_host, "host packages: capture a base; the admin host's set (--admin)"},
 	{"etcd", kfi_cmd_etcd, "etcd snapshot (backup) and restore"},
 	{"upgrade", kfi_cmd_upgrade, "upgrade plan (skew checks), apply, node, drain"},
 };

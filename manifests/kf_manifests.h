@@ -147,6 +147,10 @@ typedef struct kf_spec_pkgset {
 	char *gpgkey_sha256;
 	char **install;        /* "name" or "name = [EPOCH:]VERSION[-RELEASE]" */
 	size_t ninstall;
+	char **admin;          /* the admin host's set (same forms), resolved on
+	                          the same base into its own repository; NULL
+	                          when the spec has no admin: */
+	size_t nadmin;
 	char *base;            /* "none", "minimal", or a file (relative to
 	                          the spec's directory) listing one installed
 	                          package name per line */
@@ -191,6 +195,11 @@ const char *kf_rpm_arch(const char *arch);
 /* A repository URL for one bundle architecture: {arch} replaced by the RPM
  * architecture. Caller frees; NULL on out of memory or an unknown arch. */
 char *kf_spec_repo_url(const kf_spec_repo *r, const char *arch);
+/* The bundle directory of a set's repository: "rpms/el9/x86_64" for the
+ * nodes' set, "rpms/el9-admin/x86_64" for the admin host's (its own
+ * repository: each dnf sees exactly the closure resolved for its host).
+ * 0, or -1 when out does not hold it. */
+int kf_rpm_repo_dir(char *out, size_t n, const char *set, const char *rpm_arch, int admin);
 /* The set name ("el9") for an os-release ID and VERSION_ID ("rocky",
  * "9.6"): rocky, rhel, almalinux, centos of major 9 or 10. KF_EUSAGE
  * naming the release otherwise. out holds at least 8 bytes. */
@@ -261,8 +270,12 @@ typedef struct kf_lock {
 	kf_lock_image *images;
 	size_t nimg;
 	kf_install install;
-	kf_lock_package *packages;     /* sorted by set, arch, name, rpm_arch */
+	kf_lock_package *packages;     /* the nodes' set (apply installs it),
+	                                  sorted by set, arch, name, rpm_arch */
 	size_t npkg;
+	kf_lock_package *admin_pkgs;   /* the admin host's set (adminPackages:,
+	                                  `host packages --admin`), same order */
+	size_t nadmin;
 	kf_lock_entry *entries;        /* sorted by path (strcmp), unique */
 	size_t nentries;
 } kf_lock;

@@ -364,8 +364,8 @@ static int parse_lock(kf_yctx *c, const kf_ynode *root, kf_lock *l)
 	static const char *const keys[] = {"format", "name", "version", "kubernetesVersion",
 	                                   "architectures", "created", "builder", "components",
 	                                   "images", "install", "entries", "?base", "?packages",
-	                                   NULL};
-	const kf_ynode *v[13], *fmt, *pkgs;
+	                                   "?adminPackages", NULL};
+	const kf_ynode *v[14], *fmt;
 	uint64_t format = 0, total = 0;
 	int rc;
 
@@ -384,8 +384,8 @@ static int parse_lock(kf_yctx *c, const kf_ynode *root, kf_lock *l)
 		return kf_ytree_fail(c, fmt, "unsupported lock format %llu (this kubeferry reads %d)",
 		            (unsigned long long)format, KF_FORMAT_VERSION);
 	l->format = KF_FORMAT_VERSION;
-	/* base: and packages: are optional: bundles that are not deltas, or
-	 * carry no host packages, keep their bytes. */
+	/* base:, packages: and adminPackages: are optional: bundles that are
+	 * not deltas, or carry no host packages, keep their bytes. */
 	if ((rc = exact_keys(c, root, "the lock", keys, v)) ||
 	    (rc = str(c, v[1], "name", &l->name)) ||
 	    (rc = str(c, v[2], "version", &l->version)) ||
@@ -443,10 +443,12 @@ static int parse_lock(kf_yctx *c, const kf_ynode *root, kf_lock *l)
 	for (size_t i = 0; i < l->nentries; i++)
 		if ((rc = check_on_disk(c, v[10]->items[i], l, &l->entries[i])))
 			return rc;
-	pkgs = v[12];
-	if (pkgs && ((rc = kf_lock_packages_parse(c, pkgs, l)) ||
-	             (rc = kf_lock_packages_check_entries(c, pkgs, l))))
-		return rc;
+	for (int admin = 0; admin < 2; admin++) {
+		const kf_ynode *pkgs = v[12 + admin];
+		if (pkgs && ((rc = kf_lock_packages_parse(c, pkgs, l, admin)) ||
+		             (rc = kf_lock_packages_check_entries(c, pkgs, l, admin))))
+			return rc;
+	}
 	return KF_OK;
 }
 

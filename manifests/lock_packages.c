@@ -1,7 +1,9 @@
 /*
- * The lock's packages: section: every host RPM a bundle carries, with the
- * name, epoch, version, release and architecture rpm reports, its sha256
- * and the repository it came from. Signed with the rest of the lock, so
+ * The lock's packages: and adminPackages: sections: every host RPM a
+ * bundle carries for the nodes (packages:, under rpms/<set>/) and for the
+ * admin host that runs the cluster playbooks (adminPackages:, under
+ * rpms/<set>-admin/), with the name, epoch, version, release and
+ * architecture rpm reports, its sha256 and the repository it came from. Signed with the rest of the lock, so
  * the installer knows exactly what it may install; each package's entry
  * must exist with the same sha256 (the reader already checks every
  * entry's bytes against that).
@@ -16,19 +18,25 @@ static const char *const pkg_keys[] = {"set", "arch", "name", "epoch", "version"
                                        "release", "rpmArch", "sha256", "repo",
                                        "path", NULL};
 
-void kf_lock_packages_emit(const kf_lock *l, kf_buf *b)
+static void emit_list(const kf_lock_package *pk, size_t n, const char *key, kf_buf *b)
 {
-	if (!l->npkg)
+	if (!n)
 		return;
-	kf_buf_adds(b, "packages:\n");
-	for (size_t i = 0; i < l->npkg; i++) {
-		const kf_lock_package *p = &l->packages[i];
+	kf_buf_addf(b, "%s:\n", key);
+	for (size_t i = 0; i < n; i++) {
+		const kf_lock_package *p = &pk[i];
 		const char *v[] = {p->set, p->arch, p->name, p->epoch, p->version, p->release,
 		                   p->rpm_arch, p->sha256, p->repo, p->path};
 		for (size_t k = 0; pkg_keys[k]; k++)
 			kf_buf_addf(b, "%s%s: \"%s\"\n", k ? "    " : "  - ", pkg_keys[k],
 			            v[k] ? v[k] : "");
 	}
+}
+
+void kf_lock_packages_emit(const kf_lock *l, kf_buf *b)
+{
+	emit_list(l->packages, l->npkg, "packages", b);
+	emit_list(l->admin_pkgs, l->nadmin, "adminPackages", b);
 }
 
 static int span_ok(const char *s, const char *chars, size_t max)
@@ -53,12 +61,13 @@ static int pkg_cmp(const kf_lock_package *a, const kf_lock_package *b)
 	return strcmp(a->rpm_arch, b->rpm_arch);
 }
 
-static int parse_pkg(kf_yctx *c, const kf_ynode *n, kf_lock *l, kf_lock_package *p)
+static int parse_pkg(kf_yctx *c, const kf_ynode *n, const kf_lock *l, int admin,
+                     const kf_lock_package *first, kf_lock_package *p)
 {
 	const kf_ynode *v[10];
 	char **dst[] = {&p->set, &p->arch, &p->name, &p->epoch, &p->version, &p->release,
 	                &p->rpm_arch, &p->sha256, &p->repo, &p->path};
-	char want[512], label[64];
+	char want[512], dir[128], label[64];
 	const char *ra;
 	size_t a;
 	int rc;
@@ -95,36 +104,44 @@ static int parse_pkg(kf_yctx *c, const kf_ynode *n, kf_lock *l, kf_lock_package 
 		return kf_ytree_fail(c, v[8], "package %s: bad repo \"%s\"", p->name, p->repo);
 	/* The path is a function of the other fields: a lock cannot point a
 	 * package at some other entry. */
-	if (kf_strf(want, sizeof want, "rpms/%s/%s/Packages/%s-%s-%s.%s.rpm", p->set, ra,
-	            p->name, p->version, p->release, p->rpm_arch) || strcmp(want, p->path))
+	if (kf_rpm_repo_dir(dir, sizeof dir, p->set, ra, admin) ||
+	    kf_strf(want, sizeof want, "%s/Packages/%s-%s-%s.%s.rpm", dir, p->name, p->version,
+	            p->release, p->rpm_arch) || strcmp(want, p->path))
 		return kf_ytree_fail(c, v[9], "package %s: path \"%s\" is not \"%s\"", p->name,
 		                     p->path, want);
-	if (p > l->packages && pkg_cmp(p - 1, p) >= 0)
+	if (p > first && pkg_cmp(p - 1, p) >= 0)
 		return kf_ytree_fail(c, n, "packages are not sorted by set, arch, name, rpmArch "
 		                     "(or repeated): %s", p->path);
 	return KF_OK;
 }
 
-int kf_lock_packages_parse(kf_yctx *c, const kf_ynode *seq, kf_lock *l)
+int kf_lock_packages_parse(kf_yctx *c, const kf_ynode *seq, kf_lock *l, int admin)
 {
-	int rc = kf_ytree_want(c, seq, KF_Y_SEQ, "packages");
+	kf_lock_package **list = admin ? &l->admin_pkgs : &l->packages;
+	size_t *n = admin ? &l->nadmin : &l->npkg;
+	int rc = kf_ytree_want(c, seq, KF_Y_SEQ, admin ? "adminPackages" : "packages");
+
 	if (rc)
 		return rc;
-	l->packages = calloc(seq->n ? seq->n : 1, sizeof *l->packages);
-	if (!l->packages)
+	*list = calloc(seq->n ? seq->n : 1, sizeof **list);
+	if (!*list)
 		return kf_err_set(c->e, KF_EIO, "out of memory");
 	for (size_t i = 0; i < seq->n; i++) {
-		l->npkg++;
-		if ((rc = parse_pkg(c, seq->items[i], l, &l->packages[i])))
+		(*n)++;
+		if ((rc = parse_pkg(c, seq->items[i], l, admin, *list, &(*list)[i])))
 			return rc;
 	}
 	return KF_OK;
 }
 
-int kf_lock_packages_check_entries(kf_yctx *c, const kf_ynode *seq, const kf_lock *l)
+int kf_lock_packages_check_entries(kf_yctx *c, const kf_ynode *seq, const kf_lock *l,
+                                   int admin)
 {
-	for (size_t i = 0; i < l->npkg; i++) {
-		const kf_lock_package *p = &l->packages[i];
+	const kf_lock_package *list = admin ? l->admin_pkgs : l->packages;
+	size_t n = admin ? l->nadmin : l->npkg;
+
+	for (size_t i = 0; i < n; i++) {
+		const kf_lock_package *p = &list[i];
 		const kf_lock_entry *en = kf_lock_find(l, p->path);
 		if (!en || strcmp(en->sha256, p->sha256))
 			return kf_ytree_fail(c, seq->items[i], "package %s: entry %s %s", p->name,
@@ -133,14 +150,20 @@ int kf_lock_packages_check_entries(kf_yctx *c, const kf_ynode *seq, const kf_loc
 	return KF_OK;
 }
 
-void kf_lock_packages_free(kf_lock *l)
+static void free_list(kf_lock_package *list, size_t n)
 {
-	for (size_t i = 0; i < l->npkg; i++) {
-		kf_lock_package *p = &l->packages[i];
+	for (size_t i = 0; i < n; i++) {
+		kf_lock_package *p = &list[i];
 		char *f[] = {p->set, p->arch, p->name, p->epoch, p->version, p->release,
 		             p->rpm_arch, p->sha256, p->repo, p->path};
 		for (size_t k = 0; k < sizeof f / sizeof f[0]; k++)
 			free(f[k]);
 	}
-	free(l->packages);
+	free(list);
+}
+
+void kf_lock_packages_free(kf_lock *l)
+{
+	free_list(l->packages, l->npkg);
+	free_list(l->admin_pkgs, l->nadmin);
 }

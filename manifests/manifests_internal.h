@@ -70,13 +70,14 @@ int kf_spec_check_keys(kf_yctx *c, const kf_ynode *map, const char *what,
 const kf_ynode *kf_spec_find(const kf_ynode *map, const char *key);
 int kf_spec_check_hex(kf_yctx *c, const kf_ynode *n, const char *hex,
                       const char *what);
-/* The lock's packages: section (lock_packages.c). Emitted only when
- * there are packages, so that locks without any keep their bytes. The
- * parser checks each package's entry exists with the same sha256. */
+/* The lock's packages: and adminPackages: sections (lock_packages.c).
+ * Each is emitted only when it has packages, so that locks without any
+ * keep their bytes. The parser (admin: 0 for packages:, 1 for
+ * adminPackages:) checks each package's entry exists with the same sha256. */
 void kf_lock_packages_emit(const kf_lock *l, kf_buf *b);
-int kf_lock_packages_parse(kf_yctx *c, const kf_ynode *seq, kf_lock *l);
+int kf_lock_packages_parse(kf_yctx *c, const kf_ynode *seq, kf_lock *l, int admin);
 int kf_lock_packages_check_entries(kf_yctx *c, const kf_ynode *seq,
-                                   const kf_lock *l);
+                                   const kf_lock *l, int admin);
 void kf_lock_packages_free(kf_lock *l);
 /* Every key of keys present, no other (lock.c's rule for mappings). */
 int kf_lock_exact_keys(kf_yctx *c, const kf_ynode *map, const char *what,

@@ -49,6 +49,11 @@ char *kf_spec_repo_url(const kf_spec_repo *r, const char *arch)
 	return kf_buf_take(&b);
 }
 
+int kf_rpm_repo_dir(char *out, size_t n, const char *set, const char *rpm_arch, int admin)
+{
+	return kf_strf(out, n, "rpms/%s%s/%s", set, admin ? "-admin" : "", rpm_arch);
+}
+
 static int major_ok(long m)
 {
 	return m == 9 || m == 10;
@@ -130,18 +135,18 @@ static int valid_evr(const char *s)
 }
 
 /* "name" or "name = EVR" (spaces around '=' required: the form dnf and
- * libsolv's selections read). */
-static int check_install_item(kf_yctx *c, const kf_ynode *n, const char *v)
+ * libsolv's selections read). what: "packages.install" or "packages.admin". */
+static int check_install_item(kf_yctx *c, const kf_ynode *n, const char *v, const char *what)
 {
 	const char *eq = strstr(v, " = ");
 	size_t nl = eq ? (size_t)(eq - v) : strlen(v);
 
 	if (!valid_rpm_name(v, nl))
-		return kf_ytree_fail(c, n, "bad package \"%s\" in packages.install (a package name, "
-		                     "or \"name = [EPOCH:]VERSION[-RELEASE]\")", v);
+		return kf_ytree_fail(c, n, "bad package \"%s\" in %s (a package name, "
+		                     "or \"name = [EPOCH:]VERSION[-RELEASE]\")", v, what);
 	if (eq && !valid_evr(eq + 3))
-		return kf_ytree_fail(c, n, "bad version pin \"%s\" in packages.install "
-		                     "(\"name = [EPOCH:]VERSION[-RELEASE]\")", v);
+		return kf_ytree_fail(c, n, "bad version pin \"%s\" in %s "
+		                     "(\"name = [EPOCH:]VERSION[-RELEASE]\")", v, what);
 	return KF_OK;
 }
 
@@ -232,34 +237,38 @@ static int parse_base(kf_yctx *c, const kf_ynode *v, const kf_spec *s, kf_spec_p
 	return rc;
 }
 
-static int parse_install(kf_yctx *c, const kf_ynode *seq, kf_spec_pkgset *ps)
+/* install: (the node set) or admin: (the admin host's set, for the
+ * cluster playbooks' own Ansible): a non-empty list without repeats. */
+static int parse_names(kf_yctx *c, const kf_ynode *seq, const char *what, char ***out,
+                       size_t *nout)
 {
-	int rc = kf_ytree_want(c, seq, KF_Y_SEQ, "packages.install");
+	int rc = kf_ytree_want(c, seq, KF_Y_SEQ, what);
+	char **v;
+
 	if (rc)
 		return rc;
 	if (seq->n == 0)
-		return kf_ytree_fail(c, seq, "packages.install is empty");
-	ps->install = calloc(seq->n, sizeof *ps->install);
-	if (!ps->install)
+		return kf_ytree_fail(c, seq, "%s is empty", what);
+	if (!(v = *out = calloc(seq->n, sizeof **out)))
 		return kf_err_set(c->e, KF_EIO, "out of memory");
 	for (size_t i = 0; i < seq->n; i++) {
 		const kf_ynode *n = seq->items[i];
-		if ((rc = kf_ytree_str(c, n, "a package", 1, &ps->install[i])))
+		if ((rc = kf_ytree_str(c, n, "a package", 1, &v[i])))
 			return rc;
-		ps->ninstall++;
-		if ((rc = check_install_item(c, n, ps->install[i])))
+		(*nout)++;
+		if ((rc = check_install_item(c, n, v[i], what)))
 			return rc;
 		for (size_t j = 0; j < i; j++)
-			if (!strcmp(ps->install[j], ps->install[i]))
-				return kf_ytree_fail(c, n, "duplicate package \"%s\" in packages.install",
-				                     ps->install[i]);
+			if (!strcmp(v[j], v[i]))
+				return kf_ytree_fail(c, n, "duplicate package \"%s\" in %s", v[i], what);
 	}
 	return KF_OK;
 }
 
 static int parse_pkgset(kf_yctx *c, const kf_ynode *m, kf_spec *s, kf_spec_pkgset *ps)
 {
-	static const char *const keys[] = {"distro", "repos", "gpgkey", "install", "base", NULL};
+	static const char *const keys[] = {"distro", "repos", "gpgkey", "install", "admin",
+	                                   "base", NULL};
 	const kf_ynode *v;
 	int rc;
 
@@ -303,7 +312,10 @@ static int parse_pkgset(kf_yctx *c, const kf_ynode *m, kf_spec *s, kf_spec_pkgse
 		return rc;
 	if (!(v = kf_spec_find(m, "install")))
 		return kf_ytree_fail(c, m, "missing required key \"install\" in packages %s", ps->distro);
-	if ((rc = parse_install(c, v, ps)))
+	if ((rc = parse_names(c, v, "packages.install", &ps->install, &ps->ninstall)))
+		return rc;
+	if ((v = kf_spec_find(m, "admin")) &&
+	    (rc = parse_names(c, v, "packages.admin", &ps->admin, &ps->nadmin)))
 		return rc;
 	if ((v = kf_spec_find(m, "base")))
 		return parse_base(c, v, s, ps);
@@ -344,6 +356,9 @@ void kf_spec_pkgsets_free(kf_spec *s)
 		for (size_t k = 0; k < ps->ninstall; k++)
 			free(ps->install[k]);
 		free(ps->install);
+		for (size_t k = 0; k < ps->nadmin; k++)
+			free(ps->admin[k]);
+		free(ps->admin);
 		free(ps->base);
 	}
 	free(s->pkgsets);

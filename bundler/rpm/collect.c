@@ -3,7 +3,10 @@
  * bundle architecture: repository metadata -> resolution -> downloads
  * pinned by primary's sha256 -> signatures against the pinned
  * distribution key -> rpms/<set>/<rpm arch>/ (packages, repodata, key) in
- * the build set and each package in the lock.
+ * the build set and each package in the lock. A set's admin: list (the
+ * admin host's own packages, e.g. ansible-core) goes the same way, from
+ * the same metadata and base, into rpms/<set>-admin/<rpm arch>/ and the
+ * lock's adminPackages.
  */
 #include <dirent.h>
 #include <limits.h>
@@ -58,15 +61,13 @@ static int base_names(const job *j, char ***names, size_t *n, kf_err *e)
 
 /* Metadata of every repository, then the solver over all of them;
  * filelists only when some package needs a file primary does not list. */
-static int resolve(const job *j, kf_rpm_repo *repos, kf_rpm_pkg **pkgs, size_t *np,
-                   kf_err *e)
+static int load(const job *j, kf_rpm_repo *repos, kf_rpm_solver **out, kf_err *e)
 {
 	const kf_spec_pkgset *ps = j->ps;
 	kf_rpm_solver *sv = NULL;
-	char **base = NULL;
-	size_t nbase = 0;
 	int rc = KF_OK;
 
+	*out = NULL;
 	for (size_t r = 0; r < ps->nrepo; r++) {
 		char *url = kf_spec_repo_url(&ps->repos[r], j->arch);
 		if (!url)
@@ -78,10 +79,8 @@ static int resolve(const job *j, kf_rpm_repo *repos, kf_rpm_pkg **pkgs, size_t *
 	}
 	for (int pass = 0; pass < 2; pass++) {
 		kf_rpm_solver_free(sv);
-		if (!(sv = kf_rpm_solver_new(j->rpm_arch))) {
-			rc = kf_err_set(e, KF_EIO, "out of memory");
-			goto out;
-		}
+		if (!(sv = kf_rpm_solver_new(j->rpm_arch)))
+			return kf_err_set(e, KF_EIO, "out of memory");
 		for (size_t r = 0; r < ps->nrepo && !rc; r++)
 			rc = kf_rpm_solver_add(sv, &repos[r], e);
 		if (rc || pass == 1 || !kf_rpm_solver_needs_filelists(sv))
@@ -89,14 +88,10 @@ static int resolve(const job *j, kf_rpm_repo *repos, kf_rpm_pkg **pkgs, size_t *
 		for (size_t r = 0; r < ps->nrepo && !rc; r++)
 			rc = kf_rpm_repo_fetch_filelists(&repos[r], j->fo, e);
 	}
-	if (rc || (rc = base_names(j, &base, &nbase, e)))
-		goto out;
-	rc = kf_rpm_solver_solve(sv, ps->install, ps->ninstall, base, nbase, pkgs, np, e);
 	if (rc)
-		kf_err_prefix(e, "packages %s (%s)", ps->distro, j->rpm_arch);
-out:
-	free_names(base, nbase);
-	kf_rpm_solver_free(sv);
+		kf_rpm_solver_free(sv);
+	else
+		*out = sv;
 	return rc;
 }
 
@@ -108,17 +103,20 @@ static const kf_rpm_repo *repo_named(const kf_rpm_repo *repos, size_t n, const c
 	return NULL;
 }
 
-static int add_lock_pkg(const job *j, const kf_rpm_pkg *p, const char *entry, kf_err *e)
+static int add_lock_pkg(const job *j, int admin, const kf_rpm_pkg *p, const char *entry,
+                        kf_err *e)
 {
 	kf_lock *l = j->lock;
-	kf_lock_package *np = realloc(l->packages, (l->npkg + 1) * sizeof *np), *k;
+	kf_lock_package **list = admin ? &l->admin_pkgs : &l->packages;
+	size_t *n = admin ? &l->nadmin : &l->npkg;
+	kf_lock_package *np = realloc(*list, (*n + 1) * sizeof *np), *k;
 
 	if (!np)
 		return kf_err_set(e, KF_EIO, "out of memory");
-	l->packages = np;
-	k = &np[l->npkg];
+	*list = np;
+	k = &np[*n];
 	memset(k, 0, sizeof *k);
-	l->npkg++;
+	(*n)++;
 	k->set = strdup(j->ps->set);
 	k->arch = strdup(j->arch);
 	k->name = strdup(p->name);
@@ -138,21 +136,35 @@ static int add_lock_pkg(const job *j, const kf_rpm_pkg *p, const char *entry, kf
 /* Add dir/<rel> for each file under dir/repodata to the build set. */
 static int add_repodata(const job *j, const char *dir, const char *prefix, kf_err *e);
 
-static int one(const job *j, kf_err *e)
+/* What one() has ready for both sets: the repositories' metadata, the
+ * solver over them, the base's names and the verified key. */
+typedef struct loaded {
+	kf_rpm_repo *repos;
+	kf_rpm_solver *sv;
+	char **base;
+	size_t nbase;
+	const kf_fetch_item *key;
+} loaded;
+
+/* One set resolved and carried: the nodes' (install:, admin 0) or the
+ * admin host's (admin:, admin 1), each into its own repository
+ * (kf_rpm_repo_dir) with its own createrepo_c metadata and key copy. */
+static int carry(const job *j, const loaded *ld, int admin, char *const *want, size_t nwant,
+                 kf_err *e)
 {
 	const kf_spec_pkgset *ps = j->ps;
-	kf_rpm_repo *repos = calloc(ps->nrepo, sizeof *repos);
+	const char *what = admin ? "admin packages" : "packages";
 	kf_rpm_pkg *pkgs = NULL;
-	kf_fetch_item *items = NULL, key = {0};
+	kf_fetch_item *items = NULL;
 	char **urls = NULL, **files = NULL, **paths = NULL, **names = NULL;
 	char dir[PATH_MAX], prefix[64], entry[PATH_MAX];
 	size_t np = 0;
 	int rc;
 
-	if (!repos)
-		return kf_err_set(e, KF_EIO, "out of memory");
-	if ((rc = resolve(j, repos, &pkgs, &np, e)))
+	if ((rc = kf_rpm_solver_solve(ld->sv, want, nwant, ld->base, ld->nbase, &pkgs, &np, e))) {
+		kf_err_prefix(e, "%s %s (%s)", what, ps->distro, j->rpm_arch);
 		goto out;
+	}
 	items = calloc(np + 1, sizeof *items);
 	urls = calloc(np + 1, sizeof *urls);
 	files = calloc(np + 1, sizeof *files);
@@ -163,7 +175,7 @@ static int one(const job *j, kf_err *e)
 		goto out;
 	}
 	for (size_t i = 0; i < np; i++) {
-		const kf_rpm_repo *r = repo_named(repos, ps->nrepo, pkgs[i].repo);
+		const kf_rpm_repo *r = repo_named(ld->repos, ps->nrepo, pkgs[i].repo);
 		if (asprintf(&urls[i], "%s%s", r->base_url, pkgs[i].href) < 0 ||
 		    asprintf(&files[i], "%s-%s-%s.%s.rpm", pkgs[i].name, pkgs[i].version,
 		             pkgs[i].release, pkgs[i].arch) < 0 ||
@@ -177,24 +189,21 @@ static int one(const job *j, kf_err *e)
 		/* A download larger than primary says fails at once. */
 		items[i].max_size = pkgs[i].size;
 	}
-	key.url = ps->gpgkey_url;
-	key.sha256 = ps->gpgkey_sha256;
-	key.max_size = 1u << 20;
-	if ((rc = kf_fetch_all(&key, 1, j->fo, e)) ||
-	    (rc = kf_fetch_all(items, np, j->fo, e)))
+	if ((rc = kf_fetch_all(items, np, j->fo, e)))
 		goto out;
 	for (size_t i = 0; i < np; i++)
 		paths[i] = items[i].path;
-	if (kf_strf(dir, sizeof dir, "%s/rpms/%s-%s-keyring", j->work_dir, ps->set, j->rpm_arch)) {
+	if (kf_rpm_repo_dir(prefix, sizeof prefix, ps->set, j->rpm_arch, admin) ||
+	    kf_strf(dir, sizeof dir, "%s/%s-keyring", j->work_dir, prefix)) {
 		rc = kf_err_set(e, KF_EUSAGE, "work directory path too long");
 		goto out;
 	}
 	if ((rc = kf_mkdir_p(dir, 0700, e)) ||
-	    (rc = kf_rpm_check_signatures(key.path, paths, names, np, dir, e))) {
-		kf_err_prefix(e, "packages %s (%s), key %s", ps->distro, j->rpm_arch, ps->gpgkey_url);
+	    (rc = kf_rpm_check_signatures(ld->key->path, paths, names, np, dir, e))) {
+		kf_err_prefix(e, "%s %s (%s), key %s", what, ps->distro, j->rpm_arch,
+		              ps->gpgkey_url);
 		goto out;
 	}
-	snprintf(prefix, sizeof prefix, "rpms/%s/%s", ps->set, j->rpm_arch);
 	if (kf_strf(dir, sizeof dir, "%s/%s", j->work_dir, prefix)) {
 		rc = kf_err_set(e, KF_EUSAGE, "work directory path too long");
 		goto out;
@@ -203,34 +212,60 @@ static int one(const job *j, kf_err *e)
 	    (rc = add_repodata(j, dir, prefix, e)))
 		goto out;
 	snprintf(entry, sizeof entry, "%s/RPM-GPG-KEY", prefix);
-	if ((rc = kf_build_set_add(j->set, entry, key.path, key.size, key.sha256, 0644, e)))
+	if ((rc = kf_build_set_add(j->set, entry, ld->key->path, ld->key->size, ld->key->sha256,
+	                           0644, e)))
 		goto out;
 	for (size_t i = 0; i < np; i++) {
 		snprintf(entry, sizeof entry, "%s/Packages/%s", prefix, files[i]);
 		if ((rc = kf_build_set_add(j->set, entry, paths[i], items[i].size, pkgs[i].sha256,
 		                           0644, e)) ||
-		    (rc = add_lock_pkg(j, &pkgs[i], entry, e)))
+		    (rc = add_lock_pkg(j, admin, &pkgs[i], entry, e)))
 			goto out;
 	}
 	if (!j->quiet)
-		fprintf(stderr, "build: packages %s %s: %zu packages\n", ps->distro, j->rpm_arch, np);
+		fprintf(stderr, "build: %s %s %s: %zu packages\n", what, ps->distro, j->rpm_arch, np);
 out:
-	for (size_t r = 0; r < ps->nrepo; r++)
-		kf_rpm_repo_clear(&repos[r]);
-	free(repos);
 	for (size_t i = 0; i < np && items; i++) {
 		kf_fetch_item_clear(&items[i]);
 		free(urls ? urls[i] : NULL);
 		free(files ? files[i] : NULL);
 		free(names ? names[i] : NULL);
 	}
-	kf_fetch_item_clear(&key);
 	free(items);
 	free(urls);
 	free(files);
 	free(paths);
 	free(names);
 	kf_rpm_pkgs_free(pkgs, np);
+	return rc;
+}
+
+static int one(const job *j, kf_err *e)
+{
+	const kf_spec_pkgset *ps = j->ps;
+	kf_fetch_item key = {0};
+	loaded ld = {.repos = calloc(ps->nrepo, sizeof *ld.repos), .key = &key};
+	int rc;
+
+	if (!ld.repos)
+		return kf_err_set(e, KF_EIO, "out of memory");
+	if ((rc = load(j, ld.repos, &ld.sv, e)) || (rc = base_names(j, &ld.base, &ld.nbase, e)))
+		goto out;
+	key.url = ps->gpgkey_url;
+	key.sha256 = ps->gpgkey_sha256;
+	key.max_size = 1u << 20;
+	if ((rc = kf_fetch_all(&key, 1, j->fo, e)) ||
+	    (rc = carry(j, &ld, 0, ps->install, ps->ninstall, e)))
+		goto out;
+	if (ps->nadmin)
+		rc = carry(j, &ld, 1, ps->admin, ps->nadmin, e);
+out:
+	for (size_t r = 0; r < ps->nrepo; r++)
+		kf_rpm_repo_clear(&ld.repos[r]);
+	free(ld.repos);
+	free_names(ld.base, ld.nbase);
+	kf_rpm_solver_free(ld.sv);
+	kf_fetch_item_clear(&key);
 	return rc;
 }
 
@@ -291,5 +326,7 @@ int kf_rpm_collect(const kf_spec *spec, const kf_build_opts *o, const char *work
 	}
 	if (!rc && lock->npkg)
 		qsort(lock->packages, lock->npkg, sizeof *lock->packages, lockpkg_cmp);
+	if (!rc && lock->nadmin)
+		qsort(lock->admin_pkgs, lock->nadmin, sizeof *lock->admin_pkgs, lockpkg_cmp);
 	return rc;
 }

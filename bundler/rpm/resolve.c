@@ -26,6 +26,7 @@
 
 struct kf_rpm_solver {
 	Pool *pool;
+	int ready;             /* file provides and whatprovides made */
 };
 
 kf_rpm_solver *kf_rpm_solver_new(const char *rpm_arch)
@@ -246,8 +247,13 @@ int kf_rpm_solver_solve(kf_rpm_solver *s, char *const *install, size_t ninstall,
 	*out = NULL;
 	*nout = 0;
 	queue_init(&job);
-	pool_addfileprovides(pool);
-	pool_createwhatprovides(pool);
+	/* Once per pool: a build solves the nodes' set and the admin set on
+	 * the same metadata. */
+	if (!s->ready) {
+		pool_addfileprovides(pool);
+		pool_createwhatprovides(pool);
+		s->ready = 1;
+	}
 	want = calloc((size_t)pool->nsolvables, 1);
 	have = calloc((size_t)pool->nsolvables, 1);
 	if (!want || !have) {

@@ -83,6 +83,11 @@ int kfi_apply_need(const apply *a, const char *const *names, const kf_lock_compo
  * the caller frees the last one). */
 int kfi_apply_file(const apply *a, const kf_lock_component *k, char **path, kf_err *e);
 kfi_apply_step kfi_step_bundle;
+/* The end of a run over this state (apply, `host packages --admin`): the
+ * error printed as prog's (and counted as failed when ctx_ok), the
+ * ok=/changed=/failed= line, the dry run's scratch unpack removed, the
+ * bundle step's results and the context freed. */
+void kfi_apply_done(apply *a, int rc, int ctx_ok, kf_err *e, const char *prog);
 /* apply/rollback.c: KF_EVERIFY when lk is older than what is applied
  * (unless --allow-downgrade) or its kubelet newer than the control plane. */
 int kfi_apply_rollback_check(apply *a, const kf_lock *lk, kf_err *e);
@@ -102,6 +107,9 @@ kfi_apply_step kfi_step_selinux, kfi_step_swap, kfi_step_modules_sysctl,
 
 /* ---- host packages (apply/packages.c) -------------------------------- */
 kfi_apply_step kfi_step_packages, kfi_step_relabel;
+/* The admin host's set (`host packages --admin`, cmd_host.c), after
+ * kfi_step_bundle: like kfi_step_packages, from rpms/<set>-admin/. */
+kfi_apply_step kfi_step_admin_packages;
 
 /* ---- runtime (apply/runtime.c) ---------------------------------------- */
 kfi_apply_step kfi_step_mirror_ca, kfi_step_runtime, kfi_step_certs_d,

@@ -259,6 +259,32 @@ out:
 }
 
 
+void kfi_apply_done(apply *a, int rc, int ctx_ok, kf_err *e, const char *prog)
+{
+	if (rc != KF_OK && e->code) {
+		if (ctx_ok)
+			a->c.failed++;
+		kf_err_print(prog, e);
+	}
+	if (ctx_ok)
+		printf("ok=%d changed=%d failed=%d\n", a->c.ok, a->c.changed, a->c.failed);
+	if (a->tmp_dir) {
+		kf_err ign;
+		kf_remove_tree(a->tmp_dir, &ign);
+		free(a->tmp_dir);
+		a->tmp_dir = NULL;
+	}
+	free(a->bundle_dir);
+	free(a->mirror_ca);
+	kf_share_free(a->share);
+	kf_lock_free(a->lock);
+	a->bundle_dir = a->mirror_ca = NULL;
+	a->share = NULL;
+	a->lock = NULL;
+	if (ctx_ok)
+		kfi_ctx_free(&a->c);
+}
+
 /* The bundle, unpacked, must carry this node's architecture. */
 int kfi_step_bundle(apply *a, kf_err *e)
 {

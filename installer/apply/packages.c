@@ -4,7 +4,8 @@
  * unpacked bundle only, gpgcheck on (installer/hostpkgs.c). With
  * --selinux enforcing, SELinux stays enforcing and what apply installed
  * is relabelled at the end (restorecon), which needs container-selinux's
- * policy: it must be in the bundle's set.
+ * policy: it must be in the bundle's set. The admin host's set (the
+ * cluster playbooks' ansible-core) goes the same way.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,16 +13,26 @@
 
 #include "installer/apply/apply.h"
 
-int kfi_step_packages(apply *a, kf_err *e)
+/* One set for this host: the nodes' (apply) or the admin host's
+ * (`host packages --admin`, installer/cmd_host.c): picked by os-release,
+ * installed by kfi_pkg_install. Only the node step checks SELinux and
+ * records the set for reset. */
+static int install_set(apply *a, int admin, kf_err *e)
 {
 	kfi_pkgset ps;
-	int rc = kfi_pkgset_pick(a->c.root, a->lock, a->bundle_dir, a->arch, &ps, e);
+	int rc = kfi_pkgset_pick(a->c.root, a->lock, a->bundle_dir, a->arch, admin, &ps, e);
 
 	if (rc)
 		goto out;
 	if (ps.foreign) {
-		printf("%-8s host packages: %s is not RPM-based; the bundle's sets are for Rocky, RHEL, "
-		       "AlmaLinux and CentOS Stream\n", "skip", ps.release);
+		printf("%-8s %s: %s is not RPM-based; the bundle's sets are for Rocky, RHEL, "
+		       "AlmaLinux and CentOS Stream\n", "skip", ps.what, ps.release);
+		goto out;
+	}
+	if (!ps.n && admin) {
+		rc = kf_err_set(e, KF_EUSAGE, "bundle %s-%s carries no admin packages; fix: add "
+		                "admin: [ansible-core] to its spec.packages entries and rebuild it",
+		                a->lock->name, a->lock->version);
 		goto out;
 	}
 	if (!ps.n) {
@@ -29,7 +40,7 @@ int kfi_step_packages(apply *a, kf_err *e)
 		a->c.ok++;
 		goto out;
 	}
-	if (a->selinux_enforcing) {
+	if (!admin && a->selinux_enforcing) {
 		int have = 0;
 		for (size_t i = 0; i < ps.n; i++)
 			have |= !strcmp(ps.names[i], "container-selinux");
@@ -39,11 +50,21 @@ int kfi_step_packages(apply *a, kf_err *e)
 			goto out;
 		}
 	}
-	if (!(rc = kfi_pkg_install(&a->c, &ps, e)))
+	if (!(rc = kfi_pkg_install(&a->c, &ps, e)) && !admin)
 		rc = a->dry_run ? KF_OK : kfi_pkg_record(&a->c, &ps, e);
 out:
 	kfi_pkgset_free(&ps);
 	return rc;
+}
+
+int kfi_step_packages(apply *a, kf_err *e)
+{
+	return install_set(a, 0, e);
+}
+
+int kfi_step_admin_packages(apply *a, kf_err *e)
+{
+	return install_set(a, 1, e);
 }
 
 /* restorecon over what apply installed: binaries and data directories. */

@@ -206,6 +206,7 @@ spec pkgs <<EOF2
         - {name: appstream, url: "https://mirror.test/9/AppStream/{arch}/os/"}
       gpgkey: {url: "https://mirror.test/RPM-GPG-KEY-Rocky-9", sha256: $H}
       install: [socat, "conntrack-tools = 1.4.7-2.el9"]
+      admin: [ansible-core]
       base: minimal
     - distro: almalinux-10
       repos: [{name: baseos, url: "https://mirror.test/10/{arch}/"}]
@@ -274,6 +275,34 @@ pkgbad pkgbase '12:13' 'packages.base "missing.txt" is neither none, minimal nor
       gpgkey: {url: k, sha256: $H}
       install: [x]
       base: missing.txt
+EOF2
+pkgbad pkgadmindup '12:29' 'duplicate package "ansible-core" in packages.admin' <<EOF2
+    - distro: rocky-9
+      repos: [{name: b, url: "https://m/"}]
+      gpgkey: {url: k, sha256: $H}
+      install: [x]
+      admin: [ansible-core, "ansible-core"]
+EOF2
+pkgbad pkgadminname '12:15' 'bad package "ansible core" in packages.admin' <<EOF2
+    - distro: rocky-9
+      repos: [{name: b, url: "https://m/"}]
+      gpgkey: {url: k, sha256: $H}
+      install: [x]
+      admin: ["ansible core"]
+EOF2
+pkgbad pkgadminempty '12:14' 'packages.admin is empty' <<EOF2
+    - distro: rocky-9
+      repos: [{name: b, url: "https://m/"}]
+      gpgkey: {url: k, sha256: $H}
+      install: [x]
+      admin: []
+EOF2
+pkgbad pkgadminmap '12:14' 'packages.admin' <<EOF2
+    - distro: rocky-9
+      repos: [{name: b, url: "https://m/"}]
+      gpgkey: {url: k, sha256: $H}
+      install: [x]
+      admin: {ansible-core: true}
 EOF2
 pkgbad pkgkey '12:7' 'unknown key "gpgcheck" in a package set' <<EOF2
     - distro: rocky-9

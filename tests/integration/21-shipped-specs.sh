@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The shipped specs (manifests/k8s-*.yaml) against Kubespray's pinned data
 # (tests/facts/kubespray-v2.29.1-checksums.yaml, kept in the repo): every URL
-# template, sha256 and image must equal the data file's, and kubeferry lint
-# must accept both specs. Deliberately altered copies of a spec and of the
+# template, sha256 and image must equal the data file's, Rocky 9 and 10
+# carry admin: [ansible-core], and kubeferry lint must accept both specs. Deliberately altered copies of a spec and of the
 # data file must be caught, proving the check itself works.
 source "$(dirname "$0")/../lib.sh"
 need python3
@@ -38,6 +38,13 @@ if spec["metadata"]["version"] != kube or spec["spec"].get("kubernetesVersion", 
 archs = spec["spec"]["architectures"]
 if archs != ["amd64", "arm64"]:
     err("architectures %r" % archs)
+# Rocky 9 and 10 carry the node set and the admin host's Ansible.
+sets = {p["distro"]: p for p in spec["spec"].get("packages", [])}
+for d in ("rocky-9", "rocky-10"):
+    if d not in sets:
+        err("packages: no %s set" % d)
+    elif sets[d].get("admin") != ["ansible-core"]:
+        err("packages %s: admin is %r, not [ansible-core]" % (d, sets[d].get("admin")))
 seen = set()
 for c in spec["spec"]["components"]:
     name = c["name"]
@@ -106,6 +113,9 @@ expect_output 'helm: url'
 sed 's#coredns/coredns:v1.12.0#coredns/coredns:v1.11.3#' "$ROOT/manifests/k8s-1.33.yaml" >"$LAB/img.yaml"
 expect_exit 1 check "$LAB/img.yaml" 1.33.3 1.33.0
 expect_output 'images'
+sed 's#admin: \[ansible-core\]#admin: [ansible]#' "$ROOT/manifests/k8s-1.33.yaml" >"$LAB/adm.yaml"
+expect_exit 1 check "$LAB/adm.yaml" 1.33.3 1.33.0
+expect_output 'packages rocky-9: admin is'
 
 note "the check catches a changed data file"
 sed 's/baaa1f7621c9c239cd4ac3be5b7e427df329d7e1e15430db5f6ea5bb7a15a02b/caaa1f7621c9c239cd4ac3be5b7e427df329d7e1e15430db5f6ea5bb7a15a02b/' \

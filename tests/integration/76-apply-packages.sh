@@ -7,17 +7,23 @@
 # plans restorecon (and needs container-selinux in the bundle), a Rocky 10 node gets the failure with
 # the fix from apply and preflight, a bundle whose RPM was altered after
 # signing is refused by the reader, and dnf's own gpgcheck (the installer's
-# very command) refuses a package signed by another key.
+# very command) refuses a package signed by another key. The admin host's
+# set (admin: mock-ansible-core, a stand-in with real dependencies) goes
+# onto a Rocky-9-shaped root with `host packages --admin`, the same way:
+# dry run, changed, ok, no set for Rocky 10, a bundle without one, an
+# altered bundle, gpgcheck on with the bundle's key.
 source "$(dirname "$0")/../lib.sh"
 source "$ROOT/tests/rpm/lab.sh"
 need dnf zstd tar python3 openssl gzip sha256sum cmp /usr/bin/containerd /usr/sbin/runc \
 	/usr/bin/etcd /usr/lib/cni/bridge
 rpm_lab_start
-rpm_packages minimal kf-app conntrack-tools container-selinux >"$LAB/packages.yaml"
+RPM_ADMIN=mock-ansible-core rpm_packages minimal kf-app conntrack-tools container-selinux \
+	>"$LAB/packages.yaml"
 KF=$KF KF_TEST_PACKAGES=$LAB/packages.yaml bash "$ROOT/tests/node/make-bundle.sh" "$LAB/b" \
 	--cache "$LAB/cache" --cacert "$LAB/ca/ca.crt" --rewrite "$RPM_REWRITE"
 B=$LAB/b/bundle.tar.zst PUB=$LAB/b/keys/kf.pub
 SET="conntrack-tools container-selinux kf-app kf-core kf-libfoo kf-shell kf-tool"
+ASET="kf-core kf-libfoo kf-python3 mock-ansible-core"
 
 rocky_root() { # DIR VERSION_ID
 	mkdir -p "$1/etc/selinux" "$1/var/lib"
@@ -94,6 +100,50 @@ assert_eq "$(installed "$R10")" "" "rocky 10 root"
 expect_exit 1 "$KFI" preflight "$B" -p "$PUB" --root "$R10" --role worker
 expect_output '^host packages +fail .*el10'
 
+note "admin host: host packages --admin, dry run: dnf from the admin repository, gpgcheck on; nothing installed"
+RA=$LAB/admin
+rocky_root "$RA" 9.4
+ADMIN=("$KFI" host packages --admin "$B" -p "$PUB" --root "$RA")
+expect_exit 0 "${ADMIN[@]}" --dry-run
+expect_output "^plan +run dnf -y --installroot=$RA --config=[^ ]*/dnf.conf --releasever=9 --disablerepo=\* --repofrompath=kf,file:///[^ ]*/rpms/el9-admin/x86_64 --setopt=kf.gpgcheck=1 --setopt=kf.gpgkey=file:///[^ ]*/rpms/el9-admin/x86_64/RPM-GPG-KEY install $ASET\$"
+expect_output '^ok=0 changed=1 failed=0$'
+grep '^plan .* run dnf ' "$LAB/out" | head -1 >"$LAB/aplan"
+assert_eq "$(installed "$RA")" "" "admin dry run installed packages"
+assert_absent "$RA/var/lib/kubeferry/bundles/k8s-test-1.33.3"
+
+note "admin host: the bundle is verified and unpacked once, dnf installs the admin set (not the nodes')"
+expect_exit 0 "${ADMIN[@]}"
+expect_output "^changed +bundle [^ ]* unpacked into $RA/var/lib/kubeferry/bundles/"
+expect_output "^changed +admin packages el9 x86_64: installed $ASET\$"
+assert_eq "$(installed "$RA")" "$ASET" "admin set installed"
+HOME=$LAB/home rpm -q --root "$RA" --dbpath /var/lib/rpm gpg-pubkey >/dev/null || fail "admin: key not imported"
+HOME=$LAB/home rpm -q --root "$RA" --dbpath /var/lib/rpm --qf '%{NAME} %{VERSION}\n' mock-ansible-core |
+	has -x 'mock-ansible-core 2.14.18' || fail "admin: rpm does not know mock-ansible-core"
+[ -f "$RA/usr/bin/python3.11" ] || fail "admin: the dependency's file is not in the root"
+
+note "admin host: a second run is ok, the unpack is skipped"
+expect_exit 0 "${ADMIN[@]}"
+expect_output '^ok +bundle .* already unpacked'
+expect_output "^ok +admin packages el9 x86_64: all 4 installed$"
+expect_output '^ok=2 changed=0 failed=0$'
+
+note "admin host: no set for Rocky 10, a bundle without admin:, an altered bundle, no key"
+RA10=$LAB/admin10
+rocky_root "$RA10" 10.0
+expect_exit 2 "$KFI" host packages --admin "$B" -p "$PUB" --root "$RA10"
+expect_output 'admin packages: this host runs rocky 10.0 \(el10\), but the bundle has no el10 set .*fix: add a spec.packages entry with distro: rocky-10 and admin: \[ansible-core\]'
+assert_eq "$(installed "$RA10")" "" "admin rocky 10 root"
+RA2=$LAB/admin2
+rocky_root "$RA2" 9.4
+expect_exit 2 "$KFI" host packages --admin "$LAB/b2/bundle.tar.zst" -p "$LAB/b2/keys/kf.pub" --root "$RA2"
+expect_output 'carries no admin packages; fix: add admin: \[ansible-core\]'
+assert_eq "$(installed "$RA2")" "" "admin root from a bundle without admin set"
+expect_exit 2 "$KFI" host packages --admin "$B" --root "$RA2"
+expect_output 'give the trusted public key'
+expect_exit 2 "$KFI" host packages --admin "$B" -p "$PUB" extra
+expect_exit 0 "$KFI" host packages --help
+expect_output '^       kubeferry-install host packages --admin BUNDLE'
+
 note "preflight names the bundle package for each missing host tool"
 R1=$LAB/root1
 rocky_root "$R1" 9.4
@@ -126,31 +176,40 @@ R2=$LAB/root2
 rocky_root "$R2" 9.4
 expect_exit 1 "$KFI" apply "$LAB/altered.tar.zst" -p "$PUB" --role worker --root "$R2" --node-ip 10.0.0.5
 assert_eq "$(installed "$R2")" "" "altered bundle installed packages"
+expect_exit 1 "$KFI" host packages --admin "$LAB/altered.tar.zst" -p "$PUB" --root "$R2"
+assert_eq "$(installed "$R2")" "" "altered bundle installed admin packages"
+assert_absent "$R2/var/lib/kubeferry/bundles/k8s-test-1.33.3"
 
 note "dnf's own gpgcheck, with the installer's command, refuses a package signed by another key"
 mkdir -p "$LAB/x"
 zstd -dc "$B" | tar -x -C "$LAB/x" rpms
 cp "$LAB/fix/www/repo1/Packages/kf-otherkey-1.0-1.noarch.rpm" "$LAB/x/rpms/el9/x86_64/Packages/"
 createrepo_c -q --no-database "$LAB/x/rpms/el9/x86_64" >/dev/null
-R3=$LAB/root3
-mkdir -p "$R3"
-# The planned command, pointed at this repository, a fresh root and the package.
-read -r -a cmd <"$LAB/plan"
-args=()
-for w in "${cmd[@]:2}"; do
-	case $w in
-	--installroot=*) w=--installroot=$R3 ;;
-	--config=*) w=--config=$LAB/dnf.conf ;;
-	--repofrompath=*) w=--repofrompath=kf,file://$LAB/x/rpms/el9/x86_64 ;;
-	--setopt=kf.gpgkey=*) w=--setopt=kf.gpgkey=file://$LAB/x/rpms/el9/x86_64/RPM-GPG-KEY ;;
-	esac
-	args+=("$w")
-	[ "$w" = install ] && break
+cp "$LAB/fix/www/repo1/Packages/kf-otherkey-1.0-1.noarch.rpm" "$LAB/x/rpms/el9-admin/x86_64/Packages/"
+createrepo_c -q --no-database "$LAB/x/rpms/el9-admin/x86_64" >/dev/null
+# The planned commands (the node's, then the admin host's), pointed at
+# these repositories, a fresh root and the package.
+for which in el9:plan el9-admin:aplan; do
+	repo=$LAB/x/rpms/${which%%:*}/x86_64
+	R3=$LAB/root3-${which%%:*}
+	mkdir -p "$R3"
+	read -r -a cmd <"$LAB/${which#*:}"
+	args=()
+	for w in "${cmd[@]:2}"; do
+		case $w in
+		--installroot=*) w=--installroot=$R3 ;;
+		--config=*) w=--config=$LAB/dnf.conf ;;
+		--repofrompath=*) w=--repofrompath=kf,file://$repo ;;
+		--setopt=kf.gpgkey=*) w=--setopt=kf.gpgkey=file://$repo/RPM-GPG-KEY ;;
+		esac
+		args+=("$w")
+		[ "$w" = install ] && break
+	done
+	HOME=$LAB/home expect_exit 1 "${args[@]}" kf-otherkey
+	expect_output 'not correct for this package|GPG check FAILED'
+	assert_eq "$(installed "$R3")" "" "other-key package installed (${which%%:*})"
+	# The same command installs a package the distribution key signed.
+	HOME=$LAB/home expect_exit 0 "${args[@]}" kf-core
+	assert_eq "$(installed "$R3")" "kf-core" "well-signed package (${which%%:*})"
 done
-HOME=$LAB/home expect_exit 1 "${args[@]}" kf-otherkey
-expect_output 'not correct for this package|GPG check FAILED'
-assert_eq "$(installed "$R3")" "" "other-key package installed"
-# The same command installs a package the distribution key signed.
-HOME=$LAB/home expect_exit 0 "${args[@]}" kf-core
-assert_eq "$(installed "$R3")" "kf-core" "well-signed package"
 echo "apply-packages: all cases passed"

@@ -4,7 +4,8 @@
 #                   mirror: https://mirror.test/pub/9/{BaseOS,AppStream}/x86_64/os/
 #                   through --rewrite "$RPM_REWRITE"; the key at /pub/KEY-9
 #                   (sha256 $KEYSUM)
-#   rpm_packages BASE NAME...   a spec's "  packages:" block (rocky-9)
+#   rpm_packages BASE NAME...   a spec's "  packages:" block (rocky-9); with
+#                   RPM_ADMIN="NAME..." also the admin host's set (admin:)
 source "$ROOT/tests/nginx/lab.sh"
 
 rpm_lab_start() {
@@ -31,5 +32,10 @@ rpm_packages() {
 	printf '        - {name: appstream, url: "https://mirror.test/pub/9/AppStream/{arch}/os"}\n'
 	printf '      gpgkey: {url: "https://mirror.test/pub/KEY-9", sha256: %s}\n' "$KEYSUM"
 	printf '      install: [%s]\n' "${list%, }"
+	if [ -n "${RPM_ADMIN:-}" ]; then
+		# shellcheck disable=SC2086
+		list=$(printf '"%s", ' $RPM_ADMIN)
+		printf '      admin: [%s]\n' "${list%, }"
+	fi
 	printf '      base: %s\n' "$base"
 }

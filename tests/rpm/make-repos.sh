@@ -23,6 +23,11 @@
 #                      owning /usr/sbin/conntrack (preflight's tool map)
 #   container-selinux-2.229.0 (repo2) a stand-in named like the real one
 #                      (apply --selinux enforcing needs it in the bundle)
+#   kf-python3-3.11.9  (repo1) owns /usr/bin/python3.11; requires the library
+#                      (shared with kf-tool's closure) and kf-core
+#   mock-ansible-core-2.14.18 (repo2) stands in for ansible-core, the admin
+#                      host's package (spec packages[].admin): requires
+#                      kf-python3 >= 3.11 and the file /usr/bin/python3.11
 set -euo pipefail
 OUT=$1
 mkdir -p "$OUT"
@@ -103,6 +108,10 @@ mkpkg kf-otherkey 1.0 noarch repo1 kf-other /usr/share/kf-otherkey/o
 mkpkg kf-app 1.0 noarch repo2 kf-dist /usr/bin/kf-app 'Requires: kf-tool >= 1.5'
 mkpkg conntrack-tools 1.4.7 x86_64 repo2 kf-dist /usr/sbin/conntrack
 mkpkg container-selinux 2.229.0 noarch repo2 kf-dist /usr/share/container-selinux/stand-in
+mkpkg kf-python3 3.11.9 x86_64 repo1 kf-dist /usr/bin/python3.11 \
+	'Requires: libfoo.so.1()(64bit)' 'Requires: kf-core'
+mkpkg mock-ansible-core 2.14.18 noarch repo2 kf-dist /usr/bin/mock-ansible-playbook \
+	'Requires: kf-python3 >= 3.11' 'Requires: /usr/bin/python3.11'
 
 for r in repo1 repo2; do
 	touch -d "@$SOURCE_DATE_EPOCH" "$OUT/www/$r/Packages/"*.rpm

@@ -1,5 +1,5 @@
-/* Host packages: the lock's packages: section (round trip, one rejected
- * shape per rule), release and architecture mapping, name lists and the
+/* Host packages: the lock's packages: and adminPackages: sections (round
+ * trip, one rejected shape per rule), release and architecture mapping, name lists and the
  * built-in minimal bases. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,6 +141,69 @@ static void t_rejects(void)
 	        "version: \"1.1\"\n    release: \"1\"\n    rpmArch: \"noarch\"", "is not");
 }
 
+/* adminPackages: the admin host's set, its own list and repository
+ * (rpms/el9-admin/): round trip, and a path in the other set's
+ * repository is refused either way. */
+#define PA "rpms/el9-admin/x86_64/Packages/kf-a-1.0-1.noarch.rpm"
+static const char admin_entry[] =
+	"  - path: \"" PA "\"\n"
+	"    size: 10\n"
+	"    mode: \"0644\"\n"
+	"    sha256: \"" H "\"\n";
+
+static char *admin_doc(const char *node, const char *admin)
+{
+	const char *ent = strstr(tail, "entries:\n") + strlen("entries:\n");
+	char *s = NULL;
+	/* Entries sorted by path: rpms/el9-admin/ before rpms/el9/. */
+	if (asprintf(&s, "%s%s%s%.*s%s%s", head, node, admin, (int)(ent - tail), tail, admin_entry,
+	             ent) < 0)
+		s = NULL;
+	return s;
+}
+
+static void t_admin(void)
+{
+	char admin_pkgs[4096], one[4096], buf[4096], *text, *out = NULL;
+	size_t len = 0;
+	kf_lock *l = NULL;
+	kf_err e = {0};
+
+	/* pkgs' first package as the admin set, in its own repository. */
+	snprintf(one, sizeof one, "admin%.*s", (int)(strstr(pkgs + 20, "  - set") - pkgs), pkgs);
+	one[5] = 'P';
+	replace(admin_pkgs, sizeof admin_pkgs, one, P1, PA);
+	text = admin_doc(pkgs, admin_pkgs);
+
+	CHECK_INT(kf_lock_parse(text, strlen(text), "t", &l, &e), KF_OK);
+	CHECK_INT(l ? (long long)l->nadmin : -1, 1);
+	CHECK_INT(l ? (long long)l->npkg : -1, 2);
+	if (l && l->nadmin) {
+		CHECK_STR(l->admin_pkgs[0].path, PA);
+		CHECK_INT(kf_lock_emit(l, &out, &len, &e), KF_OK);
+		CHECK_STR(out, text);
+	}
+	free(out);
+	kf_lock_free(l);
+	free(text);
+	l = NULL;
+	/* An admin package pointing into the nodes' repository. */
+	replace(buf, sizeof buf, admin_pkgs, PA, P1);
+	text = admin_doc(pkgs, buf);
+	CHECK_INT(kf_lock_parse(text, strlen(text), "t", &l, &e), KF_EVERIFY);
+	CHECK_CONTAINS(e.msg, "is not \"" PA "\"");
+	kf_lock_free(l);
+	free(text);
+	l = NULL;
+	/* A node package pointing into the admin repository. */
+	replace(buf, sizeof buf, pkgs, "path: \"" P1, "path: \"" PA);
+	text = admin_doc(buf, "");
+	CHECK_INT(kf_lock_parse(text, strlen(text), "t", &l, &e), KF_EVERIFY);
+	CHECK_CONTAINS(e.msg, "is not \"" P1 "\"");
+	kf_lock_free(l);
+	free(text);
+}
+
 static void t_mapping(void)
 {
 	char set[8];
@@ -160,6 +223,14 @@ static void t_mapping(void)
 	CHECK_CONTAINS(e.msg, "rocky 8.10");
 	CHECK_INT(kf_rpm_set_for("debian", "12", set, sizeof set, &e), KF_EUSAGE);
 	CHECK_INT(kf_rpm_set_for("rocky", "9x", set, sizeof set, &e), KF_EUSAGE);
+	CHECK_INT(kf_rpm_repo_dir(set, sizeof set, "el9", "x86_64", 0), -1);
+	{
+		char dir[64];
+		CHECK_INT(kf_rpm_repo_dir(dir, sizeof dir, "el9", "x86_64", 0), 0);
+		CHECK_STR(dir, "rpms/el9/x86_64");
+		CHECK_INT(kf_rpm_repo_dir(dir, sizeof dir, "el10", "aarch64", 1), 0);
+		CHECK_STR(dir, "rpms/el10-admin/aarch64");
+	}
 }
 
 static void t_names(void)
@@ -197,4 +268,4 @@ static void t_names(void)
 	CHECK(kf_rpm_minimal_list("el8") == NULL);
 }
 
-KF_TEST_MAIN(t_round_trip, t_rejects, t_mapping, t_names)
+KF_TEST_MAIN(t_round_trip, t_rejects, t_admin, t_mapping, t_names)
