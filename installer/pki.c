@@ -322,7 +322,9 @@ static int renew_one(kfi_ctx *c, const char *dir, const char *name, int within,
 	if (!rca->ca) {
 		if (!exists(c, rca->key_abs)) {
 			rc = kf_err_set(e, KF_EUSAGE, "%s expires in %d days, but this node has no etcd CA "
-			                "key %s to renew it: renew it where the CA is (the cluster plan)",
+			                "key %s to renew it: the cluster plan holds it; run site.yml from the admin "
+			                "host (cluster plan re-issues what is due, apply puts it in place and "
+			                "restarts etcd)",
 			                cert_abs, days, rca->key_abs);
 			goto out;
 		}

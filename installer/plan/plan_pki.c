@@ -2,7 +2,8 @@
  * The plan's certificates, all issued by the project's one X.509 issuer
  * (keys/ kf_x509_issue). CAs are made once and never replaced; a leaf is
  * kept as long as its CA signed it and it names exactly the hosts and
- * addresses the inventory now gives and is not within 30 days of its end,
+ * addresses the inventory now gives and is not within 90 days of its end
+ * (what `etcd renew-certs` on a node also calls due),
  * so a re-run rotates nothing that is still right. Leaf keys are ECDSA P-256 without keyEncipherment (an EC
  * key cannot encipher; RFC 5480). The cluster and front-proxy CAs and the
  * service-account key are RSA 2048, what kubeadm itself would make.
@@ -108,7 +109,7 @@ static int sans_match(X509 *x, const char *san)
 }
 
 /* A leaf this close to its end is issued anew by the next plan run. */
-#define RENEW_BEFORE_DAYS 30
+#define RENEW_BEFORE_DAYS 90
 
 static int leaf_reusable(const char *crt, const char *key, const kf_x509_profile *prof,
                          X509 *ca)
