@@ -48,6 +48,10 @@ static void usage(FILE *f)
 	        "otherwise the bundle's defaults (iptables) and the first control plane's\n"
 	        "address, port 6443.\n"
 	        "\n"
+	        "A re-run over an existing plan keeps its etcd members and its first\n"
+	        "control plane: an inventory that changes either is refused (membership\n"
+	        "changes need etcdctl member add/remove by hand).\n"
+	        "\n"
 	        "Options:\n"
 	        "  -p, --public-key FILE         trusted minisign public key file\n"
 	        "  -P, --public-key-string KEY   the key's base64 line (as minisign -P)\n"
@@ -55,7 +59,7 @@ static void usage(FILE *f)
 	        "  -h, --help                    show this help\n"
 	        "\n"
 	        "Exit codes: 0 success, 1 bundle verification failed, 2 usage error or a\n"
-	        "refused inventory (FILE:LINE: reason), 3 I/O error.\n");
+	        "refused inventory (FILE:LINE: reason) or plan change, 3 I/O error.\n");
 }
 
 static void plan_free(kfp_plan *p)
@@ -164,7 +168,7 @@ int kfi_cmd_cluster_plan(int argc, char **argv)
 		kf_err_prefix(&e, "%s", argv[optind + 1]);
 		goto out;
 	}
-	if ((rc = settle(&p, &e)) || (rc = write_plan(&p, &e)))
+	if ((rc = settle(&p, &e)) || (rc = kfp_guard_existing(&p, &e)) || (rc = write_plan(&p, &e)))
 		goto out;
 	printf("plan %s: %zu hosts (%zu control planes, %zu etcd members, %zu workers, "
 	       "%zu mirrors) for %s-%s\n", p.dir, p.inv->nhosts, p.inv->ncp, p.inv->netcd,

@@ -100,6 +100,9 @@ int kfp_shared(kfp_plan *p, kf_err *e);
 
 /* ---- plan_host.c ---- */
 int kfp_host_share(kfp_plan *p, const kf_inv_host *h, kf_err *e);
+/* A re-run over an existing plan keeps its etcd members and its first
+ * control plane; KF_EUSAGE naming DIR/plan.yaml otherwise (plan_guard.c). */
+int kfp_guard_existing(const kfp_plan *p, kf_err *e);
 
 /* ---- plan_render.c (caller frees; NULL when out of memory) ---- */
 char *kfp_render_cluster_config(const kfp_plan *p);

@@ -291,6 +291,16 @@ grep -qx "    token: \"$token\"" "$H/w2/kubeadm.yaml" || fail "w2: planned token
 grep -qx '    value: 10.88.0.22' "$H/w2/kubeadm.yaml" || fail "w2: node-ip"
 has -x '  - name: w2' "$P/plan.yaml" || fail "plan.yaml lists w2"
 
+note "a re-run keeps the etcd members and the first control plane, or refuses and writes nothing"
+sums "$P" >"$LAB/before-guard"
+sed '/^    etcd:/{n;s/.*/      hosts: {cp1: , cp2: , cp3: , w1: , w2: }/}' "$I/yaml/hosts2.yaml" >"$I/yaml/more-etcd.yaml"
+expect_exit 2 "$KFI" cluster plan "$I/yaml/more-etcd.yaml" "$B" -p "$PUB" -o "$P"
+expect_output 'plan\.yaml: the etcd members would change \(added: w1, w2; removed: none\)'
+sed '/^    kube_control_plane:/{n;s/.*/      hosts: {cp2: , cp1: , cp3: }/}' "$I/yaml/hosts2.yaml" >"$I/yaml/reorder.yaml"
+expect_exit 2 "$KFI" cluster plan "$I/yaml/reorder.yaml" "$B" -p "$PUB" -o "$P"
+expect_output 'the first control plane would change from cp1 to cp2'
+sums "$P" | diff "$LAB/before-guard" - || fail "a refused re-run changed the plan"
+
 note "refused inventories name the file and line and write nothing"
 bad() { # FILE EXPECTED-REGEX
 	local d=$LAB/refused
