@@ -50,10 +50,11 @@ int kfi_applied_write(const kfi_ctx *c, const kfi_applied *a, kf_err *e)
 	p = state_path(c, "applied");
 	text = kfi_strf("bundle: %s\nkubernetes: %s\nrole: %s\nhostname: %s\n"
 	                "node_ip: %s\narch: %s\nbundle_dir: %s\nmirror: %s\n"
-	                "mirror_fp: %s\nkube_proxy_mode: %s\n",
+	                "mirror_fp: %s\nkube_proxy_mode: %s\nselinux: %s\n",
 	                a->bundle, a->kube_version ? a->kube_version : "?", a->role, a->host,
 	                a->ip, a->arch, a->bundle_dir, dash(a->mirror), dash(a->mirror_fp),
-	                a->proxy_mode ? a->proxy_mode : "iptables");
+	                a->proxy_mode ? a->proxy_mode : "iptables",
+	                a->selinux ? a->selinux : "permissive");
 	if (!p || !text) {
 		rc = kf_err_set(e, KF_EIO, "out of memory");
 		goto out;
@@ -91,6 +92,7 @@ int kfi_applied_load(const kfi_ctx *c, kfi_applied *a, kf_err *e)
 	a->mirror = field(text, "mirror", 1);
 	a->mirror_fp = field(text, "mirror_fp", 1);
 	a->proxy_mode = field(text, "kube_proxy_mode", 1);
+	a->selinux = field(text, "selinux", 1);
 	rc = KF_OK;
 	if (!a->bundle_dir || !a->role || !a->host || !a->ip)
 		rc = kf_err_set(e, KF_EIO, "%s: incomplete; re-run apply", a->path);
@@ -108,6 +110,7 @@ void kfi_applied_free(kfi_applied *a)
 	free(a->host);
 	free(a->ip);
 	free(a->arch);
+	free(a->selinux);
 	free(a->bundle_dir);
 	free(a->mirror);
 	free(a->mirror_fp);

@@ -111,6 +111,7 @@ static int write_applied(apply *a, kf_err *e)
 	st.mirror = (char *)a->mirror;
 	st.mirror_fp = (char *)a->mirror_fp;
 	st.proxy_mode = (char *)kfi_proxy_mode(&a->os, a->lock);
+	st.selinux = a->selinux_enforcing ? "enforcing" : "permissive";
 	if (!st.bundle || !st.bundle_dir)
 		rc = kf_err_set(e, KF_EIO, "out of memory");
 	else
@@ -264,6 +265,7 @@ static int parse_args(apply *a, int argc, char **argv, kf_err *e)
 			if (strcmp(optarg, "permissive") && strcmp(optarg, "enforcing"))
 				return kf_err_set(e, KF_EUSAGE, "--selinux must be permissive or enforcing");
 			a->selinux_enforcing = !strcmp(optarg, "enforcing");
+			a->selinux_given = 1;
 			break;
 		case O_BASE: a->base = optarg; break;
 		case O_DOWNGRADE: a->allow_downgrade = 1; break;
@@ -291,17 +293,26 @@ static int parse_args(apply *a, int argc, char **argv, kf_err *e)
 	return KF_OK;
 }
 
-/* An upgrade without --plan: the node is who apply made it. */
+/* An upgrade keeps the node's SELinux mode unless --selinux says
+ * otherwise; without --plan or --role, the node is who apply made it. */
 static int from_applied(apply *a, kfi_applied *st, kf_err *e)
 {
 	kfi_ctx c;
-	int rc;
+	int rc, who = !a->plan_dir && !a->plan_host && !a->role;
 
 	if ((rc = kfi_ctx_init(&c, a->root ? a->root : "", 1, e)) != KF_OK)
 		goto out;
 	rc = kfi_applied_load(&c, st, e);
 	kfi_ctx_free(&c);
+	if (rc != KF_OK && !who) {
+		rc = KF_OK; /* nothing recorded: the options say it all */
+		goto out;
+	}
 	if (rc != KF_OK)
+		goto out;
+	if (!a->selinux_given && st->selinux)
+		a->selinux_enforcing = !strcmp(st->selinux, "enforcing");
+	if (!who)
 		goto out;
 	a->role = st->role;
 	a->hostname_opt = st->host;
@@ -402,7 +413,7 @@ static int apply_main(int argc, char **argv, int mode)
 		rc = KF_OK;
 		goto out;
 	}
-	if (rc == KF_OK && mode && !a.plan_dir && !a.plan_host && !a.role)
+	if (rc == KF_OK && mode)
 		rc = from_applied(&a, &st, &e);
 	if (rc != KF_OK || (rc = check_args(&a, &e)) != KF_OK)
 		goto out;

@@ -147,6 +147,7 @@ typedef struct kfi_applied {
 	char *bundle_dir;            /* without the --root prefix */
 	char *mirror, *mirror_fp;
 	char *proxy_mode;            /* kube-proxy mode chosen for the node */
+	char *selinux;               /* enforcing | permissive (NULL: older state) */
 } kfi_applied;
 int kfi_applied_write(const kfi_ctx *c, const kfi_applied *a, kf_err *e);
 /* KF_OK; KF_EUSAGE ("run apply first") when there is no state; KF_EIO when

@@ -21,6 +21,7 @@ typedef struct apply {
 	const char *mirror, *mirror_fp, *mirror_ca_file, *hostname_opt, *node_ip_opt, *arch_opt;
 	int dry_run, no_mirror, control_plane, allow_downgrade;
 	int selinux_enforcing;  /* --selinux enforcing: keep it, relabel at the end */
+	int selinux_given;      /* --selinux was given (an upgrade keeps the applied mode otherwise) */
 	char arch[32], host[256], ip[64];
 	kf_lock *lock;
 	char *bundle_dir;       /* the unpacked bundle (real path) */

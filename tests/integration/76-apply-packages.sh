@@ -82,6 +82,20 @@ assert_eq "$(cat "$R4/etc/selinux/config")" "$(printf 'SELINUX=enforcing\nSELINU
 rl=$(grep -n 'run restorecon' "$LAB/out" | cut -d: -f1)
 kb=$(grep -n '^== kubernetes' "$LAB/out" | cut -d: -f1)
 [ "$rl" -gt "$kb" ] || fail "restorecon planned before the binaries are installed"
+note "an upgrade keeps the SELinux mode apply recorded (no --selinux given)"
+grep -qx 'selinux: enforcing' "$R4/var/lib/kubeferry/state/applied" || fail "apply did not record enforcing"
+mkdir -p "$LAB/b4"
+cp -r "$LAB/b/keys" "$LAB/b4/"
+KF=$KF KF_TEST_KUBE_VERSION=1.33.4 KF_TEST_PACKAGES=$LAB/packages.yaml bash "$ROOT/tests/node/make-bundle.sh" \
+	"$LAB/b4" --cache "$LAB/cache" --cacert "$LAB/ca/ca.crt" --rewrite "$RPM_REWRITE"
+# The API server already on 1.33.4 (as after upgrade apply elsewhere).
+mkdir -p "$R4/etc/kubernetes/manifests"
+printf 'spec:\n  containers:\n  - image: registry.k8s.io/kube-apiserver:v1.33.4\n' \
+	>"$R4/etc/kubernetes/manifests/kube-apiserver.yaml"
+expect_exit 0 "$KFI" upgrade node "$LAB/b4/bundle.tar.zst" -p "$PUB" --root "$R4"
+expect_output '^ok +selinux left as configured'
+grep -q setenforce "$LAB/out" && fail "the upgrade planned setenforce: it did not keep enforcing"
+grep -qx 'selinux: enforcing' "$R4/var/lib/kubeferry/state/applied" || fail "the upgrade lost enforcing"
 rpm_packages minimal kf-app >"$LAB/packages2.yaml"
 KF=$KF KF_TEST_PACKAGES=$LAB/packages2.yaml bash "$ROOT/tests/node/make-bundle.sh" "$LAB/b2" \
 	--cache "$LAB/cache" --cacert "$LAB/ca/ca.crt" --rewrite "$RPM_REWRITE"
