@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "installer/apply/apply.h"
 
@@ -68,16 +67,8 @@ static int control_plane_version(const apply *a, char *out, size_t n, int *found
 	}
 	free(text);
 	free(p);
-	if (!*found && a->c.live && access("/etc/kubernetes/kubelet.conf", F_OK) == 0) {
-		char buf[8192], *gv;
-		const char *argv[] = {"/usr/local/bin/kubectl", "--kubeconfig", "/etc/kubernetes/kubelet.conf",
-		                      "version", "-o", "json", NULL};
-		if (kfi_probe_out(argv, buf, sizeof buf) == 0 && (gv = strstr(buf, "\"serverVersion\"")) &&
-		    (gv = strstr(gv, "\"gitVersion\": \""))) {
-			gv += 15;
-			*found = kf_strf(out, n, "%.*s", (int)strcspn(gv, "\""), gv) == 0;
-		}
-	}
+	if (!*found && a->c.live)
+		*found = kfi_kubectl_server_version("/etc/kubernetes/kubelet.conf", out, n) == 0;
 	return 0;
 }
 

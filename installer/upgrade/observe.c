@@ -245,21 +245,27 @@ static int from_self(const kfi_ctx *c, const char *name, const kf_lock *applied,
 	return KF_OK;
 }
 
-/* The API server's version through the kubelet's credentials (a worker
- * has no admin.conf): "gitVersion" of serverVersion in kubectl version. */
+int kfi_kubectl_server_version(const char *kubeconfig, char *out, size_t n)
+{
+	const char *argv[] = {"/usr/local/bin/kubectl", "--kubeconfig", kubeconfig, "version", "-o",
+	                      "json", NULL};
+	char buf[8192], *gv;
+
+	out[0] = '\0';
+	if (access(kubeconfig, F_OK) != 0 || kfi_probe_out(argv, buf, sizeof buf) != 0 ||
+	    !(gv = strstr(buf, "\"serverVersion\"")) || !(gv = strstr(gv, "\"gitVersion\": \"")))
+		return -1;
+	gv += 15;
+	copy_field(out, n, gv, strcspn(gv, "\""));
+	return out[0] ? 0 : -1;
+}
+
+/* A worker has no admin.conf: the API server's version through the
+ * kubelet's credentials. */
 static void server_version(kfi_up_state *s)
 {
-	const char *argv[] = {"/usr/local/bin/kubectl", "--kubeconfig", "/etc/kubernetes/kubelet.conf",
-	                      "version", "-o", "json", NULL};
-	char out[8192], *gv;
-
-	if (access("/etc/kubernetes/kubelet.conf", F_OK) != 0 || kfi_probe_out(argv, out, sizeof out) != 0)
-		return;
-	if ((gv = strstr(out, "\"serverVersion\"")) && (gv = strstr(gv, "\"gitVersion\": \""))) {
-		gv += 15;
-		copy_field(s->server, sizeof s->server, gv, strcspn(gv, "\""));
+	if (kfi_kubectl_server_version("/etc/kubernetes/kubelet.conf", s->server, sizeof s->server) == 0)
 		snprintf(s->source, sizeof s->source, "this node and kubectl version");
-	}
 }
 
 int kfi_upgrade_observe(const kfi_ctx *c, const char *self, const kf_lock *applied,
