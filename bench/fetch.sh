@@ -38,20 +38,23 @@ fetch_lab_start
 B=https://127.0.0.1:$TLS_PORT
 
 now() { date +%s.%N; }
-# timed OUT CMD...: run CMD; OUT gets "WALL CPU" in seconds (CPU = user +
-# system of CMD and its children: steadier than wall time on a shared box).
+# timed [-u] OUT CMD...: run CMD; OUT gets "WALL CPU" in seconds (CPU =
+# user + system of CMD and its children: steadier than wall time on a
+# shared box; with -u user time only).
 timed() {
-	local out=$1; shift
-	python3 - "$out" "$@" <<'PY'
+	local user=0 out
+	[ "$1" != -u ] || { user=1; shift; }
+	out=$1; shift
+	python3 - "$user" "$out" "$@" <<'PY'
 import os, sys, time
-out, argv = sys.argv[1], sys.argv[2:]
+user, out, argv = sys.argv[1] == "1", sys.argv[2], sys.argv[3:]
 t0 = time.monotonic()
 pid = os.fork()
 if pid == 0:
     os.execvp(argv[0], argv)
 _, st, ru = os.wait4(pid, 0)
 wall = time.monotonic() - t0
-open(out, "w").write("%.2f %.2f\n" % (wall, ru.ru_utime + ru.ru_stime))
+open(out, "w").write("%.2f %.2f\n" % (wall, ru.ru_utime + (0 if user else ru.ru_stime)))
 sys.exit(os.waitstatus_to_exitcode(st))
 PY
 }
@@ -87,17 +90,7 @@ run_curl() {
 # user time is the hashing itself (reading the files is system time):
 # "WALL USER".
 run_dgst() {
-	python3 - "$LAB/t" openssl dgst -sha256 -r "$1"/curl/file-*.bin >/dev/null <<'PY'
-import os, sys, time
-out, argv = sys.argv[1], sys.argv[2:]
-t0 = time.monotonic()
-pid = os.fork()
-if pid == 0:
-    os.execvp(argv[0], argv)
-_, st, ru = os.wait4(pid, 0)
-open(out, "w").write("%.2f %.2f\n" % (time.monotonic() - t0, ru.ru_utime))
-sys.exit(os.waitstatus_to_exitcode(st))
-PY
+	timed -u "$LAB/t" openssl dgst -sha256 -r "$1"/curl/file-*.bin >/dev/null
 	cat "$LAB/t"
 }
 # run_sums DIR: sha256sum -c over curl's files in DIR ("WALL CPU").
