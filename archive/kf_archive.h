@@ -98,9 +98,10 @@ typedef struct kf_archive_write_opts {
  * source is hashed while it is written, checked at the end of its entry,
  * and a difference fails the write (KF_EVERIFY, naming the entry), so a
  * caller may hand over sources it has not hashed itself (the builder's
- * cache hits and local files: each is read once). The BLAKE2b-512 of the finished file is returned in file_digest
- * (for the detached .minisig) without a second read. Nothing is left at
- * out_path (nor a temporary file) on failure. */
+ * cache hits and local files: each is read once). The BLAKE2b-512 of the
+ * finished file is returned in file_digest (for the detached .minisig)
+ * without a second read. Nothing is left at out_path (nor a temporary
+ * file) on failure. */
 int kf_archive_write(const char *out_path, const char *lock_yaml,
                      size_t lock_len, const char *lock_sig, size_t sig_len,
                      const kf_lock *lock, const kf_archive_source *src,

@@ -106,14 +106,17 @@ out:
  * it must be a regular file (following symbolic links, as open does). */
 static int regular_size(const char *path, uint64_t *size, kf_err *e)
 {
+	int rc = KF_OK;
 	struct stat st;
 
-	if (stat(path, &st) != 0)
-		return kf_err_errno(e, "cannot open", path);
-	if (!S_ISREG(st.st_mode))
-		return kf_err_set(e, KF_EIO, "%s: not a regular file", path);
-	*size = (uint64_t)st.st_size;
-	return KF_OK;
+	/* path: local_path's result, never NULL on KF_OK. */
+	if (stat(path, &st) != 0) // NOLINT(clang-analyzer-core.NonNullParamChecker)
+		rc = kf_err_errno(e, "cannot open", path);
+	else if (!S_ISREG(st.st_mode))
+		rc = kf_err_set(e, KF_EIO, "%s: not a regular file", path);
+	else
+		*size = (uint64_t)st.st_size;
+	return rc;
 }
 
 static int fetch_local(kf_fetch_item *it, const char *src, const kf_fetch_opts *o,
