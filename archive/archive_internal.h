@@ -31,6 +31,9 @@ unsigned char *kf_ar_hasher_buf(struct kf_ar_hasher *h);
 void kf_ar_hasher_src(struct kf_ar_hasher *h, unsigned char *buf, size_t len);
 /* The current source (idx) is complete; its SHA-256 must equal want. */
 void kf_ar_hasher_end(struct kf_ar_hasher *h, size_t idx, const char *want);
+/* Has a source already failed its check (without waiting)? The writer
+ * asks after each entry, so a bad source stops it early. */
+int kf_ar_hasher_failed(struct kf_ar_hasher *h);
 /* The next bytes of the output file (copied). */
 void kf_ar_hasher_out(struct kf_ar_hasher *h, const void *data, size_t len);
 /* Wait for everything posted: -1 with the first mismatching source's

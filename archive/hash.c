@@ -52,6 +52,7 @@ static void *hasher_main(void *arg)
 
 	for (;;) {
 		struct hjob j;
+		int mismatch = 0;
 		pthread_mutex_lock(&h->mu);
 		while (h->qlen == 0)
 			pthread_cond_wait(&h->cv_job, &h->mu);
@@ -64,14 +65,16 @@ static void *hasher_main(void *arg)
 			kf_digest_update(h->b2, j.buf, j.len);
 		} else if (j.kind == H_END) {
 			kf_digest_final_hex(h->sha, hex);
-			if (!h->bad && strcmp(hex, j.want) != 0) {
-				h->bad = 1;
-				h->bad_idx = j.idx;
-				memcpy(h->bad_hex, hex, sizeof hex);
-			}
+			mismatch = strcmp(hex, j.want) != 0;
 		}
 
 		pthread_mutex_lock(&h->mu);
+		/* Under the lock: the writer polls it (kf_ar_hasher_failed). */
+		if (mismatch && !h->bad) {
+			h->bad = 1;
+			h->bad_idx = j.idx;
+			memcpy(h->bad_hex, hex, sizeof hex);
+		}
 		h->qhead = (h->qhead + 1) % HJOBS;
 		h->qlen--;
 		if (j.buf)
@@ -152,6 +155,16 @@ void kf_ar_hasher_end(struct kf_ar_hasher *h, size_t idx, const char *want)
 {
 	struct hjob j = {.kind = H_END, .idx = idx, .want = want};
 	post(h, &j);
+}
+
+int kf_ar_hasher_failed(struct kf_ar_hasher *h)
+{
+	int bad;
+
+	pthread_mutex_lock(&h->mu);
+	bad = h->bad;
+	pthread_mutex_unlock(&h->mu);
+	return bad;
 }
 
 void kf_ar_hasher_out(struct kf_ar_hasher *h, const void *data, size_t len)

@@ -87,14 +87,21 @@ typedef struct kf_archive_write_opts {
 	 * renamed until the caller finishes it; otherwise it is committed
 	 * alone before kf_archive_write returns. */
 	kf_commit *commit;
+	/* When set, receives the source whose size or sha256 differed from
+	 * the lock (NULL for any other outcome): the builder evicts it when
+	 * it is a cache entry. */
+	const kf_archive_source **mismatch;
 } kf_archive_write_opts;
 
 /* Write a bundle to out_path (temporary name, fsync, rename, fsync dir).
  * lock must already list every source with its size, mode and sha256; each
- * source is hashed again while it is written and a difference fails the
- * write. The BLAKE2b-512 of the finished file is returned in file_digest
- * (for the detached .minisig) without a second read. Nothing is left at
- * out_path (nor a temporary file) on failure. */
+ * source is hashed while it is written, checked at the end of its entry,
+ * and a difference fails the write (KF_EVERIFY, naming the entry), so a
+ * caller may hand over sources it has not hashed itself (the builder's
+ * cache hits and local files: each is read once). The BLAKE2b-512 of the
+ * finished file is returned in file_digest (for the detached .minisig)
+ * without a second read. Nothing is left at out_path (nor a temporary
+ * file) on failure. */
 int kf_archive_write(const char *out_path, const char *lock_yaml,
                      size_t lock_len, const char *lock_sig, size_t sig_len,
                      const kf_lock *lock, const kf_archive_source *src,

@@ -233,6 +233,8 @@ int kf_archive_write(const char *out_path, const char *lock_yaml,
 
 	if (c == &own)
 		kf_commit_init(&own);
+	if (o && o->mismatch)
+		*o->mismatch = NULL;
 	if (o && o->level)
 		level = o->level;
 	if (level < 1 || level > 19) {
@@ -308,8 +310,16 @@ int kf_archive_write(const char *out_path, const char *lock_yaml,
 		at = i;
 		rc = write_src_entry(a, ae, sorted[i], ents[i], i, mtime, s.h,
 		                     out_path, e);
+		if (rc == KF_EVERIFY && o && o->mismatch)
+			*o->mismatch = sorted[i];
 		if (rc)
 			goto out;
+		/* An earlier source that failed its hash stops the write
+		 * now, not after the rest is compressed (reported at out). */
+		if (kf_ar_hasher_failed(s.h)) {
+			rc = KF_EVERIFY;
+			goto out;
+		}
 		done += ents[i]->size;
 		if (o && o->progress)
 			o->progress(o->progress_arg, sorted[i]->entry_path, done,
@@ -330,12 +340,15 @@ int kf_archive_write(const char *out_path, const char *lock_yaml,
 	}
 out:
 	/* A source that changed explains any failure after it. */
-	if (s.h && kf_ar_hasher_finish(s.h, &bad, hex, NULL) != 0 && bad <= at)
+	if (s.h && kf_ar_hasher_finish(s.h, &bad, hex, NULL) != 0 && bad <= at) {
 		rc = kf_err_set(e, KF_EVERIFY,
 		                "%s: sha256 mismatch: lock says %s, %s is %s",
 		                /* bad <= at: an entry plan() filled. */
 		                sorted[bad]->entry_path, ents[bad]->sha256, // NOLINT(clang-analyzer-core.NullDereference)
 		                sorted[bad]->src_path, hex);
+		if (o && o->mismatch)
+			*o->mismatch = sorted[bad];
+	}
 	if (a)
 		archive_write_free(a);
 	archive_entry_free(ae);

@@ -127,7 +127,7 @@ python3 - "$(stat -c %s "$D")" "$(stat -c %s "$B2")" "$full" "$delta" <<'EOF'
 import sys
 d, f = int(sys.argv[1]), int(sys.argv[2])
 tf, td = float(sys.argv[3]), float(sys.argv[4])
-print("bench/delta: delta file / full bundle file = %d / %d bytes = %.1f%% (aim < 40%%)" % (d, f, 100.0 * d / f))
+print("bench/delta: delta file / full bundle file = %d / %d bytes = %.1f%% (goal < 40%%): %s" % (d, f, 100.0 * d / f, "met" if 100.0 * d / f < 40 else "missed"))
 print("bench/delta: unpack delta --base DIR / unpack full = %.2fx (%.2f s / %.2f s)" % (td / tf, td, tf))
 EOF
 echo "bench/delta: reproduce with: make && KF_BENCH_SCALE=$SCALE bash bench/delta.sh"

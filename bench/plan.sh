@@ -70,8 +70,8 @@ b = (t[300][1] - t[30][1]) / 270
 print(f"CPU per added host, 3 -> 30:   {a*1000:8.2f} ms")
 print(f"CPU per added host, 30 -> 300: {b*1000:8.2f} ms")
 ratio = b / a if a > 0 else float("inf")
-print(f"marginal cost ratio:           {ratio:8.2f}   "
-      + ("(linear: the cost per host does not grow)" if ratio <= 2
-         else "(FASTER THAN LINEAR: the cost per host grows)"))
+print(f"marginal cost ratio:           {ratio:8.2f}   (goal <= 2.00: linear or better): "
+      + ("met (the cost per host does not grow)" if ratio <= 2
+         else "missed (worse than linear: the cost per host grows)"))
 PY
-echo "reproduce: KF_BUILD=$KF_BUILD bash bench/plan.sh"
+echo "bench/plan: reproduce with: KF_BUILD=$KF_BUILD bash bench/plan.sh   (or bench/run plan)"

@@ -105,11 +105,11 @@ dnf_ms=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (RUNS + 1) / 2 ))p"
 dnf_n=$(sed -n 's/^Install  *\([0-9][0-9]*\) Packages*$/\1/p' "$W/dnf.out")
 
 echo "bench/rpm: $((N + N / 10)) synthetic packages (primary $(stat -c %s "$PRIMARY") bytes gz), request of ${#REQ[@]} names -> $npk packages"
-echo "bench/rpm: kubeferry resolution ${kf_ms} ms (load ${load} ms, solve ${solve} ms; median of $RUNS)"
+echo "bench/rpm: kubeferry resolution ${kf_ms} ms (load ${load} ms, solve ${solve} ms; median of $RUNS) (goal < 1000 ms): $("$ROOT/bench/verdict" "$kf_ms" '<' 1000)"
 echo "bench/rpm: dnf install --assumeno on the same metadata ${dnf_ms} ms (median of $RUNS), dnf would install ${dnf_n:-?} packages"
 [ "${dnf_n:-}" = "$npk" ] || echo "bench/rpm: WARNING: dnf's closure ($dnf_n) differs from kubeferry's ($npk)"
 echo "bench/rpm: ratio kubeferry/dnf $(python3 -c "print('%.3f' % ($kf_ms / max($dnf_ms, 1)))")"
-echo "bench/rpm: reproduce: KF_BENCH_PKGS=$N KF_BENCH_RUNS=$RUNS bash bench/rpm.sh"
+echo "bench/rpm: reproduce with: KF_BENCH_PKGS=$N KF_BENCH_RUNS=$RUNS bash bench/rpm.sh   (or bench/run rpm)"
 
 # ---- size the shipped package sets add ---------------------------------
 if [ "${KF_BENCH_ROCKY:-0}" = 1 ] &&

@@ -92,11 +92,13 @@ row() {
 import sys
 label, where, goal = sys.argv[1:4]
 wk, wb, ck, cb, wm = map(float, sys.argv[4:9])
-print("bench/unpack: %-34s %-5s kubeferry-install %.2f s / zstd -dc | tar -x %.2f s = %.2fx wall, %.2fx cpu (goal <= %s)"
-      % (label, where, wk, wb, wk / wb, ck / cb, goal))
+g = float(goal.rstrip("x"))
+met = lambda r, ok: "met" if ok(r) else "missed"
+print("bench/unpack: %-34s %-5s kubeferry-install %.2f s / zstd -dc | tar -x %.2f s = wall ratio %.2fx (goal <= %s): %s; cpu ratio %.2fx (goal <= %s): %s"
+      % (label, where, wk, wb, wk / wb, goal, met(wk / wb, lambda r: r <= g), ck / cb, goal, met(ck / cb, lambda r: r <= g)))
 if wm:
-    print("bench/unpack: %-34s %-5s (minisign -V; tar -x; sha256sum -c) %.2f s / kubeferry-install = %.2fx (goal >= 2.00x)"
-          % (label, where, wm, wm / wk))
+    print("bench/unpack: %-34s %-5s (minisign -V; tar -x; sha256sum -c) %.2f s / kubeferry-install = ratio %.2fx (goal >= 2.00x): %s"
+          % (label, where, wm, wm / wk, met(wm / wk, lambda r: r >= 2.0)))
 EOF
 	done
 }

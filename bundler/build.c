@@ -173,6 +173,34 @@ out:
 	return rc;
 }
 
+/* The writer found bad a source that was not hashed before (verify_later):
+ * a cache entry is removed so the next build downloads it again, and the
+ * error (still KF_EVERIFY) says so. */
+static void evict_bad(const kf_fetch_item *items, size_t n,
+                      const kf_fetch_opts *fo, const kf_archive_source *bad,
+                      kf_err *e)
+{
+	kf_err ev = {0};
+	char old[sizeof e->msg];
+
+	for (size_t i = 0; i < n; i++) {
+		int r;
+		if (!items[i].unverified || !items[i].path ||
+		    strcmp(items[i].path, bad->src_path) != 0)
+			continue;
+		r = kf_fetch_evict(&items[i], fo, &ev);
+		memcpy(old, e->msg, sizeof old);
+		/* Truncation keeps the start, which names the entry. */
+		if (r > 0)
+			(void)kf_strf(e->msg, sizeof e->msg,
+			              "%s; the corrupt cache entry of %s was removed, the next build downloads it again",
+			              old, items[i].url);
+		else if (r < 0)
+			(void)kf_strf(e->msg, sizeof e->msg, "%s; %s", old, ev.msg);
+		break;
+	}
+}
+
 int kf_build(const kf_build_opts *o, kf_err *e)
 {
 	int rc = KF_OK;
@@ -197,6 +225,7 @@ int kf_build(const kf_build_opts *o, kf_err *e)
 	kf_lock *base = NULL;
 	char base_sha[KF_SHA256_HEX];
 	kf_archive_source *wsrc = NULL;
+	const kf_archive_source *bad_src = NULL;
 	size_t wn = 0;
 	uint64_t wbytes = 0;
 
@@ -253,6 +282,10 @@ int kf_build(const kf_build_opts *o, kf_err *e)
 		goto out;
 	if (!fo.base_dir)
 		fo.base_dir = spec->dir;
+	/* Cache hits and local sources are hashed once, by the bundle
+	 * writer, which checks every entry against the lock (these pins) as
+	 * it streams and fails before anything is committed. */
+	fo.verify_later = 1;
 	rc = kf_fetch_all(items, nitems, &fo, e);
 	if (rc)
 		goto out;
@@ -333,10 +366,13 @@ int kf_build(const kf_build_opts *o, kf_err *e)
 		.progress_arg = (void *)o,
 		.commit = &commit,
 		.partial = base != NULL,
+		.mismatch = &bad_src,
 	};
 	rc = kf_archive_write(out, lock_yaml, lock_len, lock_sig,
 	                      strlen(lock_sig), lock, base ? wsrc : set.src,
 	                      base ? wn : set.n, &wo, file_digest, e);
+	if (rc == KF_EVERIFY && bad_src)
+		evict_bad(items, nitems, &fo, bad_src, e);
 	if (rc)
 		goto out;
 

@@ -50,6 +50,16 @@ typedef struct kf_fetch_opts {
 	                             keeps the results of verified items, so a
 	                             caller can renew credentials and re-run
 	                             just the 401 items */
+	int verify_later;         /* local sources and cache hits are only
+	                             stat'ed (regular file, size), not hashed:
+	                             their items come back with unverified
+	                             set, and the caller must hash every byte
+	                             it uses against sha256 before trusting
+	                             it (kubeferry build: the bundle writer
+	                             checks each entry as it streams, so each
+	                             source is read once). Downloads are
+	                             always hashed before they enter the
+	                             cache. */
 } kf_fetch_opts;
 
 typedef struct kf_fetch_item {
@@ -69,6 +79,7 @@ typedef struct kf_fetch_item {
 	                               the local source itself; malloc'ed */
 	uint64_t size;
 	int from_cache;             /* no transfer was needed */
+	int unverified;             /* verify_later: path was not hashed */
 	long http_status;           /* remote item: HTTP status of its last
 	                               attempt; 0 when none was made */
 } kf_fetch_item;
@@ -81,11 +92,16 @@ char *kf_fetch_default_cache(void);
  * the content-addressed cache (<cache>/sha256/<hex>) through a temporary
  * name, hashed while streaming, renamed only when the digest matches; a
  * cached file is used only after its hash matches. Local items are hashed
- * in place. On failure e names the URL (and expected/actual digests), and
+ * in place (both only stat'ed with verify_later). On failure e names the URL (and expected/actual digests), and
  * no partial file remains in the cache. */
 int kf_fetch_all(kf_fetch_item *items, size_t n, const kf_fetch_opts *o,
                  kf_err *e);
 void kf_fetch_item_clear(kf_fetch_item *it);
+/* An item whose content failed a later check (verify_later): when its path
+ * is a cache entry, remove it so the next run downloads it again. 1 when
+ * removed, 0 when path is not in the cache (a local source is never
+ * removed), <0 with e set on an I/O error. */
+int kf_fetch_evict(const kf_fetch_item *it, const kf_fetch_opts *o, kf_err *e);
 
 int kf_rewrite_parse(const char *arg, kf_rewrite *out, kf_err *e);
 void kf_rewrite_clear(kf_rewrite *rw);

@@ -6,7 +6,9 @@
  *                             later run) resumes them
  * Nothing reaches sha256/ without its digest matching, and nothing there
  * is trusted without hashing it again: a disk or a person may have
- * changed it since.
+ * changed it since. That hash is here, or, with verify_later, the
+ * caller's while it reads the file (the bundle writer), which then evicts
+ * an entry that failed (kf_fetch_evict).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -81,7 +83,7 @@ char *kf_cache_tmp_path(const char *cache_dir, const char *hex)
 }
 
 int kf_cache_lookup(const char *path, const char *hex, uint64_t *size,
-                    int quiet, kf_err *e)
+                    int hash, int quiet, kf_err *e)
 {
 	int rc = 0;
 	struct stat st;
@@ -96,6 +98,11 @@ int kf_cache_lookup(const char *path, const char *hex, uint64_t *size,
 	}
 	if (!S_ISREG(st.st_mode)) {
 		rc = -kf_err_set(e, KF_EIO, "cache entry %s is not a regular file", path);
+		goto out;
+	}
+	if (!hash) {
+		*size = (uint64_t)st.st_size;
+		rc = 1;
 		goto out;
 	}
 	if (kf_sha256_file(path, got, &sz, e) != KF_OK) {
@@ -117,5 +124,30 @@ int kf_cache_lookup(const char *path, const char *hex, uint64_t *size,
 	*size = sz;
 	rc = 1;
 out:
+	return rc;
+}
+
+int kf_fetch_evict(const kf_fetch_item *it, const kf_fetch_opts *o, kf_err *e)
+{
+	int rc = 0;
+	char *entry = NULL;
+
+	if (!it->path || !it->sha256 || !o->cache_dir)
+		goto out;
+	entry = kf_cache_entry_path(o->cache_dir, it->sha256);
+	if (!entry) {
+		rc = -kf_err_set(e, KF_EIO, "out of memory");
+		goto out;
+	}
+	/* Only the cache's own copy: a local source is the user's file. */
+	if (strcmp(entry, it->path) != 0)
+		goto out;
+	if (unlink(entry) != 0 && errno != ENOENT) {
+		rc = -kf_err_errno(e, "cannot remove corrupt cache entry", entry);
+		goto out;
+	}
+	rc = 1;
+out:
+	free(entry);
 	return rc;
 }

@@ -80,9 +80,10 @@ char *kf_cache_entry_path(const char *cache_dir, const char *hex);
 char *kf_cache_tmp_path(const char *cache_dir, const char *hex);
 /* Look up a cache entry: 1 when present and its content hashes to hex
  * (size stored), 0 when absent (a corrupt entry is removed and 0
- * returned), <0 with e set on I/O errors. */
+ * returned), <0 with e set on I/O errors. Without hash (verify_later) a
+ * present regular file is a hit at once: the caller hashes it later. */
 int kf_cache_lookup(const char *path, const char *hex, uint64_t *size,
-                    int quiet, kf_err *e);
+                    int hash, int quiet, kf_err *e);
 
 /* ---- sink.c: hashing and writing on their own thread ---------------------- */
 

@@ -17,18 +17,19 @@
 
 struct lookup_job {
 	kf_xfer *xs;
-	int quiet;
+	int hash, quiet;
 	int *hits;
 	kf_err *errs;
 };
 
-/* A cache entry is trusted only after hashing it again. */
+/* A cache entry is trusted only after hashing it again: here, or by the
+ * caller while it reads it (verify_later). */
 static void lookup_one(size_t i, void *ctx)
 {
 	struct lookup_job *j = ctx;
 	kf_xfer *x = &j->xs[i];
 	j->hits[i] = kf_cache_lookup(x->final_path, x->it->sha256, &x->it->size,
-	                             j->quiet, &j->errs[i]);
+	                             j->hash, j->quiet, &j->errs[i]);
 }
 
 int kf_fetch_remote(kf_fetch_item *items, const size_t *idx,
@@ -66,9 +67,10 @@ int kf_fetch_remote(kf_fetch_item *items, const size_t *idx,
 			goto out;
 		}
 	}
-	/* A warm cache costs one hash of every file: spread it over the
-	 * cores. */
+	/* A warm cache costs one hash of every file (none with
+	 * verify_later): spread it over the cores. */
 	lj.xs = xs;
+	lj.hash = !o->verify_later;
 	lj.quiet = o->quiet;
 	kf_fetch_parallel(n, jobs, lookup_one, &lj);
 	for (i = 0; i < n; i++) {
@@ -87,6 +89,7 @@ int kf_fetch_remote(kf_fetch_item *items, const size_t *idx,
 				goto out;
 			}
 			x->it->from_cache = 1;
+			x->it->unverified = o->verify_later != 0;
 			x->state = KF_XFER_DONE;
 			ndone++;
 		}

@@ -44,6 +44,32 @@ expect_exit 0 build -q -o "$LAB/out2/k8s.tar.zst"
 assert_eq "$(lines "$NGINX_LOG")" "$before" "requests on a warm cache"
 cmp "$LAB/out1/k8s.tar.zst" "$LAB/out2/k8s.tar.zst" || fail "rebuild differs"
 
+note "a tampered cache entry (same size) fails the build naming the entry, leaves nothing, and is evicted"
+k=dl.k8s.io/release/v1.33.3/bin/linux/amd64/kubeadm
+hk=$(sha "$LAB/www/$k")
+printf 'X' | dd of="$LAB/cache/sha256/$hk" bs=1 seek=100 conv=notrunc 2>/dev/null
+[ "$(sha "$LAB/cache/sha256/$hk")" != "$hk" ] || fail "the cache entry is unchanged"
+rm -rf "$LAB/out5"; mkdir -p "$LAB/out5"
+before=$(lines "$NGINX_LOG")
+expect_exit 1 build -q -o "$LAB/out5/k8s.tar.zst"
+expect_output "files/$k: sha256 mismatch: lock says $hk, $LAB/cache/sha256/$hk is [0-9a-f]{64}"
+expect_output "corrupt cache entry of https://$k was removed"
+assert_eq "$(find "$LAB/out5" -mindepth 1 | wc -l)" 0 "files left by a failed build"
+assert_cache_clean "$hk"
+assert_eq "$(lines "$NGINX_LOG")" "$before" "requests during the failed build"
+note "... and the next build downloads it again and matches the first"
+expect_exit 0 build -q -o "$LAB/out5/k8s.tar.zst"
+assert_eq "$(lines "$NGINX_LOG")" "$((before + 1))" "requests after the eviction"
+cmp "$LAB/out1/k8s.tar.zst" "$LAB/out5/k8s.tar.zst" || fail "rebuild after eviction differs"
+
+note "a cache entry that grew fails the same way (size taken from the file, sha256 differs)"
+printf 'extra' >>"$LAB/cache/sha256/$hk"
+rm -rf "$LAB/out5"; mkdir -p "$LAB/out5"
+expect_exit 1 build -q -o "$LAB/out5/k8s.tar.zst"
+expect_output "files/$k: sha256 mismatch"
+assert_eq "$(find "$LAB/out5" -mindepth 1 | wc -l)" 0 "files left by a failed build"
+assert_cache_clean "$hk"
+
 note "progress: one line per finished transfer when not on a terminal"
 rm -rf "$LAB/cache"
 build -o "$LAB/out3/k8s.tar.zst" 2>"$LAB/err" >/dev/null || { cat "$LAB/err"; fail "build"; }

@@ -127,11 +127,15 @@ static void setup(void)
 	sig_len = lock_sig ? strlen(lock_sig) : 0;
 }
 
+/* The source the last write_bundle's writer reported as mismatching. */
+static const kf_archive_source *last_mismatch;
+
 static int write_bundle(const char *name, int threads, unsigned char *dg,
                         kf_err *e)
 {
 	kf_archive_write_opts o = {.level = 3, .threads = threads,
-	                           .mtime = 1700000000};
+	                           .mtime = 1700000000,
+	                           .mismatch = &last_mismatch};
 	return kf_archive_write(path_in(name), lock_yaml, lock_len, lock_sig,
 	                        sig_len, &lock, src, NSRC, &o, dg, e);
 }
@@ -146,9 +150,11 @@ static void t_roundtrip(void)
 	struct stat st;
 	kf_digest *d;
 
+	last_mismatch = &src[0];
 	CHECK_INT(write_bundle("b1.tar.zst", 1, dg, &e), 0);
 	if (e.code)
 		fprintf(stderr, "write: %s\n", e.msg);
+	CHECK(last_mismatch == NULL);
 	/* Same inputs, other thread count: the same bytes. */
 	CHECK_INT(write_bundle("b2.tar.zst", 3, dg2, &e), 0);
 	CHECK(same_file(path_in("b1.tar.zst"), path_in("b2.tar.zst")));
@@ -249,12 +255,16 @@ static void t_write_mismatch(void)
 	CHECK_CONTAINS(e.msg, "files/example.org/bin/tool: sha256 mismatch");
 	CHECK(access(path_in("bad.tar.zst"), F_OK) != 0);
 	CHECK_INT(count_prefix(dir, "bad.tar.zst"), 0);
+	/* The caller learns which source it was (the builder evicts a
+	 * cache entry by it). */
+	CHECK(last_mismatch == &src[1]);
 
 	/* Other size. */
 	put_file("tool2", "short", 5);
 	CHECK_INT(write_bundle("bad.tar.zst", 1, dg, &e), KF_EVERIFY);
 	CHECK_CONTAINS(e.msg, "size mismatch");
 	CHECK_INT(count_prefix(dir, "bad.tar.zst"), 0);
+	CHECK(last_mismatch == &src[1]);
 	src[1].src_path = save;
 	free(t2);
 

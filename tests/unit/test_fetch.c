@@ -158,6 +158,28 @@ static void t_local(void)
 	CHECK_CONTAINS(e.msg, "https://dl.k8s.io/release/a.bin");
 	CHECK_CONTAINS(e.msg, hex2);
 	CHECK_CONTAINS(e.msg, hex);
+
+	/* verify_later: stat'ed, not hashed, and marked so; without it the
+	 * same items are hashed and marked verified. */
+	o.verify_later = 1;
+	CHECK_INT(kf_fetch_all(it, 1, &o, &e), KF_OK);
+	CHECK_STR(it[0].path, want);
+	CHECK_INT(it[0].size, 5);
+	CHECK_INT(it[0].unverified, 1);
+	kf_fetch_item_clear(&it[0]);
+	CHECK_INT(it[0].unverified, 0);
+	it[0].url = "no-such-file.bin";
+	CHECK_INT(kf_fetch_all(it, 1, &o, &e), KF_EIO);
+	CHECK_CONTAINS(e.msg, "no-such-file.bin");
+	it[0].url = ".";
+	CHECK_INT(kf_fetch_all(it, 1, &o, &e), KF_EIO);
+	CHECK_CONTAINS(e.msg, "not a regular file");
+	o.verify_later = 0;
+	it[0].url = "https://dl.k8s.io/release/a.bin";
+	it[0].sha256 = hex;
+	CHECK_INT(kf_fetch_all(it, 1, &o, &e), KF_OK);
+	CHECK_INT(it[0].unverified, 0);
+	kf_fetch_item_clear(&it[0]);
 	CHECK(it[0].path == NULL);
 	o.rewrites = NULL;
 	o.nrewrite = 0;
@@ -192,19 +214,41 @@ static void t_cache_lookup(void)
 	CHECK_INT(kf_cache_prepare(cache, &e), KF_OK);
 	kf_sha256_buf("hello", 5, hex);
 	p = kf_cache_entry_path(cache, hex);
-	CHECK_INT(kf_cache_lookup(p, hex, &sz, 1, &e), 0);
+	CHECK_INT(kf_cache_lookup(p, hex, &sz, 1, 1, &e), 0);
 	put("cache/sha256/x", "");
 	FILE *f = fopen(p, "wb");
 	fputs("hello", f);
 	fclose(f);
-	CHECK_INT(kf_cache_lookup(p, hex, &sz, 1, &e), 1);
+	CHECK_INT(kf_cache_lookup(p, hex, &sz, 1, 1, &e), 1);
 	CHECK_INT(sz, 5);
 	/* Corrupt entry: removed, reported absent. */
 	f = fopen(p, "wb");
 	fputs("hellO", f);
 	fclose(f);
-	CHECK_INT(kf_cache_lookup(p, hex, &sz, 1, &e), 0);
+	CHECK_INT(kf_cache_lookup(p, hex, &sz, 1, 1, &e), 0);
 	CHECK(access(p, F_OK) != 0);
+
+	/* Without hashing (verify_later) a present entry is a hit, even a
+	 * corrupt one: the caller's own hash must catch it, and then
+	 * kf_fetch_evict removes the cache's copy. */
+	f = fopen(p, "wb");
+	fputs("hellO!", f);
+	fclose(f);
+	CHECK_INT(kf_cache_lookup(p, hex, &sz, 0, 1, &e), 1);
+	CHECK_INT(sz, 6);
+	CHECK(access(p, F_OK) == 0);
+	kf_fetch_opts o;
+	kf_fetch_opts_default(&o);
+	o.cache_dir = cache;
+	kf_fetch_item it = {.url = "https://example.org/x", .sha256 = hex};
+	/* A path outside the cache (a local source) is never removed. */
+	it.path = strdup(lab);
+	CHECK_INT(kf_fetch_evict(&it, &o, &e), 0);
+	free(it.path);
+	it.path = strdup(p);
+	CHECK_INT(kf_fetch_evict(&it, &o, &e), 1);
+	CHECK(access(p, F_OK) != 0);
+	free(it.path);
 	free(p);
 }
 
