@@ -86,7 +86,8 @@ note "an upgrade keeps the SELinux mode apply recorded (no --selinux given)"
 grep -qx 'selinux: enforcing' "$R4/var/lib/kubeferry/state/applied" || fail "apply did not record enforcing"
 mkdir -p "$LAB/b4"
 cp -r "$LAB/b/keys" "$LAB/b4/"
-KF=$KF KF_TEST_KUBE_VERSION=1.33.4 KF_TEST_PACKAGES=$LAB/packages.yaml bash "$ROOT/tests/node/make-bundle.sh" \
+# containerd named as a version 1.33 supports (the binary is Debian's either way).
+KF=$KF KF_TEST_KUBE_VERSION=1.33.4 KF_TEST_CONTAINERD_LABEL=1.7.24 KF_TEST_PACKAGES=$LAB/packages.yaml bash "$ROOT/tests/node/make-bundle.sh" \
 	"$LAB/b4" --cache "$LAB/cache" --cacert "$LAB/ca/ca.crt" --rewrite "$RPM_REWRITE"
 # The API server already on 1.33.4 (as after upgrade apply elsewhere).
 mkdir -p "$R4/etc/kubernetes/manifests"
