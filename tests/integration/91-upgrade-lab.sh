@@ -60,7 +60,7 @@ done
 state() {
 	local n
 	for n in cp1 cp2 cp3 w1; do
-		echo "$n $(on "$n" /usr/local/bin/kubeadm) $(on "$n" /usr/local/bin/kubelet)"
+		echo "$n $(on "$n" /usr/local/bin/kubeadm) $(on "$n" /usr/local/bin/kubelet) $(on "$n" /usr/local/bin/kubeferry-install)"
 		lab_in "$n" cat /var/lib/kubeferry/state/applied
 		lab_in "$n" test ! -e /var/lib/kubeferry/upgrade || echo "$n has an upgrade journal"
 	done
