@@ -104,22 +104,9 @@ static int add_planned(const char *plan, kfi_up_state *s, kf_err *e)
 	size_t n = 0;
 	int rc = dir ? kfi_dir_names(dir, dir_host, &names, &n, e) : kfi_oom(e);
 
-	for (size_t i = 0; rc == KF_OK && i < n; i++) {
-		size_t j;
-		kfi_up_node *more;
-		for (j = 0; j < s->n && strcmp(s->nodes[j].name, names[i]); j++)
-			;
-		if (j < s->n)
-			continue;
-		if (!(more = realloc(s->nodes, (s->n + 1) * sizeof *more))) {
-			rc = kfi_oom(e);
-			break;
-		}
-		s->nodes = more;
-		memset(&more[s->n], 0, sizeof *more);
-		snprintf(more[s->n].name, sizeof more[s->n].name, "%s", names[i]);
-		s->n++;
-	}
+	for (size_t i = 0; rc == KF_OK && i < n; i++)
+		if (!kfi_upgrade_node(s, names[i], e))
+			rc = KF_EIO;
 	kfi_names_free(names, n);
 	free(dir);
 	return rc;

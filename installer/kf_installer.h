@@ -478,6 +478,9 @@ int kfi_support_etcd(int kube_minor, const char *version, char *why, size_t n);
 int kfi_upgrade_observe(const kfi_ctx *c, const char *self, const kf_lock *applied,
                         kfi_up_state *s, kf_err *e);
 void kfi_upgrade_state_free(kfi_up_state *s);
+/* The node of that name in s, added (all fields "") when absent; NULL
+ * with e set when out of memory. */
+kfi_up_node *kfi_upgrade_node(kfi_up_state *s, const char *name, kf_err *e);
 /* The API server's gitVersion as `kubectl --kubeconfig FILE version -o
  * json` reports it (live only); 0, or -1 when it cannot be read. */
 int kfi_kubectl_server_version(const char *kubeconfig, char *out, size_t n);

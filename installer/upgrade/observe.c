@@ -38,7 +38,7 @@ static void copy_field(char *dst, size_t n, const char *src, size_t len)
 		dst[0] = '\0';
 }
 
-static kfi_up_node *find_or_add(kfi_up_state *s, const char *name, kf_err *e)
+kfi_up_node *kfi_upgrade_node(kfi_up_state *s, const char *name, kf_err *e)
 {
 	kfi_up_node *more;
 
@@ -104,7 +104,7 @@ static int add_node(kfi_up_state *s, char *f[3], size_t l[3], kf_err *e)
 	kfi_up_node *nd;
 
 	copy_field(name, sizeof name, f[0], l[0]);
-	if (!(nd = find_or_add(s, name, e)))
+	if (!(nd = kfi_upgrade_node(s, name, e)))
 		return KF_EIO;
 	copy_field(nd->kubelet, sizeof nd->kubelet, f[1], l[1]);
 	if (f[2]) {
@@ -125,7 +125,7 @@ static int add_apiserver(kfi_up_state *s, char *f[3], size_t l[3], kf_err *e)
 	kfi_up_node *nd;
 
 	copy_field(name, sizeof name, f[0], l[0]);
-	if (!name[0] || !(nd = find_or_add(s, name, e)))
+	if (!name[0] || !(nd = kfi_upgrade_node(s, name, e)))
 		return name[0] ? KF_EIO : KF_OK;
 	nd->control_plane = 1;
 	image_tag(nd->apiserver, sizeof nd->apiserver, f[1], l[1]);
@@ -203,7 +203,7 @@ static void program_version(const char *prog, const char *arg, int skip, char *d
 static int from_self(const kfi_ctx *c, const char *name, const kf_lock *applied,
                      kfi_up_state *s, kf_err *e)
 {
-	kfi_up_node *nd = find_or_add(s, name, e);
+	kfi_up_node *nd = kfi_upgrade_node(s, name, e);
 	char *p, *text = NULL;
 	size_t len;
 	kf_err ign;
@@ -238,7 +238,7 @@ static int from_self(const kfi_ctx *c, const char *name, const kf_lock *applied,
 				free(p);
 			}
 			if (dst && !dst[0] && k->version)
-				snprintf(dst, 64, "%s%s", !strcmp(k->name, "kubelet") && k->version[0] != 'v' ? "v" : "",
+				snprintf(dst, sizeof nd->kubelet, "%s%s", /* every field is char[64] */ !strcmp(k->name, "kubelet") && k->version[0] != 'v' ? "v" : "",
 				         k->version);
 		}
 	}

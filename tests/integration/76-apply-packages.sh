@@ -97,6 +97,10 @@ expect_exit 0 "$KFI" upgrade node "$LAB/b4/bundle.tar.zst" -p "$PUB" --root "$R4
 expect_output '^ok +selinux left as configured'
 grep -q setenforce "$LAB/out" && fail "the upgrade planned setenforce: it did not keep enforcing"
 grep -qx 'selinux: enforcing' "$R4/var/lib/kubeferry/state/applied" || fail "the upgrade lost enforcing"
+note "upgrade plan --plan lists a planned host the API server does not report"
+mkdir -p "$LAB/plan9/hosts/w9"
+expect_exit 0 "$KFI" upgrade plan "$LAB/b4/bundle.tar.zst" -p "$PUB" --root "$R4" --plan "$LAB/plan9"
+expect_output '^w9 +worker +kubelet +\? '
 rpm_packages minimal kf-app >"$LAB/packages2.yaml"
 KF=$KF KF_TEST_PACKAGES=$LAB/packages2.yaml bash "$ROOT/tests/node/make-bundle.sh" "$LAB/b2" \
 	--cache "$LAB/cache" --cacert "$LAB/ca/ca.crt" --rewrite "$RPM_REWRITE"
